@@ -1,0 +1,487 @@
+/* model.c: parameters, schedules, forward and backward of the model in
+ * model.h. Composes the kernels of ops.h; no math of its own beyond
+ * building the token sequence. */
+#include "model.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "rng.h"
+
+/* ---------------- config and schedules ---------------- */
+
+int ic_config_validate(const ic_config *c, ic_err *err) {
+    if (c->n_dims < 1 || c->n_dims > 100000) return ic_errf(err, "n_dims must be in 1..100000 (got %d)", c->n_dims);
+    if (c->n_positions < 1 || c->n_positions > 100000)
+        return ic_errf(err, "n_positions must be in 1..100000 (got %d)", c->n_positions);
+    if (c->n_embd < 1 || c->n_embd > 65536) return ic_errf(err, "n_embd must be in 1..65536 (got %d)", c->n_embd);
+    if (c->n_layer < 1 || c->n_layer > 4096) return ic_errf(err, "n_layer must be in 1..4096 (got %d)", c->n_layer);
+    if (c->n_head < 1 || c->n_head > c->n_embd)
+        return ic_errf(err, "n_head must be in 1..n_embd=%d (got %d)", c->n_embd, c->n_head);
+    if (c->n_embd % c->n_head != 0)
+        return ic_errf(err, "n_embd (%d) must be divisible by n_head (%d)", c->n_embd, c->n_head);
+    return 0;
+}
+
+void ic_schedule_default(ic_schedule *s, const ic_config *c) {
+    memset(s, 0, sizeof *s);
+    s->n = c->n_layer < IC_MAX_SCHEDULE ? c->n_layer : IC_MAX_SCHEDULE;
+    for (int i = 0; i < s->n; i++) s->steps[i] = i;
+    s->loops = 1;
+    s->loss_loops = 1;
+    s->inject = 1;
+    s->loop_lnf = 1;
+}
+
+int ic_schedule_parse_list(ic_schedule *s, const char *text, ic_err *err) {
+    const char *p = text;
+    int n = 0;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p == '\0') return ic_errf(err, "schedule is empty: expected block indices like 0,1,1,2");
+    for (;;) {
+        while (isspace((unsigned char)*p)) p++;
+        if (!isdigit((unsigned char)*p))
+            return ic_errf(err, "schedule '%s': expected a block index at character %d, found '%c'",
+                           text, (int)(p - text) + 1, *p ? *p : ' ');
+        errno = 0;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (errno || v > 1000000)
+            return ic_errf(err, "schedule '%s': block index at character %d is too large", text, (int)(p - text) + 1);
+        if (n >= IC_MAX_SCHEDULE)
+            return ic_errf(err, "schedule '%s': more than %d steps", text, IC_MAX_SCHEDULE);
+        s->steps[n++] = (int)v;
+        p = end;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p == '\0') break;
+        if (*p != ',')
+            return ic_errf(err, "schedule '%s': expected ',' or end at character %d, found '%c'", text,
+                           (int)(p - text) + 1, *p);
+        p++;
+    }
+    s->n = n;
+    return 0;
+}
+
+int ic_schedule_validate(const ic_schedule *s, const ic_config *c, ic_err *err) {
+    if (s->n < 1) return ic_errf(err, "schedule is empty");
+    if (s->n > IC_MAX_SCHEDULE) return ic_errf(err, "schedule has %d steps, more than %d", s->n, IC_MAX_SCHEDULE);
+    for (int i = 0; i < s->n; i++)
+        if (s->steps[i] < 0 || s->steps[i] >= c->n_layer)
+            return ic_errf(err, "schedule step %d names block %d, but the model has blocks 0..%d", i + 1,
+                           s->steps[i], c->n_layer - 1);
+    if (s->loops < 1 || s->loops > IC_MAX_LOOPS) return ic_errf(err, "loops must be in 1..%d (got %d)", IC_MAX_LOOPS, s->loops);
+    if (s->loss_loops < 1 || s->loss_loops > s->loops)
+        return ic_errf(err, "loss_loops must be in 1..loops=%d (got %d)", s->loops, s->loss_loops);
+    return 0;
+}
+
+char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len) {
+    size_t used = 0;
+    if (len == 0) return buf;
+    buf[0] = '\0';
+    for (int i = 0; i < s->n && used < len; i++) {
+        int w = snprintf(buf + used, len - used, i ? ",%d" : "%d", s->steps[i]);
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+/* ---------------- parameters ---------------- */
+
+static const char *const PARAM_NAMES[IC_NUM_PARAM_TENSORS] = {
+    "read_in_w", "read_in_b", "wpe", "ln1_w", "ln1_b", "qkv_w", "qkv_b", "attproj_w", "attproj_b",
+    "ln2_w", "ln2_b", "fc_w", "fc_b", "fcproj_w", "fcproj_b", "lnf_w", "lnf_b", "read_out_w", "read_out_b"};
+
+const char *ic_param_name(int k) { return (k >= 0 && k < IC_NUM_PARAM_TENSORS) ? PARAM_NAMES[k] : "?"; }
+
+int ic_param_is_per_block(int k) { return k >= IC_P_LN1_W && k <= IC_P_FCPROJ_B; }
+
+void ic_param_sizes(const ic_config *c, size_t sz[IC_NUM_PARAM_TENSORS]) {
+    size_t d = (size_t)c->n_dims, e = (size_t)c->n_embd, P = (size_t)c->n_layer;
+    sz[IC_P_READ_IN_W] = e * d;
+    sz[IC_P_READ_IN_B] = e;
+    sz[IC_P_WPE] = 2 * (size_t)c->n_positions * e;
+    sz[IC_P_LN1_W] = P * e;
+    sz[IC_P_LN1_B] = P * e;
+    sz[IC_P_QKV_W] = P * e * 3 * e;
+    sz[IC_P_QKV_B] = P * 3 * e;
+    sz[IC_P_ATTPROJ_W] = P * e * e;
+    sz[IC_P_ATTPROJ_B] = P * e;
+    sz[IC_P_LN2_W] = P * e;
+    sz[IC_P_LN2_B] = P * e;
+    sz[IC_P_FC_W] = P * e * 4 * e;
+    sz[IC_P_FC_B] = P * 4 * e;
+    sz[IC_P_FCPROJ_W] = P * 4 * e * e;
+    sz[IC_P_FCPROJ_B] = P * e;
+    sz[IC_P_LNF_W] = e;
+    sz[IC_P_LNF_B] = e;
+    sz[IC_P_READ_OUT_W] = e;
+    sz[IC_P_READ_OUT_B] = 1;
+}
+
+static void point_params(ic_params *p, float *mem, const size_t sz[IC_NUM_PARAM_TENSORS]) {
+    float **ptrs[IC_NUM_PARAM_TENSORS] = {
+        &p->read_in_w, &p->read_in_b, &p->wpe, &p->ln1_w, &p->ln1_b, &p->qkv_w, &p->qkv_b,
+        &p->attproj_w, &p->attproj_b, &p->ln2_w, &p->ln2_b, &p->fc_w, &p->fc_b, &p->fcproj_w,
+        &p->fcproj_b, &p->lnf_w, &p->lnf_b, &p->read_out_w, &p->read_out_b};
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
+        *ptrs[k] = mem;
+        mem += sz[k];
+    }
+}
+
+int ic_model_create(ic_model *m, const ic_config *cfg, ic_err *err) {
+    memset(m, 0, sizeof *m);
+    if (ic_config_validate(cfg, err)) return -1;
+    m->cfg = *cfg;
+    ic_param_sizes(cfg, m->param_sizes);
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) m->num_params += m->param_sizes[k];
+    m->params_mem = calloc(m->num_params, sizeof(float));
+    if (!m->params_mem) return ic_errf(err, "out of memory allocating %zu parameters", m->num_params);
+    point_params(&m->params, m->params_mem, m->param_sizes);
+    return 0;
+}
+
+void ic_model_free(ic_model *m) {
+    free(m->params_mem);
+    free(m->grads_mem);
+    free(m->acts_mem);
+    free(m->dacts_mem);
+    free(m->loop_acts);
+    free(m->block_acts);
+    free(m->preds);
+    free(m->loop_mse);
+    memset(m, 0, sizeof *m);
+}
+
+float *ic_model_tensor(ic_model *m, int which, int k, int b) {
+    float *base = which ? m->grads_mem : m->params_mem;
+    if (!base || k < 0 || k >= IC_NUM_PARAM_TENSORS) return NULL;
+    size_t off = 0;
+    for (int j = 0; j < k; j++) off += m->param_sizes[j];
+    if (ic_param_is_per_block(k)) {
+        if (b < 0 || b >= m->cfg.n_layer) return NULL;
+        off += (size_t)b * (m->param_sizes[k] / (size_t)m->cfg.n_layer);
+    }
+    return base + off;
+}
+
+void ic_model_init_weights(ic_model *m, uint64_t seed) {
+    ic_rng rng;
+    ic_rng_seed(&rng, seed);
+    const ic_config *c = &m->cfg;
+    const float std = 0.02f, std_proj = 0.02f / sqrtf(2.0f * (float)c->n_layer);
+    memset(m->params_mem, 0, m->num_params * sizeof(float));
+    ic_params *p = &m->params;
+    // Tensors are filled in a fixed order so a seed always gives the same model.
+    float bin = 1.0f / sqrtf((float)c->n_dims);
+    for (size_t i = 0; i < m->param_sizes[IC_P_READ_IN_W]; i++)
+        p->read_in_w[i] = (float)((2.0 * ic_rng_uniform(&rng) - 1.0) * bin);
+    for (size_t i = 0; i < m->param_sizes[IC_P_READ_IN_B]; i++)
+        p->read_in_b[i] = (float)((2.0 * ic_rng_uniform(&rng) - 1.0) * bin);
+    for (size_t i = 0; i < m->param_sizes[IC_P_WPE]; i++) p->wpe[i] = std * (float)ic_rng_normal(&rng);
+    for (size_t i = 0; i < m->param_sizes[IC_P_LN1_W]; i++) p->ln1_w[i] = 1.0f;
+    for (size_t i = 0; i < m->param_sizes[IC_P_LN2_W]; i++) p->ln2_w[i] = 1.0f;
+    for (size_t i = 0; i < m->param_sizes[IC_P_QKV_W]; i++) p->qkv_w[i] = std * (float)ic_rng_normal(&rng);
+    for (size_t i = 0; i < m->param_sizes[IC_P_ATTPROJ_W]; i++) p->attproj_w[i] = std_proj * (float)ic_rng_normal(&rng);
+    for (size_t i = 0; i < m->param_sizes[IC_P_FC_W]; i++) p->fc_w[i] = std * (float)ic_rng_normal(&rng);
+    for (size_t i = 0; i < m->param_sizes[IC_P_FCPROJ_W]; i++) p->fcproj_w[i] = std_proj * (float)ic_rng_normal(&rng);
+    for (size_t i = 0; i < m->param_sizes[IC_P_LNF_W]; i++) p->lnf_w[i] = 1.0f;
+    float bout = 1.0f / sqrtf((float)c->n_embd);
+    for (size_t i = 0; i < m->param_sizes[IC_P_READ_OUT_W]; i++)
+        p->read_out_w[i] = (float)((2.0 * ic_rng_uniform(&rng) - 1.0) * bout);
+    p->read_out_b[0] = (float)((2.0 * ic_rng_uniform(&rng) - 1.0) * bout);
+}
+
+void ic_model_zero_grad(ic_model *m) {
+    if (!m->grads_mem) {
+        m->grads_mem = calloc(m->num_params, sizeof(float));
+        if (!m->grads_mem) return; /* backward reports the failure */
+        point_params(&m->grads, m->grads_mem, m->param_sizes);
+        return;
+    }
+    memset(m->grads_mem, 0, m->num_params * sizeof(float));
+}
+
+/* ---------------- activations ---------------- */
+
+/* Lays out (or, with base == NULL, only measures) the activation buffer for
+ * B prompts of T tokens, n_slots loops of a body of length nb. */
+static size_t layout_acts(ic_model *m, float *base, int B, int T, int nslots, int nb) {
+    const size_t C = (size_t)m->cfg.n_embd, H = (size_t)m->cfg.n_head, d = (size_t)m->cfg.n_dims;
+    const size_t BT = (size_t)B * T;
+    size_t off = 0;
+#define TAKE(ptr, count) do { if (base) (ptr) = base + off; off += (count); } while (0)
+    TAKE(m->zs, BT * d);
+    TAKE(m->ys, (size_t)B * (T / 2));
+    TAKE(m->P, BT * C);
+    TAKE(m->scratch, BT * C);
+    for (int l = 0; l < nslots; l++) {
+        ic_loop_acts tmp, *la = base ? &m->loop_acts[l] : &tmp;
+        TAKE(la->in, BT * C);
+        TAKE(la->lnf, BT * C);
+        TAKE(la->lnf_mean, BT);
+        TAKE(la->lnf_rstd, BT);
+        for (int j = 0; j < nb; j++) {
+            ic_block_acts tb, *ba = base ? &m->block_acts[(size_t)l * nb + j] : &tb;
+            TAKE(ba->ln1, BT * C);
+            TAKE(ba->ln1_mean, BT);
+            TAKE(ba->ln1_rstd, BT);
+            TAKE(ba->qkv, BT * 3 * C);
+            TAKE(ba->att, (size_t)B * H * T * T);
+            TAKE(ba->atty, BT * C);
+            TAKE(ba->res2, BT * C);
+            TAKE(ba->ln2, BT * C);
+            TAKE(ba->ln2_mean, BT);
+            TAKE(ba->ln2_rstd, BT);
+            TAKE(ba->fch, BT * 4 * C);
+            TAKE(ba->fch_gelu, BT * 4 * C);
+            TAKE(ba->out, BT * C);
+        }
+    }
+#undef TAKE
+    return off;
+}
+
+static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, ic_err *err) {
+    size_t need = layout_acts(m, NULL, B, T, nslots, nb);
+    if (need > m->acts_cap) {
+        free(m->acts_mem);
+        m->acts_mem = malloc(need * sizeof(float));
+        m->acts_cap = m->acts_mem ? need : 0;
+        if (!m->acts_mem)
+            return ic_errf(err, "out of memory: activations need %.1f MB", need * 4.0 / 1e6);
+    }
+    ic_loop_acts *la = realloc(m->loop_acts, sizeof *la * (size_t)nslots);
+    if (!la) return ic_errf(err, "out of memory");
+    m->loop_acts = la;
+    ic_block_acts *ba = realloc(m->block_acts, sizeof *ba * (size_t)nslots * (size_t)nb);
+    if (!ba) return ic_errf(err, "out of memory");
+    m->block_acts = ba;
+    layout_acts(m, m->acts_mem, B, T, nslots, nb);
+    m->n_loop_slots = nslots;
+    return 0;
+}
+
+static int ensure_dacts(ic_model *m, ic_err *err) {
+    const size_t C = (size_t)m->cfg.n_embd, H = (size_t)m->cfg.n_head;
+    const size_t BT = (size_t)m->B * m->T;
+    size_t need = 5 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * H * m->T * m->T +
+                  (size_t)m->B * m->n;
+    if (need > m->dacts_cap) {
+        free(m->dacts_mem);
+        m->dacts_mem = malloc(need * sizeof(float));
+        m->dacts_cap = m->dacts_mem ? need : 0;
+        if (!m->dacts_mem) return ic_errf(err, "out of memory: backward buffers need %.1f MB", need * 4.0 / 1e6);
+    }
+    float *p = m->dacts_mem;
+    m->d_res = p; p += BT * C;
+    m->d_y = p; p += BT * C;
+    m->d_p = p; p += BT * C;
+    m->d_lnf = p; p += BT * C;
+    m->d_c = p; p += BT * C;
+    m->d_qkv = p; p += BT * 3 * C;
+    m->d_fch = p; p += BT * 4 * C;
+    m->d_fch_gelu = p; p += BT * 4 * C;
+    m->d_att = p; p += (size_t)m->B * H * m->T * m->T;
+    m->d_pred = p;
+    return 0;
+}
+
+/* ---------------- forward ---------------- */
+
+/* One GPT-2 block: out = x + attn(ln1(x)); out += mlp(ln2(out)).  x, out [B,T,C]. */
+static void block_forward(ic_model *m, ic_block_acts *a, const float *x, int blk) {
+    const int C = m->cfg.n_embd, H = m->cfg.n_head, B = m->B, T = m->T, N = B * T;
+    const ic_params *p = &m->params;
+    const size_t c = (size_t)C * blk;
+    ic_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w + c, p->ln1_b + c, N, C);
+    ic_linear_forward(a->qkv, a->ln1, p->qkv_w + c * 3 * C, p->qkv_b + 3 * c, N, C, 3 * C, IC_W_IN_OUT);
+    ic_attention_forward(a->atty, a->att, a->qkv, B, T, C, H);
+    ic_linear_forward(m->scratch, a->atty, p->attproj_w + c * C, p->attproj_b + c, N, C, C, IC_W_IN_OUT);
+    ic_residual_forward(a->res2, x, m->scratch, N * C);
+    ic_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + c, p->ln2_b + c, N, C);
+    ic_linear_forward(a->fch, a->ln2, p->fc_w + c * 4 * C, p->fc_b + 4 * c, N, C, 4 * C, IC_W_IN_OUT);
+    ic_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
+    ic_linear_forward(m->scratch, a->fch_gelu, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C, IC_W_IN_OUT);
+    ic_residual_forward(a->out, a->res2, m->scratch, N * C);
+}
+
+int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const float *ys,
+                     int B, int n, int need_grad, ic_err *err) {
+    const ic_config *c = &m->cfg;
+    if (ic_schedule_validate(s, c, err)) return -1;
+    if (B < 1) return ic_errf(err, "batch size must be at least 1 (got %d)", B);
+    if (n < 1 || n > c->n_positions)
+        return ic_errf(err, "prompts have %d points but the model's position table holds %d", n, c->n_positions);
+    const int T = 2 * n, C = c->n_embd, d = c->n_dims, L = s->loops, nb = s->n;
+    const int first_grad = L - s->loss_loops; /* loops before this carry no gradient */
+    const int nslots = need_grad ? s->loss_loops : 1;
+    m->B = B;
+    m->n = n;
+    m->T = T;
+    m->sched = *s;
+    m->have_grad_acts = 0;
+    if (ensure_acts(m, B, T, nslots, nb, err)) return -1;
+    if ((size_t)L * B * n > m->preds_cap) {
+        free(m->preds);
+        m->preds = malloc(sizeof(float) * (size_t)L * B * n);
+        m->preds_cap = m->preds ? (size_t)L * B * n : 0;
+        if (!m->preds) return ic_errf(err, "out of memory for predictions");
+    }
+    if ((size_t)L > m->loop_mse_cap) {
+        free(m->loop_mse);
+        m->loop_mse = malloc(sizeof(double) * (size_t)L);
+        m->loop_mse_cap = m->loop_mse ? (size_t)L : 0;
+        if (!m->loop_mse) return ic_errf(err, "out of memory");
+    }
+    const size_t BTC = (size_t)B * T * C;
+
+    memcpy(m->ys, ys, sizeof(float) * (size_t)B * n);
+    // tokens: z[b, 2i] = x_i, z[b, 2i+1] = (y_i, 0, ..., 0)
+    memset(m->zs, 0, sizeof(float) * (size_t)B * T * d);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) {
+            memcpy(m->zs + ((size_t)b * T + 2 * i) * d, xs + ((size_t)b * n + i) * d, sizeof(float) * d);
+            m->zs[((size_t)b * T + 2 * i + 1) * d] = ys[(size_t)b * n + i];
+        }
+    // P = read_in(z) + wpe
+    ic_linear_forward(m->P, m->zs, m->params.read_in_w, m->params.read_in_b, B * T, d, C, IC_W_OUT_IN);
+    ic_posembed_forward(m->P, m->P, m->params.wpe, B, T, C);
+
+    m->loss = 0.0;
+    const float *Y = NULL; /* Y_t: NULL stands for Y_0 = 0 */
+    for (int t = 0; t < L; t++) {
+        int slot = (need_grad && t >= first_grad) ? t - first_grad : 0;
+        ic_loop_acts *la = &m->loop_acts[slot];
+        ic_block_acts *ba = &m->block_acts[(size_t)slot * nb];
+        // body input
+        if (s->inject && Y) ic_residual_forward(la->in, Y, m->P, (int)BTC);
+        else if (!s->inject && t > 0) memcpy(la->in, Y, sizeof(float) * BTC);
+        else memcpy(la->in, m->P, sizeof(float) * BTC);
+        const float *h = la->in;
+        for (int j = 0; j < nb; j++) {
+            block_forward(m, &ba[j], h, s->steps[j]);
+            h = ba[j].out;
+        }
+        ic_layernorm_forward(la->lnf, la->lnf_mean, la->lnf_rstd, h, m->params.lnf_w, m->params.lnf_b, B * T, C);
+        float *pred = m->preds + (size_t)t * B * n;
+        ic_readout_forward(pred, la->lnf, m->params.read_out_w, m->params.read_out_b, B, T, n, C);
+        m->loop_mse[t] = ic_mse_forward(pred, ys, B * n);
+        if (t >= first_grad) m->loss += m->loop_mse[t] / s->loss_loops;
+        Y = s->loop_lnf ? la->lnf : h;
+        // The next loop may write its input into this same slot (no-grad
+        // loops share slot 0), so copy Y out first when it lives there.
+        if (t + 1 < L) {
+            int next = (need_grad && t + 1 >= first_grad) ? t + 1 - first_grad : 0;
+            if (next == slot) {
+                memcpy(m->scratch, Y, sizeof(float) * BTC);
+                Y = m->scratch;
+            }
+        }
+    }
+    m->have_grad_acts = need_grad;
+    return 0;
+}
+
+const float *ic_model_preds(const ic_model *m, int t) {
+    if (!m->preds) return NULL;
+    if (t < 0 || t >= m->sched.loops) t = m->sched.loops - 1;
+    return m->preds + (size_t)t * m->B * m->n;
+}
+
+/* ---------------- backward ---------------- */
+
+/* Backward of block_forward. On entry m->d_res holds dL/d(out); on exit it
+ * holds dL/dx. Parameter gradients of block blk accumulate. */
+static void block_backward(ic_model *m, const ic_block_acts *a, const float *x, int blk) {
+    const int C = m->cfg.n_embd, H = m->cfg.n_head, B = m->B, T = m->T, N = B * T;
+    const size_t NC = (size_t)N * C, c = (size_t)C * blk;
+    const ic_params *p = &m->params;
+    ic_params *g = &m->grads;
+    float *dres = m->d_res;
+    // out = res2 + fcproj(gelu(fc(ln2(res2))))
+    memset(m->d_fch_gelu, 0, sizeof(float) * NC * 4);
+    ic_linear_backward(m->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
+                       p->fcproj_w + c * 4 * C, N, 4 * C, C, IC_W_IN_OUT);
+    memset(m->d_fch, 0, sizeof(float) * NC * 4);
+    ic_gelu_backward(m->d_fch, a->fch, m->d_fch_gelu, N * 4 * C);
+    memset(m->d_c, 0, sizeof(float) * NC);
+    ic_linear_backward(m->d_c, g->fc_w + c * 4 * C, g->fc_b + 4 * c, m->d_fch, a->ln2, p->fc_w + c * 4 * C,
+                       N, C, 4 * C, IC_W_IN_OUT);
+    ic_layernorm_backward(dres, g->ln2_w + c, g->ln2_b + c, m->d_c, a->res2, p->ln2_w + c, a->ln2_mean,
+                          a->ln2_rstd, N, C);
+    // res2 = x + attproj(attn(qkv(ln1(x))))
+    memset(m->d_c, 0, sizeof(float) * NC);
+    ic_linear_backward(m->d_c, g->attproj_w + c * C, g->attproj_b + c, dres, a->atty, p->attproj_w + c * C,
+                       N, C, C, IC_W_IN_OUT);
+    memset(m->d_qkv, 0, sizeof(float) * NC * 3);
+    ic_attention_backward(m->d_qkv, m->d_att, m->d_c, a->qkv, a->att, B, T, C, H);
+    memset(m->d_c, 0, sizeof(float) * NC);
+    ic_linear_backward(m->d_c, g->qkv_w + c * 3 * C, g->qkv_b + 3 * c, m->d_qkv, a->ln1, p->qkv_w + c * 3 * C,
+                       N, C, 3 * C, IC_W_IN_OUT);
+    ic_layernorm_backward(dres, g->ln1_w + c, g->ln1_b + c, m->d_c, x, p->ln1_w + c, a->ln1_mean, a->ln1_rstd,
+                          N, C);
+}
+
+int ic_model_backward(ic_model *m, ic_err *err) {
+    if (!m->have_grad_acts) return ic_errf(err, "backward needs a forward pass with need_grad = 1 first");
+    if (!m->grads_mem) {
+        ic_model_zero_grad(m);
+        if (!m->grads_mem) return ic_errf(err, "out of memory allocating gradients");
+    }
+    if (ensure_dacts(m, err)) return -1;
+    const ic_schedule *s = &m->sched;
+    const int B = m->B, n = m->n, T = m->T, C = m->cfg.n_embd, d = m->cfg.n_dims;
+    const int L = s->loops, nb = s->n, first_grad = L - s->loss_loops;
+    const size_t BTC = (size_t)B * T * C;
+    ic_params *g = &m->grads;
+    const ic_params *p = &m->params;
+
+    memset(m->d_p, 0, sizeof(float) * BTC);
+    memset(m->d_y, 0, sizeof(float) * BTC); // dL/dY_{t+1}; zero after the last loop
+    for (int t = L - 1; t >= first_grad; t--) {
+        const int slot = t - first_grad;
+        const ic_loop_acts *la = &m->loop_acts[slot];
+        const ic_block_acts *ba = &m->block_acts[(size_t)slot * nb];
+        const float *h = ba[nb - 1].out;
+        // gradient at f = ln_f(h): from this loop's read-out, and from the next loop when f is fed back
+        if (s->loop_lnf) memcpy(m->d_lnf, m->d_y, sizeof(float) * BTC);
+        else memset(m->d_lnf, 0, sizeof(float) * BTC);
+        memset(m->d_pred, 0, sizeof(float) * (size_t)B * n);
+        ic_mse_backward(m->d_pred, m->preds + (size_t)t * B * n, m->ys, B * n, 1.0f / (float)s->loss_loops);
+        ic_readout_backward(m->d_lnf, g->read_out_w, g->read_out_b, m->d_pred, la->lnf, p->read_out_w, B, T, n, C);
+        // gradient at h
+        if (s->loop_lnf) memset(m->d_res, 0, sizeof(float) * BTC);
+        else memcpy(m->d_res, m->d_y, sizeof(float) * BTC);
+        ic_layernorm_backward(m->d_res, g->lnf_w, g->lnf_b, m->d_lnf, h, p->lnf_w, la->lnf_mean, la->lnf_rstd,
+                              B * T, C);
+        for (int j = nb - 1; j >= 0; j--)
+            block_backward(m, &ba[j], j ? ba[j - 1].out : la->in, s->steps[j]);
+        // d_res = dL/d(in_t); in_t = Y_t + P (inject), P (t == 0), or Y_t
+        const int has_y = t > 0, has_p = s->inject || t == 0;
+        if (has_p) ic_residual_backward(m->d_p, NULL, m->d_res, (int)BTC);
+        if (has_y) memcpy(m->d_y, m->d_res, sizeof(float) * BTC); /* dropped below first_grad */
+    }
+    ic_posembed_backward(NULL, g->wpe, m->d_p, B, T, C);
+    ic_linear_backward(NULL, g->read_in_w, g->read_in_b, m->d_p, m->zs, p->read_in_w, B * T, d, C, IC_W_OUT_IN);
+    return 0;
+}
+
+/* ---------------- FLOP count ---------------- */
+
+double ic_model_flops_forward(const ic_config *c, const ic_schedule *s, int B, int n) {
+    const double C = c->n_embd, T = 2.0 * n, N = (double)B * T, d = c->n_dims;
+    // per block: qkv 3C^2, proj C^2, fc 4C^2, fcproj 4C^2 multiply-adds per token;
+    // attention: q.k and att.v over the causal triangle, T(T+1)/2 pairs, C each.
+    double block = 2.0 * N * 12.0 * C * C + 2.0 * 2.0 * B * (T * (T + 1) / 2.0) * C;
+    double per_loop = block * s->n + 2.0 * B * n * C;
+    return 2.0 * N * d * C + per_loop * s->loops;
+}

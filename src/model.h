@@ -1,0 +1,185 @@
+/* model.h: the Garg et al. in-context regression transformer (RESEARCH.md §2),
+ * run by a schedule of parameter blocks.
+ *
+ *   z tokens [B,T,d]  (T = 2n: x_1, (y_1,0..0), x_2, ...)
+ *   P = read_in(z) + wpe                              [B,T,e]
+ *   for loop t = 0..L-1:                              (plain model: L = 1)
+ *       in_t = inject ? Y_t + P : (t == 0 ? P : Y_t)   (Y_0 = 0)
+ *       h    = block[s_m-1](... block[s_0](in_t))     the schedule's body
+ *       f    = ln_f(h)
+ *       pred_t = read_out(f) at the x positions        [B,n]
+ *       Y_{t+1} = loop_lnf ? f : h
+ *   loss = mean over the last T loops of MSE(pred_t, y)
+ *
+ * A block index may appear any number of times in the body; backward
+ * accumulates its gradients. Loops before the last T run without storing
+ * activations and pass no gradient (truncated backpropagation, Yang et al.).
+ *
+ * Memory follows llm.c: one contiguous buffer each for parameters, their
+ * gradients and activations, with a struct of typed views into it and a
+ * size table. */
+#ifndef ICLAB_MODEL_H
+#define ICLAB_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define IC_MAX_SCHEDULE 1024 /* body length limit */
+#define IC_MAX_LOOPS 100000
+
+typedef struct {
+    int n_dims;      /* d: input dimension */
+    int n_positions; /* max points per prompt; wpe has 2*n_positions rows */
+    int n_embd;      /* e */
+    int n_layer;     /* number of parameter blocks P */
+    int n_head;
+} ic_config;
+
+int ic_config_validate(const ic_config *c, ic_err *err);
+
+typedef struct {
+    int n;                       /* body length, 1..IC_MAX_SCHEDULE */
+    int steps[IC_MAX_SCHEDULE];  /* block indices, each in [0, n_layer) */
+    int loops;                   /* L >= 1 */
+    int loss_loops;              /* T, 1..L: loops that carry loss and gradient */
+    int inject;                  /* input injection between loops */
+    int loop_lnf;                /* ln_f output fed back to the next loop */
+} ic_schedule;
+
+/* 0,1,...,n_layer-1; one loop; injection and per-loop ln_f on. */
+void ic_schedule_default(ic_schedule *s, const ic_config *c);
+/* Parses a comma-separated list of block indices ("0,1,1,2") into s->steps
+ * (keeps the loop fields). Whitespace around numbers is allowed. */
+int ic_schedule_parse_list(ic_schedule *s, const char *text, ic_err *err);
+int ic_schedule_validate(const ic_schedule *s, const ic_config *c, ic_err *err);
+/* "0,1,1,2" into buf; returns buf. */
+char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len);
+
+/* ---- parameters ---- */
+enum {
+    IC_P_READ_IN_W,  /* [e, d]  nn.Linear layout (out, in) */
+    IC_P_READ_IN_B,  /* [e] */
+    IC_P_WPE,        /* [2*n_positions, e] */
+    IC_P_LN1_W,      /* [P, e] */
+    IC_P_LN1_B,      /* [P, e] */
+    IC_P_QKV_W,      /* [P, e, 3e]  Conv1D layout (in, out), q|k|v */
+    IC_P_QKV_B,      /* [P, 3e] */
+    IC_P_ATTPROJ_W,  /* [P, e, e] */
+    IC_P_ATTPROJ_B,  /* [P, e] */
+    IC_P_LN2_W,      /* [P, e] */
+    IC_P_LN2_B,      /* [P, e] */
+    IC_P_FC_W,       /* [P, e, 4e] */
+    IC_P_FC_B,       /* [P, 4e] */
+    IC_P_FCPROJ_W,   /* [P, 4e, e] */
+    IC_P_FCPROJ_B,   /* [P, e] */
+    IC_P_LNF_W,      /* [e] */
+    IC_P_LNF_B,      /* [e] */
+    IC_P_READ_OUT_W, /* [1, e] nn.Linear layout */
+    IC_P_READ_OUT_B, /* [1] */
+    IC_NUM_PARAM_TENSORS
+};
+
+typedef struct {
+    float *read_in_w, *read_in_b, *wpe;
+    float *ln1_w, *ln1_b, *qkv_w, *qkv_b, *attproj_w, *attproj_b;
+    float *ln2_w, *ln2_b, *fc_w, *fc_b, *fcproj_w, *fcproj_b;
+    float *lnf_w, *lnf_b, *read_out_w, *read_out_b;
+} ic_params;
+
+/* Number of floats of each parameter tensor (whole tensor, all blocks). */
+void ic_param_sizes(const ic_config *c, size_t sizes[IC_NUM_PARAM_TENSORS]);
+/* 1 if tensor k is stacked per block ([P, ...]), else 0. */
+int ic_param_is_per_block(int k);
+/* Short name of tensor k ("qkv_w"). */
+const char *ic_param_name(int k);
+
+/* Activation buffer layout of one block application (offsets into the
+ * activation buffer are computed from these shapes). */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* [B,T,C], [B,T], [B,T] */
+    float *qkv;                       /* [B,T,3C] */
+    float *att;                       /* [B,H,T,T] softmax probabilities */
+    float *atty;                      /* [B,T,C] attention output before projection */
+    float *res2;                      /* [B,T,C] residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd; /* [B,T,C], [B,T], [B,T] */
+    float *fch, *fch_gelu;            /* [B,T,4C] */
+    float *out;                       /* [B,T,C] residual after the MLP */
+} ic_block_acts;
+
+typedef struct {
+    float *in;                        /* [B,T,C] body input in_t */
+    float *lnf, *lnf_mean, *lnf_rstd; /* [B,T,C], [B,T], [B,T] */
+} ic_loop_acts;
+
+typedef struct {
+    ic_config cfg;
+    size_t param_sizes[IC_NUM_PARAM_TENSORS];
+    size_t num_params;
+    float *params_mem;
+    ic_params params;
+    float *grads_mem; /* allocated on first backward (or ic_model_zero_grad) */
+    ic_params grads;
+
+    /* activations: sized for the largest (B, n, schedule) seen so far */
+    float *acts_mem;
+    size_t acts_cap;       /* floats allocated */
+    float *zs, *P;         /* [B,T,d], [B,T,C] */
+    float *ys;             /* [B,n] targets of the last forward */
+    ic_loop_acts *loop_acts;   /* [n_loop_slots] */
+    ic_block_acts *block_acts; /* [n_loop_slots * body length] */
+    float *scratch;        /* [B,T,C] projection outputs */
+    int n_loop_slots;
+    /* gradient scratch for backward */
+    float *dacts_mem;
+    size_t dacts_cap;
+    float *d_res, *d_y, *d_p, *d_lnf, *d_c;  /* [B,T,C] each */
+    float *d_qkv;                            /* [B,T,3C] */
+    float *d_fch, *d_fch_gelu;               /* [B,T,4C] */
+    float *d_att;                            /* [B,H,T,T] */
+    float *d_pred;                           /* [B,n] */
+
+    /* results of the last forward */
+    int B, n, T;
+    ic_schedule sched;
+    int have_grad_acts;    /* last forward stored what backward needs */
+    float *preds;          /* [L, B, n]: predictions after every loop */
+    size_t preds_cap;
+    double *loop_mse;      /* [L]: MSE of each loop's predictions */
+    size_t loop_mse_cap;
+    double loss;           /* mean MSE over the last T loops */
+} ic_model;
+
+/* Allocates parameters (zeroed) for cfg. */
+int ic_model_create(ic_model *m, const ic_config *cfg, ic_err *err);
+void ic_model_free(ic_model *m);
+/* GPT-2 initialisation, seeded: backbone weights N(0, 0.02), residual
+ * projections (attn c_proj, mlp c_proj) N(0, 0.02/sqrt(2*n_layer)), biases 0,
+ * layernorm weight 1, wpe N(0, 0.02) (HF GPT2Model._init_weights);
+ * read_in/read_out as PyTorch nn.Linear defaults (Garg et al. construct them
+ * with nn.Linear): weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+void ic_model_init_weights(ic_model *m, uint64_t seed);
+
+/* Pointer to block b's slice of per-block tensor k (or the tensor itself for
+ * global tensors, b ignored), in params or in grads (which = 0 / 1). */
+float *ic_model_tensor(ic_model *m, int which, int k, int b);
+
+/* Forward pass. xs [B,n,d] and ys [B,n] (y tokens are part of the prompt);
+ * n <= n_positions. need_grad = 1 stores what backward needs. Results:
+ * m->loss, m->loop_mse[t], ic_model_preds(). */
+int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const float *ys,
+                     int B, int n, int need_grad, ic_err *err);
+/* Backward of the last forward (which must have had need_grad = 1):
+ * ACCUMULATES d loss / d params into m->grads. */
+int ic_model_backward(ic_model *m, ic_err *err);
+void ic_model_zero_grad(ic_model *m);
+/* Predictions [B,n] after loop t (t < 0: the last loop) of the last forward. */
+const float *ic_model_preds(const ic_model *m, int t);
+
+/* Floating-point operations of one forward (2 per multiply-add, matrix
+ * products and attention only) for B prompts of n points under s. The
+ * backward costs twice this. */
+double ic_model_flops_forward(const ic_config *c, const ic_schedule *s, int B, int n);
+
+#endif

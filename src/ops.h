@@ -1,0 +1,108 @@
+/* ops.h: the transformer's operations, each as a forward/backward pair.
+ *
+ * Conventions (llm.c style):
+ *  - explicit shape arguments, shapes in the comments, row-major arrays;
+ *  - forward functions overwrite their outputs;
+ *  - backward functions ACCUMULATE (+=) into every gradient they produce,
+ *    so a block used twice in a schedule sums its gradients naturally;
+ *    a NULL gradient pointer means "not needed" (skipped);
+ *  - ic_*      : the optimised float kernels used by the model (BLAS, OpenMP);
+ *    ic_ref_*  : plain double-precision loops, the readable reference that the
+ *    tests hold the optimised kernels to, and on which finite differences are
+ *    exact enough to check gradients tightly.
+ *
+ * N = number of rows (B*T tokens), C = channels, OC = output channels,
+ * B = batch, T = tokens (2 per point), H = heads, n = points (T = 2n). */
+#ifndef ICLAB_OPS_H
+#define ICLAB_OPS_H
+
+#define IC_LN_EPS 1e-5
+
+/* Weight layout of a linear map. Garg et al.'s GPT-2 blocks use Conv1D
+ * (W[in][out]); their read_in/read_out are nn.Linear (W[out][in]). We keep
+ * each tensor in its checkpoint layout so checkpoints load without copies. */
+typedef enum { IC_W_IN_OUT = 0, IC_W_OUT_IN = 1 } ic_wlayout;
+
+/* ---------------- optimised float kernels (ops.c) ---------------- */
+
+/* out[N,OC] = inp[N,C] @ W + bias[OC]; W is [C,OC] (IN_OUT) or [OC,C] (OUT_IN);
+ * bias may be NULL. */
+void ic_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+                       int N, int C, int OC, ic_wlayout layout);
+/* dinp[N,C] += dout @ W^T; dw += inp^T @ dout (in W's layout); dbias[OC] += sum_rows dout. */
+void ic_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, int N, int C, int OC,
+                        ic_wlayout layout);
+
+/* out[N,C] = (inp - mean) * rstd * w + b, per row; mean[N], rstd[N] saved. eps 1e-5. */
+void ic_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C);
+void ic_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const float *mean,
+                           const float *rstd, int N, int C);
+
+/* Causal multi-head self-attention core (no projections).
+ * qkv[B,T,3C] holds q|k|v, each [C] split into H heads of C/H.
+ * att[B,H,T,T]: softmax probabilities saved for backward (row t uses keys
+ * 0..t; entries above the diagonal are written as 0). Scale 1/sqrt(C/H).
+ * out[B,T,C]: heads concatenated. */
+void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H);
+/* dqkv[B,T,3C] += ...; datt[B,H,T,T] is scratch (overwritten). */
+void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+                           const float *att, int B, int T, int C, int H);
+
+/* GELU, tanh approximation (GPT-2's "gelu_new"). */
+void ic_gelu_forward(float *out, const float *inp, int N);
+void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N);
+
+/* out[N] = a + b;  backward: da += dout, db += dout (either may be NULL). */
+void ic_residual_forward(float *out, const float *a, const float *b, int N);
+void ic_residual_backward(float *da, float *db, const float *dout, int N);
+
+/* Position embedding: out[B,T,C] = inp[B,T,C] + wpe[T,C] (rows 0..T-1).
+ * backward: dinp += dout (may be NULL); dwpe[T,C] += sum over batch. */
+void ic_posembed_forward(float *out, const float *inp, const float *wpe, int B, int T, int C);
+void ic_posembed_backward(float *dinp, float *dwpe, const float *dout, int B, int T, int C);
+
+/* Read-out at the x positions: pred[B,n] = h[b,2i,:] . w[C] + bias[0].
+ * T >= 2n - 1. backward: dh += (only at even positions), dw, dbias += . */
+void ic_readout_forward(float *pred, const float *h, const float *w, const float *bias,
+                        int B, int T, int n, int C);
+void ic_readout_backward(float *dh, float *dw, float *dbias, const float *dpred,
+                         const float *h, const float *w, int B, int T, int n, int C);
+
+/* Mean squared error over N predictions: returns mean((pred - y)^2).
+ * backward: dpred[N] += scale * 2 (pred - y) / N  (scale weights a loss term). */
+double ic_mse_forward(const float *pred, const float *y, int N);
+void ic_mse_backward(float *dpred, const float *pred, const float *y, int N, float scale);
+
+/* ---------------- plain double-precision reference (ops_ref.c) ---------------- */
+/* Same semantics and argument order as above, on doubles, written as the
+ * simplest possible loops (no BLAS, no threads). */
+void ic_ref_linear_forward(double *out, const double *inp, const double *w, const double *bias,
+                           int N, int C, int OC, ic_wlayout layout);
+void ic_ref_linear_backward(double *dinp, double *dw, double *dbias, const double *dout,
+                            const double *inp, const double *w, int N, int C, int OC,
+                            ic_wlayout layout);
+void ic_ref_layernorm_forward(double *out, double *mean, double *rstd, const double *inp,
+                              const double *w, const double *b, int N, int C);
+void ic_ref_layernorm_backward(double *dinp, double *dw, double *db, const double *dout,
+                               const double *inp, const double *w, const double *mean,
+                               const double *rstd, int N, int C);
+void ic_ref_attention_forward(double *out, double *att, const double *qkv, int B, int T, int C, int H);
+void ic_ref_attention_backward(double *dqkv, double *datt, const double *dout, const double *qkv,
+                               const double *att, int B, int T, int C, int H);
+void ic_ref_gelu_forward(double *out, const double *inp, int N);
+void ic_ref_gelu_backward(double *dinp, const double *inp, const double *dout, int N);
+void ic_ref_residual_forward(double *out, const double *a, const double *b, int N);
+void ic_ref_residual_backward(double *da, double *db, const double *dout, int N);
+void ic_ref_posembed_forward(double *out, const double *inp, const double *wpe, int B, int T, int C);
+void ic_ref_posembed_backward(double *dinp, double *dwpe, const double *dout, int B, int T, int C);
+void ic_ref_readout_forward(double *pred, const double *h, const double *w, const double *bias,
+                            int B, int T, int n, int C);
+void ic_ref_readout_backward(double *dh, double *dw, double *dbias, const double *dpred,
+                             const double *h, const double *w, int B, int T, int n, int C);
+double ic_ref_mse_forward(const double *pred, const double *y, int N);
+void ic_ref_mse_backward(double *dpred, const double *pred, const double *y, int N, double scale);
+
+#endif

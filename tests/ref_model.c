@@ -1,0 +1,93 @@
+#include "ref_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+typedef struct {
+    const double *t[IC_NUM_PARAM_TENSORS];
+    size_t per_block[IC_NUM_PARAM_TENSORS];
+} views;
+
+static void make_views(views *v, const ic_config *c, const double *p) {
+    size_t sz[IC_NUM_PARAM_TENSORS];
+    ic_param_sizes(c, sz);
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
+        v->t[k] = p;
+        v->per_block[k] = ic_param_is_per_block(k) ? sz[k] / (size_t)c->n_layer : 0;
+        p += sz[k];
+    }
+}
+#define W(v, k, b) ((v)->t[k] + (size_t)(b) * (v)->per_block[k])
+
+static double *dalloc(size_t n) { return calloc(n ? n : 1, sizeof(double)); }
+
+/* x, out [N,C] */
+static void ref_block(const views *v, int blk, const double *x, double *out, int B, int T, int C, int H) {
+    const int N = B * T;
+    double *ln = dalloc((size_t)N * C), *mean = dalloc(N), *rstd = dalloc(N);
+    double *qkv = dalloc((size_t)N * 3 * C), *att = dalloc((size_t)B * H * T * T);
+    double *y = dalloc((size_t)N * C), *proj = dalloc((size_t)N * C), *res2 = dalloc((size_t)N * C);
+    double *fc = dalloc((size_t)N * 4 * C), *ge = dalloc((size_t)N * 4 * C);
+    ic_ref_layernorm_forward(ln, mean, rstd, x, W(v, IC_P_LN1_W, blk), W(v, IC_P_LN1_B, blk), N, C);
+    ic_ref_linear_forward(qkv, ln, W(v, IC_P_QKV_W, blk), W(v, IC_P_QKV_B, blk), N, C, 3 * C, IC_W_IN_OUT);
+    ic_ref_attention_forward(y, att, qkv, B, T, C, H);
+    ic_ref_linear_forward(proj, y, W(v, IC_P_ATTPROJ_W, blk), W(v, IC_P_ATTPROJ_B, blk), N, C, C, IC_W_IN_OUT);
+    ic_ref_residual_forward(res2, x, proj, N * C);
+    ic_ref_layernorm_forward(ln, mean, rstd, res2, W(v, IC_P_LN2_W, blk), W(v, IC_P_LN2_B, blk), N, C);
+    ic_ref_linear_forward(fc, ln, W(v, IC_P_FC_W, blk), W(v, IC_P_FC_B, blk), N, C, 4 * C, IC_W_IN_OUT);
+    ic_ref_gelu_forward(ge, fc, N * 4 * C);
+    ic_ref_linear_forward(proj, ge, W(v, IC_P_FCPROJ_W, blk), W(v, IC_P_FCPROJ_B, blk), N, 4 * C, C, IC_W_IN_OUT);
+    ic_ref_residual_forward(out, res2, proj, N * C);
+    free(ln); free(mean); free(rstd); free(qkv); free(att); free(y); free(proj); free(res2); free(fc); free(ge);
+}
+
+static void ref_embed(const views *v, const ic_config *c, const float *xs, const float *ys, int B, int n, double *P) {
+    const int T = 2 * n, d = c->n_dims, C = c->n_embd;
+    double *z = dalloc((size_t)B * T * d);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) {
+            for (int k = 0; k < d; k++) z[((size_t)b * T + 2 * i) * d + k] = xs[((size_t)b * n + i) * d + k];
+            z[((size_t)b * T + 2 * i + 1) * d] = ys[(size_t)b * n + i];
+        }
+    ic_ref_linear_forward(P, z, v->t[IC_P_READ_IN_W], v->t[IC_P_READ_IN_B], B * T, d, C, IC_W_OUT_IN);
+    ic_ref_posembed_forward(P, P, v->t[IC_P_WPE], B, T, C);
+    free(z);
+}
+
+double ref_model_loss(const ic_config *c, const ic_schedule *s, const double *params_nograd,
+                      const double *params_grad, const float *xs, const float *ys, int B, int n,
+                      double *preds_out) {
+    const int T = 2 * n, C = c->n_embd, H = c->n_head, N = B * T, L = s->loops;
+    const int first_grad = L - s->loss_loops;
+    views vng, vg;
+    make_views(&vng, c, params_nograd);
+    make_views(&vg, c, params_grad);
+    double *Png = dalloc((size_t)N * C), *Pg = dalloc((size_t)N * C);
+    ref_embed(&vng, c, xs, ys, B, n, Png);
+    ref_embed(&vg, c, xs, ys, B, n, Pg);
+    double *Y = dalloc((size_t)N * C), *in = dalloc((size_t)N * C), *h = dalloc((size_t)N * C);
+    double *f = dalloc((size_t)N * C), *mean = dalloc(N), *rstd = dalloc(N);
+    double *pred = dalloc((size_t)B * n), *yd = dalloc((size_t)B * n);
+    for (int i = 0; i < B * n; i++) yd[i] = ys[i];
+    double loss = 0.0;
+    for (int t = 0; t < L; t++) {
+        const views *v = t >= first_grad ? &vg : &vng;
+        const double *P = t >= first_grad ? Pg : Png;
+        for (size_t i = 0; i < (size_t)N * C; i++)
+            in[i] = s->inject ? Y[i] + P[i] : (t == 0 ? P[i] : Y[i]); /* Y_0 = 0 */
+        memcpy(h, in, sizeof(double) * (size_t)N * C);
+        for (int j = 0; j < s->n; j++) {
+            ref_block(v, s->steps[j], h, f, B, T, C, H);
+            memcpy(h, f, sizeof(double) * (size_t)N * C);
+        }
+        ic_ref_layernorm_forward(f, mean, rstd, h, v->t[IC_P_LNF_W], v->t[IC_P_LNF_B], N, C);
+        ic_ref_readout_forward(pred, f, v->t[IC_P_READ_OUT_W], v->t[IC_P_READ_OUT_B], B, T, n, C);
+        if (preds_out) memcpy(preds_out + (size_t)t * B * n, pred, sizeof(double) * (size_t)B * n);
+        if (t >= first_grad) loss += ic_ref_mse_forward(pred, yd, B * n) / s->loss_loops;
+        memcpy(Y, s->loop_lnf ? f : h, sizeof(double) * (size_t)N * C);
+    }
+    free(Png); free(Pg); free(Y); free(in); free(h); free(f); free(mean); free(rstd); free(pred); free(yd);
+    return loss;
+}
