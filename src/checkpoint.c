@@ -1,0 +1,273 @@
+#include "checkpoint.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+
+/* Garg et al. names of the per-block tensors, in IC_P_LN1_W..IC_P_FCPROJ_B order. */
+static const char *const BLOCK_NAMES[] = {
+    "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+    "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+    "mlp.c_proj.weight", "mlp.c_proj.bias"};
+
+void ic_checkpoint_tensor_name(int k, int b, char *buf, size_t len) {
+    switch (k) {
+    case IC_P_READ_IN_W: snprintf(buf, len, "_read_in.weight"); break;
+    case IC_P_READ_IN_B: snprintf(buf, len, "_read_in.bias"); break;
+    case IC_P_WPE: snprintf(buf, len, "_backbone.wpe.weight"); break;
+    case IC_P_LNF_W: snprintf(buf, len, "_backbone.ln_f.weight"); break;
+    case IC_P_LNF_B: snprintf(buf, len, "_backbone.ln_f.bias"); break;
+    case IC_P_READ_OUT_W: snprintf(buf, len, "_read_out.weight"); break;
+    case IC_P_READ_OUT_B: snprintf(buf, len, "_read_out.bias"); break;
+    default:
+        if (ic_param_is_per_block(k)) snprintf(buf, len, "_backbone.h.%d.%s", b, BLOCK_NAMES[k - IC_P_LN1_W]);
+        else snprintf(buf, len, "?");
+    }
+}
+
+/* Shape of one tensor (one block's slice for per-block tensors). */
+static int tensor_shape(const ic_config *c, int k, int64_t shape[2]) {
+    const int64_t e = c->n_embd, d = c->n_dims;
+    switch (k) {
+    case IC_P_READ_IN_W: shape[0] = e; shape[1] = d; return 2;
+    case IC_P_WPE: shape[0] = 2 * (int64_t)c->n_positions; shape[1] = e; return 2;
+    case IC_P_QKV_W: shape[0] = e; shape[1] = 3 * e; return 2;
+    case IC_P_QKV_B: shape[0] = 3 * e; return 1;
+    case IC_P_ATTPROJ_W: shape[0] = e; shape[1] = e; return 2;
+    case IC_P_FC_W: shape[0] = e; shape[1] = 4 * e; return 2;
+    case IC_P_FC_B: shape[0] = 4 * e; return 1;
+    case IC_P_FCPROJ_W: shape[0] = 4 * e; shape[1] = e; return 2;
+    case IC_P_READ_OUT_W: shape[0] = 1; shape[1] = e; return 2;
+    case IC_P_READ_OUT_B: shape[0] = 1; return 1;
+    default: shape[0] = e; return 1; /* biases and layernorm vectors */
+    }
+}
+
+static char *config_json(const ic_config *c) {
+    json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i}", "n_dims", c->n_dims, "n_positions", c->n_positions,
+                          "n_embd", c->n_embd, "n_layer", c->n_layer, "n_head", c->n_head);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static char *schedule_json(const ic_schedule *s) {
+    json_t *steps = json_array();
+    for (int i = 0; i < s->n; i++) json_array_append_new(steps, json_integer(s->steps[i]));
+    json_t *o = json_pack("{s:o, s:i, s:i, s:b, s:b}", "steps", steps, "loops", s->loops, "loss_loops",
+                          s->loss_loops, "inject", s->inject, "loop_lnf", s->loop_lnf);
+    char *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    return out;
+}
+
+int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s,
+                       const char *const *extra_keys, const char *const *extra_vals, int n_extra,
+                       ic_err *err) {
+    const ic_config *c = &m->cfg;
+    ic_schedule def;
+    if (!s) {
+        ic_schedule_default(&def, c);
+        s = &def;
+    }
+    if (ic_schedule_validate(s, c, err)) return ic_err_prefix(err, "%s", path);
+    const int nt = 7 + 12 * c->n_layer;
+    st_wtensor *ts = calloc((size_t)nt, sizeof *ts);
+    char *names = calloc((size_t)nt, 64);
+    const char **keys = calloc((size_t)n_extra + 3, sizeof *keys);
+    const char **vals = calloc((size_t)n_extra + 3, sizeof *vals);
+    char *cj = config_json(c), *sj = schedule_json(s);
+    int rc = -1;
+    if (!ts || !names || !keys || !vals || !cj || !sj) {
+        ic_errf(err, "out of memory");
+        goto done;
+    }
+    // PyTorch state_dict order: read_in, wpe, h.0 .. h.P-1, ln_f, read_out
+    int order_global_first[] = {IC_P_READ_IN_W, IC_P_READ_IN_B, IC_P_WPE};
+    int order_global_last[] = {IC_P_LNF_W, IC_P_LNF_B, IC_P_READ_OUT_W, IC_P_READ_OUT_B};
+    int j = 0;
+    ic_model *mm = (ic_model *)m; /* ic_model_tensor takes a non-const model; nothing is written */
+#define ADD(k, b) do {                                                               \
+        char *nm = names + (size_t)j * 64;                                           \
+        ic_checkpoint_tensor_name((k), (b), nm, 64);                                 \
+        ts[j].name = nm;                                                             \
+        ts[j].dtype = ST_F32;                                                        \
+        ts[j].ndim = tensor_shape(c, (k), ts[j].shape);                              \
+        ts[j].data = ic_model_tensor(mm, 0, (k), (b));                               \
+        j++;                                                                         \
+    } while (0)
+    for (int i = 0; i < 3; i++) ADD(order_global_first[i], 0);
+    for (int b = 0; b < c->n_layer; b++)
+        for (int k = IC_P_LN1_W; k <= IC_P_FCPROJ_B; k++) ADD(k, b);
+    for (int i = 0; i < 4; i++) ADD(order_global_last[i], 0);
+#undef ADD
+    keys[0] = "format"; vals[0] = "iclab-1";
+    keys[1] = "iclab_config"; vals[1] = cj;
+    keys[2] = "iclab_schedule"; vals[2] = sj;
+    for (int i = 0; i < n_extra; i++) { keys[3 + i] = extra_keys[i]; vals[3 + i] = extra_vals[i]; }
+    rc = st_write_file(path, ts, j, keys, vals, n_extra + 3, err);
+done:
+    free(ts); free(names); free(keys); free(vals); free(cj); free(sj);
+    return rc;
+}
+
+static int json_get_int(json_t *o, const char *key, int *out) {
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v)) return -1;
+    json_int_t x = json_integer_value(v);
+    if (x < -2147483647 || x > 2147483647) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_config_meta(const char *text, ic_config *c, ic_err *err) {
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    int rc = 0;
+    if (!json_is_object(o) || json_get_int(o, "n_dims", &c->n_dims) || json_get_int(o, "n_positions", &c->n_positions) ||
+        json_get_int(o, "n_embd", &c->n_embd) || json_get_int(o, "n_layer", &c->n_layer) ||
+        json_get_int(o, "n_head", &c->n_head))
+        rc = ic_errf(err, "metadata 'iclab_config' is not a valid model config (need integer n_dims, n_positions, n_embd, n_layer, n_head)");
+    json_decref(o);
+    return rc;
+}
+
+static int parse_schedule_meta(const char *text, ic_schedule *s, ic_err *err) {
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    json_t *steps = json_is_object(o) ? json_object_get(o, "steps") : NULL;
+    json_t *inj = json_is_object(o) ? json_object_get(o, "inject") : NULL;
+    json_t *lnf = json_is_object(o) ? json_object_get(o, "loop_lnf") : NULL;
+    int rc = 0;
+    if (!json_is_array(steps) || json_array_size(steps) < 1 || json_array_size(steps) > IC_MAX_SCHEDULE ||
+        json_get_int(o, "loops", &s->loops) || json_get_int(o, "loss_loops", &s->loss_loops) ||
+        !json_is_boolean(inj) || !json_is_boolean(lnf)) {
+        rc = ic_errf(err, "metadata 'iclab_schedule' is malformed (need steps [..], loops, loss_loops, inject, loop_lnf)");
+    } else {
+        s->n = (int)json_array_size(steps);
+        for (int i = 0; i < s->n && rc == 0; i++) {
+            json_t *e = json_array_get(steps, (size_t)i);
+            json_int_t v = json_is_integer(e) ? json_integer_value(e) : -1;
+            if (v < 0 || v > 1000000) rc = ic_errf(err, "metadata 'iclab_schedule': step %d is not a block index", i + 1);
+            else s->steps[i] = (int)v;
+        }
+        s->inject = json_is_true(inj);
+        s->loop_lnf = json_is_true(lnf);
+    }
+    json_decref(o);
+    return rc;
+}
+
+static int is_ignored_tensor(const char *name) {
+    if (!strcmp(name, "_backbone.wte.weight")) return 1;
+    int i, used = 0;
+    if (sscanf(name, "_backbone.h.%d.attn.bias%n", &i, &used) == 1 && name[used] == 0) return 1;
+    used = 0;
+    if (sscanf(name, "_backbone.h.%d.attn.masked_bias%n", &i, &used) == 1 && name[used] == 0) return 1;
+    return 0;
+}
+
+static int load_inner(const st_file *f, ic_model *m, ic_schedule *s, int n_head, char *notice,
+                      size_t notice_len, ic_err *err) {
+    ic_config c;
+    memset(&c, 0, sizeof c);
+    const char *cm = st_meta(f, "iclab_config");
+    if (cm) {
+        if (parse_config_meta(cm, &c, err)) return -1;
+        if (n_head && n_head != c.n_head)
+            return ic_errf(err, "--n_head %d disagrees with the checkpoint's n_head %d", n_head, c.n_head);
+    } else {
+        // a converted Garg et al. checkpoint: shapes give d, e, blocks and positions
+        const st_tensor *ri = st_find(f, "_read_in.weight"), *wpe = st_find(f, "_backbone.wpe.weight");
+        if (!ri || ri->ndim != 2) return ic_errf(err, "no iclab metadata, and no 2-d tensor '_read_in.weight' to infer the model from");
+        if (!wpe || wpe->ndim != 2) return ic_errf(err, "no iclab metadata, and no 2-d tensor '_backbone.wpe.weight' to infer the model from");
+        if (ri->shape[0] > 65536 || ri->shape[1] > 100000 || wpe->shape[0] > 200000)
+            return ic_errf(err, "tensor shapes are implausibly large for this model");
+        c.n_embd = (int)ri->shape[0];
+        c.n_dims = (int)ri->shape[1];
+        if (wpe->shape[0] % 2) return ic_errf(err, "'_backbone.wpe.weight' has %lld rows; expected 2 per point (an even count)", (long long)wpe->shape[0]);
+        c.n_positions = (int)(wpe->shape[0] / 2);
+        char nm[96];
+        c.n_layer = 0;
+        for (;;) {
+            snprintf(nm, sizeof nm, "_backbone.h.%d.ln_1.weight", c.n_layer);
+            if (!st_find(f, nm) || c.n_layer >= 4096) break;
+            c.n_layer++;
+        }
+        if (c.n_layer == 0) return ic_errf(err, "missing tensor '_backbone.h.0.ln_1.weight': no transformer blocks found");
+        if (!n_head) return ic_errf(err, "checkpoint has no iclab metadata (a converted Garg et al. file?): pass --n_head N");
+        c.n_head = n_head;
+    }
+    if (ic_config_validate(&c, err)) return ic_err_prefix(err, "checkpoint config");
+    // every tensor must be one we know or one we deliberately ignore
+    int n_ignored = 0;
+    char first_ignored[96] = "";
+    for (int i = 0; i < f->n_tensors; i++) {
+        const char *name = f->tensors[i].name;
+        if (is_ignored_tensor(name)) {
+            if (!n_ignored++) snprintf(first_ignored, sizeof first_ignored, "%s", name);
+            continue;
+        }
+        int ok = 0, b;
+        char tail[64];
+        if (!strcmp(name, "_read_in.weight") || !strcmp(name, "_read_in.bias") || !strcmp(name, "_backbone.wpe.weight") ||
+            !strcmp(name, "_backbone.ln_f.weight") || !strcmp(name, "_backbone.ln_f.bias") ||
+            !strcmp(name, "_read_out.weight") || !strcmp(name, "_read_out.bias"))
+            ok = 1;
+        else if (sscanf(name, "_backbone.h.%d.%63s", &b, tail) == 2 && b >= 0 && b < c.n_layer)
+            for (size_t k = 0; k < sizeof BLOCK_NAMES / sizeof *BLOCK_NAMES; k++) {
+                char canon[96]; /* rejects spellings sscanf tolerates, like h.01 or h.+1 */
+                snprintf(canon, sizeof canon, "_backbone.h.%d.%s", b, BLOCK_NAMES[k]);
+                if (!strcmp(name, canon)) ok = 1;
+            }
+        if (!ok) return ic_errf(err, "unexpected tensor '%s' (not part of a %d-block model)", name, c.n_layer);
+    }
+    if (ic_model_create(m, &c, err)) return -1;
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
+        int nb = ic_param_is_per_block(k) ? c.n_layer : 1;
+        for (int b = 0; b < nb; b++) {
+            char nm[96];
+            ic_checkpoint_tensor_name(k, b, nm, sizeof nm);
+            const st_tensor *t = st_find(f, nm);
+            if (!t) { ic_model_free(m); return ic_errf(err, "missing tensor '%s'", nm); }
+            int64_t shape[2];
+            int nd = tensor_shape(&c, k, shape);
+            int same = t->ndim == nd;
+            for (int i = 0; same && i < nd; i++) same = t->shape[i] == shape[i];
+            if (!same) {
+                ic_model_free(m);
+                if (nd == 2)
+                    return ic_errf(err, "tensor '%s' should have shape [%lld,%lld] for this model (d=%d, e=%d)", nm,
+                                   (long long)shape[0], (long long)shape[1], c.n_dims, c.n_embd);
+                return ic_errf(err, "tensor '%s' should have shape [%lld] for this model (e=%d)", nm, (long long)shape[0], c.n_embd);
+            }
+            size_t numel = (size_t)shape[0] * (nd == 2 ? (size_t)shape[1] : 1);
+            if (st_read_f32(f, t, ic_model_tensor(m, 0, k, b), numel, err)) { ic_model_free(m); return -1; }
+        }
+    }
+    ic_schedule_default(s, &c);
+    const char *sm = st_meta(f, "iclab_schedule");
+    if (sm && (parse_schedule_meta(sm, s, err) || ic_schedule_validate(s, &c, err))) {
+        ic_model_free(m);
+        return -1;
+    }
+    if (notice && notice_len) {
+        notice[0] = 0;
+        if (n_ignored)
+            snprintf(notice, notice_len, "ignored %d unused tensor%s (e.g. '%s': GPT-2 buffers not used by this model)",
+                     n_ignored, n_ignored > 1 ? "s" : "", first_ignored);
+    }
+    return 0;
+}
+
+int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head,
+                       char *notice, size_t notice_len, ic_err *err) {
+    memset(m, 0, sizeof *m);
+    st_file f;
+    if (st_read_file(path, &f, err)) return -1;
+    int rc = load_inner(&f, m, s, n_head, notice, notice_len, err);
+    st_free(&f);
+    if (rc) return ic_err_prefix(err, "%s", path);
+    return 0;
+}

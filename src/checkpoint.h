@@ -1,0 +1,46 @@
+/* checkpoint.h: models as safetensors files with Garg et al.'s tensor names
+ * and layouts (RESEARCH.md §2), so their PyTorch models and ours load each
+ * other.
+ *
+ *   _read_in.{weight [e,d], bias [e]}            nn.Linear layout
+ *   _backbone.wpe.weight [2*n_positions, e]
+ *   _backbone.h.{i}.ln_1.{weight,bias} [e]
+ *   _backbone.h.{i}.attn.c_attn.{weight [e,3e], bias [3e]}   Conv1D (in,out)
+ *   _backbone.h.{i}.attn.c_proj.{weight [e,e], bias [e]}
+ *   _backbone.h.{i}.ln_2.{weight,bias} [e]
+ *   _backbone.h.{i}.mlp.c_fc.{weight [e,4e], bias [4e]}
+ *   _backbone.h.{i}.mlp.c_proj.{weight [4e,e], bias [e]}
+ *   _backbone.ln_f.{weight,bias} [e]
+ *   _read_out.{weight [1,e], bias [1]}
+ *
+ * __metadata__ holds "iclab_config" (the model config as JSON) and
+ * "iclab_schedule" (steps, loops, loss_loops, inject, loop_lnf as JSON).
+ * A file without them (a converted Garg et al. checkpoint) loads too: the
+ * shapes give d, e, blocks and positions; the caller supplies n_head. */
+#ifndef ICLAB_CHECKPOINT_H
+#define ICLAB_CHECKPOINT_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "model.h"
+
+/* Writes m's parameters and s (NULL: default schedule) atomically to path.
+ * extra_keys/extra_vals (n_extra pairs, may be 0) are added to __metadata__. */
+int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s,
+                       const char *const *extra_keys, const char *const *extra_vals, int n_extra,
+                       ic_err *err);
+
+/* Loads path into a new model m (ic_model_create'd here; caller frees with
+ * ic_model_free) and its schedule into *s. n_head: 0 to take it from the
+ * metadata; otherwise used when the file has no metadata, and must agree
+ * with the metadata when it has. notice (may be NULL) receives a line about
+ * ignored tensors (wte, attn.bias, attn.masked_bias), or "" if none. */
+int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head,
+                       char *notice, size_t notice_len, ic_err *err);
+
+/* Garg et al.'s name for block b's slice of parameter tensor k (or the
+ * global tensor k) into buf. */
+void ic_checkpoint_tensor_name(int k, int b, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,229 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OFF(f) offsetof(ic_run_config, f)
+#define SZ(f) sizeof(((ic_run_config *)0)->f)
+
+static const ic_key KEYS[] = {
+    {"n_dims", IC_KEY_INT, OFF(model.n_dims), 0, 1, 100000, "20", "input dimension d of the regression task"},
+    {"n_positions", IC_KEY_INT, OFF(model.n_positions), 0, 1, 100000, "101",
+     "maximum points per prompt (the position table has 2*n_positions rows)"},
+    {"n_embd", IC_KEY_INT, OFF(model.n_embd), 0, 1, 65536, "256", "embedding width e"},
+    {"n_layer", IC_KEY_INT, OFF(model.n_layer), 0, 1, 4096, "12", "number of parameter blocks"},
+    {"n_head", IC_KEY_INT, OFF(model.n_head), 0, 1, 65536, "8", "attention heads (must divide n_embd)"},
+    {"schedule", IC_KEY_STRING, OFF(schedule), SZ(schedule), 0, 0, "",
+     "blocks run per loop, e.g. 0,1,1,2 (empty: 0..n_layer-1)"},
+    {"loops", IC_KEY_INT, OFF(loops), 0, 1, IC_MAX_LOOPS, "1", "times the schedule's body is run (looped model)"},
+    {"loss_loops", IC_KEY_INT, OFF(loss_loops), 0, 1, IC_MAX_LOOPS, "1",
+     "last loops that carry loss and gradient (earlier loops: no gradient)"},
+    {"inject", IC_KEY_BOOL, OFF(inject), 0, 0, 1, "true", "input injection: each loop reads Y_t + P"},
+    {"loop_lnf", IC_KEY_BOOL, OFF(loop_lnf), 0, 0, 1, "true", "feed ln_f's output back to the next loop"},
+    {"n_points", IC_KEY_INT, OFF(n_points), 0, 1, 100000, "41", "points per prompt used for training/benchmarks"},
+    {"batch_size", IC_KEY_INT, OFF(batch_size), 0, 1, 1 << 20, "64", "prompts per training step"},
+    {"learning_rate", IC_KEY_DOUBLE, OFF(learning_rate), 0, 0, 10, "1e-4", "Adam learning rate"},
+    {"train_steps", IC_KEY_LONG, OFF(train_steps), 0, 0, 1e12, "500000", "training steps"},
+    {"seed", IC_KEY_U64, OFF(seed), 0, 0, 1.8e19, "0", "random seed (model init and data)"},
+    {"threads", IC_KEY_INT, OFF(threads), 0, 0, 1024, "0", "threads for BLAS and OpenMP (0: all cores)"},
+};
+#define NKEYS ((int)(sizeof KEYS / sizeof *KEYS))
+
+const ic_key *ic_run_config_keys(int *n) {
+    *n = NKEYS;
+    return KEYS;
+}
+
+const ic_key *ic_run_config_find_key(const char *name) {
+    for (int i = 0; i < NKEYS; i++)
+        if (strcmp(KEYS[i].name, name) == 0) return &KEYS[i];
+    return NULL;
+}
+
+void ic_run_config_default(ic_run_config *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < NKEYS; i++) {
+        ic_err e;
+        int rc = ic_run_config_set(c, KEYS[i].name, KEYS[i].def, &e);
+        (void)rc; /* the defaults are valid by construction (tested) */
+    }
+}
+
+static int parse_bool(const char *v, int *out) {
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) { *out = 1; return 0; }
+    if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) { *out = 0; return 0; }
+    return -1;
+}
+
+int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_err *err) {
+    const ic_key *k = ic_run_config_find_key(key);
+    if (!k) return ic_errf(err, "unknown config key '%s'", key);
+    char *dst = (char *)c + k->offset;
+    if (!value) return ic_errf(err, "%s: missing value", key);
+    if (k->type == IC_KEY_STRING) {
+        size_t n = strlen(value);
+        if (n >= k->size) return ic_errf(err, "%s: value is longer than %zu characters", key, k->size - 1);
+        memcpy(dst, value, n + 1);
+        return 0;
+    }
+    if (k->type == IC_KEY_BOOL) {
+        int b;
+        if (parse_bool(value, &b)) return ic_errf(err, "%s: expected true or false, got '%s'", key, value);
+        *(int *)dst = b;
+        return 0;
+    }
+    while (isspace((unsigned char)*value)) value++;
+    if (!*value) return ic_errf(err, "%s: empty value", key);
+    char *end;
+    errno = 0;
+    if (k->type == IC_KEY_DOUBLE) {
+        double v = strtod(value, &end);
+        while (isspace((unsigned char)*end)) end++;
+        if (*end || errno || !isfinite(v)) return ic_errf(err, "%s: expected a number, got '%s'", key, value);
+        if (v < k->min || v > k->max) return ic_errf(err, "%s: %g is outside %g..%g", key, v, k->min, k->max);
+        *(double *)dst = v;
+        return 0;
+    }
+    if (value[0] == '-' && k->type == IC_KEY_U64)
+        return ic_errf(err, "%s: expected a non-negative integer, got '%s'", key, value);
+    unsigned long long u = 0;
+    long long s = 0;
+    if (k->type == IC_KEY_U64) u = strtoull(value, &end, 10);
+    else s = strtoll(value, &end, 10);
+    while (isspace((unsigned char)*end)) end++;
+    if (*end || errno || end == value) return ic_errf(err, "%s: expected an integer, got '%s'", key, value);
+    double dv = k->type == IC_KEY_U64 ? (double)u : (double)s;
+    if (dv < k->min || dv > k->max) return ic_errf(err, "%s: %s is outside %.0f..%.0f", key, value, k->min, k->max);
+    switch (k->type) {
+    case IC_KEY_INT: *(int *)dst = (int)s; break;
+    case IC_KEY_LONG: *(long *)dst = (long)s; break;
+    case IC_KEY_U64: *(uint64_t *)dst = (uint64_t)u; break;
+    default: break;
+    }
+    return 0;
+}
+
+int ic_run_config_load_json(ic_run_config *c, const char *text, const char *source, ic_err *err) {
+    json_error_t je;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!root) return ic_errf(err, "%s:%d:%d: invalid JSON: %s", source, je.line, je.column, je.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return ic_errf(err, "%s: expected a JSON object of config keys", source);
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        char buf[64];
+        const char *text_val = NULL;
+        char *owned = NULL;
+        if (json_is_string(val)) text_val = json_string_value(val);
+        else if (json_is_true(val)) text_val = "true";
+        else if (json_is_false(val)) text_val = "false";
+        else if (json_is_integer(val)) { snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(val)); text_val = buf; }
+        else if (json_is_real(val)) { snprintf(buf, sizeof buf, "%.17g", json_real_value(val)); text_val = buf; }
+        else if (json_is_array(val) && !strcmp(key, "schedule")) {
+            // allow "schedule": [0, 1, 1, 2]
+            size_t i, n = json_array_size(val);
+            owned = malloc(n * 12 + 2);
+            if (!owned) { json_decref(root); return ic_errf(err, "out of memory"); }
+            owned[0] = 0;
+            size_t used = 0;
+            for (i = 0; i < n; i++) {
+                json_t *e = json_array_get(val, i);
+                if (!json_is_integer(e)) {
+                    free(owned);
+                    json_decref(root);
+                    return ic_errf(err, "%s: schedule: element %zu is not an integer", source, i + 1);
+                }
+                used += (size_t)snprintf(owned + used, 12, i ? ",%d" : "%d", (int)json_integer_value(e));
+            }
+            text_val = owned;
+        } else {
+            json_decref(root);
+            return ic_errf(err, "%s: key '%s': unsupported value type", source, key);
+        }
+        int rc = ic_run_config_set(c, key, text_val, err);
+        free(owned);
+        if (rc) {
+            json_decref(root);
+            return ic_err_prefix(err, "%s", source);
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
+int ic_run_config_load_file(ic_run_config *c, const char *path, ic_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ic_errf(err, "%s: cannot open config file", path);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = (len + 4096 + 1) * 2;
+            if (cap > (64u << 20)) { free(buf); fclose(f); return ic_errf(err, "%s: config file is too large", path); }
+            char *nb = realloc(buf, cap);
+            if (!nb) { free(buf); fclose(f); return ic_errf(err, "out of memory"); }
+            buf = nb;
+        }
+        size_t r = fread(buf + len, 1, 4096, f);
+        len += r;
+        if (r < 4096) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) { free(buf); return ic_errf(err, "%s: read error", path); }
+    buf[len] = 0;
+    if (strlen(buf) != len) { free(buf); return ic_errf(err, "%s: config file contains a NUL byte", path); }
+    int rc = ic_run_config_load_json(c, buf, path, err);
+    free(buf);
+    return rc;
+}
+
+char *ic_run_config_to_json(const ic_run_config *c) {
+    json_t *o = json_object();
+    for (int i = 0; i < NKEYS; i++) {
+        const ic_key *k = &KEYS[i];
+        const char *src = (const char *)c + k->offset;
+        json_t *v = NULL;
+        switch (k->type) {
+        case IC_KEY_INT: v = json_integer(*(const int *)src); break;
+        case IC_KEY_LONG: v = json_integer(*(const long *)src); break;
+        case IC_KEY_U64: v = json_integer((json_int_t)*(const uint64_t *)src); break;
+        case IC_KEY_DOUBLE: v = json_real(*(const double *)src); break;
+        case IC_KEY_BOOL: v = json_boolean(*(const int *)src); break;
+        case IC_KEY_STRING: v = json_string(src); break;
+        }
+        json_object_set_new(o, k->name, v);
+    }
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) {
+    ic_schedule_default(s, &c->model);
+    if (c->schedule[0] && ic_schedule_parse_list(s, c->schedule, err)) return -1;
+    s->loops = c->loops;
+    s->loss_loops = c->loss_loops;
+    s->inject = c->inject;
+    s->loop_lnf = c->loop_lnf;
+    return ic_schedule_validate(s, &c->model, err);
+}
+
+int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
+    if (ic_config_validate(&c->model, err)) return -1;
+    if (c->n_points > c->model.n_positions)
+        return ic_errf(err, "n_points (%d) exceeds n_positions (%d)", c->n_points, c->model.n_positions);
+    ic_schedule *s = malloc(sizeof *s);
+    if (!s) return ic_errf(err, "out of memory");
+    int rc = ic_run_config_schedule(c, s, err);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* config.h: run configuration — every user-settable key in one table.
+ *
+ * Keys use Garg et al.'s names where one exists (n_dims, n_positions,
+ * n_embd, n_layer, n_head, batch_size, learning_rate, train_steps, seed).
+ * The same keys are accepted in JSON config files ({"n_embd": 256, ...})
+ * and as command-line flags (--n_embd 256). Unknown keys and bad values are
+ * rejected with the key's name. docs/config.md lists every key and default
+ * (generated from this table by `iclab help-config`). */
+#ifndef ICLAB_CONFIG_H
+#define ICLAB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "model.h"
+
+typedef struct {
+    ic_config model;            /* n_dims, n_positions, n_embd, n_layer, n_head */
+    char schedule[8192];        /* body as a block list; "" = 0..n_layer-1 */
+    int loops, loss_loops, inject, loop_lnf;
+    int n_points;               /* points per prompt (<= n_positions) */
+    int batch_size;
+    double learning_rate;
+    long train_steps;
+    uint64_t seed;
+    int threads;                /* 0 = all cores */
+} ic_run_config;
+
+typedef enum { IC_KEY_INT, IC_KEY_LONG, IC_KEY_U64, IC_KEY_DOUBLE, IC_KEY_BOOL, IC_KEY_STRING } ic_key_type;
+
+typedef struct {
+    const char *name;
+    ic_key_type type;
+    size_t offset;      /* into ic_run_config */
+    size_t size;        /* for strings: buffer size */
+    double min, max;    /* numeric range (inclusive) */
+    const char *def;    /* default, as text */
+    const char *doc;    /* one line */
+} ic_key;
+
+/* The key table (n entries). */
+const ic_key *ic_run_config_keys(int *n);
+const ic_key *ic_run_config_find_key(const char *name);
+
+/* Defaults: Garg et al.'s standard model (d=20, e=256, 12 blocks, 8 heads,
+ * 101 positions, 41 points, batch 64, Adam 1e-4). */
+void ic_run_config_default(ic_run_config *c);
+/* Sets one key from text ("256", "1e-4", "true", "0,1,1,2"). */
+int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_err *err);
+/* Applies a JSON object of key -> value from a file (errors name file and key). */
+int ic_run_config_load_file(ic_run_config *c, const char *path, ic_err *err);
+/* Applies a JSON object given as text (source names it in errors). */
+int ic_run_config_load_json(ic_run_config *c, const char *json, const char *source, ic_err *err);
+/* The whole config as a JSON object text (malloc'ed; caller frees). */
+char *ic_run_config_to_json(const ic_run_config *c);
+/* Checks cross-key rules (model config valid, n_points <= n_positions,
+ * schedule parses and names existing blocks, loss_loops <= loops). */
+int ic_run_config_validate(const ic_run_config *c, ic_err *err);
+/* The schedule the config describes. */
+int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err);
+
+#endif

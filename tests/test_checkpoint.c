@@ -1,0 +1,285 @@
+/* test_checkpoint.c: model <-> safetensors with Garg et al.'s names; the
+ * run config (keys, JSON, errors); Adam against its reference. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adam.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "model.h"
+#include "safetensors.h"
+#include "testutil.h"
+
+static char tmpdir[256];
+
+static int setup(void **st) {
+    (void)st;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/iclab_ckpt_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **st) {
+    (void)st;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *tmp(const char *name) {
+    static char path[2][512];
+    static int which;
+    which ^= 1;
+    snprintf(path[which], sizeof path[which], "%s/%s", tmpdir, name);
+    return path[which];
+}
+
+static const ic_config CFG = {.n_dims = 4, .n_positions = 6, .n_embd = 8, .n_layer = 3, .n_head = 2};
+
+static void test_roundtrip_bit_exact(void **st) {
+    (void)st;
+    ic_model m, l;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    ic_model_init_weights(&m, 42);
+    ic_schedule s, ls;
+    ic_schedule_default(&s, &CFG);
+    assert_int_equal(ic_schedule_parse_list(&s, "2,0,1,1", &err), 0);
+    s.loops = 5;
+    s.loss_loops = 3;
+    s.inject = 0;
+    s.loop_lnf = 1;
+    const char *k[] = {"note"}, *v[] = {"hello"};
+    assert_int_equal(ic_checkpoint_save(tmp("a.safetensors"), &m, &s, k, v, 1, &err), 0);
+    char notice[256];
+    assert_int_equal(ic_checkpoint_load(tmp("a.safetensors"), &l, &ls, 0, notice, sizeof notice, &err), 0);
+    assert_string_equal(notice, "");
+    assert_memory_equal(&l.cfg, &CFG, sizeof CFG);
+    assert_int_equal(l.num_params, m.num_params);
+    assert_memory_equal(l.params_mem, m.params_mem, m.num_params * sizeof(float));
+    assert_int_equal(ls.n, 4);
+    assert_int_equal(ls.steps[0], 2);
+    assert_int_equal(ls.steps[3], 1);
+    assert_int_equal(ls.loops, 5);
+    assert_int_equal(ls.loss_loops, 3);
+    assert_int_equal(ls.inject, 0);
+    assert_int_equal(ls.loop_lnf, 1);
+    // names, shapes and layouts as Garg et al.'s state_dict
+    st_file f;
+    assert_int_equal(st_read_file(tmp("a.safetensors"), &f, &err), 0);
+    assert_int_equal(f.n_tensors, 7 + 12 * 3);
+    const st_tensor *t = st_find(&f, "_backbone.h.2.attn.c_attn.weight");
+    assert_non_null(t);
+    assert_int_equal(t->ndim, 2);
+    assert_int_equal(t->shape[0], 8);
+    assert_int_equal(t->shape[1], 24);
+    t = st_find(&f, "_read_in.weight");
+    assert_int_equal(t->shape[0], 8);
+    assert_int_equal(t->shape[1], 4);
+    t = st_find(&f, "_backbone.wpe.weight");
+    assert_int_equal(t->shape[0], 12);
+    t = st_find(&f, "_read_out.weight");
+    assert_int_equal(t->shape[0], 1);
+    assert_int_equal(t->shape[1], 8);
+    assert_non_null(st_find(&f, "_backbone.h.1.mlp.c_proj.bias"));
+    assert_string_equal(st_meta(&f, "note"), "hello");
+    assert_non_null(strstr(st_meta(&f, "iclab_config"), "\"n_head\":2"));
+    // block 1's c_fc weight holds exactly the model's slice for block 1
+    t = st_find(&f, "_backbone.h.1.mlp.c_fc.weight");
+    float *buf = malloc(sizeof(float) * 8 * 32);
+    assert_int_equal(st_read_f32(&f, t, buf, 8 * 32, &err), 0);
+    assert_memory_equal(buf, ic_model_tensor(&m, 0, IC_P_FC_W, 1), sizeof(float) * 8 * 32);
+    free(buf);
+    st_free(&f);
+    ic_model_free(&m);
+    ic_model_free(&l);
+}
+
+/* Rewrites an iclab checkpoint as a converted Garg et al. file: no metadata,
+ * plus the GPT-2 tensors their code carries but does not use. */
+static void write_garg_style(const char *src, const char *dst, int extra_unknown) {
+    st_file f;
+    ic_err err;
+    assert_int_equal(st_read_file(src, &f, &err), 0);
+    int n = f.n_tensors;
+    st_wtensor *w = calloc((size_t)n + 4, sizeof *w);
+    for (int i = 0; i < n; i++) {
+        w[i].name = f.tensors[i].name;
+        w[i].dtype = f.tensors[i].dtype;
+        w[i].ndim = f.tensors[i].ndim;
+        memcpy(w[i].shape, f.tensors[i].shape, sizeof w[i].shape);
+        w[i].data = f.buf + f.data_start + f.tensors[i].begin;
+    }
+    static float wte[50 * 8], mask[1 * 1 * 12 * 12];
+    w[n++] = (st_wtensor){.name = "_backbone.wte.weight", .dtype = ST_F32, .ndim = 2, .shape = {50, 8}, .data = wte};
+    w[n++] = (st_wtensor){.name = "_backbone.h.0.attn.bias", .dtype = ST_F32, .ndim = 4, .shape = {1, 1, 12, 12}, .data = mask};
+    if (extra_unknown)
+        w[n++] = (st_wtensor){.name = "_backbone.h.0.attn.rotary", .dtype = ST_F32, .ndim = 1, .shape = {8}, .data = wte};
+    assert_int_equal(st_write_file(dst, w, n, NULL, NULL, 0, &err), 0);
+    free(w);
+    st_free(&f);
+}
+
+static void test_garg_checkpoint_without_metadata(void **st) {
+    (void)st;
+    ic_model m, l;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    ic_model_init_weights(&m, 3);
+    assert_int_equal(ic_checkpoint_save(tmp("b.safetensors"), &m, NULL, NULL, NULL, 0, &err), 0);
+    write_garg_style(tmp("b.safetensors"), tmp("garg.safetensors"), 0);
+    ic_schedule s;
+    char notice[256];
+    // no metadata and no n_head: a clear error
+    assert_int_equal(ic_checkpoint_load(tmp("garg.safetensors"), &l, &s, 0, notice, sizeof notice, &err), -1);
+    assert_non_null(strstr(err.msg, "--n_head"));
+    assert_int_equal(ic_checkpoint_load(tmp("garg.safetensors"), &l, &s, 2, notice, sizeof notice, &err), 0);
+    assert_non_null(strstr(notice, "ignored 2"));
+    assert_memory_equal(&l.cfg, &CFG, sizeof CFG);
+    assert_memory_equal(l.params_mem, m.params_mem, m.num_params * sizeof(float));
+    assert_int_equal(s.n, 3); // default schedule
+    ic_model_free(&l);
+    // an unknown tensor is an error that names it
+    write_garg_style(tmp("b.safetensors"), tmp("garg2.safetensors"), 1);
+    assert_int_equal(ic_checkpoint_load(tmp("garg2.safetensors"), &l, &s, 2, notice, sizeof notice, &err), -1);
+    assert_non_null(strstr(err.msg, "attn.rotary"));
+    // metadata present but --n_head disagrees
+    assert_int_equal(ic_checkpoint_load(tmp("b.safetensors"), &l, &s, 4, notice, sizeof notice, &err), -1);
+    assert_non_null(strstr(err.msg, "disagrees"));
+    ic_model_free(&m);
+}
+
+static void test_checkpoint_errors(void **st) {
+    (void)st;
+    ic_model l;
+    ic_schedule s;
+    ic_err err;
+    // a file that is not a checkpoint of this model: wrong shape, missing tensor
+    float v[16] = {0};
+    st_wtensor w[2] = {{.name = "_read_in.weight", .dtype = ST_F32, .ndim = 2, .shape = {4, 2}, .data = v},
+                       {.name = "_backbone.wpe.weight", .dtype = ST_F32, .ndim = 2, .shape = {2, 4}, .data = v}};
+    assert_int_equal(st_write_file(tmp("c.safetensors"), w, 2, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ic_checkpoint_load(tmp("c.safetensors"), &l, &s, 2, NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "missing tensor"));
+    assert_non_null(strstr(err.msg, "c.safetensors"));
+    assert_int_equal(ic_checkpoint_load(tmp("does-not-exist"), &l, &s, 2, NULL, 0, &err), -1);
+    assert_true(strlen(err.msg) > 5);
+    // truncated checkpoint
+    ic_model m;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    assert_int_equal(ic_checkpoint_save(tmp("d.safetensors"), &m, NULL, NULL, NULL, 0, &err), 0);
+    assert_int_equal(truncate(tmp("d.safetensors"), 1000), 0);
+    assert_int_equal(ic_checkpoint_load(tmp("d.safetensors"), &l, &s, 0, NULL, 0, &err), -1);
+    // a schedule naming a missing block is refused on save
+    ic_schedule bad;
+    ic_schedule_default(&bad, &CFG);
+    bad.steps[0] = 7;
+    assert_int_equal(ic_checkpoint_save(tmp("e.safetensors"), &m, &bad, NULL, NULL, 0, &err), -1);
+    assert_int_equal(access(tmp("e.safetensors"), F_OK), -1);
+    ic_model_free(&m);
+}
+
+static void test_config_keys(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    ic_run_config_default(&c);
+    assert_int_equal(ic_run_config_validate(&c, &err), 0);
+    assert_int_equal(c.model.n_embd, 256);
+    assert_int_equal(c.model.n_layer, 12);
+    assert_int_equal(c.model.n_head, 8);
+    assert_int_equal(c.batch_size, 64);
+    assert_true(c.learning_rate == 1e-4);
+    assert_int_equal(ic_run_config_set(&c, "n_embd", "64", &err), 0);
+    assert_int_equal(c.model.n_embd, 64);
+    assert_int_equal(ic_run_config_set(&c, "n_embed", "64", &err), -1);
+    assert_non_null(strstr(err.msg, "n_embed"));
+    assert_int_equal(ic_run_config_set(&c, "n_layer", "six", &err), -1);
+    assert_non_null(strstr(err.msg, "n_layer"));
+    assert_int_equal(ic_run_config_set(&c, "n_layer", "0", &err), -1);
+    assert_int_equal(ic_run_config_set(&c, "seed", "-1", &err), -1);
+    assert_int_equal(ic_run_config_set(&c, "learning_rate", "nan", &err), -1);
+    assert_int_equal(ic_run_config_set(&c, "inject", "maybe", &err), -1);
+    assert_int_equal(ic_run_config_set(&c, "inject", "false", &err), 0);
+    assert_int_equal(c.inject, 0);
+    assert_int_equal(ic_run_config_load_json(&c, "{\"n_layer\": 3, \"schedule\": [0,1,1,2], \"learning_rate\": 0.001}", "cfg", &err), 0);
+    assert_string_equal(c.schedule, "0,1,1,2");
+    assert_true(c.learning_rate == 0.001);
+    assert_int_equal(ic_run_config_load_json(&c, "{\"n_layer\": 3, \"bogus\": 1}", "my.json", &err), -1);
+    assert_non_null(strstr(err.msg, "my.json"));
+    assert_non_null(strstr(err.msg, "bogus"));
+    assert_int_equal(ic_run_config_load_json(&c, "{\"n_layer\": 3,", "my.json", &err), -1);
+    assert_non_null(strstr(err.msg, "invalid JSON"));
+    assert_int_equal(ic_run_config_load_json(&c, "{\"n_head\": 1, \"n_head\": 2}", "dup.json", &err), -1);
+    // cross-key rules
+    ic_run_config_default(&c);
+    assert_int_equal(ic_run_config_set(&c, "schedule", "0,12", &err), 0);
+    assert_int_equal(ic_run_config_validate(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "block 12"));
+    ic_run_config_default(&c);
+    c.n_points = 200;
+    assert_int_equal(ic_run_config_validate(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "n_points"));
+    // to_json round trip
+    ic_run_config_default(&c);
+    c.model.n_embd = 32;
+    c.seed = 12345678901234ULL;
+    char *j = ic_run_config_to_json(&c);
+    ic_run_config d;
+    ic_run_config_default(&d);
+    assert_int_equal(ic_run_config_load_json(&d, j, "roundtrip", &err), 0);
+    assert_int_equal(d.model.n_embd, 32);
+    assert_true(d.seed == 12345678901234ULL);
+    free(j);
+}
+
+static void test_adam_matches_reference(void **st) {
+    (void)st;
+    const size_t n = 100003; // above the threading threshold, odd size
+    ic_adam a, b;
+    ic_err err;
+    assert_int_equal(ic_adam_create(&a, n, &err), 0);
+    assert_int_equal(ic_adam_create(&b, n, &err), 0);
+    a.weight_decay = b.weight_decay = 0.01;
+    float *p1 = malloc(n * sizeof(float)), *p2 = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    tu_rng r = tu_rng_make(9);
+    tu_fill_f(&r, p1, n, 1.0, 0.0);
+    memcpy(p2, p1, n * sizeof(float));
+    for (int step = 0; step < 5; step++) {
+        tu_fill_f(&r, g, n, 1.0, 0.0);
+        ic_adam_update(&a, p1, g, 1e-3);
+        ic_adam_update_ref(&b, p2, g, 1e-3);
+    }
+    double md = 0;
+    for (size_t i = 0; i < n; i++) md = fmax(md, fabs((double)p1[i] - p2[i]));
+    assert_true(md < 1e-6);
+    // first Adam step moves each parameter by lr * g / (|g| + eps) = ~lr * sign(g)
+    ic_adam c;
+    assert_int_equal(ic_adam_create(&c, 3, &err), 0);
+    float p[3] = {1, 1, 1}, gg[3] = {0.5f, -2.0f, 0.0f};
+    ic_adam_update(&c, p, gg, 0.1);
+    assert_float_equal(p[0], 0.9f, 1e-6);
+    assert_float_equal(p[1], 1.1f, 1e-6);
+    assert_float_equal(p[2], 1.0f, 0);
+    ic_adam_free(&a); ic_adam_free(&b); ic_adam_free(&c);
+    free(p1); free(p2); free(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_bit_exact),
+        cmocka_unit_test(test_garg_checkpoint_without_metadata),
+        cmocka_unit_test(test_checkpoint_errors),
+        cmocka_unit_test(test_config_keys),
+        cmocka_unit_test(test_adam_matches_reference),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
