@@ -13,8 +13,9 @@ BLAS_INC := $(shell pkg-config --cflags openblas 2>/dev/null)
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) $(OPENMP) $(WARN) $(BLAS_INC) -Isrc -MMD -MP
 LDLIBS  := -lopenblas -llapacke -ljansson -lm
+SAN_LDFLAGS ?=
 LDFLAGS ?=
-LDFLAGS += $(OPENMP)
+LDFLAGS += $(OPENMP) $(SAN_LDFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -49,12 +50,13 @@ test: $(TEST_BIN) $(BUILD)/iclab
 	@fail=0; for t in $(TEST_BIN); do \
 	  echo "== $$t"; ICLAB_BIN=$(BUILD)/iclab OMP_NUM_THREADS=2 $$t || fail=1; \
 	done; \
-	if [ -x tests/cli_test.sh ]; then echo "== tests/cli_test.sh"; ICLAB_BIN=$(BUILD)/iclab bash tests/cli_test.sh || fail=1; fi; \
+	if [ -x /usr/bin/python3 ]; then echo "== tests/torch_parity.py"; ICLAB_BIN=$(BUILD)/iclab /usr/bin/python3 tests/torch_parity.py || fail=1; fi; \
+	if [ -f tests/cli_test.sh ]; then echo "== tests/cli_test.sh"; ICLAB_BIN=$(BUILD)/iclab bash tests/cli_test.sh || fail=1; fi; \
 	exit $$fail
 
 asan:
 	$(MAKE) test BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDFLAGS="-fsanitize=address,undefined"
+	  SAN_LDFLAGS="-fsanitize=address,undefined"
 
 FUZZ_SECONDS ?= 60
 fuzz-build: $(BUILD)/fuzz_safetensors

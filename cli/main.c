@@ -1,0 +1,53 @@
+/* main.c: `iclab <command> [options]` — dispatch and the command list.
+ * Each command lives in its own cli/cmd_*.c; argument parsing and help
+ * text in cli/args.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command *const COMMANDS[] = {
+    &cli_cmd_init, &cli_cmd_predict, &cli_cmd_bench, &cli_cmd_make_prompts, &cli_cmd_help_config,
+};
+#define NCOMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))
+
+static const cli_command *find_command(const char *name) {
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(COMMANDS[i]->name, name) == 0) return COMMANDS[i];
+    return NULL;
+}
+
+static void print_overview(FILE *f) {
+    fprintf(f, "iclab: in-context learning lab (Garg et al. regression transformers, looped models)\n\n"
+               "usage: iclab <command> [options]\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-14s%s\n", COMMANDS[i]->name, COMMANDS[i]->summary);
+    fprintf(f, "  %-14s%s\n", "help", "this list; 'iclab help <command>' shows one command's options");
+    fprintf(f, "\nRun 'iclab <command> --help' for a command's usage, options and defaults.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_overview(stdout);
+        return CLI_OK;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "help") == 0) {
+        if (argc < 3) {
+            print_overview(stdout);
+            return CLI_OK;
+        }
+        const cli_command *c = find_command(argv[2]);
+        if (!c) {
+            fprintf(stderr, "iclab help: unknown command '%s' (see 'iclab --help')\n", argv[2]);
+            return CLI_USAGE;
+        }
+        cli_print_help(c, stdout);
+        return CLI_OK;
+    }
+    const cli_command *cmd = find_command(name);
+    if (!cmd) {
+        fprintf(stderr, "iclab: unknown %s '%s' (see 'iclab --help')\n", name[0] == '-' ? "option" : "command", name);
+        return CLI_USAGE;
+    }
+    return cmd->run(cmd, argc - 1, argv + 1);
+}

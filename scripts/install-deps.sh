@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages iclab needs to build and test, if missing.
+# Usage: bash scripts/install-deps.sh [--optional]   (--optional adds PyTorch/NumPy for parity tests)
+set -euo pipefail
+pkgs=(build-essential pkg-config libopenblas-dev liblapacke-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev)
+if [ "${1:-}" = "--optional" ]; then pkgs+=(python3-torch python3-numpy); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
