@@ -92,5 +92,7 @@ extern const cli_command cli_cmd_predict;
 extern const cli_command cli_cmd_bench;
 extern const cli_command cli_cmd_make_prompts;
 extern const cli_command cli_cmd_help_config;
+extern const cli_command cli_cmd_train;
+extern const cli_command cli_cmd_demo;
 
 #endif

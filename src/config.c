@@ -31,6 +31,39 @@ static const ic_key KEYS[] = {
     {"train_steps", IC_KEY_LONG, OFF(train_steps), 0, 0, 1e12, "500000", "training steps"},
     {"seed", IC_KEY_U64, OFF(seed), 0, 0, 1.8e19, "0", "random seed (model init and data)"},
     {"threads", IC_KEY_INT, OFF(threads), 0, 0, 1024, "0", "threads for BLAS and OpenMP (0: all cores)"},
+    {"task", IC_KEY_STRING, OFF(task), SZ(task), 0, 0, "linear_regression",
+     "function class: linear_regression, sparse_linear_regression, noisy_linear_regression, "
+     "linear_classification, quadratic_regression, relu_2nn_regression, decision_tree"},
+    {"sparsity", IC_KEY_INT, OFF(sparsity), 0, 1, 100000, "3", "non-zero coordinates of w (sparse_linear_regression)"},
+    {"noise_std", IC_KEY_DOUBLE, OFF(noise_std), 0, 0, 1e6, "1", "std of the label noise (noisy_linear_regression)"},
+    {"hidden", IC_KEY_INT, OFF(hidden), 0, 1, 100000, "100", "hidden units (relu_2nn_regression)"},
+    {"depth", IC_KEY_INT, OFF(depth), 0, 1, 20, "4", "tree depth (decision_tree)"},
+    {"x_scale", IC_KEY_DOUBLE, OFF(x_scale), 0, 0, 1e6, "1", "x ~ N(0, x_scale^2 I)"},
+    {"curriculum_dims_start", IC_KEY_INT, OFF(curriculum_dims_start), 0, 0, 100000, "0",
+     "active dimensions at step 0 (0: n_dims, no curriculum); truncated dimensions of x are 0"},
+    {"curriculum_dims_inc", IC_KEY_INT, OFF(curriculum_dims_inc), 0, 0, 100000, "1", "dimensions added per interval"},
+    {"curriculum_dims_interval", IC_KEY_INT, OFF(curriculum_dims_interval), 0, 1, 100000000, "2000",
+     "steps between dimension increments"},
+    {"curriculum_points_start", IC_KEY_INT, OFF(curriculum_points_start), 0, 0, 100000, "0",
+     "points per prompt at step 0 (0: n_points, no curriculum)"},
+    {"curriculum_points_inc", IC_KEY_INT, OFF(curriculum_points_inc), 0, 0, 100000, "2", "points added per interval"},
+    {"curriculum_points_interval", IC_KEY_INT, OFF(curriculum_points_interval), 0, 1, 100000000, "2000",
+     "steps between point increments"},
+    {"curriculum_loops_start", IC_KEY_INT, OFF(curriculum_loops_start), 0, 0, IC_MAX_LOOPS, "0",
+     "loops at step 0 (0: loops, no curriculum); looped models"},
+    {"curriculum_loops_inc", IC_KEY_INT, OFF(curriculum_loops_inc), 0, 0, IC_MAX_LOOPS, "2", "loops added per interval"},
+    {"curriculum_loops_interval", IC_KEY_INT, OFF(curriculum_loops_interval), 0, 1, 100000000, "500",
+     "steps between loop increments"},
+    {"optimizer", IC_KEY_STRING, OFF(optimizer), SZ(optimizer), 0, 0, "adam", "adam or adamw (decoupled weight decay)"},
+    {"weight_decay", IC_KEY_DOUBLE, OFF(weight_decay), 0, 0, 10, "0", "weight decay (adamw only)"},
+    {"lr_schedule", IC_KEY_STRING, OFF(lr_schedule), SZ(lr_schedule), 0, 0, "constant",
+     "constant, or cosine (linear warm-up, then cosine decay to min_lr_ratio * learning_rate)"},
+    {"warmup_steps", IC_KEY_LONG, OFF(warmup_steps), 0, 0, 1e12, "0", "linear learning-rate warm-up steps"},
+    {"min_lr_ratio", IC_KEY_DOUBLE, OFF(min_lr_ratio), 0, 0, 1, "0.1", "final learning rate / learning_rate (cosine)"},
+    {"grad_clip", IC_KEY_DOUBLE, OFF(grad_clip), 0, 0, 1e12, "0", "clip the global gradient norm to this (0: off)"},
+    {"log_every", IC_KEY_LONG, OFF(log_every), 0, 1, 1e12, "100", "steps between metrics rows"},
+    {"save_every", IC_KEY_LONG, OFF(save_every), 0, 1, 1e12, "1000", "steps between checkpoints"},
+    {"data_seed", IC_KEY_U64, OFF(data_seed), 0, 0, 1.8e19, "0", "seed of the prompt stream (0: derived from seed)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof *KEYS))
 
@@ -219,6 +252,18 @@ int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) 
 
 int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
     if (ic_config_validate(&c->model, err)) return -1;
+    if (strcmp(c->optimizer, "adam") && strcmp(c->optimizer, "adamw"))
+        return ic_errf(err, "optimizer: expected adam or adamw, got '%s'", c->optimizer);
+    if (strcmp(c->lr_schedule, "constant") && strcmp(c->lr_schedule, "cosine"))
+        return ic_errf(err, "lr_schedule: expected constant or cosine, got '%s'", c->lr_schedule);
+    if (c->curriculum_dims_start > c->model.n_dims)
+        return ic_errf(err, "curriculum_dims_start (%d) exceeds n_dims (%d)", c->curriculum_dims_start, c->model.n_dims);
+    if (c->curriculum_points_start > c->n_points)
+        return ic_errf(err, "curriculum_points_start (%d) exceeds n_points (%d)", c->curriculum_points_start, c->n_points);
+    if (c->curriculum_loops_start > c->loops)
+        return ic_errf(err, "curriculum_loops_start (%d) exceeds loops (%d)", c->curriculum_loops_start, c->loops);
+    if (c->curriculum_loops_start && c->curriculum_loops_start < c->loss_loops)
+        return ic_errf(err, "curriculum_loops_start (%d) is below loss_loops (%d)", c->curriculum_loops_start, c->loss_loops);
     if (c->n_points > c->model.n_positions)
         return ic_errf(err, "n_points (%d) exceeds n_positions (%d)", c->n_points, c->model.n_positions);
     ic_schedule *s = malloc(sizeof *s);

@@ -25,6 +25,23 @@ typedef struct {
     long train_steps;
     uint64_t seed;
     int threads;                /* 0 = all cores */
+    /* task (tasks.h) */
+    char task[64];
+    int sparsity, hidden, depth;
+    double noise_std, x_scale;
+    /* curriculum: value(step) = min(end, start + inc * (step / interval));
+     * end is n_dims / n_points / loops; start 0 means "= end" (no curriculum) */
+    int curriculum_dims_start, curriculum_dims_inc, curriculum_dims_interval;
+    int curriculum_points_start, curriculum_points_inc, curriculum_points_interval;
+    int curriculum_loops_start, curriculum_loops_inc, curriculum_loops_interval;
+    /* optimiser */
+    char optimizer[16];         /* adam | adamw */
+    double weight_decay, grad_clip, min_lr_ratio;
+    char lr_schedule[16];       /* constant | cosine */
+    long warmup_steps;
+    /* run bookkeeping */
+    long log_every, save_every;
+    uint64_t data_seed;         /* 0: derived from seed */
 } ic_run_config;
 
 typedef enum { IC_KEY_INT, IC_KEY_LONG, IC_KEY_U64, IC_KEY_DOUBLE, IC_KEY_BOOL, IC_KEY_STRING } ic_key_type;

@@ -1,0 +1,75 @@
+#include "eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ic_squared_errors(const float *pred, const float *ys, int B, int n, double norm, double *sq) {
+    for (size_t i = 0; i < (size_t)B * n; i++) {
+        double e = (double)pred[i] - (double)ys[i];
+        sq[i] = e * e / norm;
+    }
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int ic_curve_from_errors(const double *sq, int B, int n, int n_boot, ic_rng *rng, ic_curve *out, ic_err *err) {
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    out->mean = calloc((size_t)n, sizeof(double));
+    out->lo = calloc((size_t)n, sizeof(double));
+    out->hi = calloc((size_t)n, sizeof(double));
+    double *boot = malloc(sizeof(double) * (size_t)(n_boot > 0 ? n_boot : 1) * n);
+    int *idx = malloc(sizeof(int) * (size_t)B);
+    if (!out->mean || !out->lo || !out->hi || !boot || !idx) {
+        free(boot); free(idx); ic_curve_free(out);
+        return ic_errf(err, "out of memory");
+    }
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) out->mean[i] += sq[(size_t)b * n + i];
+    for (int i = 0; i < n; i++) out->mean[i] /= B;
+    if (n_boot > 0) {
+        // resample whole prompts (positions of a prompt stay together)
+        for (int r = 0; r < n_boot; r++) {
+            for (int b = 0; b < B; b++) idx[b] = (int)ic_rng_below(rng, (uint64_t)B);
+            for (int i = 0; i < n; i++) {
+                double s = 0.0;
+                for (int b = 0; b < B; b++) s += sq[(size_t)idx[b] * n + i];
+                boot[(size_t)i * n_boot + r] = s / B;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            double *v = boot + (size_t)i * n_boot;
+            qsort(v, (size_t)n_boot, sizeof *v, cmp_double);
+            out->lo[i] = v[(int)(0.05 * (n_boot - 1) + 0.5)];
+            out->hi[i] = v[(int)(0.95 * (n_boot - 1) + 0.5)];
+        }
+    } else {
+        memcpy(out->lo, out->mean, sizeof(double) * n);
+        memcpy(out->hi, out->mean, sizeof(double) * n);
+    }
+    free(boot);
+    free(idx);
+    return 0;
+}
+
+void ic_curve_free(ic_curve *c) {
+    free(c->mean);
+    free(c->lo);
+    free(c->hi);
+    memset(c, 0, sizeof *c);
+}
+
+int ic_model_predict(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
+                     int chunk, float *pred, ic_err *err) {
+    const int d = m->cfg.n_dims;
+    if (chunk < 1) chunk = 256;
+    for (int b0 = 0; b0 < B; b0 += chunk) {
+        int nb = B - b0 < chunk ? B - b0 : chunk;
+        if (ic_model_forward(m, s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, nb, n, 0, err)) return -1;
+        memcpy(pred + (size_t)b0 * n, ic_model_preds(m, -1), sizeof(float) * (size_t)nb * n);
+    }
+    return 0;
+}

@@ -1,0 +1,99 @@
+/* train.h: training — curriculum, learning-rate schedule, gradient
+ * clipping, the step, resumable state, and a run directory.
+ *
+ * A run directory holds:
+ *   config.json        the resolved run config (every key)
+ *   metrics.csv        step,loss,excess_loss,lr,grad_norm,steps_per_s,n_dims,n_points,loops,wall_s
+ *   state.safetensors  resume state: params, Adam moments, step, RNG state (atomic)
+ *   model.safetensors  the model (Garg et al. names) at the last checkpoint / the end
+ *   loss.svg           the loss curve
+ * Resuming restores params, optimiser moments and step count, the prompt
+ * RNG state and (derived from the step) the curriculum, so a resumed run
+ * continues bit-identically to an uninterrupted one with the same threads. */
+#ifndef ICLAB_TRAIN_H
+#define ICLAB_TRAIN_H
+
+#include <signal.h>
+
+#include "adam.h"
+#include "config.h"
+#include "err.h"
+#include "model.h"
+#include "rng.h"
+#include "tasks.h"
+
+/* value(step) = min(end, start + inc * floor(step / interval)); start 0 = end. */
+int ic_curriculum_value(int start, int end, int inc, int interval, long step);
+
+/* Learning rate at step (0-based) under cfg's schedule. */
+double ic_lr_at(const ic_run_config *cfg, long step);
+
+/* Scales g so its global L2 norm is at most max_norm (max_norm <= 0: no-op).
+ * Returns the norm before clipping. */
+double ic_clip_grad_norm(float *g, size_t n, double max_norm);
+
+/* Garg et al.'s normaliser of the training loss for linear regression: the
+ * mean over positions k = 0..n-1 of max(d - k, 0), the error of the optimal
+ * noiseless estimator summed over coordinates. excess_loss = loss / this. */
+double ic_linear_optimum(int d, int n);
+
+typedef struct {
+    ic_run_config cfg;
+    ic_model model;
+    ic_adam opt;
+    ic_schedule sched;   /* the configured schedule; loops follow the curriculum */
+    ic_task_spec task;
+    ic_rng data_rng;
+    long step;           /* steps completed */
+    float *xs, *ys;      /* [batch, n_points, n_dims], [batch, n_points] */
+} ic_trainer;
+
+typedef struct {
+    long step;           /* the step just completed (1-based count) */
+    double loss, excess_loss, lr, grad_norm;
+    int n_dims, n_points, loops;
+} ic_step_stats;
+
+/* Fresh trainer: model initialised from cfg->seed, data RNG from data_seed. */
+int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err);
+/* One step: sample prompts (curriculum), forward, backward, clip, Adam. */
+int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err);
+/* Resume state (atomic write) and restore. load_state needs an initialised
+ * trainer of the same config. */
+int ic_trainer_save_state(const ic_trainer *t, const char *path, ic_err *err);
+int ic_trainer_load_state(ic_trainer *t, const char *path, ic_err *err);
+void ic_trainer_free(ic_trainer *t);
+
+/* ---- a whole run in a directory ---- */
+typedef struct {
+    long step, total;
+    double loss, excess_loss, lr, steps_per_s, eta_s, elapsed_s;
+    int n_dims, n_points, loops;
+} ic_progress;
+
+typedef struct {
+    void (*progress)(void *ctx, const ic_progress *p); /* called every step */
+    void (*message)(void *ctx, const char *line);      /* checkpoint notices etc. */
+    void *ctx;
+    volatile sig_atomic_t *stop; /* set (e.g. by SIGINT) to checkpoint and return */
+    long stop_after;             /* > 0: stop after this many steps in this call (tests) */
+} ic_train_hooks;
+
+typedef enum { IC_TRAIN_DONE = 0, IC_TRAIN_STOPPED = 1 } ic_train_outcome;
+
+typedef struct {
+    ic_train_outcome outcome;
+    long step;
+    double final_loss;
+    double wall_s;
+} ic_train_result;
+
+/* Starts a run in dir (created if needed; refuses a dir that already holds
+ * a state.safetensors unless resume) with cfg, or resumes the run there
+ * (cfg NULL: the run's config.json; train_steps may be raised by passing a
+ * cfg whose other keys match). A non-finite loss stops the run with an
+ * error naming the step, keeping the last good checkpoint. */
+int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
+                 ic_train_result *res, ic_err *err);
+
+#endif

@@ -1,0 +1,280 @@
+/* test_train.c: curriculum, learning-rate schedule, clipping, the training
+ * step, resume bit-identity, interruption and NaN handling. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "safetensors.h"
+#include "train.h"
+
+static char tmpdir[256];
+
+static int setup(void **st) {
+    (void)st;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/iclab_train_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **st) {
+    (void)st;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *sub(const char *name) {
+    static char path[4][512];
+    static int which;
+    which = (which + 1) % 4;
+    snprintf(path[which], sizeof path[which], "%s/%s", tmpdir, name);
+    return path[which];
+}
+
+static void tiny_config(ic_run_config *c) {
+    ic_err err;
+    ic_run_config_default(c);
+    const char *kv[][2] = {{"n_dims", "4"},     {"n_positions", "6"}, {"n_points", "6"},   {"n_embd", "16"},
+                           {"n_layer", "2"},    {"n_head", "2"},      {"batch_size", "8"}, {"train_steps", "20"},
+                           {"learning_rate", "1e-3"}, {"log_every", "1"}, {"save_every", "5"}, {"seed", "7"},
+                           {"curriculum_dims_start", "2"}, {"curriculum_dims_interval", "6"},
+                           {"curriculum_points_start", "4"}, {"curriculum_points_interval", "6"}};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) assert_int_equal(ic_run_config_set(c, kv[i][0], kv[i][1], &err), 0);
+    assert_int_equal(ic_run_config_validate(c, &err), 0);
+}
+
+static void test_curriculum_values(void **st) {
+    (void)st;
+    // Garg et al.: dims 5 -> 20, +1 every 2000; points 11 -> 41, +2 every 2000
+    assert_int_equal(ic_curriculum_value(5, 20, 1, 2000, 0), 5);
+    assert_int_equal(ic_curriculum_value(5, 20, 1, 2000, 1999), 5);
+    assert_int_equal(ic_curriculum_value(5, 20, 1, 2000, 2000), 6);
+    assert_int_equal(ic_curriculum_value(5, 20, 1, 2000, 29999), 19);
+    assert_int_equal(ic_curriculum_value(5, 20, 1, 2000, 30000), 20);
+    assert_int_equal(ic_curriculum_value(5, 20, 1, 2000, 500000), 20);
+    assert_int_equal(ic_curriculum_value(11, 41, 2, 2000, 4000), 15);
+    assert_int_equal(ic_curriculum_value(11, 41, 2, 2000, 10000000), 41);
+    assert_int_equal(ic_curriculum_value(0, 20, 1, 2000, 0), 20); // no curriculum
+    // Yang et al. loops: 15 -> 30, +2 every 500
+    assert_int_equal(ic_curriculum_value(15, 30, 2, 500, 499), 15);
+    assert_int_equal(ic_curriculum_value(15, 30, 2, 500, 500), 17);
+    assert_int_equal(ic_curriculum_value(15, 30, 2, 500, 4000), 30);
+}
+
+static void test_lr_schedule_and_clip(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    ic_run_config_default(&c);
+    assert_true(ic_lr_at(&c, 0) == 1e-4 && ic_lr_at(&c, 123456) == 1e-4); // constant
+    assert_int_equal(ic_run_config_set(&c, "lr_schedule", "cosine", &err), 0);
+    c.learning_rate = 1.0;
+    c.warmup_steps = 10;
+    c.train_steps = 110;
+    c.min_lr_ratio = 0.1;
+    assert_true(fabs(ic_lr_at(&c, 0) - 0.1) < 1e-12);  // warm-up: (step+1)/10
+    assert_true(fabs(ic_lr_at(&c, 9) - 1.0) < 1e-12);
+    assert_true(fabs(ic_lr_at(&c, 10) - 1.0) < 1e-12); // cosine starts at the peak
+    assert_true(fabs(ic_lr_at(&c, 60) - 0.55) < 1e-12); // halfway: (1 + 0.1) / 2
+    assert_true(fabs(ic_lr_at(&c, 110) - 0.1) < 1e-12);
+    for (long s = 11; s < 110; s++) assert_true(ic_lr_at(&c, s) <= ic_lr_at(&c, s - 1));
+    float g[4] = {3, 4, 0, 0};
+    assert_true(fabs(ic_clip_grad_norm(g, 4, 0) - 5.0) < 1e-6); // off: unchanged
+    assert_true(g[0] == 3.0f);
+    assert_true(fabs(ic_clip_grad_norm(g, 4, 1.0) - 5.0) < 1e-6);
+    assert_true(fabs(sqrt(g[0] * g[0] + g[1] * g[1]) - 1.0) < 1e-5);
+    assert_true(fabs(ic_linear_optimum(5, 11) - 15.0 / 11) < 1e-12);
+    assert_true(fabs(ic_linear_optimum(3, 2) - 2.5) < 1e-12);
+}
+
+static void test_step_applies_curriculum(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    tiny_config(&c);
+    ic_trainer t;
+    assert_int_equal(ic_trainer_init(&t, &c, &err), 0);
+    ic_step_stats s;
+    assert_int_equal(ic_trainer_step(&t, &s, &err), 0);
+    assert_int_equal(s.n_dims, 2);
+    assert_int_equal(s.n_points, 4);
+    // truncated dimensions are exactly zero; active ones are not
+    for (int b = 0; b < 8; b++)
+        for (int i = 0; i < 4; i++) {
+            const float *x = t.xs + ((size_t)b * 4 + i) * 4;
+            assert_true(x[2] == 0.0f && x[3] == 0.0f);
+            assert_true(x[0] != 0.0f);
+        }
+    for (int i = 1; i < 6; i++) assert_int_equal(ic_trainer_step(&t, &s, &err), 0);
+    assert_int_equal(s.n_dims, 2);
+    assert_int_equal(ic_trainer_step(&t, &s, &err), 0); // step index 6: first increment
+    assert_int_equal(s.n_dims, 3);
+    assert_int_equal(s.n_points, 6);
+    assert_int_equal(t.step, 7);
+    ic_trainer_free(&t);
+
+    ic_trainer_free(&t);
+}
+
+static void read_params(const char *path, float **out, size_t *n) {
+    st_file f;
+    ic_err err;
+    assert_int_equal(st_read_file(path, &f, &err), 0);
+    const st_tensor *p = st_find(&f, "params");
+    assert_non_null(p);
+    *n = p->numel;
+    *out = malloc(sizeof(float) * *n);
+    assert_int_equal(st_read_f32(&f, p, *out, *n, &err), 0);
+    st_free(&f);
+}
+
+/* metrics.csv without the wall-clock columns (steps_per_s, wall_s) */
+static char *metrics_core(const char *dir) {
+    char path[600], *text;
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    ic_err err;
+    size_t len;
+    assert_int_equal(ic_read_file(path, &text, &len, 1 << 24, &err), 0);
+    char *out = calloc(len + 1, 1);
+    size_t o = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        int field = 0;
+        for (char *p = line; *p; p++) {
+            if (*p == ',') field++;
+            if (field != 5 && field != 9) out[o++] = *p;
+        }
+        out[o++] = '\n';
+    }
+    free(text);
+    return out;
+}
+
+static void test_resume_is_bit_identical(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    tiny_config(&c);
+    ic_train_result r;
+    // uninterrupted
+    assert_int_equal(ic_train_run(sub("full"), &c, 0, NULL, &r, &err), 0);
+    assert_int_equal(r.outcome, IC_TRAIN_DONE);
+    assert_int_equal(r.step, 20);
+    // interrupted after 8 steps (between checkpoints at 5 and 10), then resumed twice
+    ic_train_hooks h = {.stop_after = 8};
+    assert_int_equal(ic_train_run(sub("split"), &c, 0, &h, &r, &err), 0);
+    assert_int_equal(r.outcome, IC_TRAIN_STOPPED);
+    assert_int_equal(r.step, 8);
+    h.stop_after = 5;
+    assert_int_equal(ic_train_run(sub("split"), &c, 1, &h, &r, &err), 0);
+    assert_int_equal(r.step, 13);
+    assert_int_equal(ic_train_run(sub("split"), &c, 1, NULL, &r, &err), 0);
+    assert_int_equal(r.outcome, IC_TRAIN_DONE);
+    assert_int_equal(r.step, 20);
+    float *a, *b;
+    size_t na, nb;
+    read_params(sub("full/state.safetensors"), &a, &na);
+    read_params(sub("split/state.safetensors"), &b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof(float));
+    free(a);
+    free(b);
+    char *ma = metrics_core(sub("full")), *mb = metrics_core(sub("split"));
+    assert_string_equal(ma, mb); // same losses at every step, no duplicated rows
+    free(ma);
+    free(mb);
+    assert_true(ic_file_exists(sub("full/model.safetensors")));
+    assert_true(ic_file_exists(sub("full/loss.svg")));
+    assert_true(ic_file_exists(sub("full/config.json")));
+    // a finished or existing run is not overwritten by accident; a missing one cannot resume
+    assert_int_equal(ic_train_run(sub("full"), &c, 0, NULL, &r, &err), -1);
+    assert_non_null(strstr(err.msg, "--resume"));
+    assert_int_equal(ic_train_run(sub("nothing-here"), &c, 1, NULL, &r, &err), -1);
+    assert_non_null(strstr(err.msg, "no run to resume"));
+}
+
+static void test_interrupt_flag_checkpoints(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    tiny_config(&c);
+    volatile sig_atomic_t stop = 1; // as if Ctrl-C arrived before the first step
+    ic_train_hooks h = {.stop = &stop};
+    ic_train_result r;
+    assert_int_equal(ic_train_run(sub("intr"), &c, 0, &h, &r, &err), 0);
+    assert_int_equal(r.outcome, IC_TRAIN_STOPPED);
+    assert_true(ic_file_exists(sub("intr/state.safetensors")));
+    stop = 0;
+    assert_int_equal(ic_train_run(sub("intr"), &c, 1, &h, &r, &err), 0);
+    assert_int_equal(r.outcome, IC_TRAIN_DONE);
+    assert_int_equal(r.step, 20);
+}
+
+static void test_nan_stops_and_keeps_last_checkpoint(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    tiny_config(&c);
+    c.learning_rate = 1e30; // every Adam step moves weights by ~1e30: overflows to inf/NaN
+    c.train_steps = 2000;
+    c.save_every = 3;
+    ic_train_result r;
+    assert_int_equal(ic_train_run(sub("nan"), &c, 0, NULL, &r, &err), -1);
+    assert_true(strstr(err.msg, "NaN") || strstr(err.msg, "infinite") || strstr(err.msg, "not finite"));
+    assert_non_null(strstr(err.msg, "last good checkpoint"));
+    // the kept state is finite and loads
+    float *p;
+    size_t n;
+    read_params(sub("nan/state.safetensors"), &p, &n);
+    for (size_t i = 0; i < n; i++) assert_true(isfinite(p[i]));
+    free(p);
+    ic_trainer t;
+    assert_int_equal(ic_trainer_init(&t, &c, &err), 0);
+    assert_int_equal(ic_trainer_load_state(&t, sub("nan/state.safetensors"), &err), 0);
+    assert_true(t.step % 3 == 0); // a checkpoint step (0 if it diverged before the first save)
+    ic_trainer_free(&t);
+}
+
+static void test_config_errors(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    ic_run_config_default(&c);
+    assert_int_equal(ic_run_config_set(&c, "optimizer", "sgd", &err), 0);
+    assert_int_equal(ic_run_config_validate(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "optimizer"));
+    ic_run_config_default(&c);
+    assert_int_equal(ic_run_config_set(&c, "lr_schedule", "linear", &err), 0);
+    assert_int_equal(ic_run_config_validate(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "lr_schedule"));
+    ic_run_config_default(&c);
+    c.curriculum_dims_start = 25;
+    assert_int_equal(ic_run_config_validate(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "curriculum_dims_start"));
+    ic_run_config_default(&c);
+    assert_int_equal(ic_run_config_set(&c, "task", "cubic_regression", &err), 0);
+    ic_trainer t;
+    assert_int_equal(ic_trainer_init(&t, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "task"));
+    assert_non_null(strstr(err.msg, "linear_regression")); // lists the valid names
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_curriculum_values),
+        cmocka_unit_test(test_lr_schedule_and_clip),
+        cmocka_unit_test(test_step_applies_curriculum),
+        cmocka_unit_test(test_resume_is_bit_identical),
+        cmocka_unit_test(test_interrupt_flag_checkpoints),
+        cmocka_unit_test(test_nan_stops_and_keeps_last_checkpoint),
+        cmocka_unit_test(test_config_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
