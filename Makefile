@@ -60,7 +60,7 @@ test: $(TEST_BIN) $(BUILD)/iclab
 	  echo "== $$t"; ICLAB_BIN=$(BUILD)/iclab OMP_NUM_THREADS=2 $$t || fail=1; \
 	done; \
 	if [ -x /usr/bin/python3 ]; then echo "== tests/torch_parity.py"; ICLAB_BIN=$(BUILD)/iclab /usr/bin/python3 tests/torch_parity.py || fail=1; fi; \
-	if [ -f tests/cli_test.sh ]; then echo "== tests/cli_test.sh"; ICLAB_BIN=$(BUILD)/iclab bash tests/cli_test.sh || fail=1; fi; \
+	for s in tests/*_test.sh; do echo "== $$s"; ICLAB_BIN=$(BUILD)/iclab bash $$s || fail=1; done; \
 	exit $$fail
 
 asan:

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "tasks.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -252,6 +253,8 @@ int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) 
 
 int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
     if (ic_config_validate(&c->model, err)) return -1;
+    ic_task_kind kind;
+    if (ic_task_parse(c->task, &kind, err)) return ic_err_prefix(err, "task");
     if (strcmp(c->optimizer, "adam") && strcmp(c->optimizer, "adamw"))
         return ic_errf(err, "optimizer: expected adam or adamw, got '%s'", c->optimizer);
     if (strcmp(c->lr_schedule, "constant") && strcmp(c->lr_schedule, "cosine"))

@@ -339,9 +339,9 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
         return ic_errf(err, "%s already holds a run; resume it with --resume %s, or choose another --out", dir, dir);
     if (resume && !ic_file_exists(state_path))
         return ic_errf(err, "%s holds no run to resume (no state.safetensors)", dir);
-    if (ic_mkdirs(dir, err)) return -1;
     ic_trainer t;
-    if (ic_trainer_init(&t, cfg, err)) return -1;
+    if (ic_trainer_init(&t, cfg, err)) return -1; /* a bad config leaves no directory behind */
+    if (ic_mkdirs(dir, err)) { ic_trainer_free(&t); return -1; }
     metric_log l = {0};
     FILE *mf = NULL;
     int rc = -1;

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# train_cli_test.sh: end-to-end tests of `iclab train` and `iclab demo`:
+# config errors name the key, a run directory has every promised file,
+# Ctrl-C (SIGINT) checkpoints and exits 130, a resumed run is bit-identical
+# to an uninterrupted one, the demo writes its curves. Last line:
+# "N passed, M failed"; exit status non-zero if any failed.
+set -u
+BIN=${ICLAB_BIN:-build/iclab}
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+REPO=$PWD
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/iclab_train_test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP" || exit 1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+
+TINY=(--n_dims 3 --n_positions 6 --n_points 6 --n_embd 16 --n_layer 2 --n_head 2 --batch_size 8
+      --learning_rate 1e-3 --log_every 1 --save_every 4 --seed 3)
+
+# config errors: one line naming the key, usage exit code
+"$BIN" train --out r0 "${TINY[@]}" --n_embed 16 >out.txt 2>err.txt; rc=$?
+check "unknown key exits 2" '[ $rc -eq 2 ]'
+check "unknown key is named" 'grep -q "n_embed" err.txt'
+"$BIN" train --out r0 "${TINY[@]}" --learning_rate fast >out.txt 2>err.txt; rc=$?
+check "bad value exits 2 and names the key" '[ $rc -eq 2 ] && grep -q "learning_rate" err.txt'
+"$BIN" train --out r0 "${TINY[@]}" --task cubic >out.txt 2>err.txt; rc=$?
+check "unknown task fails and lists tasks" '[ $rc -eq 1 ] && grep -q "linear_regression" err.txt'
+echo '{"n_layer": 2, "bogus_key": 1}' >bad.json
+"$BIN" train --out r0 --config bad.json >out.txt 2>err.txt; rc=$?
+check "bad config file names file and key" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "bad.json" err.txt && grep -q "bogus_key" err.txt'
+check "no run dir left by a failed config" '[ ! -e r0 ]'
+"$BIN" train "${TINY[@]}" >out.txt 2>err.txt; rc=$?
+check "missing --out is a usage error" '[ $rc -eq 2 ]'
+
+# a complete run: every promised file
+"$BIN" train --out full "${TINY[@]}" --train_steps 12 >out.txt 2>err.txt; rc=$?
+check "train exits 0" '[ $rc -eq 0 ]'
+for f in config.json metrics.csv model.safetensors state.safetensors loss.svg; do
+    check "run has $f" "[ -s full/$f ]"
+done
+check "metrics has 12 rows + header" '[ $(wc -l <full/metrics.csv) -eq 13 ]'
+check "non-TTY progress prints plain lines" 'grep -q "step 12/12" err.txt'
+"$BIN" predict --model full/model.safetensors --prompts /dev/null --out p.safetensors >/dev/null 2>err.txt; rc=$?
+check "predict on a bad prompt file fails cleanly" '[ $rc -ne 0 ] && [ $rc -lt 128 ]'
+"$BIN" train --out full "${TINY[@]}" --train_steps 12 >out.txt 2>err.txt; rc=$?
+check "an existing run is not overwritten" '[ $rc -eq 1 ] && grep -q -- "--resume" err.txt'
+
+# interrupted (simulated, deterministic) then resumed: identical to uninterrupted
+ICLAB_STOP_AFTER=5 "$BIN" train --out split "${TINY[@]}" --train_steps 12 >out.txt 2>err.txt; rc=$?
+check "stopped run exits 130" '[ $rc -eq 130 ]'
+check "stop message says how to resume" 'grep -q "iclab train --resume split" err.txt'
+"$BIN" train --resume split --learning_rate 1 >out.txt 2>err.txt; rc=$?
+check "resume refuses to change the learning rate" '[ $rc -eq 2 ] && grep -q "learning_rate" err.txt'
+"$BIN" train --resume split >out.txt 2>err.txt; rc=$?
+check "resume exits 0" '[ $rc -eq 0 ]'
+check "resumed model is byte-identical" 'cmp -s full/model.safetensors split/model.safetensors'
+check "resumed metrics identical (losses)" 'diff <(cut -d, -f1-5 full/metrics.csv) <(cut -d, -f1-5 split/metrics.csv) >/dev/null'
+"$BIN" train --resume split --train_steps 16 >out.txt 2>err.txt; rc=$?
+check "resume can extend train_steps" '[ $rc -eq 0 ] && [ $(wc -l <split/metrics.csv) -eq 17 ]'
+
+# a real Ctrl-C: SIGINT while training
+"$BIN" train --out intr "${TINY[@]}" --train_steps 1000000 --save_every 1000000 >out.txt 2>err.txt &
+pid=$!
+for _ in $(seq 1 100); do [ -s intr/metrics.csv ] && [ "$(wc -l <intr/metrics.csv)" -gt 3 ] && break; sleep 0.1; done
+kill -INT $pid
+wait $pid; rc=$?
+check "SIGINT exits 130" '[ $rc -eq 130 ]'
+steps=$(($(wc -l <intr/metrics.csv) - 1))
+check "SIGINT saved a resumable state" '[ -s intr/state.safetensors ] && [ $steps -gt 0 ]'
+"$BIN" train --resume intr --train_steps $((steps + 2)) >out.txt 2>err.txt; rc=$?
+check "resume after SIGINT continues from its step" '[ $rc -eq 0 ] && grep -q "at step $steps of" err.txt'
+
+# the demo, shortened
+"$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
+check "demo exits 0" '[ $rc -eq 0 ]'
+for f in curve.csv curve.json curve.svg curve_log.svg loss.svg model.safetensors; do
+    check "demo wrote $f" "[ -s demo/$f ]"
+done
+check "demo prints the curve table" 'grep -q "least squares" out.txt && grep -q "k = d" out.txt'
+check "demo curve.csv has a row per position" '[ $(wc -l <demo/curve.csv) -eq 12 ]'
+/usr/bin/python3 -c 'import json,sys; d=json.load(open("demo/curve.json")); c=d["curves"]; assert set(c)=={"transformer","least_squares","zero"}; assert abs(c["least_squares"]["mean"][-1]) < 1e-6' 2>err.txt
+check "demo curve.json parses; least squares ~0 at k=10" '[ $? -eq 0 ]'
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
