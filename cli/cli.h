@@ -94,5 +94,6 @@ extern const cli_command cli_cmd_make_prompts;
 extern const cli_command cli_cmd_help_config;
 extern const cli_command cli_cmd_train;
 extern const cli_command cli_cmd_demo;
+extern const cli_command cli_cmd_eval;
 
 #endif

@@ -76,9 +76,10 @@ static int write_curves(const char *dir, const char *const names[], const ic_cur
     double *k = malloc(sizeof(double) * (size_t)n);
     if (!k) return ic_errf(err, "out of memory");
     for (int i = 0; i < n; i++) k[i] = i;
-    ic_series s[8];
-    for (int c = 0; c < nc && c < 8; c++)
-        s[c] = (ic_series){.label = names[c], .x = k, .y = curves[c].mean, .n = n, .lo = curves[c].lo,
+    ic_series s[3];
+    static const char *const labels[3] = {"transformer", "least squares", "zero estimator"};
+    for (int c = 0; c < nc && c < 3; c++)
+        s[c] = (ic_series){.label = labels[c], .x = k, .y = curves[c].mean, .n = n, .lo = curves[c].lo,
                            .hi = curves[c].hi, .dashed = c > 0};
     char title[128];
     snprintf(title, sizeof title, "In-context linear regression, d = %d", d);

@@ -73,3 +73,35 @@ int ic_model_predict(ic_model *m, const ic_schedule *s, const float *xs, const f
     }
     return 0;
 }
+
+/* One predictor on B prompts of n points (model when bl is NULL). */
+static int predict_plain(ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, const float *xs,
+                         const float *ys, int B, int n, int d, float *pred, ic_err *err) {
+    if (bl) return ic_baseline_predict(bl, xs, ys, B, n, d, pred, err);
+    return ic_model_predict(m, s, xs, ys, B, n, 256, pred, err);
+}
+
+int ic_eval_predict(ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position, const float *xs,
+                    const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err) {
+    if (!per_position) return predict_plain(m, s, bl, xs, ys, B, n, d, pred, err);
+    /* position k: a prompt of k context points and the shifted query */
+    float *px = malloc(sizeof(float) * (size_t)B * n * d), *py = malloc(sizeof(float) * (size_t)B * n);
+    float *pp = malloc(sizeof(float) * (size_t)B * n);
+    int rc = 0;
+    if (!px || !py || !pp) rc = ic_errf(err, "out of memory");
+    for (int k = 0; k < n && rc == 0; k++) {
+        const int len = k + 1;
+        for (int b = 0; b < B; b++) {
+            memcpy(px + (size_t)b * len * d, xs + (size_t)b * n * d, sizeof(float) * (size_t)k * d);
+            memcpy(px + ((size_t)b * len + k) * d, qx + ((size_t)b * n + k) * d, sizeof(float) * d);
+            memcpy(py + (size_t)b * len, ys + (size_t)b * n, sizeof(float) * (size_t)k);
+            py[(size_t)b * len + k] = 0.0f; /* the query's y is not an input */
+        }
+        rc = predict_plain(m, s, bl, px, py, B, len, d, pp, err);
+        for (int b = 0; b < B && rc == 0; b++) pred[(size_t)b * n + k] = pp[(size_t)b * len + k];
+    }
+    free(px);
+    free(py);
+    free(pp);
+    return rc;
+}

@@ -4,6 +4,7 @@
 #ifndef ICLAB_EVAL_H
 #define ICLAB_EVAL_H
 
+#include "baselines.h"
 #include "err.h"
 #include "model.h"
 #include "rng.h"
@@ -26,5 +27,13 @@ void ic_curve_free(ic_curve *c);
  * time (no gradient storage). pred [B,n]. */
 int ic_model_predict(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, float *pred, ic_err *err);
+
+/* Predictions under a setting (shifts.h). For ordinary settings, the last
+ * loop's predictions on (xs, ys). For per-position settings, position k is
+ * predicted from its own prompt: context xs/ys[0..k-1] and the query qx[k]
+ * (its y, qy[k], is never shown to the predictor). pred [B,n]. The
+ * predictor is the model (m, s) when bl is NULL, else the baseline bl. */
+int ic_eval_predict(ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position, const float *xs,
+                    const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err);
 
 #endif
