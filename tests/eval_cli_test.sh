@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# eval_cli_test.sh: end-to-end tests of `iclab eval` and `iclab predict --baseline`.
+# Last line: "N passed, M failed"; exit status non-zero if any failed.
+set -u
+BIN=${ICLAB_BIN:-build/iclab}
+case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/iclab_eval_test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP" || exit 1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
+check() { if eval "$2"; then ok; else bad "$1"; fi; }
+
+"$BIN" init --out m.safetensors --n_dims 4 --n_positions 9 --n_points 9 --n_embd 16 --n_layer 2 --n_head 2 >/dev/null 2>&1
+"$BIN" eval --model m.safetensors --out ev --prompts 64 --bootstrap 50 \
+    --settings standard,scale_x:2,skewed,orthogonal_query,overlapping_query,random_quadrants,noisy:0.5 \
+    --baselines least_squares,averaging,knn:3,ridge:0.1,gd:20,newton:3,lasso:0.01,tree:3 >out.txt 2>err.txt; rc=$?
+check "eval exits 0" '[ $rc -eq 0 ]'
+for f in results.json standard.csv standard.svg standard_log.svg skewed.csv orthogonal_query.svg; do
+    check "eval wrote $f" "[ -s ev/$f ]"
+done
+check "table has k = d/2, d, 2d" 'grep -q "k=2 " out.txt && grep -q "k=4 " out.txt && grep -q "k=8 " out.txt'
+/usr/bin/python3 - <<'PY' 2>err.txt
+import json
+r = json.load(open("ev/results.json"))
+s = r["settings"]
+assert set(s) == {"standard", "scale_x:2", "skewed", "orthogonal_query", "overlapping_query", "random_quadrants", "noisy:0.5"}, s.keys()
+for name, preds in s.items():
+    assert "transformer" in preds and "least_squares" in preds, name
+    for p in preds.values():
+        assert len(p["mean"]) == 9 and all(lo <= m + 1e-12 and m <= hi + 1e-12 for m, lo, hi in zip(p["mean"], p["lo90"], p["hi90"]))
+        assert p["mean"][0] >= 0
+ls = s["standard"]["least_squares"]["mean"]
+assert max(ls[4:]) < 1e-6, ls          # exact once k >= d (noiseless)
+assert abs(s["standard"]["least_squares"]["mean"][0] - s["standard"]["averaging"]["mean"][0]) < 1e-9  # both predict 0 at k = 0
+assert max(s["overlapping_query"]["least_squares"]["mean"][1:]) < 1e-6
+PY
+check "results.json is consistent (paired k=0, least squares exact for k>=d)" '[ $? -eq 0 ]'
+check "csv has a row per position" '[ $(wc -l <ev/standard.csv) -eq 10 ]'
+
+"$BIN" eval --model m.safetensors --out ev2 --settings sideways >out.txt 2>err.txt; rc=$?
+check "unknown setting is a usage error naming it" '[ $rc -eq 2 ] && grep -q sideways err.txt'
+"$BIN" eval --model m.safetensors --out ev2 --baselines magic >out.txt 2>err.txt; rc=$?
+check "unknown baseline is a usage error" '[ $rc -eq 2 ] && grep -q magic err.txt'
+"$BIN" eval --model m.safetensors --out ev2 --n_points 50 >out.txt 2>err.txt; rc=$?
+check "n_points beyond the position table fails" '[ $rc -eq 1 ] && grep -q n_positions err.txt'
+
+# a user's own prompt file replaces sampled prompts; predict --baseline scores it
+"$BIN" make-prompts --out p.safetensors --n_dims 4 --n_points 9 --prompts 32 --seed 5 >/dev/null 2>&1
+"$BIN" eval --model m.safetensors --out ev3 --prompt_file p.safetensors --bootstrap 0 >out.txt 2>err.txt; rc=$?
+check "eval on a prompt file" '[ $rc -eq 0 ] && [ -s ev3/file.csv ]'
+"$BIN" predict --baseline least_squares --prompts p.safetensors --out ls.safetensors >out.txt 2>err.txt; rc=$?
+check "predict --baseline exits 0" '[ $rc -eq 0 ]'
+check "predict --baseline least squares is exact-ish overall" 'grep -q "mse/d" out.txt'
+"$BIN" predict --baseline least_squares --model m.safetensors --prompts p.safetensors --out x.safetensors >out.txt 2>err.txt; rc=$?
+check "predict refuses --model with --baseline" '[ $rc -eq 2 ]'
+"$BIN" predict --baseline cubic --prompts p.safetensors --out x.safetensors >out.txt 2>err.txt; rc=$?
+check "predict --baseline with an unknown name" '[ $rc -eq 2 ] && [ ! -e x.safetensors ]'
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
