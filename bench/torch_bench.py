@@ -1,0 +1,41 @@
+#!/usr/bin/python3
+"""PyTorch reference timing of one training step (forward + backward + Adam)
+of Garg et al.'s model (bench/torch_garg.py), with the same config as
+`iclab bench`. Prints one JSON object. Uses Debian's python3-torch."""
+import argparse
+import json
+import resource
+import time
+
+import torch
+
+from torch_garg import GargModel
+
+p = argparse.ArgumentParser()
+for k, v in dict(n_dims=20, n_positions=101, n_embd=256, n_layer=12, n_head=8, n_points=41, batch_size=64,
+                 steps=5, warmup=1, threads=2).items():
+    p.add_argument("--" + k, type=int, default=v)
+a = p.parse_args()
+torch.set_num_threads(a.threads)
+torch.manual_seed(0)
+m = GargModel(a.n_dims, a.n_positions, a.n_embd, a.n_layer, a.n_head)
+opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+xs = torch.randn(a.batch_size, a.n_points, a.n_dims)
+w = torch.randn(a.batch_size, a.n_dims, 1)
+ys = (xs @ w)[:, :, 0]
+times = []
+for i in range(a.warmup + a.steps):
+    t0 = time.perf_counter()
+    opt.zero_grad()
+    loss = ((m(xs, ys)[-1] - ys) ** 2).mean()
+    loss.backward()
+    opt.step()
+    dt = (time.perf_counter() - t0) * 1e3
+    if i >= a.warmup:
+        times.append(dt)
+times.sort()
+med = times[len(times) // 2] if len(times) % 2 else 0.5 * (times[len(times) // 2 - 1] + times[len(times) // 2])
+print(json.dumps({"impl": "pytorch " + torch.__version__, "ms_per_step": med, "ms_min": times[0], "ms_max": times[-1],
+                  "threads": torch.get_num_threads(),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                  "blas": torch.__config__.show().split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in torch.__config__.show() else "?"}))
