@@ -72,8 +72,12 @@ typedef struct {
 
 static int write_setting(const char *dir, const char *setting, const predictor *p, const ic_curve *c, int np,
                          int d, const char *metric, ic_err *err) {
-    char path[4096], name[160];
+    char path[4096], name[160], base[96];
     const int n = c[0].n;
+    /* file names: "scale_x:2" -> "scale_x_2" (':' is not portable in file names) */
+    snprintf(base, sizeof base, "%s", setting);
+    for (char *q = base; *q; q++)
+        if (*q == ':' || *q == '/') *q = '_';
     /* CSV: one row per k, three columns per predictor */
     size_t cap = 256 + (size_t)n * np * 64 + (size_t)np * 300;
     char *csv = malloc(cap);
@@ -86,7 +90,7 @@ static int write_setting(const char *dir, const char *setting, const predictor *
         for (int i = 0; i < np; i++) u += (size_t)snprintf(csv + u, cap - u, ",%.6g,%.6g,%.6g", c[i].mean[k], c[i].lo[k], c[i].hi[k]);
         u += (size_t)snprintf(csv + u, cap - u, "\n");
     }
-    snprintf(name, sizeof name, "%s.csv", setting);
+    snprintf(name, sizeof name, "%s.csv", base);
     int rc = ic_path_join(path, sizeof path, dir, name, err) || ic_write_file_atomic(path, csv, u, err);
     free(csv);
     if (rc) return -1;
@@ -100,10 +104,10 @@ static int write_setting(const char *dir, const char *setting, const predictor *
     char title[200];
     snprintf(title, sizeof title, "%s (d = %d)", setting, d);
     ic_plot_opts o = {.title = title, .xlabel = "in-context examples k", .ylabel = metric, .ymin = NAN, .ymax = NAN};
-    snprintf(name, sizeof name, "%s.svg", setting);
+    snprintf(name, sizeof name, "%s.svg", base);
     rc = ic_path_join(path, sizeof path, dir, name, err) || ic_plot_lines(path, &o, s, np, err);
     o.logy = 1;
-    snprintf(name, sizeof name, "%s_log.svg", setting);
+    snprintf(name, sizeof name, "%s_log.svg", base);
     rc = rc || ic_path_join(path, sizeof path, dir, name, err) || ic_plot_lines(path, &o, s, np, err);
     free(kx);
     return rc ? -1 : 0;
@@ -298,7 +302,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     free(js);
-    printf("\nwrote %s/results.json and, per setting, <setting>.csv, <setting>.svg, <setting>_log.svg\n", dir);
+    printf("\nwrote %s/results.json and, per setting, <setting>.csv, <setting>.svg, <setting>_log.svg (':' written as '_')\n", dir);
     rc = CLI_OK;
 done:
     for (int i = 0; i < MAX_PRED; i++) ic_curve_free(&curves[i]);

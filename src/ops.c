@@ -137,7 +137,8 @@ void ic_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
  * would not be representable anyway. */
 #pragma omp declare simd
 static inline float exp_neg(float x) {
-    x = x < -87.0f ? -87.0f : x;
+    x = x >= -87.0f ? x : -87.0f; /* NaN lands here too: keeps the int conversion defined */
+    x = x <= 0.0f ? x : 0.0f;
     /* round to nearest by the 1.5*2^23 trick (vectorises; roundf() is a libm call) */
     float k = (x * 1.4426950408889634f + 12582912.0f) - 12582912.0f;
     float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln2 split hi + lo */
@@ -273,7 +274,10 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
  * reference by tests/test_ops.c). */
 #pragma omp declare simd
 static inline float tanh_fast(float u) {
-    u = u > 10.0f ? 10.0f : (u < -10.0f ? -10.0f : u);
+    /* written so NaN also lands in range: the float-to-int conversion below
+     * must never see a value outside int32 (undefined behaviour) */
+    u = u >= -10.0f ? u : -10.0f;
+    u = u <= 10.0f ? u : 10.0f;
     float x = 2.0f * u;
     /* round to nearest by the 1.5*2^23 trick (vectorises; roundf() is a libm call) */
     float k = (x * 1.4426950408889634f + 12582912.0f) - 12582912.0f;

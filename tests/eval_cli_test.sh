@@ -23,7 +23,7 @@ for f in results.json standard.csv standard.svg standard_log.svg skewed.csv orth
     check "eval wrote $f" "[ -s ev/$f ]"
 done
 check "table has k = d/2, d, 2d" 'grep -q "k=2 " out.txt && grep -q "k=4 " out.txt && grep -q "k=8 " out.txt'
-/usr/bin/python3 - <<'PY' 2>err.txt
+python3 - <<'PY' 2>err.txt
 import json
 r = json.load(open("ev/results.json"))
 s = r["settings"]

@@ -82,7 +82,7 @@ for f in curve.csv curve.json curve.svg curve_log.svg loss.svg model.safetensors
 done
 check "demo prints the curve table" 'grep -q "least squares" out.txt && grep -q "k = d" out.txt'
 check "demo curve.csv has a row per position" '[ $(wc -l <demo/curve.csv) -eq 12 ]'
-/usr/bin/python3 -c 'import json,sys; d=json.load(open("demo/curve.json")); c=d["curves"]; assert set(c)=={"transformer","least_squares","zero"}; assert abs(c["least_squares"]["mean"][-1]) < 1e-6' 2>err.txt
+python3 -c 'import json,sys; d=json.load(open("demo/curve.json")); c=d["curves"]; assert set(c)=={"transformer","least_squares","zero"}; assert abs(c["least_squares"]["mean"][-1]) < 1e-6' 2>err.txt
 check "demo curve.json parses; least squares ~0 at k=10" '[ $? -eq 0 ]'
 
 echo "$PASS passed, $FAIL failed"
