@@ -34,6 +34,7 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     json_object_set_new(o, "steps", json_integer(r->steps));
     json_object_set_new(o, "warmup", json_integer(r->warmup));
     json_object_set_new(o, "threads", json_integer(r->threads));
+    json_object_set_new(o, "omp_wait_policy", json_string(getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "default"));
     json_object_set_new(o, "num_params", json_integer((json_int_t)r->num_params));
     json_object_set_new(o, "peak_rss_mb", json_real((double)r->peak_rss_kb / 1024.0));
     json_object_set_new(o, "blas", json_string(r->blas));
@@ -60,7 +61,8 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r) {
     printf("  backward  %.3f ms\n", r->ms_backward);
     printf("  update    %.3f ms\n", r->ms_update);
     printf("GFLOP/s     %.2f   (%.4g GFLOP per step)\n", r->gflops, r->flops_per_step / 1e9);
-    printf("threads     %d\n", r->threads);
+    printf("threads     %d (OpenMP wait policy: %s)\n", r->threads,
+           getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "default");
     printf("BLAS        %s\n", r->blas);
     printf("peak RSS    %.1f MB\n", (double)r->peak_rss_kb / 1024.0);
 }

@@ -130,15 +130,13 @@ void ic_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 
 /* ---------------- attention ---------------- */
 
-/* e^x for x <= 0 (softmax after subtracting the row max), vectorisable:
- * x = k ln2 + r, |r| <= ln2/2, degree-7 Taylor polynomial for e^r (relative
- * error < 2e-9), 2^k written into the exponent bits. x is clamped at -87
- * (e^-87 ~ 1.6e-38, the smallest normal float), below which the result
- * would not be representable anyway. */
+/* e^x for x in [-87, 88], vectorisable (glibc's scalar expf/tanhf were a
+ * third of a small model's training step): x = k ln2 + r, |r| <= ln2/2, a
+ * degree-7 Taylor polynomial for e^r (relative error < 2e-9), 2^k written into
+ * the exponent bits. Callers clamp x first; the clamps are written so NaN
+ * also lands in range, keeping the float-to-int conversion defined. */
 #pragma omp declare simd
-static inline float exp_neg(float x) {
-    x = x >= -87.0f ? x : -87.0f; /* NaN lands here too: keeps the int conversion defined */
-    x = x <= 0.0f ? x : 0.0f;
+static inline float exp_fast(float x) {
     /* round to nearest by the 1.5*2^23 trick (vectorises; roundf() is a libm call) */
     float k = (x * 1.4426950408889634f + 12582912.0f) - 12582912.0f;
     float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln2 split hi + lo */
@@ -147,6 +145,15 @@ static inline float exp_neg(float x) {
     union { float f; int32_t i; } sc;
     sc.i = ((int32_t)k + 127) << 23;
     return p * sc.f;
+}
+
+/* e^x for x <= 0 (softmax after subtracting the row max); below -87 the
+ * result (< 1.6e-38) is not a normal float anyway. */
+#pragma omp declare simd
+static inline float exp_neg(float x) {
+    x = x >= -87.0f ? x : -87.0f;
+    x = x <= 0.0f ? x : 0.0f;
+    return exp_fast(x);
 }
 
 /* The `omp simd` marks below tell the compiler that the output row and the
@@ -265,29 +272,15 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
-/* tanh for the GELU, written so the compiler can vectorise it: glibc's
- * scalar tanhf was a third of a small model's training step. exp(2u) by
- * range reduction 2u = k ln2 + r, |r| <= ln2/2, a degree-7 Taylor polynomial
- * for e^r (truncation error < 2e-9 relative), and 2^k put into the exponent
- * bits; then tanh(u) = 1 - 2 / (e^{2u} + 1). |u| is clamped at 10, where
- * 1 - tanh < 5e-9 rounds to exactly 1 in float. Absolute error ~1e-7 (held to the double
- * reference by tests/test_ops.c). */
+/* tanh for the GELU, vectorisable: tanh(u) = 1 - 2 / (e^{2u} + 1) with
+ * exp_fast. |u| is clamped at 10, where 1 - tanh < 5e-9 rounds to exactly 1
+ * in float. Absolute error ~1e-7 (held to the double reference by
+ * tests/test_ops.c). */
 #pragma omp declare simd
 static inline float tanh_fast(float u) {
-    /* written so NaN also lands in range: the float-to-int conversion below
-     * must never see a value outside int32 (undefined behaviour) */
-    u = u >= -10.0f ? u : -10.0f;
+    u = u >= -10.0f ? u : -10.0f; /* NaN lands here too */
     u = u <= 10.0f ? u : 10.0f;
-    float x = 2.0f * u;
-    /* round to nearest by the 1.5*2^23 trick (vectorises; roundf() is a libm call) */
-    float k = (x * 1.4426950408889634f + 12582912.0f) - 12582912.0f;
-    float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f; /* ln2 split hi + lo */
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.6666667e-1f + r * (4.1666668e-2f +
-              r * (8.3333338e-3f + r * (1.3888889e-3f + r * 1.9841270e-4f))))));
-    union { float f; int32_t i; } sc;
-    sc.i = ((int32_t)k + 127) << 23;
-    float e = p * sc.f;
-    return 1.0f - 2.0f / (e + 1.0f);
+    return 1.0f - 2.0f / (exp_fast(2.0f * u) + 1.0f);
 }
 
 void ic_gelu_forward(float *out, const float *inp, int N) {
