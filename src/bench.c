@@ -13,6 +13,7 @@
 #include "adam.h"
 #include "model.h"
 #include "rng.h"
+#include "tasks.h"
 
 /* OpenBLAS extensions (declared in its cblas.h, repeated here for other BLAS headers). */
 char *openblas_get_config(void);
@@ -58,23 +59,12 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     if (ic_model_create(&m, &cfg->model, err)) goto done0;
     ic_model_init_weights(&m, cfg->seed);
     if (ic_adam_create(&opt, m.num_params, err)) goto done;
-    // linear-regression prompts: x ~ N(0, I), y = x . w, w ~ N(0, I) per prompt
+    // linear-regression prompts from the task sampler (x ~ N(0, I), y = x . w, w ~ N(0, I))
     ic_rng r;
     ic_rng_seed(&r, cfg->seed + 1);
-    for (int b = 0; b < B; b++) {
-        float w[4096];
-        int dd = d < 4096 ? d : 4096;
-        for (int k = 0; k < dd; k++) w[k] = (float)ic_rng_normal(&r);
-        for (int i = 0; i < n; i++) {
-            double y = 0;
-            for (int k = 0; k < d; k++) {
-                float x = (float)ic_rng_normal(&r);
-                xs[((size_t)b * n + i) * d + k] = x;
-                if (k < dd) y += x * w[k];
-            }
-            ys[(size_t)b * n + i] = (float)y;
-        }
-    }
+    ic_task_spec task;
+    ic_task_spec_default(&task, IC_TASK_LINEAR, d);
+    if (ic_task_sample(&task, &r, B, n, d, xs, ys, NULL, err)) goto done;
     double *tt = t_all, *tf = t_all + steps, *tb = t_all + 2 * steps, *tu = t_all + 3 * steps;
     for (int i = 0; i < warmup + steps; i++) {
         double t0 = now_ms();

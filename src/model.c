@@ -318,6 +318,7 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
                      int B, int n, int need_grad, ic_err *err) {
     const ic_config *c = &m->cfg;
     if (ic_schedule_validate(s, c, err)) return -1;
+    if (!xs || !ys) return ic_errf(err, "forward needs prompts: xs and ys (the y tokens are part of the input)");
     if (B < 1) return ic_errf(err, "batch size must be at least 1 (got %d)", B);
     if (n < 1 || n > c->n_positions)
         return ic_errf(err, "prompts have %d points but the model's position table holds %d", n, c->n_positions);

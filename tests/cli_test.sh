@@ -9,23 +9,7 @@
 # "N passed, M failed"; exit status non-zero if any test failed.
 set -u
 
-BIN=${ICLAB_BIN:-build/iclab}
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-if [ ! -x "$BIN" ]; then
-    echo "cli_test.sh: $BIN is not an executable (build it with make)" >&2
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/iclab_cli_test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
+. "$(dirname "$0")/lib.sh"
 
 # run CMD...: runs the binary, stdout -> out.txt, stderr -> err.txt, status in RC
 run() {
@@ -284,5 +268,4 @@ expect_fail "bench bad steps" 2 "steps" - bench --steps 0
 expect_ok "help-config" help-config
 grep -q "| \`n_embd\` |" out.txt && ok || bad "help-config lacks n_embd"
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

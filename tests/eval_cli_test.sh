@@ -2,17 +2,7 @@
 # eval_cli_test.sh: end-to-end tests of `iclab eval` and `iclab predict --baseline`.
 # Last line: "N passed, M failed"; exit status non-zero if any failed.
 set -u
-BIN=${ICLAB_BIN:-build/iclab}
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/iclab_eval_test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 "$BIN" init --out m.safetensors --n_dims 4 --n_positions 9 --n_points 9 --n_embd 16 --n_layer 2 --n_head 2 >/dev/null 2>&1
 "$BIN" eval --model m.safetensors --out ev --prompts 64 --bootstrap 50 \
@@ -60,5 +50,4 @@ check "predict refuses --model with --baseline" '[ $rc -eq 2 ]'
 "$BIN" predict --baseline cubic --prompts p.safetensors --out x.safetensors >out.txt 2>err.txt; rc=$?
 check "predict --baseline with an unknown name" '[ $rc -eq 2 ] && [ ! -e x.safetensors ]'
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish

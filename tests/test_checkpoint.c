@@ -19,28 +19,6 @@
 #include "safetensors.h"
 #include "testutil.h"
 
-static char tmpdir[256];
-
-static int setup(void **st) {
-    (void)st;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/iclab_ckpt_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **st) {
-    (void)st;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp(const char *name) {
-    static char path[2][512];
-    static int which;
-    which ^= 1;
-    snprintf(path[which], sizeof path[which], "%s/%s", tmpdir, name);
-    return path[which];
-}
 
 static const ic_config CFG = {.n_dims = 4, .n_positions = 6, .n_embd = 8, .n_layer = 3, .n_head = 2};
 
@@ -58,9 +36,9 @@ static void test_roundtrip_bit_exact(void **st) {
     s.inject = 0;
     s.loop_lnf = 1;
     const char *k[] = {"note"}, *v[] = {"hello"};
-    assert_int_equal(ic_checkpoint_save(tmp("a.safetensors"), &m, &s, k, v, 1, &err), 0);
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("a.safetensors"), &m, &s, k, v, 1, &err), 0);
     char notice[256];
-    assert_int_equal(ic_checkpoint_load(tmp("a.safetensors"), &l, &ls, 0, notice, sizeof notice, &err), 0);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("a.safetensors"), &l, &ls, 0, notice, sizeof notice, &err), 0);
     assert_string_equal(notice, "");
     assert_memory_equal(&l.cfg, &CFG, sizeof CFG);
     assert_int_equal(l.num_params, m.num_params);
@@ -74,7 +52,7 @@ static void test_roundtrip_bit_exact(void **st) {
     assert_int_equal(ls.loop_lnf, 1);
     // names, shapes and layouts as Garg et al.'s state_dict
     st_file f;
-    assert_int_equal(st_read_file(tmp("a.safetensors"), &f, &err), 0);
+    assert_int_equal(st_read_file(tu_tmp_path("a.safetensors"), &f, &err), 0);
     assert_int_equal(f.n_tensors, 7 + 12 * 3);
     const st_tensor *t = st_find(&f, "_backbone.h.2.attn.c_attn.weight");
     assert_non_null(t);
@@ -134,25 +112,25 @@ static void test_garg_checkpoint_without_metadata(void **st) {
     ic_err err;
     assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
     ic_model_init_weights(&m, 3);
-    assert_int_equal(ic_checkpoint_save(tmp("b.safetensors"), &m, NULL, NULL, NULL, 0, &err), 0);
-    write_garg_style(tmp("b.safetensors"), tmp("garg.safetensors"), 0);
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("b.safetensors"), &m, NULL, NULL, NULL, 0, &err), 0);
+    write_garg_style(tu_tmp_path("b.safetensors"), tu_tmp_path("garg.safetensors"), 0);
     ic_schedule s;
     char notice[256];
     // no metadata and no n_head: a clear error
-    assert_int_equal(ic_checkpoint_load(tmp("garg.safetensors"), &l, &s, 0, notice, sizeof notice, &err), -1);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("garg.safetensors"), &l, &s, 0, notice, sizeof notice, &err), -1);
     assert_non_null(strstr(err.msg, "--n_head"));
-    assert_int_equal(ic_checkpoint_load(tmp("garg.safetensors"), &l, &s, 2, notice, sizeof notice, &err), 0);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("garg.safetensors"), &l, &s, 2, notice, sizeof notice, &err), 0);
     assert_non_null(strstr(notice, "ignored 2"));
     assert_memory_equal(&l.cfg, &CFG, sizeof CFG);
     assert_memory_equal(l.params_mem, m.params_mem, m.num_params * sizeof(float));
     assert_int_equal(s.n, 3); // default schedule
     ic_model_free(&l);
     // an unknown tensor is an error that names it
-    write_garg_style(tmp("b.safetensors"), tmp("garg2.safetensors"), 1);
-    assert_int_equal(ic_checkpoint_load(tmp("garg2.safetensors"), &l, &s, 2, notice, sizeof notice, &err), -1);
+    write_garg_style(tu_tmp_path("b.safetensors"), tu_tmp_path("garg2.safetensors"), 1);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("garg2.safetensors"), &l, &s, 2, notice, sizeof notice, &err), -1);
     assert_non_null(strstr(err.msg, "attn.rotary"));
     // metadata present but --n_head disagrees
-    assert_int_equal(ic_checkpoint_load(tmp("b.safetensors"), &l, &s, 4, notice, sizeof notice, &err), -1);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("b.safetensors"), &l, &s, 4, notice, sizeof notice, &err), -1);
     assert_non_null(strstr(err.msg, "disagrees"));
     ic_model_free(&m);
 }
@@ -166,24 +144,24 @@ static void test_checkpoint_errors(void **st) {
     float v[16] = {0};
     st_wtensor w[2] = {{.name = "_read_in.weight", .dtype = ST_F32, .ndim = 2, .shape = {4, 2}, .data = v},
                        {.name = "_backbone.wpe.weight", .dtype = ST_F32, .ndim = 2, .shape = {2, 4}, .data = v}};
-    assert_int_equal(st_write_file(tmp("c.safetensors"), w, 2, NULL, NULL, 0, &err), 0);
-    assert_int_equal(ic_checkpoint_load(tmp("c.safetensors"), &l, &s, 2, NULL, 0, &err), -1);
+    assert_int_equal(st_write_file(tu_tmp_path("c.safetensors"), w, 2, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("c.safetensors"), &l, &s, 2, NULL, 0, &err), -1);
     assert_non_null(strstr(err.msg, "missing tensor"));
     assert_non_null(strstr(err.msg, "c.safetensors"));
-    assert_int_equal(ic_checkpoint_load(tmp("does-not-exist"), &l, &s, 2, NULL, 0, &err), -1);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("does-not-exist"), &l, &s, 2, NULL, 0, &err), -1);
     assert_true(strlen(err.msg) > 5);
     // truncated checkpoint
     ic_model m;
     assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
-    assert_int_equal(ic_checkpoint_save(tmp("d.safetensors"), &m, NULL, NULL, NULL, 0, &err), 0);
-    assert_int_equal(truncate(tmp("d.safetensors"), 1000), 0);
-    assert_int_equal(ic_checkpoint_load(tmp("d.safetensors"), &l, &s, 0, NULL, 0, &err), -1);
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("d.safetensors"), &m, NULL, NULL, NULL, 0, &err), 0);
+    assert_int_equal(truncate(tu_tmp_path("d.safetensors"), 1000), 0);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("d.safetensors"), &l, &s, 0, NULL, 0, &err), -1);
     // a schedule naming a missing block is refused on save
     ic_schedule bad;
     ic_schedule_default(&bad, &CFG);
     bad.steps[0] = 7;
-    assert_int_equal(ic_checkpoint_save(tmp("e.safetensors"), &m, &bad, NULL, NULL, 0, &err), -1);
-    assert_int_equal(access(tmp("e.safetensors"), F_OK), -1);
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("e.safetensors"), &m, &bad, NULL, NULL, 0, &err), -1);
+    assert_int_equal(access(tu_tmp_path("e.safetensors"), F_OK), -1);
     ic_model_free(&m);
 }
 
@@ -281,5 +259,5 @@ int main(void) {
         cmocka_unit_test(test_config_keys),
         cmocka_unit_test(test_adam_matches_reference),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }

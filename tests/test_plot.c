@@ -21,28 +21,6 @@
 #include "plot.h"
 #include "testutil.h"
 
-static char tmpdir[256];
-
-static int setup(void **st) {
-    (void)st;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/iclab_plot_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **st) {
-    (void)st;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp(const char *name) {
-    static char path[2][512];
-    static int which;
-    which ^= 1;
-    snprintf(path[which], sizeof path[which], "%s/%s", tmpdir, name);
-    return path[which];
-}
 
 /* ---------------- helpers ---------------- */
 
@@ -447,7 +425,7 @@ static void test_lines_basic(void **st) {
     o.ylabel = "error";
     o.ymin = 0;
     ic_err err = {{0}};
-    const char *path = tmp("lines.svg");
+    const char *path = tu_tmp_path("lines.svg");
     assert_int_equal(ic_plot_lines(path, &o, s, 3, &err), 0);
     char *svg = read_svg(path);
     /* escaping: no raw specials from the labels */
@@ -503,7 +481,7 @@ static void test_lines_skip_invalid(void **st) {
     ic_plot_opts o = ic_plot_default_opts();
     o.logy = 1;
     ic_err err = {{0}};
-    const char *path = tmp("logy.svg");
+    const char *path = tu_tmp_path("logy.svg");
     assert_int_equal(ic_plot_lines(path, &o, &s, 1, &err), 0);
     char *svg = read_svg(path);
     int m, l;
@@ -530,7 +508,7 @@ static void test_lines_skip_invalid(void **st) {
     ic_series s2 = {"isolated", x2, y2, N, NULL, NULL, 0};
     o = ic_plot_default_opts();
     o.logx = 1;
-    path = tmp("logx.svg");
+    path = tu_tmp_path("logx.svg");
     assert_int_equal(ic_plot_lines(path, &o, &s2, 1, &err), 0);
     svg = read_svg(path);
     count_line_cmds(svg, &m, &l);
@@ -547,7 +525,7 @@ static void test_lines_skip_invalid(void **st) {
     o = ic_plot_default_opts();
     o.ymin = -1;
     o.ymax = 1;
-    path = tmp("wild.svg");
+    path = tu_tmp_path("wild.svg");
     assert_int_equal(ic_plot_lines(path, &o, &s3, 1, &err), 0);
     svg = read_svg(path);
     const char *d = strstr(strstr(svg, "<path class=\"line\""), " d=\"") + 4;
@@ -572,7 +550,7 @@ static void test_lines_no_data(void **st) {
     ic_plot_opts o = ic_plot_default_opts();
     o.title = "empty";
     /* no series */
-    const char *path = tmp("none.svg");
+    const char *path = tu_tmp_path("none.svg");
     assert_int_equal(ic_plot_lines(path, &o, NULL, 0, &err), 0);
     char *svg = read_svg(path);
     assert_non_null(strstr(svg, ">no data</text>"));
@@ -622,7 +600,7 @@ static void test_lines_many_series(void **st) {
         s[k] = (ic_series){names[k], x, y[k], N, NULL, NULL, 0};
     }
     ic_err err = {{0}};
-    const char *path = tmp("many.svg");
+    const char *path = tu_tmp_path("many.svg");
     assert_int_equal(ic_plot_lines(path, NULL, s, S, &err), 0);
     char *svg = read_svg(path);
     assert_int_equal(count(svg, "<path class=\"line\""), S);
@@ -643,7 +621,7 @@ static void test_lines_errors(void **st) {
     double x[2] = {0, 1}, y[2] = {0, 1};
     ic_series s = {"s", x, y, 2, NULL, NULL, 0};
     ic_plot_opts o = ic_plot_default_opts();
-    const char *path = tmp("bad.svg");
+    const char *path = tu_tmp_path("bad.svg");
 
     assert_int_equal(ic_plot_lines(NULL, &o, &s, 1, &err), -1);
     assert_int_equal(ic_plot_lines(path, &o, &s, -1, &err), -1);
@@ -674,7 +652,7 @@ static void test_lines_errors(void **st) {
     o.ymax = INFINITY;
     assert_int_equal(ic_plot_lines(path, &o, &s, 1, &err), -1);
     assert_false(file_exists(path));
-    assert_true(no_temp_files(tmpdir));
+    assert_true(no_temp_files(tu_tmp_dir()));
 }
 
 static void test_write_failures(void **st) {
@@ -684,35 +662,35 @@ static void test_write_failures(void **st) {
     ic_series s = {"s", x, y, 2, NULL, NULL, 0};
     /* a directory that does not exist */
     char path[600];
-    snprintf(path, sizeof path, "%s/no/such/dir/plot.svg", tmpdir);
+    snprintf(path, sizeof path, "%s/no/such/dir/plot.svg", tu_tmp_dir());
     err.msg[0] = '\0';
     assert_int_equal(ic_plot_lines(path, NULL, &s, 1, &err), -1);
     assert_non_null(strstr(err.msg, path));
     assert_true(strlen(err.msg) > strlen(path));
     assert_false(file_exists(path));
-    assert_true(no_temp_files(tmpdir));
+    assert_true(no_temp_files(tu_tmp_dir()));
     /* rename onto a directory fails after the temporary file was written: it is removed */
-    const char *dir = tmp("a_directory");
+    const char *dir = tu_tmp_path("a_directory");
     assert_int_equal(mkdir(dir, 0755), 0);
     err.msg[0] = '\0';
     assert_int_equal(ic_plot_lines(dir, NULL, &s, 1, &err), -1);
     assert_non_null(strstr(err.msg, "rename"));
-    assert_true(no_temp_files(tmpdir));
-    const char *heat = tmp("a_directory");
+    assert_true(no_temp_files(tu_tmp_dir()));
+    const char *heat = tu_tmp_path("a_directory");
     double v[4] = {1, 2, 3, 4};
     assert_int_equal(ic_plot_heatmap(heat, NULL, v, 2, 2, NULL, NULL, 0, 1, &err), -1);
     assert_int_equal(ic_plot_bars(heat, NULL, NULL, v, NULL, NULL, 4, NAN, &err), -1);
-    assert_true(no_temp_files(tmpdir));
+    assert_true(no_temp_files(tu_tmp_dir()));
     rmdir(dir);
     /* overwriting an existing file replaces it */
-    const char *p = tmp("over.svg");
+    const char *p = tu_tmp_path("over.svg");
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fputs("old", f);
     fclose(f);
     assert_int_equal(ic_plot_lines(p, NULL, &s, 1, &err), 0);
     free(read_svg(p));
-    assert_true(no_temp_files(tmpdir));
+    assert_true(no_temp_files(tu_tmp_dir()));
 }
 
 static void test_determinism(void **st) {
@@ -733,13 +711,13 @@ static void test_determinism(void **st) {
     ic_err err = {{0}};
     const char *names[3][2] = {{"d1.svg", "d2.svg"}, {"b1.svg", "b2.svg"}, {"h1.svg", "h2.svg"}};
     for (int rep = 0; rep < 2; rep++) {
-        assert_int_equal(ic_plot_lines(tmp(names[0][rep]), &o, s, 2, &err), 0);
-        assert_int_equal(ic_plot_bars(tmp(names[1][rep]), &o, NULL, y, lo, hi, 10, 1.0, &err), 0);
-        assert_int_equal(ic_plot_heatmap(tmp(names[2][rep]), &o, v, 5, 10, NULL, NULL, 0, 1, &err), 0);
+        assert_int_equal(ic_plot_lines(tu_tmp_path(names[0][rep]), &o, s, 2, &err), 0);
+        assert_int_equal(ic_plot_bars(tu_tmp_path(names[1][rep]), &o, NULL, y, lo, hi, 10, 1.0, &err), 0);
+        assert_int_equal(ic_plot_heatmap(tu_tmp_path(names[2][rep]), &o, v, 5, 10, NULL, NULL, 0, 1, &err), 0);
     }
     for (int k = 0; k < 3; k++) {
         size_t n1, n2;
-        char *a = slurp(tmp(names[k][0]), &n1), *b = slurp(tmp(names[k][1]), &n2);
+        char *a = slurp(tu_tmp_path(names[k][0]), &n1), *b = slurp(tu_tmp_path(names[k][1]), &n2);
         assert_int_equal(n1, n2);
         assert_memory_equal(a, b, n1);
         free(a);
@@ -787,7 +765,7 @@ static void test_legend_placement(void **st) {
     ic_err err = {{0}};
     /* a diagonal leaves the top-left corner free: the legend goes there, on no data */
     ic_series s = {"diagonal", x, diag, N, NULL, NULL, 0};
-    const char *path = tmp("legend1.svg");
+    const char *path = tu_tmp_path("legend1.svg");
     assert_int_equal(ic_plot_lines(path, NULL, &s, 1, &err), 0);
     char *svg = read_svg(path);
     double r[4], *xy = malloc(sizeof(double) * 2 * N * S);
@@ -831,7 +809,7 @@ static void test_bars(void **st) {
     o.title = "Ablation";
     o.ylabel = "error";
     ic_err err = {{0}};
-    const char *path = tmp("bars.svg");
+    const char *path = tu_tmp_path("bars.svg");
     assert_int_equal(ic_plot_bars(path, &o, labels, v, lo, hi, 6, 0.12, &err), 0);
     char *svg = read_svg(path);
     assert_int_equal(count(svg, "class=\"bar\""), 5);
@@ -909,7 +887,7 @@ static void test_heatmap(void **st) {
     o.xlabel = "to";
     o.ylabel = "from";
     ic_err err = {{0}};
-    const char *path = tmp("heat.svg");
+    const char *path = tu_tmp_path("heat.svg");
     assert_int_equal(ic_plot_heatmap(path, &o, v, 3, 4, rl, cl, 0, 1, &err), 0);
     char *svg = read_svg(path);
     assert_int_equal(count(svg, "class=\"cell\""), 12);
@@ -1014,7 +992,7 @@ static void test_text_escaping_and_utf8(void **st) {
     o.title = label;
     o.xlabel = "\xe2\x80\x9cquoted\xe2\x80\x9d";
     ic_err err = {{0}};
-    const char *path = tmp("utf8.svg");
+    const char *path = tu_tmp_path("utf8.svg");
     assert_int_equal(ic_plot_lines(path, &o, &s, 1, &err), 0);
     char *svg = read_svg(path); /* well-formed and valid UTF-8 */
     assert_non_null(strstr(svg, "\xce\xbb=0.1 &amp; &lt;ok&gt;"));
@@ -1054,7 +1032,7 @@ static void test_random_inputs(void **st) {
     (void)st;
     tu_rng r = tu_rng_make(11);
     ic_err err = {{0}};
-    const char *path = tmp("random.svg");
+    const char *path = tu_tmp_path("random.svg");
     for (int it = 0; it < 120; it++) {
         int n = (int)(tu_rng_u64(&r) % 30);
         double x[30], y[30], lo[30], hi[30];
@@ -1080,7 +1058,7 @@ static void test_random_inputs(void **st) {
             fail_msg("heatmap: %s", err.msg);
         free(read_svg(path));
     }
-    assert_true(no_temp_files(tmpdir));
+    assert_true(no_temp_files(tu_tmp_dir()));
 }
 
 int main(void) {
@@ -1101,5 +1079,5 @@ int main(void) {
         cmocka_unit_test(test_text_escaping_and_utf8),
         cmocka_unit_test(test_random_inputs),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }

@@ -14,30 +14,9 @@
 
 #include "fsutil.h"
 #include "safetensors.h"
+#include "testutil.h"
 #include "train.h"
 
-static char tmpdir[256];
-
-static int setup(void **st) {
-    (void)st;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/iclab_train_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **st) {
-    (void)st;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *sub(const char *name) {
-    static char path[4][512];
-    static int which;
-    which = (which + 1) % 4;
-    snprintf(path[which], sizeof path[which], "%s/%s", tmpdir, name);
-    return path[which];
-}
 
 static void tiny_config(ic_run_config *c) {
     ic_err err;
@@ -164,39 +143,39 @@ static void test_resume_is_bit_identical(void **st) {
     tiny_config(&c);
     ic_train_result r;
     // uninterrupted
-    assert_int_equal(ic_train_run(sub("full"), &c, 0, NULL, &r, &err), 0);
+    assert_int_equal(ic_train_run(tu_tmp_path("full"), &c, 0, NULL, &r, &err), 0);
     assert_int_equal(r.outcome, IC_TRAIN_DONE);
     assert_int_equal(r.step, 20);
     // interrupted after 8 steps (between checkpoints at 5 and 10), then resumed twice
     ic_train_hooks h = {.stop_after = 8};
-    assert_int_equal(ic_train_run(sub("split"), &c, 0, &h, &r, &err), 0);
+    assert_int_equal(ic_train_run(tu_tmp_path("split"), &c, 0, &h, &r, &err), 0);
     assert_int_equal(r.outcome, IC_TRAIN_STOPPED);
     assert_int_equal(r.step, 8);
     h.stop_after = 5;
-    assert_int_equal(ic_train_run(sub("split"), &c, 1, &h, &r, &err), 0);
+    assert_int_equal(ic_train_run(tu_tmp_path("split"), &c, 1, &h, &r, &err), 0);
     assert_int_equal(r.step, 13);
-    assert_int_equal(ic_train_run(sub("split"), &c, 1, NULL, &r, &err), 0);
+    assert_int_equal(ic_train_run(tu_tmp_path("split"), &c, 1, NULL, &r, &err), 0);
     assert_int_equal(r.outcome, IC_TRAIN_DONE);
     assert_int_equal(r.step, 20);
     float *a, *b;
     size_t na, nb;
-    read_params(sub("full/state.safetensors"), &a, &na);
-    read_params(sub("split/state.safetensors"), &b, &nb);
+    read_params(tu_tmp_path("full/state.safetensors"), &a, &na);
+    read_params(tu_tmp_path("split/state.safetensors"), &b, &nb);
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, na * sizeof(float));
     free(a);
     free(b);
-    char *ma = metrics_core(sub("full")), *mb = metrics_core(sub("split"));
+    char *ma = metrics_core(tu_tmp_path("full")), *mb = metrics_core(tu_tmp_path("split"));
     assert_string_equal(ma, mb); // same losses at every step, no duplicated rows
     free(ma);
     free(mb);
-    assert_true(ic_file_exists(sub("full/model.safetensors")));
-    assert_true(ic_file_exists(sub("full/loss.svg")));
-    assert_true(ic_file_exists(sub("full/config.json")));
+    assert_true(ic_file_exists(tu_tmp_path("full/model.safetensors")));
+    assert_true(ic_file_exists(tu_tmp_path("full/loss.svg")));
+    assert_true(ic_file_exists(tu_tmp_path("full/config.json")));
     // a finished or existing run is not overwritten by accident; a missing one cannot resume
-    assert_int_equal(ic_train_run(sub("full"), &c, 0, NULL, &r, &err), -1);
+    assert_int_equal(ic_train_run(tu_tmp_path("full"), &c, 0, NULL, &r, &err), -1);
     assert_non_null(strstr(err.msg, "--resume"));
-    assert_int_equal(ic_train_run(sub("nothing-here"), &c, 1, NULL, &r, &err), -1);
+    assert_int_equal(ic_train_run(tu_tmp_path("nothing-here"), &c, 1, NULL, &r, &err), -1);
     assert_non_null(strstr(err.msg, "no run to resume"));
 }
 
@@ -208,11 +187,11 @@ static void test_interrupt_flag_checkpoints(void **st) {
     volatile sig_atomic_t stop = 1; // as if Ctrl-C arrived before the first step
     ic_train_hooks h = {.stop = &stop};
     ic_train_result r;
-    assert_int_equal(ic_train_run(sub("intr"), &c, 0, &h, &r, &err), 0);
+    assert_int_equal(ic_train_run(tu_tmp_path("intr"), &c, 0, &h, &r, &err), 0);
     assert_int_equal(r.outcome, IC_TRAIN_STOPPED);
-    assert_true(ic_file_exists(sub("intr/state.safetensors")));
+    assert_true(ic_file_exists(tu_tmp_path("intr/state.safetensors")));
     stop = 0;
-    assert_int_equal(ic_train_run(sub("intr"), &c, 1, &h, &r, &err), 0);
+    assert_int_equal(ic_train_run(tu_tmp_path("intr"), &c, 1, &h, &r, &err), 0);
     assert_int_equal(r.outcome, IC_TRAIN_DONE);
     assert_int_equal(r.step, 20);
 }
@@ -226,18 +205,18 @@ static void test_nan_stops_and_keeps_last_checkpoint(void **st) {
     c.train_steps = 2000;
     c.save_every = 3;
     ic_train_result r;
-    assert_int_equal(ic_train_run(sub("nan"), &c, 0, NULL, &r, &err), -1);
+    assert_int_equal(ic_train_run(tu_tmp_path("nan"), &c, 0, NULL, &r, &err), -1);
     assert_true(strstr(err.msg, "NaN") || strstr(err.msg, "infinite") || strstr(err.msg, "not finite"));
     assert_non_null(strstr(err.msg, "last good checkpoint"));
     // the kept state is finite and loads
     float *p;
     size_t n;
-    read_params(sub("nan/state.safetensors"), &p, &n);
+    read_params(tu_tmp_path("nan/state.safetensors"), &p, &n);
     for (size_t i = 0; i < n; i++) assert_true(isfinite(p[i]));
     free(p);
     ic_trainer t;
     assert_int_equal(ic_trainer_init(&t, &c, &err), 0);
-    assert_int_equal(ic_trainer_load_state(&t, sub("nan/state.safetensors"), &err), 0);
+    assert_int_equal(ic_trainer_load_state(&t, tu_tmp_path("nan/state.safetensors"), &err), 0);
     assert_true(t.step % 3 == 0); // a checkpoint step (0 if it diverged before the first save)
     ic_trainer_free(&t);
 }
@@ -276,5 +255,5 @@ int main(void) {
         cmocka_unit_test(test_nan_stops_and_keeps_last_checkpoint),
         cmocka_unit_test(test_config_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }

@@ -214,3 +214,29 @@ int tu_close_dd(const char *name, const double *got, const double *ref, size_t n
             name, diff, lim, worst, got[worst], ref[worst]);
     return 0;
 }
+
+/* ---- scratch directory (test-only state) ---- */
+static char tu_tmpdir[256];
+
+int tu_tmp_setup(void **state) {
+    (void)state;
+    snprintf(tu_tmpdir, sizeof tu_tmpdir, "/tmp/iclab_test_XXXXXX");
+    return mkdtemp(tu_tmpdir) ? 0 : -1;
+}
+
+int tu_tmp_teardown(void **state) {
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+const char *tu_tmp_dir(void) { return tu_tmpdir; }
+
+const char *tu_tmp_path(const char *name) {
+    static char path[4][512];
+    static int which;
+    which = (which + 1) % 4;
+    snprintf(path[which], sizeof path[which], "%s/%s", tu_tmpdir, name);
+    return path[which];
+}

@@ -63,4 +63,13 @@ int tu_close_fd(const char *name, const float *got, const double *ref, size_t n,
 /* Same for two double arrays. */
 int tu_close_dd(const char *name, const double *got, const double *ref, size_t n, double rtol);
 
+
+/* A scratch directory per test binary: pass tu_tmp_setup / tu_tmp_teardown as
+ * cmocka's group setup and teardown; tu_tmp_path("x") is "<dir>/x" (four
+ * rotating buffers, so up to four paths are valid at once). */
+int tu_tmp_setup(void **state);
+int tu_tmp_teardown(void **state);
+const char *tu_tmp_dir(void);
+const char *tu_tmp_path(const char *name);
+
 #endif

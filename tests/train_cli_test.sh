@@ -5,18 +5,7 @@
 # to an uninterrupted one, the demo writes its curves. Last line:
 # "N passed, M failed"; exit status non-zero if any failed.
 set -u
-BIN=${ICLAB_BIN:-build/iclab}
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-REPO=$PWD
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/iclab_train_test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-PASS=0
-FAIL=0
-ok() { PASS=$((PASS + 1)); }
-bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*"; }
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 TINY=(--n_dims 3 --n_positions 6 --n_points 6 --n_embd 16 --n_layer 2 --n_head 2 --batch_size 8
       --learning_rate 1e-3 --log_every 1 --save_every 4 --seed 3)
@@ -85,5 +74,4 @@ check "demo curve.csv has a row per position" '[ $(wc -l <demo/curve.csv) -eq 12
 python3 -c 'import json,sys; d=json.load(open("demo/curve.json")); c=d["curves"]; assert set(c)=={"transformer","least_squares","zero"}; assert abs(c["least_squares"]["mean"][-1]) < 1e-6' 2>err.txt
 check "demo curve.json parses; least squares ~0 at k=10" '[ $? -eq 0 ]'
 
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish
