@@ -69,7 +69,7 @@ asan:
 
 FUZZ_SECONDS ?= 60
 fuzz-build: $(BUILD)/fuzz_safetensors
-$(BUILD)/fuzz_safetensors: fuzz/fuzz_safetensors.c src/safetensors.c src/err.c
+$(BUILD)/fuzz_safetensors: fuzz/fuzz_safetensors.c src/safetensors.c src/fsutil.c src/err.c
 	@mkdir -p $(BUILD)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -Isrc $^ -o $@ -ljansson
 fuzz: $(BUILD)/fuzz_safetensors

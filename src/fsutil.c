@@ -1,6 +1,7 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,45 +9,60 @@
 #include <unistd.h>
 
 int ic_write_file_atomic(const char *path, const void *data, size_t len, ic_err *err) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return ic_errf(err, "out of memory");
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmpXXXXXX", 11);
+    if (!path || !path[0]) return ic_errf(err, "no output path given");
+    size_t pl = strlen(path);
+    char *tmp = malloc(pl + 16);
+    if (!tmp) return ic_errf(err, "%s: out of memory", path);
+    snprintf(tmp, pl + 16, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return ic_errf(err, "%s: cannot create a temporary file: %s", path, strerror(e));
+        return ic_errf(err, "%s: cannot create temporary file: %s (nothing written)", path, strerror(e));
     }
+    /* mkstemp makes the file 0600; keep an existing file's mode, else rw-r--r-- */
+    struct stat st;
+    mode_t mode = (stat(path, &st) == 0 && S_ISREG(st.st_mode)) ? (st.st_mode & 07777) : 0644;
+    const char *what = NULL;
+    int saved = 0;
+    if (fchmod(fd, mode) != 0) what = "chmod";
     const char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return ic_errf(err, "%s: write failed: %s", path, strerror(e));
+    for (size_t off = 0; !what && off < len;) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            what = "write";
+            break;
         }
-        p += w;
-        left -= (size_t)w;
+        off += (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
+    if (!what && fsync(fd) != 0) what = "fsync";
+    if (what) saved = errno;
+    if (close(fd) != 0 && !what) {
+        what = "close";
+        saved = errno;
+    }
+    if (!what && rename(tmp, path) != 0) {
+        what = "rename";
+        saved = errno;
+    }
+    if (what) {
         unlink(tmp);
         free(tmp);
-        return ic_errf(err, "%s: flush failed: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return ic_errf(err, "%s: rename failed: %s", path, strerror(e));
+        return ic_errf(err, "%s: %s of temporary file failed: %s (nothing written)", path, what, strerror(saved));
     }
     free(tmp);
+    /* make the rename durable; a failure here loses nothing already written */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    if (dir) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        free(dir);
+    }
     return 0;
 }
 

@@ -7,6 +7,7 @@
  * count is reduced until they fit; long labels are cut with an ellipsis).
  * See docs/plots.md. */
 #include "plot.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -617,68 +618,11 @@ static int resolve_opts(const ic_plot_opts *o, popts *p, int log_range, const ch
 
 /* ---------------- file output ---------------- */
 
-static int write_atomic(const char *path, const char *data, size_t len, ic_err *err) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return ic_errf(err, "%s: out of memory", path);
-    snprintf(tmp, pl + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return ic_errf(err, "%s: cannot create temporary file: %s (nothing written)", path,
-                       strerror(e));
-    }
-    /* mkstemp makes the file 0600; keep an existing file's mode, else rw-r--r-- */
-    struct stat st;
-    mode_t mode = (stat(path, &st) == 0 && S_ISREG(st.st_mode)) ? (st.st_mode & 07777) : 0644;
-    const char *what = NULL;
-    int saved = 0;
-    if (fchmod(fd, mode) != 0) what = "chmod";
-    for (size_t off = 0; !what && off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            what = "write";
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (!what && fsync(fd) != 0) what = "fsync";
-    if (what) saved = errno;
-    if (close(fd) != 0 && !what) {
-        what = "close";
-        saved = errno;
-    }
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename";
-        saved = errno;
-    }
-    if (what) {
-        unlink(tmp);
-        free(tmp);
-        return ic_errf(err, "%s: %s of temporary file failed: %s (nothing written)", path, what,
-                       strerror(saved));
-    }
-    free(tmp);
-    /* make the rename durable; failure here loses nothing already written */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    if (dir) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
-    return 0;
-}
 
 static int finish(sbuf *b, const char *path, ic_err *err) {
     int rc;
     if (b->oom) rc = ic_errf(err, "%s: out of memory building the SVG", path);
-    else rc = write_atomic(path, b->p, b->n, err);
+    else rc = ic_write_file_atomic(path, b->p, b->n, err);
     free(b->p);
     b->p = NULL;
     return rc;

@@ -6,6 +6,7 @@
  * through memcpy (no alignment is promised), and every error is one line that
  * names what is wrong and where. */
 #include "safetensors.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -818,97 +819,20 @@ int st_serialize(const st_wtensor *tensors, int n_tensors, const char *const *me
     return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Best effort: make the rename itself durable. */
-static void fsync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) {
-        dir = strdup(".");
-    } else if (slash == path) {
-        dir = strdup("/");
-    } else {
-        dir = strndup(path, (size_t)(slash - path));
-    }
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int st_write_file(const char *path, const st_wtensor *tensors, int n_tensors,
                   const char *const *meta_keys, const char *const *meta_vals, int n_meta,
                   ic_err *err) {
     if (!path || !path[0]) return ic_errf(err, "st_write_file: no path given");
     uint8_t *buf = NULL;
     size_t size = 0;
-    if (st_serialize(tensors, n_tensors, meta_keys, meta_vals, n_meta, &buf, &size, err) != 0)
-        goto fail_noprefix;
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmpXXXXXX");
-    if (!tmp) {
-        free(buf);
-        ic_errf(err, "out of memory");
-        goto fail_noprefix;
+    if (st_serialize(tensors, n_tensors, meta_keys, meta_vals, n_meta, &buf, &size, err) != 0) {
+        ic_err_prefix(err, "%s", path);
+        one_line(err);
+        return -1;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmpXXXXXX", sizeof ".tmpXXXXXX");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ic_errf(err, "cannot create temporary file %s: %s", show(tmp).s, strerror(errno));
-        free(tmp);
-        free(buf);
-        goto fail_noprefix;
-    }
-    /* mkstemp makes the file 0600; keep an existing file's mode, else rw-r--r-- */
-    struct stat sb;
-    mode_t mode = (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) ? (sb.st_mode & 07777) : 0644;
-    const char *what = NULL;
-    if (fchmod(fd, mode) != 0) what = "chmod";
-    else if (write_all(fd, buf, size) != 0) what = "write";
-    else if (fsync(fd) != 0) what = "fsync";
-    int saved = errno;
-    if (close(fd) != 0 && !what) {
-        what = "close";
-        saved = errno;
-    }
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename";
-        saved = errno;
-    }
+    /* temp file in the same directory, fsync, rename (fsutil.c) */
+    int rc = ic_write_file_atomic(path, buf, size, err);
     free(buf);
-    if (what) {
-        unlink(tmp);
-        free(tmp);
-        ic_errf(err, "%s of temporary file failed: %s (nothing written)", what,
-                strerror(saved));
-        goto fail_noprefix;
-    }
-    free(tmp);
-    fsync_parent_dir(path);
-    return 0;
-fail_noprefix:
-    ic_err_prefix(err, "%s", path);
-    one_line(err);
-    return -1;
+    if (rc) one_line(err);
+    return rc;
 }
