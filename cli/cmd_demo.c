@@ -13,7 +13,6 @@
 #include "cli.h"
 #include "eval.h"
 #include "fsutil.h"
-#include "plot.h"
 #include "progress.h"
 #include "tasks.h"
 #include "train.h"
@@ -36,22 +35,10 @@ static int write_curves(const char *dir, const char *const names[], const ic_cur
                         ic_err *err) {
     char path[4096];
     const int n = curves[0].n;
-    /* CSV */
-    size_t cap = 64 + (size_t)n * (size_t)nc * 80;
-    char *csv = malloc(cap);
-    if (!csv) return ic_errf(err, "out of memory");
-    size_t used = (size_t)snprintf(csv, cap, "k");
-    for (int c = 0; c < nc; c++) used += (size_t)snprintf(csv + used, cap - used, ",%s,%s_lo90,%s_hi90", names[c], names[c], names[c]);
-    used += (size_t)snprintf(csv + used, cap - used, "\n");
-    for (int i = 0; i < n; i++) {
-        used += (size_t)snprintf(csv + used, cap - used, "%d", i);
-        for (int c = 0; c < nc; c++)
-            used += (size_t)snprintf(csv + used, cap - used, ",%.6g,%.6g,%.6g", curves[c].mean[i], curves[c].lo[i], curves[c].hi[i]);
-        used += (size_t)snprintf(csv + used, cap - used, "\n");
-    }
-    int rc = ic_path_join(path, sizeof path, dir, "curve.csv", err) || ic_write_file_atomic(path, csv, used, err);
-    free(csv);
-    if (rc) return -1;
+    char title[128];
+    snprintf(title, sizeof title, "In-context linear regression, d = %d", d);
+    if (ic_curves_write(dir, "curve", title, "squared error / d", names, curves, nc, err)) return -1;
+    int rc;
     /* JSON */
     json_t *o = json_object();
     json_object_set_new(o, "metric", json_string("squared error / d at each number of in-context examples k"));
@@ -71,24 +58,6 @@ static int write_curves(const char *dir, const char *const names[], const ic_cur
     json_decref(o);
     rc = !js || ic_path_join(path, sizeof path, dir, "curve.json", err) || ic_write_file_atomic(path, js, strlen(js), err);
     free(js);
-    if (rc) return -1;
-    /* plots: linear and log y */
-    double *k = malloc(sizeof(double) * (size_t)n);
-    if (!k) return ic_errf(err, "out of memory");
-    for (int i = 0; i < n; i++) k[i] = i;
-    ic_series s[3];
-    static const char *const labels[3] = {"transformer", "least squares", "zero estimator"};
-    for (int c = 0; c < nc && c < 3; c++)
-        s[c] = (ic_series){.label = labels[c], .x = k, .y = curves[c].mean, .n = n, .lo = curves[c].lo,
-                           .hi = curves[c].hi, .dashed = c > 0};
-    char title[128];
-    snprintf(title, sizeof title, "In-context linear regression, d = %d", d);
-    ic_plot_opts po = {.title = title, .xlabel = "in-context examples k", .ylabel = "squared error / d",
-                       .ymin = NAN, .ymax = NAN};
-    rc = ic_path_join(path, sizeof path, dir, "curve.svg", err) || ic_plot_lines(path, &po, s, nc, err);
-    po.logy = 1;
-    rc = rc || ic_path_join(path, sizeof path, dir, "curve_log.svg", err) || ic_plot_lines(path, &po, s, nc, err);
-    free(k);
     return rc ? -1 : 0;
 }
 

@@ -12,7 +12,6 @@
 #include "cli.h"
 #include "eval.h"
 #include "fsutil.h"
-#include "plot.h"
 #include "prompts.h"
 #include "safetensors.h"
 #include "shifts.h"
@@ -72,45 +71,11 @@ typedef struct {
 
 static int write_setting(const char *dir, const char *setting, const predictor *p, const ic_curve *c, int np,
                          int d, const char *metric, ic_err *err) {
-    char path[4096], name[160], base[96];
-    const int n = c[0].n;
-    /* file names: "scale_x:2" -> "scale_x_2" (':' is not portable in file names) */
-    snprintf(base, sizeof base, "%s", setting);
-    for (char *q = base; *q; q++)
-        if (*q == ':' || *q == '/') *q = '_';
-    /* CSV: one row per k, three columns per predictor */
-    size_t cap = 256 + (size_t)n * np * 64 + (size_t)np * 300;
-    char *csv = malloc(cap);
-    if (!csv) return ic_errf(err, "out of memory");
-    size_t u = (size_t)snprintf(csv, cap, "k");
-    for (int i = 0; i < np; i++) u += (size_t)snprintf(csv + u, cap - u, ",%s,%s_lo90,%s_hi90", p[i].label, p[i].label, p[i].label);
-    u += (size_t)snprintf(csv + u, cap - u, "\n");
-    for (int k = 0; k < n; k++) {
-        u += (size_t)snprintf(csv + u, cap - u, "%d", k);
-        for (int i = 0; i < np; i++) u += (size_t)snprintf(csv + u, cap - u, ",%.6g,%.6g,%.6g", c[i].mean[k], c[i].lo[k], c[i].hi[k]);
-        u += (size_t)snprintf(csv + u, cap - u, "\n");
-    }
-    snprintf(name, sizeof name, "%s.csv", base);
-    int rc = ic_path_join(path, sizeof path, dir, name, err) || ic_write_file_atomic(path, csv, u, err);
-    free(csv);
-    if (rc) return -1;
-    double *kx = malloc(sizeof(double) * (size_t)n);
-    if (!kx) return ic_errf(err, "out of memory");
-    for (int k = 0; k < n; k++) kx[k] = k;
-    ic_series s[MAX_PRED];
-    for (int i = 0; i < np; i++)
-        s[i] = (ic_series){.label = p[i].label, .x = kx, .y = c[i].mean, .n = n, .lo = c[i].lo, .hi = c[i].hi,
-                           .dashed = !p[i].is_model};
+    const char *labels[MAX_PRED];
+    for (int i = 0; i < np; i++) labels[i] = p[i].label; /* the model comes first: drawn solid */
     char title[200];
     snprintf(title, sizeof title, "%s (d = %d)", setting, d);
-    ic_plot_opts o = {.title = title, .xlabel = "in-context examples k", .ylabel = metric, .ymin = NAN, .ymax = NAN};
-    snprintf(name, sizeof name, "%s.svg", base);
-    rc = ic_path_join(path, sizeof path, dir, name, err) || ic_plot_lines(path, &o, s, np, err);
-    o.logy = 1;
-    snprintf(name, sizeof name, "%s_log.svg", base);
-    rc = rc || ic_path_join(path, sizeof path, dir, name, err) || ic_plot_lines(path, &o, s, np, err);
-    free(kx);
-    return rc ? -1 : 0;
+    return ic_curves_write(dir, setting, title, metric, labels, c, np, err);
 }
 
 static int run(const cli_command *cmd, int argc, char **argv) {

@@ -1,5 +1,11 @@
 #include "eval.h"
 
+#include <math.h>
+#include <stdio.h>
+
+#include "fsutil.h"
+#include "plot.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,4 +110,48 @@ int ic_eval_predict(ic_model *m, const ic_schedule *s, const ic_baseline_spec *b
     free(py);
     free(pp);
     return rc;
+}
+
+int ic_curves_write(const char *dir, const char *base_in, const char *title, const char *metric,
+                    const char *const *labels, const ic_curve *c, int nc, ic_err *err) {
+    char path[4096], name[160], base[96];
+    if (nc < 1) return ic_errf(err, "no curves to write");
+    const int n = c[0].n;
+    snprintf(base, sizeof base, "%s", base_in); /* ':' is not portable in file names */
+    for (char *q = base; *q; q++)
+        if (*q == ':' || *q == '/') *q = '_';
+    size_t cap = 256 + (size_t)n * nc * 64, used;
+    for (int i = 0; i < nc; i++) cap += 3 * strlen(labels[i]) + 32;
+    char *csv = malloc(cap);
+    if (!csv) return ic_errf(err, "out of memory");
+    used = (size_t)snprintf(csv, cap, "k");
+    for (int i = 0; i < nc; i++)
+        used += (size_t)snprintf(csv + used, cap - used, ",%s,%s_lo90,%s_hi90", labels[i], labels[i], labels[i]);
+    used += (size_t)snprintf(csv + used, cap - used, "\n");
+    for (int k = 0; k < n; k++) {
+        used += (size_t)snprintf(csv + used, cap - used, "%d", k);
+        for (int i = 0; i < nc; i++)
+            used += (size_t)snprintf(csv + used, cap - used, ",%.6g,%.6g,%.6g", c[i].mean[k], c[i].lo[k], c[i].hi[k]);
+        used += (size_t)snprintf(csv + used, cap - used, "\n");
+    }
+    snprintf(name, sizeof name, "%s.csv", base);
+    int rc = ic_path_join(path, sizeof path, dir, name, err) || ic_write_file_atomic(path, csv, used, err);
+    free(csv);
+    if (rc) return -1;
+    double *kx = malloc(sizeof(double) * (size_t)n);
+    ic_series *s = malloc(sizeof(ic_series) * (size_t)nc);
+    if (!kx || !s) { free(kx); free(s); return ic_errf(err, "out of memory"); }
+    for (int k = 0; k < n; k++) kx[k] = k;
+    for (int i = 0; i < nc; i++)
+        s[i] = (ic_series){.label = labels[i], .x = kx, .y = c[i].mean, .n = n, .lo = c[i].lo, .hi = c[i].hi,
+                           .dashed = i > 0};
+    ic_plot_opts o = {.title = title, .xlabel = "in-context examples k", .ylabel = metric, .ymin = NAN, .ymax = NAN};
+    snprintf(name, sizeof name, "%s.svg", base);
+    rc = ic_path_join(path, sizeof path, dir, name, err) || ic_plot_lines(path, &o, s, nc, err);
+    o.logy = 1;
+    snprintf(name, sizeof name, "%s_log.svg", base);
+    rc = rc || ic_path_join(path, sizeof path, dir, name, err) || ic_plot_lines(path, &o, s, nc, err);
+    free(kx);
+    free(s);
+    return rc ? -1 : 0;
 }

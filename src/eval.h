@@ -28,6 +28,13 @@ void ic_curve_free(ic_curve *c);
 int ic_model_predict(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, float *pred, ic_err *err);
 
+/* Writes DIR/<base>.csv (column k, then mean, lo90, hi90 per curve),
+ * DIR/<base>.svg and DIR/<base>_log.svg (linear and log y; curve 0 solid, the
+ * others dashed, each with its interval band). ':' and '/' in base become
+ * '_' in the file names. labels[i] names curve i in the CSV and legend. */
+int ic_curves_write(const char *dir, const char *base, const char *title, const char *metric,
+                    const char *const *labels, const ic_curve *c, int nc, ic_err *err);
+
 /* Predictions under a setting (shifts.h). For ordinary settings, the last
  * loop's predictions on (xs, ys). For per-position settings, position k is
  * predicted from its own prompt: context xs/ys[0..k-1] and the query qx[k]
