@@ -95,5 +95,6 @@ extern const cli_command cli_cmd_help_config;
 extern const cli_command cli_cmd_train;
 extern const cli_command cli_cmd_demo;
 extern const cli_command cli_cmd_eval;
+extern const cli_command cli_cmd_loops;
 
 #endif

@@ -57,8 +57,8 @@ static char *config_json(const ic_config *c) {
 static char *schedule_json(const ic_schedule *s) {
     json_t *steps = json_array();
     for (int i = 0; i < s->n; i++) json_array_append_new(steps, json_integer(s->steps[i]));
-    json_t *o = json_pack("{s:o, s:i, s:i, s:b, s:b}", "steps", steps, "loops", s->loops, "loss_loops",
-                          s->loss_loops, "inject", s->inject, "loop_lnf", s->loop_lnf);
+    json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:b, s:b}", "steps", steps, "loops", s->loops, "loss_loops",
+                          s->loss_loops, "grad_loops", s->grad_loops, "inject", s->inject, "loop_lnf", s->loop_lnf);
     char *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return out;
@@ -152,6 +152,10 @@ static int parse_schedule_meta(const char *text, ic_schedule *s, ic_err *err) {
             if (v < 0 || v > 1000000) rc = ic_errf(err, "metadata 'iclab_schedule': step %d is not a block index", i + 1);
             else s->steps[i] = (int)v;
         }
+        s->grad_loops = 0; /* optional: older files have none */
+        json_t *gl = json_object_get(o, "grad_loops");
+        if (gl && !json_is_integer(gl)) rc = ic_errf(err, "metadata 'iclab_schedule': grad_loops is not an integer");
+        else if (gl) s->grad_loops = (int)json_integer_value(gl);
         s->inject = json_is_true(inj);
         s->loop_lnf = json_is_true(lnf);
     }

@@ -24,6 +24,8 @@ static const ic_key KEYS[] = {
     {"loops", IC_KEY_INT, OFF(loops), 0, 1, IC_MAX_LOOPS, "1", "times the schedule's body is run (looped model)"},
     {"loss_loops", IC_KEY_INT, OFF(loss_loops), 0, 1, IC_MAX_LOOPS, "1",
      "last loops that carry loss and gradient (earlier loops: no gradient)"},
+    {"grad_loops", IC_KEY_INT, OFF(grad_loops), 0, 0, IC_MAX_LOOPS, "0",
+     "last loops that carry gradient, >= loss_loops (0: = loss_loops, Yang et al.; = loops: full backpropagation)"},
     {"inject", IC_KEY_BOOL, OFF(inject), 0, 0, 1, "true", "input injection: each loop reads Y_t + P"},
     {"loop_lnf", IC_KEY_BOOL, OFF(loop_lnf), 0, 0, 1, "true", "feed ln_f's output back to the next loop"},
     {"n_points", IC_KEY_INT, OFF(n_points), 0, 1, 100000, "41", "points per prompt used for training/benchmarks"},
@@ -246,6 +248,7 @@ int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) 
     if (c->schedule[0] && ic_schedule_parse_list(s, c->schedule, err)) return -1;
     s->loops = c->loops;
     s->loss_loops = c->loss_loops;
+    s->grad_loops = c->grad_loops;
     s->inject = c->inject;
     s->loop_lnf = c->loop_lnf;
     return ic_schedule_validate(s, &c->model, err);

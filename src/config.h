@@ -18,7 +18,7 @@
 typedef struct {
     ic_config model;            /* n_dims, n_positions, n_embd, n_layer, n_head */
     char schedule[8192];        /* body as a block list; "" = 0..n_layer-1 */
-    int loops, loss_loops, inject, loop_lnf;
+    int loops, loss_loops, grad_loops, inject, loop_lnf;
     int n_points;               /* points per prompt (<= n_positions) */
     int batch_size;
     double learning_rate;

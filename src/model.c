@@ -28,12 +28,15 @@ int ic_config_validate(const ic_config *c, ic_err *err) {
     return 0;
 }
 
+int ic_schedule_grad_loops(const ic_schedule *s) { return s->grad_loops ? s->grad_loops : s->loss_loops; }
+
 void ic_schedule_default(ic_schedule *s, const ic_config *c) {
     memset(s, 0, sizeof *s);
     s->n = c->n_layer < IC_MAX_SCHEDULE ? c->n_layer : IC_MAX_SCHEDULE;
     for (int i = 0; i < s->n; i++) s->steps[i] = i;
     s->loops = 1;
     s->loss_loops = 1;
+    s->grad_loops = 0;
     s->inject = 1;
     s->loop_lnf = 1;
 }
@@ -78,6 +81,9 @@ int ic_schedule_validate(const ic_schedule *s, const ic_config *c, ic_err *err) 
     if (s->loops < 1 || s->loops > IC_MAX_LOOPS) return ic_errf(err, "loops must be in 1..%d (got %d)", IC_MAX_LOOPS, s->loops);
     if (s->loss_loops < 1 || s->loss_loops > s->loops)
         return ic_errf(err, "loss_loops must be in 1..loops=%d (got %d)", s->loops, s->loss_loops);
+    if (s->grad_loops != 0 && (s->grad_loops < s->loss_loops || s->grad_loops > s->loops))
+        return ic_errf(err, "grad_loops must be 0 (= loss_loops) or in loss_loops=%d..loops=%d (got %d)", s->loss_loops,
+                       s->loops, s->grad_loops);
     return 0;
 }
 
@@ -158,6 +164,7 @@ void ic_model_free(ic_model *m) {
     free(m->block_acts);
     free(m->preds);
     free(m->loop_mse);
+    free(m->loop_delta);
     memset(m, 0, sizeof *m);
 }
 
@@ -323,8 +330,10 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
     if (n < 1 || n > c->n_positions)
         return ic_errf(err, "prompts have %d points but the model's position table holds %d", n, c->n_positions);
     const int T = 2 * n, C = c->n_embd, d = c->n_dims, L = s->loops, nb = s->n;
-    const int first_grad = L - s->loss_loops; /* loops before this carry no gradient */
-    const int nslots = need_grad ? s->loss_loops : 1;
+    const int G = ic_schedule_grad_loops(s);
+    const int first_grad = L - G;              /* loops before this carry no gradient */
+    const int first_loss = L - s->loss_loops;  /* loops from this one carry loss */
+    const int nslots = need_grad ? G : 1;
     m->B = B;
     m->n = n;
     m->T = T;
@@ -339,9 +348,11 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
     }
     if ((size_t)L > m->loop_mse_cap) {
         free(m->loop_mse);
+        free(m->loop_delta);
         m->loop_mse = malloc(sizeof(double) * (size_t)L);
-        m->loop_mse_cap = m->loop_mse ? (size_t)L : 0;
-        if (!m->loop_mse) return ic_errf(err, "out of memory");
+        m->loop_delta = malloc(sizeof(double) * (size_t)L);
+        m->loop_mse_cap = m->loop_mse && m->loop_delta ? (size_t)L : 0;
+        if (!m->loop_mse_cap) return ic_errf(err, "out of memory");
     }
     const size_t BTC = (size_t)B * T * C;
 
@@ -376,8 +387,21 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
         float *pred = m->preds + (size_t)t * B * n;
         ic_readout_forward(pred, la->lnf, m->params.read_out_w, m->params.read_out_b, B, T, n, C);
         m->loop_mse[t] = ic_mse_forward(pred, ys, B * n);
-        if (t >= first_grad) m->loss += m->loop_mse[t] / s->loss_loops;
+        if (t >= first_loss) m->loss += m->loop_mse[t] / s->loss_loops;
         Y = s->loop_lnf ? la->lnf : h;
+        // fixed-point measure: Y_t is recoverable from this loop's input
+        // (in_t = Y_t + P with injection, in_t = Y_t without, for t > 0)
+        m->loop_delta[t] = NAN;
+        if (t > 0) {
+            double num = 0.0, den = 0.0;
+            for (size_t i = 0; i < BTC; i++) {
+                double prev = (double)la->in[i] - (s->inject ? (double)m->P[i] : 0.0);
+                double diff = (double)Y[i] - prev;
+                num += diff * diff;
+                den += prev * prev;
+            }
+            m->loop_delta[t] = den > 0 ? sqrt(num / den) : NAN;
+        }
         // The next loop may write its input into this same slot (no-grad
         // loops share slot 0), so copy Y out first when it lives there.
         if (t + 1 < L) {
@@ -441,7 +465,7 @@ int ic_model_backward(ic_model *m, ic_err *err) {
     if (ensure_dacts(m, err)) return -1;
     const ic_schedule *s = &m->sched;
     const int B = m->B, n = m->n, T = m->T, C = m->cfg.n_embd, d = m->cfg.n_dims;
-    const int L = s->loops, nb = s->n, first_grad = L - s->loss_loops;
+    const int L = s->loops, nb = s->n, first_grad = L - ic_schedule_grad_loops(s), first_loss = L - s->loss_loops;
     const size_t BTC = (size_t)B * T * C;
     ic_params *g = &m->grads;
     const ic_params *p = &m->params;
@@ -456,9 +480,11 @@ int ic_model_backward(ic_model *m, ic_err *err) {
         // gradient at f = ln_f(h): from this loop's read-out, and from the next loop when f is fed back
         if (s->loop_lnf) memcpy(m->d_lnf, m->d_y, sizeof(float) * BTC);
         else memset(m->d_lnf, 0, sizeof(float) * BTC);
-        memset(m->d_pred, 0, sizeof(float) * (size_t)B * n);
-        ic_mse_backward(m->d_pred, m->preds + (size_t)t * B * n, m->ys, B * n, 1.0f / (float)s->loss_loops);
-        ic_readout_backward(m->d_lnf, g->read_out_w, g->read_out_b, m->d_pred, la->lnf, p->read_out_w, B, T, n, C);
+        if (t >= first_loss) { /* this loop's output carries loss */
+            memset(m->d_pred, 0, sizeof(float) * (size_t)B * n);
+            ic_mse_backward(m->d_pred, m->preds + (size_t)t * B * n, m->ys, B * n, 1.0f / (float)s->loss_loops);
+            ic_readout_backward(m->d_lnf, g->read_out_w, g->read_out_b, m->d_pred, la->lnf, p->read_out_w, B, T, n, C);
+        }
         // gradient at h
         if (s->loop_lnf) memset(m->d_res, 0, sizeof(float) * BTC);
         else memcpy(m->d_res, m->d_y, sizeof(float) * BTC);

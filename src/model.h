@@ -10,9 +10,10 @@
  *       pred_t = read_out(f) at the x positions        [B,n]
  *       Y_{t+1} = loop_lnf ? f : h
  *   loss = mean over the last T loops of MSE(pred_t, y)
+ *   gradient flows through the last G >= T loops (G = T by default)
  *
  * A block index may appear any number of times in the body; backward
- * accumulates its gradients. Loops before the last T run without storing
+ * accumulates its gradients. Loops before the last G run without storing
  * activations and pass no gradient (truncated backpropagation, Yang et al.).
  *
  * Memory follows llm.c: one contiguous buffer each for parameters, their
@@ -43,12 +44,16 @@ typedef struct {
     int n;                       /* body length, 1..IC_MAX_SCHEDULE */
     int steps[IC_MAX_SCHEDULE];  /* block indices, each in [0, n_layer) */
     int loops;                   /* L >= 1 */
-    int loss_loops;              /* T, 1..L: loops that carry loss and gradient */
+    int loss_loops;              /* T, 1..L: the last T loops' outputs carry loss (averaged) */
+    int grad_loops;              /* G, T..L: the last G loops carry gradient (0: G = T,
+                                    Yang et al.'s truncation); G = L backpropagates through all */
     int inject;                  /* input injection between loops */
     int loop_lnf;                /* ln_f output fed back to the next loop */
 } ic_schedule;
 
-/* 0,1,...,n_layer-1; one loop; injection and per-loop ln_f on. */
+/* 0,1,...,n_layer-1; one loop; injection and per-loop ln_f on.
+ * ic_schedule_grad_loops() gives the effective G. */
+int ic_schedule_grad_loops(const ic_schedule *s);
 void ic_schedule_default(ic_schedule *s, const ic_config *c);
 /* Parses a comma-separated list of block indices ("0,1,1,2") into s->steps
  * (keeps the loop fields). Whitespace around numbers is allowed. */
@@ -147,6 +152,8 @@ typedef struct {
     float *preds;          /* [L, B, n]: predictions after every loop */
     size_t preds_cap;
     double *loop_mse;      /* [L]: MSE of each loop's predictions */
+    double *loop_delta;    /* [L]: fixed-point measure |Y_{t+1} - Y_t| / |Y_t| of loop t
+                              (Frobenius norms over the batch; NaN for t = 0) */
     size_t loop_mse_cap;
     double loss;           /* mean MSE over the last T loops */
 } ic_model;

@@ -111,6 +111,7 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
     if (ic_task_sample(&t->task, &t->data_rng, B, n, d, t->xs, t->ys, NULL, err)) return -1;
     t->sched.loops = loops;
     t->sched.loss_loops = c->loss_loops < loops ? c->loss_loops : loops;
+    t->sched.grad_loops = c->grad_loops < loops ? c->grad_loops : loops; /* 0 stays 0 (= loss_loops) */
     if (ic_model_forward(&t->model, &t->sched, t->xs, t->ys, B, n, 1, err)) return -1;
     const double loss = t->model.loss;
     if (!isfinite(loss)) return ic_errf(err, "loss is %s at step %ld", isnan(loss) ? "NaN" : "infinite", step + 1);

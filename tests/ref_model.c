@@ -1,5 +1,6 @@
 #include "ref_model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,11 +57,11 @@ static void ref_embed(const views *v, const ic_config *c, const float *xs, const
     free(z);
 }
 
-double ref_model_loss(const ic_config *c, const ic_schedule *s, const double *params_nograd,
-                      const double *params_grad, const float *xs, const float *ys, int B, int n,
-                      double *preds_out) {
+static double ref_forward(const ic_config *c, const ic_schedule *s, const double *params_nograd,
+                          const double *params_grad, const float *xs, const float *ys, int B, int n,
+                          double *preds_out, double *delta_out) {
     const int T = 2 * n, C = c->n_embd, H = c->n_head, N = B * T, L = s->loops;
-    const int first_grad = L - s->loss_loops;
+    const int first_grad = L - ic_schedule_grad_loops(s), first_loss = L - s->loss_loops;
     views vng, vg;
     make_views(&vng, c, params_nograd);
     make_views(&vg, c, params_grad);
@@ -85,9 +86,30 @@ double ref_model_loss(const ic_config *c, const ic_schedule *s, const double *pa
         ic_ref_layernorm_forward(f, mean, rstd, h, v->t[IC_P_LNF_W], v->t[IC_P_LNF_B], N, C);
         ic_ref_readout_forward(pred, f, v->t[IC_P_READ_OUT_W], v->t[IC_P_READ_OUT_B], B, T, n, C);
         if (preds_out) memcpy(preds_out + (size_t)t * B * n, pred, sizeof(double) * (size_t)B * n);
-        if (t >= first_grad) loss += ic_ref_mse_forward(pred, yd, B * n) / s->loss_loops;
+        if (t >= first_loss) loss += ic_ref_mse_forward(pred, yd, B * n) / s->loss_loops;
+        if (delta_out) {
+            const double *Ynew = s->loop_lnf ? f : h;
+            double num = 0, den = 0;
+            for (size_t i = 0; i < (size_t)N * C; i++) {
+                double prev = t == 0 ? 0.0 : Y[i];
+                num += (Ynew[i] - prev) * (Ynew[i] - prev);
+                den += prev * prev;
+            }
+            delta_out[t] = t == 0 ? NAN : sqrt(num / den);
+        }
         memcpy(Y, s->loop_lnf ? f : h, sizeof(double) * (size_t)N * C);
     }
     free(Png); free(Pg); free(Y); free(in); free(h); free(f); free(mean); free(rstd); free(pred); free(yd);
     return loss;
+}
+
+double ref_model_loss(const ic_config *c, const ic_schedule *s, const double *params_nograd,
+                      const double *params_grad, const float *xs, const float *ys, int B, int n,
+                      double *preds_out) {
+    return ref_forward(c, s, params_nograd, params_grad, xs, ys, B, n, preds_out, NULL);
+}
+
+double ref_model_loss_delta(const ic_config *c, const ic_schedule *s, const double *params,
+                            const float *xs, const float *ys, int B, int n, double *delta_out) {
+    return ref_forward(c, s, params, params, xs, ys, B, n, NULL, delta_out);
 }

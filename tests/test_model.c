@@ -138,6 +138,16 @@ static void test_grad_looped_injection_truncated(void **st) {
     check_schedule(&s, 13);
 }
 
+static void test_grad_looped_loss_at_end_full_backprop(void **st) {
+    (void)st;
+    ic_schedule s = sched("0,1", 2, 1, 1, 1); // 2 loops, loss on the last, gradient through both
+    s.grad_loops = 2;
+    check_schedule(&s, 17);
+    ic_schedule t = sched("1,0", 4, 1, 0, 1); // loss on the last, gradient through the last 3
+    t.grad_loops = 3;
+    check_schedule(&t, 18);
+}
+
 static void test_grad_looped_single_block_full(void **st) {
     (void)st;
     ic_schedule s = sched("1", 3, 3, 1, 1);
@@ -213,6 +223,33 @@ static void test_loop_count_one_equals_plain(void **st) {
     assert_memory_equal(c, d, sizeof(float) * TB * TN);
     assert_memory_equal(c, e, sizeof(float) * TB * TN);
     free(a); free(b); free(c); free(d); free(e);
+    ic_model_free(&m);
+}
+
+/* The per-loop fixed-point measure |Y_{t+1} - Y_t| / |Y_t| against the double
+ * reference, with and without injection / per-loop ln_f. */
+static void test_loop_fixed_point_measure(void **st) {
+    (void)st;
+    ic_model m;
+    ic_err err;
+    make_model(&m, &TINY, 61);
+    float xs[TB * TN * 3], ys[TB * TN];
+    make_prompts(xs, ys, &TINY, TB, TN, 62);
+    const int flags[4][2] = {{1, 1}, {0, 1}, {1, 0}, {0, 0}};
+    for (int f = 0; f < 4; f++) {
+        ic_schedule s = sched("0,1", 5, 2, flags[f][0], flags[f][1]);
+        assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, f % 2, &err), 0);
+        double *p = to_double(m.params_mem, m.num_params), ref[5];
+        ref_model_loss_delta(&TINY, &s, p, xs, ys, TB, TN, ref);
+        assert_true(isnan(m.loop_delta[0]));
+        for (int t = 1; t < 5; t++) {
+            if (!(fabs(m.loop_delta[t] - ref[t]) <= 1e-4 * (1 + ref[t])))
+                fail_msg("inject %d lnf %d loop %d: delta %g, reference %g", flags[f][0], flags[f][1], t,
+                         m.loop_delta[t], ref[t]);
+            assert_true(ref[t] > 1e-6); // not trivially converged: the check has teeth
+        }
+        free(p);
+    }
     ic_model_free(&m);
 }
 
@@ -298,6 +335,10 @@ static void test_errors(void **st) {
     s.loss_loops = 2;
     assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 0, &err), -1);
     assert_non_null(strstr(err.msg, "loss_loops"));
+    s = sched(NULL, 3, 2, 1, 1);
+    s.grad_loops = 1; // fewer gradient loops than loss loops
+    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "grad_loops"));
     s = sched(NULL, 1, 1, 1, 1);
     assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 0, &err), 0);
     assert_int_equal(ic_model_backward(&m, &err), -1); // forward without gradient storage
@@ -347,10 +388,12 @@ int main(void) {
         cmocka_unit_test(test_grad_repeated_block),
         cmocka_unit_test(test_grad_looped_injection_truncated),
         cmocka_unit_test(test_grad_looped_single_block_full),
+        cmocka_unit_test(test_grad_looped_loss_at_end_full_backprop),
         cmocka_unit_test(test_grad_looped_no_injection_no_lnf),
         cmocka_unit_test(test_grad_looped_injection_no_lnf),
         cmocka_unit_test(test_identity_schedule_bit_exact),
         cmocka_unit_test(test_loop_count_one_equals_plain),
+        cmocka_unit_test(test_loop_fixed_point_measure),
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_unused_block_gets_no_gradient),
         cmocka_unit_test(test_activation_memory_linear_in_schedule),

@@ -63,6 +63,17 @@ check "SIGINT saved a resumable state" '[ -s intr/state.safetensors ] && [ $step
 "$BIN" train --resume intr --train_steps $((steps + 2)) >out.txt 2>err.txt; rc=$?
 check "resume after SIGINT continues from its step" '[ $rc -eq 0 ] && grep -q "at step $steps of" err.txt'
 
+# a looped model (3 blocks x 2 loops, loss at the end, gradient through both) and its loop sweep
+"$BIN" train --out looped "${TINY[@]}" --train_steps 6 --loops 2 --loss_loops 1 --grad_loops 2 >out.txt 2>err.txt; rc=$?
+check "looped training exits 0" '[ $rc -eq 0 ]'
+"$BIN" train --out badloop "${TINY[@]}" --train_steps 6 --loops 2 --loss_loops 2 --grad_loops 1 >out.txt 2>err.txt; rc=$?
+check "grad_loops below loss_loops is rejected by name" '[ $rc -eq 1 ] && grep -q grad_loops err.txt && [ ! -e badloop ]'
+"$BIN" loops --model looped/model.safetensors --out lp --max_loops 12 --prompts 40 >out.txt 2>err.txt; rc=$?
+check "loops sweep exits 0" '[ $rc -eq 0 ]'
+check "loops sweep writes csv/json/svg" '[ -s lp/loops.csv ] && [ -s lp/loops.json ] && [ -s lp/loops_error.svg ] && [ -s lp/loops_fixed_point.svg ]'
+check "loops.csv has a row per loop" '[ $(wc -l <lp/loops.csv) -eq 13 ]'
+check "loops table marks the trained count" 'grep -q "<- trained" out.txt'
+
 # the demo, shortened
 "$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
 check "demo exits 0" '[ $rc -eq 0 ]'
