@@ -96,5 +96,6 @@ extern const cli_command cli_cmd_train;
 extern const cli_command cli_cmd_demo;
 extern const cli_command cli_cmd_eval;
 extern const cli_command cli_cmd_loops;
+extern const cli_command cli_cmd_plot;
 
 #endif

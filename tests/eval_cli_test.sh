@@ -50,4 +50,12 @@ check "predict refuses --model with --baseline" '[ $rc -eq 2 ]'
 "$BIN" predict --baseline cubic --prompts p.safetensors --out x.safetensors >out.txt 2>err.txt; rc=$?
 check "predict --baseline with an unknown name" '[ $rc -eq 2 ] && [ ! -e x.safetensors ]'
 
+# plot: columns of CSV files on one set of axes
+"$BIN" plot --out cmp.svg --logy --series "std=ev/standard.csv:k:transformer;ls=ev/standard.csv:k:least_squares" >out.txt 2>err.txt; rc=$?
+check "plot writes an SVG with both labels" '[ $rc -eq 0 ] && grep -q ">std<" cmp.svg && grep -q ">ls<" cmp.svg'
+"$BIN" plot --out cmp2.svg --series "x=ev/standard.csv:k:nosuchcol" >out.txt 2>err.txt; rc=$?
+check "plot names a missing column" '[ $rc -eq 1 ] && grep -q nosuchcol err.txt && [ ! -e cmp2.svg ]'
+"$BIN" plot --out cmp3.svg --series "garbage" >out.txt 2>err.txt; rc=$?
+check "plot rejects a malformed series" '[ $rc -eq 2 ]'
+
 finish
