@@ -11,6 +11,7 @@
 #include <omp.h>
 #endif
 
+#include "checkpoint.h"
 #include "cli.h"
 
 /* From OpenBLAS (also in its cblas.h); declared here so the CLI does not
@@ -331,4 +332,21 @@ void cli_config_summary(const ic_run_config *c, char *buf, size_t len) {
     if (c->loops > 1 && w > 0 && (size_t)w < len)
         snprintf(buf + w, len - (size_t)w, " loss_loops=%d inject=%s loop_lnf=%s", c->loss_loops,
                  c->inject ? "true" : "false", c->loop_lnf ? "true" : "false");
+}
+
+int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,
+                   ic_run_config *run_cfg, int *n_points) {
+    ic_err err = {{0}};
+    char notice[512] = "";
+    if (ic_checkpoint_load_run(path, m, s, n_head, notice, sizeof notice, run_cfg, &err)) {
+        cli_error(cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    if (notice[0]) fprintf(stderr, "iclab %s: %s: %s\n", cmd->name, path, notice);
+    if (!*n_points) *n_points = run_cfg->n_points <= m->cfg.n_positions ? run_cfg->n_points : m->cfg.n_positions;
+    if (*n_points > m->cfg.n_positions) {
+        cli_error(cmd, "--n_points %d exceeds the model's n_positions %d", *n_points, m->cfg.n_positions);
+        return CLI_FAIL;
+    }
+    return 0;
 }

@@ -73,6 +73,14 @@ int cli_build_config(const cli_args *a, ic_run_config *c);
 /* "n_dims=20 n_positions=101 ... schedule=0,1,2 loops=1" into buf. */
 void cli_config_summary(const ic_run_config *c, char *buf, size_t len);
 
+/* Loads a model for evaluation: its schedule, the run config it was made
+ * with (defaults where none is recorded), and the points per prompt to use
+ * (*n_points: 0 = the recorded n_points, capped by n_positions; larger than
+ * n_positions is an error). Prints the notice about ignored tensors and any
+ * error. Returns 0 or CLI_FAIL. */
+int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,
+                   ic_run_config *run_cfg, int *n_points);
+
 /* Sets OpenMP and OpenBLAS thread counts; n <= 0 leaves the defaults. */
 void cli_set_threads(int n);
 

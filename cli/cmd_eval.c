@@ -13,7 +13,6 @@
 #include "eval.h"
 #include "fsutil.h"
 #include "prompts.h"
-#include "safetensors.h"
 #include "shifts.h"
 #include "tasks.h"
 
@@ -115,18 +114,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
 
     /* the model, its schedule and (if recorded) its training config */
-    char notice[512] = "";
-    if (ic_checkpoint_load(model_path, &m, s, n_head, notice, sizeof notice, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
-    if (notice[0]) fprintf(stderr, "iclab eval: %s: %s\n", model_path, notice);
-    ic_run_config_default(rcfg);
-    {
-        st_file f;
-        if (st_read_file(model_path, &f, &err) == 0) {
-            const char *j = st_meta(&f, "iclab_run_config");
-            if (j) ic_run_config_load_json(rcfg, j, model_path, &err); /* best effort: only for defaults */
-            st_free(&f);
-        }
-    }
+    if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     if (cli_get(&a, "schedule") && ic_schedule_parse_list(s, cli_get(&a, "schedule"), &err)) {
         cli_error(cmd, "--schedule: %s", err.msg);
         goto done;
@@ -147,11 +135,6 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     task.hidden = cli_get(&a, "hidden") ? hidden : rcfg->hidden;
     task.depth = cli_get(&a, "depth") ? depth : rcfg->depth;
     task.noise_std = cli_get(&a, "noise_std") ? noise_std : rcfg->noise_std;
-    if (!n_points) n_points = rcfg->n_points <= m.cfg.n_positions ? rcfg->n_points : m.cfg.n_positions;
-    if (n_points > m.cfg.n_positions) {
-        cli_error(cmd, "--n_points %d exceeds the model's n_positions %d", n_points, m.cfg.n_positions);
-        goto done;
-    }
     const double norm = kind == IC_TASK_SPARSE_LINEAR ? (double)(task.sparsity < d ? task.sparsity : d) : (double)d;
     const char *metric = kind == IC_TASK_SPARSE_LINEAR ? "squared error / s" : "squared error / d";
 

@@ -12,7 +12,6 @@
 #include "cli.h"
 #include "fsutil.h"
 #include "plot.h"
-#include "safetensors.h"
 #include "tasks.h"
 
 static const cli_opt OPTS[] = {
@@ -52,23 +51,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     rc = CLI_FAIL;
     cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
-    char notice[512] = "";
-    if (ic_checkpoint_load(model_path, &m, s, n_head, notice, sizeof notice, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
-    if (notice[0]) fprintf(stderr, "iclab loops: %s: %s\n", model_path, notice);
-    ic_run_config_default(rcfg);
-    st_file f;
-    if (st_read_file(model_path, &f, &err) == 0) {
-        const char *j = st_meta(&f, "iclab_run_config");
-        if (j) ic_run_config_load_json(rcfg, j, model_path, &err); /* only for defaults */
-        st_free(&f);
-    }
+    if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     const int trained = s->loops, d = m.cfg.n_dims;
     if (!max_loops) max_loops = 4 * trained > 20 ? 4 * trained : 20;
-    if (!n_points) n_points = rcfg->n_points <= m.cfg.n_positions ? rcfg->n_points : m.cfg.n_positions;
-    if (n_points > m.cfg.n_positions) {
-        cli_error(cmd, "--n_points %d exceeds the model's n_positions %d", n_points, m.cfg.n_positions);
-        goto done;
-    }
     const int n = n_points, L = max_loops;
     ic_task_kind kind;
     if (ic_task_parse(rcfg->task, &kind, &err)) kind = IC_TASK_LINEAR;

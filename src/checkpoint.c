@@ -265,13 +265,24 @@ static int load_inner(const st_file *f, ic_model *m, ic_schedule *s, int n_head,
     return 0;
 }
 
-int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head,
-                       char *notice, size_t notice_len, ic_err *err) {
+int ic_checkpoint_load_run(const char *path, ic_model *m, ic_schedule *s, int n_head, char *notice,
+                           size_t notice_len, ic_run_config *run_cfg, ic_err *err) {
     memset(m, 0, sizeof *m);
     st_file f;
     if (st_read_file(path, &f, err)) return -1;
     int rc = load_inner(&f, m, s, n_head, notice, notice_len, err);
+    if (rc == 0 && run_cfg) {
+        ic_run_config_default(run_cfg);
+        const char *j = st_meta(&f, "iclab_run_config");
+        ic_err ignored; /* best effort: a stale or foreign record only loses the defaults */
+        if (j) (void)ic_run_config_load_json(run_cfg, j, path, &ignored);
+    }
     st_free(&f);
     if (rc) return ic_err_prefix(err, "%s", path);
     return 0;
+}
+
+int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head,
+                       char *notice, size_t notice_len, ic_err *err) {
+    return ic_checkpoint_load_run(path, m, s, n_head, notice, notice_len, NULL, err);
 }

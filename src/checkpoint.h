@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "config.h"
 #include "err.h"
 #include "model.h"
 
@@ -38,6 +39,13 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
  * ignored tensors (wte, attn.bias, attn.masked_bias), or "" if none. */
 int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head,
                        char *notice, size_t notice_len, ic_err *err);
+
+/* Same, and (run_cfg non-NULL) the run config the file was made with: the
+ * defaults overlaid with its "iclab_run_config" metadata when present (init
+ * and train record it); used for defaults such as the task and n_points.
+ * The file is read once. */
+int ic_checkpoint_load_run(const char *path, ic_model *m, ic_schedule *s, int n_head, char *notice,
+                           size_t notice_len, ic_run_config *run_cfg, ic_err *err);
 
 /* Garg et al.'s name for block b's slice of parameter tensor k (or the
  * global tensor k) into buf. */

@@ -106,6 +106,34 @@ static void write_garg_style(const char *src, const char *dst, int extra_unknown
     st_free(&f);
 }
 
+static void test_load_run_config(void **st) {
+    (void)st;
+    ic_model m, l;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    ic_run_config rc;
+    ic_run_config_default(&rc);
+    rc.n_points = 5;
+    assert_int_equal(ic_run_config_set(&rc, "task", "sparse_linear_regression", &err), 0);
+    char *j = ic_run_config_to_json(&rc);
+    const char *k[] = {"iclab_run_config"}, *v[] = {j};
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("r.safetensors"), &m, NULL, k, v, 1, &err), 0);
+    free(j);
+    ic_schedule s;
+    ic_run_config got;
+    assert_int_equal(ic_checkpoint_load_run(tu_tmp_path("r.safetensors"), &l, &s, 0, NULL, 0, &got, &err), 0);
+    assert_int_equal(got.n_points, 5);
+    assert_string_equal(got.task, "sparse_linear_regression");
+    ic_model_free(&l);
+    // no record: the defaults
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("r2.safetensors"), &m, NULL, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ic_checkpoint_load_run(tu_tmp_path("r2.safetensors"), &l, &s, 0, NULL, 0, &got, &err), 0);
+    assert_int_equal(got.n_points, 41);
+    assert_string_equal(got.task, "linear_regression");
+    ic_model_free(&l);
+    ic_model_free(&m);
+}
+
 static void test_garg_checkpoint_without_metadata(void **st) {
     (void)st;
     ic_model m, l;
@@ -254,6 +282,7 @@ static void test_adam_matches_reference(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_bit_exact),
+        cmocka_unit_test(test_load_run_config),
         cmocka_unit_test(test_garg_checkpoint_without_metadata),
         cmocka_unit_test(test_checkpoint_errors),
         cmocka_unit_test(test_config_keys),
