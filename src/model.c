@@ -266,12 +266,18 @@ static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, ic_err *er
         if (!m->acts_mem)
             return ic_errf(err, "out of memory: activations need %.1f MB", need * 4.0 / 1e6);
     }
-    ic_loop_acts *la = realloc(m->loop_acts, sizeof *la * (size_t)nslots);
-    if (!la) return ic_errf(err, "out of memory");
-    m->loop_acts = la;
-    ic_block_acts *ba = realloc(m->block_acts, sizeof *ba * (size_t)nslots * (size_t)nb);
-    if (!ba) return ic_errf(err, "out of memory");
-    m->block_acts = ba;
+    if ((size_t)nslots > m->loop_acts_cap) { /* views grow with the schedule, never per step */
+        ic_loop_acts *la = realloc(m->loop_acts, sizeof *la * (size_t)nslots);
+        if (!la) return ic_errf(err, "out of memory");
+        m->loop_acts = la;
+        m->loop_acts_cap = (size_t)nslots;
+    }
+    if ((size_t)nslots * nb > m->block_acts_cap) {
+        ic_block_acts *ba = realloc(m->block_acts, sizeof *ba * (size_t)nslots * (size_t)nb);
+        if (!ba) return ic_errf(err, "out of memory");
+        m->block_acts = ba;
+        m->block_acts_cap = (size_t)nslots * nb;
+    }
     layout_acts(m, m->acts_mem, B, T, nslots, nb);
     m->n_loop_slots = nslots;
     return 0;

@@ -135,6 +135,7 @@ typedef struct {
     ic_loop_acts *loop_acts;   /* [n_loop_slots] */
     ic_block_acts *block_acts; /* [n_loop_slots * body length] */
     float *scratch;        /* [B,T,C] projection outputs */
+    size_t loop_acts_cap, block_acts_cap; /* entries allocated in the two view arrays */
     int n_loop_slots;
     /* gradient scratch for backward */
     float *dacts_mem;
