@@ -58,6 +58,7 @@ int ic_schedule_parse_list(ic_schedule *s, const char *text, ic_err *err) {
             return ic_errf(err, "schedule '%s': block index at character %d is too large", text, (int)(p - text) + 1);
         if (n >= IC_MAX_SCHEDULE)
             return ic_errf(err, "schedule '%s': more than %d steps", text, IC_MAX_SCHEDULE);
+        s->par[n] = 0;
         s->steps[n++] = (int)v;
         p = end;
         while (isspace((unsigned char)*p)) p++;
@@ -78,6 +79,9 @@ int ic_schedule_validate(const ic_schedule *s, const ic_config *c, ic_err *err) 
         if (s->steps[i] < 0 || s->steps[i] >= c->n_layer)
             return ic_errf(err, "schedule step %d names block %d, but the model has blocks 0..%d", i + 1,
                            s->steps[i], c->n_layer - 1);
+    if (s->par[0] != 0) return ic_errf(err, "schedule step 1 cannot run in parallel with a step before it");
+    for (int i = 1; i < s->n; i++)
+        if (s->par[i] > 1) return ic_errf(err, "schedule step %d: parallel flag must be 0 or 1 (got %d)", i + 1, s->par[i]);
     if (s->loops < 1 || s->loops > IC_MAX_LOOPS) return ic_errf(err, "loops must be in 1..%d (got %d)", IC_MAX_LOOPS, s->loops);
     if (s->loss_loops < 1 || s->loss_loops > s->loops)
         return ic_errf(err, "loss_loops must be in 1..loops=%d (got %d)", s->loops, s->loss_loops);
@@ -92,7 +96,10 @@ char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len) {
     if (len == 0) return buf;
     buf[0] = '\0';
     for (int i = 0; i < s->n && used < len; i++) {
-        int w = snprintf(buf + used, len - used, i ? ",%d" : "%d", s->steps[i]);
+        int opens = !s->par[i] && i + 1 < s->n && s->par[i + 1];
+        int closes = s->par[i] && (i + 1 == s->n || !s->par[i + 1]);
+        const char *sep = i == 0 ? "" : s->par[i] ? "|" : ",";
+        int w = snprintf(buf + used, len - used, "%s%s%d%s", sep, opens ? "(" : "", s->steps[i], closes ? ")" : "");
         if (w < 0) break;
         used += (size_t)w;
     }

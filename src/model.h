@@ -43,6 +43,11 @@ int ic_config_validate(const ic_config *c, ic_err *err);
 typedef struct {
     int n;                       /* body length, 1..IC_MAX_SCHEDULE */
     int steps[IC_MAX_SCHEDULE];  /* block indices, each in [0, n_layer) */
+    unsigned char par[IC_MAX_SCHEDULE]; /* par[i] = 1: step i runs in parallel with step i-1,
+                                    on the same input; a parallel group (a step with par 0
+                                    and the par-1 steps after it) outputs the mean of its
+                                    members' outputs (= input + mean of their updates).
+                                    par[0] = 0; all 0: a plain sequential body */
     int loops;                   /* L >= 1 */
     int loss_loops;              /* T, 1..L: the last T loops' outputs carry loss (averaged) */
     int grad_loops;              /* G, T..L: the last G loops carry gradient (0: G = T,
@@ -56,10 +61,12 @@ typedef struct {
 int ic_schedule_grad_loops(const ic_schedule *s);
 void ic_schedule_default(ic_schedule *s, const ic_config *c);
 /* Parses a comma-separated list of block indices ("0,1,1,2") into s->steps
- * (keeps the loop fields). Whitespace around numbers is allowed. */
+ * (keeps the loop fields, clears par). Whitespace around numbers is allowed.
+ * The full schedule language is ic_schedule_parse (schedule.h). */
 int ic_schedule_parse_list(ic_schedule *s, const char *text, ic_err *err);
 int ic_schedule_validate(const ic_schedule *s, const ic_config *c, ic_err *err);
-/* "0,1,1,2" into buf; returns buf. */
+/* "0,1,(2|3),4" into buf (parallel groups in parentheses, members joined by
+ * '|'; the text parses back with ic_schedule_parse); returns buf. */
 char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len);
 
 /* ---- parameters ---- */

@@ -1,0 +1,64 @@
+/* schedule.h: the schedule language (issue 5; docs/schedules.md).
+ *
+ * A schedule text is a body expression, or a chain of named surgery
+ * operations, or a body expression followed by operations:
+ *
+ *   text    := part (';' part)*         the first part may be an expression (it
+ *                                       becomes the current body) or an
+ *                                       operation (applied to the base); every
+ *                                       later part is an operation applied to the
+ *                                       current body
+ *   expr    := term (',' term)*         concatenation
+ *   term    := factor ('*' INT)?        repeat the factor INT >= 1 times
+ *   factor  := INT                      a block index
+ *            | INT '-' INT              an inclusive range, ascending or
+ *                                       descending: 5-3 = 5,4,3
+ *            | '[' expr ']'             grouping: [0,1]*2 = 0,1,0,1
+ *            | '(' blocks ')'           a parallel group: the blocks run on the
+ *                                       same input, their outputs are averaged:
+ *                                       (2|3|4), or (2-4) for a range; a group
+ *                                       repeated, (2-4)*3, is a looped parallel
+ *                                       step
+ *   blocks  := (INT | INT '-' INT) ('|' (INT | INT '-' INT))*
+ *
+ * Operations act on SLOTS: 0-based sequential positions in the current body
+ * (in the default body 0..P-1, slot i holds block i; a parallel group is one
+ * slot and moves, repeats or disappears whole). SPAN is a slot or an
+ * inclusive slot range a-b (a <= b); a slot past the end of the body is an
+ * error naming the body's slot count.
+ *
+ *   id                     the current body unchanged
+ *   skip(SPAN)             remove the slots
+ *   swap(i, j)             exchange slots i and j
+ *   reverse(SPAN)          reverse the order of the slots
+ *   shuffle(SPAN, SEED)    permute the slots with a seeded RNG (rng.h,
+ *                          Fisher-Yates; the same seed gives the same order)
+ *   middle(SPAN)           every slot of SPAN runs the block of SPAN's middle
+ *                          slot (lower middle for an even width); without
+ *                          SPAN: slots 1..n-2 (Painters' "repeat the middle
+ *                          layer in every middle slot")
+ *   dup(SPAN[, K])         the slots of SPAN run again, K more times (default
+ *                          1), right after SPAN: dup(2-3) of 0..5 is
+ *                          0,1,2,3,2,3,4,5
+ *   parallel(SPAN[, K])    the slots of SPAN become one parallel group
+ *                          (mean of their outputs on the same input), applied
+ *                          K times (default 1): parallel(2-3, 2) of 0..5 is
+ *                          0,1,(2|3),(2|3),4,5; slots that are groups
+ *                          contribute all their members
+ *
+ * Whitespace is allowed between tokens. Errors name the offending character
+ * (1-based column) and what was expected there. */
+#ifndef ICLAB_SCHEDULE_H
+#define ICLAB_SCHEDULE_H
+
+#include "err.h"
+#include "model.h"
+
+/* Parses text into s->n, s->steps and s->par; keeps s's loop fields (loops,
+ * loss_loops, grad_loops, inject, loop_lnf). base: the body named operations
+ * act on when text starts with one (NULL: 0..n_layer-1). n_layer > 0: block
+ * indices must lie in 0..n_layer-1 (checked here, with the column); 0: not
+ * checked. On error s is unchanged. */
+int ic_schedule_parse(ic_schedule *s, const char *text, const ic_schedule *base, int n_layer, ic_err *err);
+
+#endif
