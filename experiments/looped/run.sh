@@ -22,6 +22,10 @@ JOBS=${4:-2}
 ARCHS="plain6 looped3x2 looped3x2_noinject looped6x2 yang1xb"
 make -s build/iclab
 mkdir -p "$OUT"
+# the runs use a private copy of the binary, so rebuilding the tree while
+# they run cannot change them half-way
+cp build/iclab "$OUT/iclab"
+ICLAB=$OUT/iclab
 jobs_file=$OUT/jobs.txt
 : >"$jobs_file"
 for seed in $SEEDS; do
@@ -32,19 +36,19 @@ one() {
     local steps=()
     [ -n "$STEPS" ] && steps=(--train_steps "$STEPS")
     if [ -e "$dir/state.safetensors" ]; then
-        build/iclab train --resume "$dir" "${steps[@]}" --threads 1 >"$dir.train.log" 2>&1 || true
+        "$ICLAB" train --resume "$dir" "${steps[@]}" --threads 1 >"$dir.train.log" 2>&1 || return 1
     else
         mkdir -p "$OUT/$arch"
-        build/iclab train --config "configs/looped/$arch.json" --seed "$seed" --data_seed "$((1000 + seed))" \
-            "${steps[@]}" --threads 1 --out "$dir" >"$dir.train.log" 2>&1
+        "$ICLAB" train --config "configs/looped/$arch.json" --seed "$seed" --data_seed "$((1000 + seed))" \
+            "${steps[@]}" --threads 1 --out "$dir" >"$dir.train.log" 2>&1 || return 1
     fi
-    build/iclab eval --model "$dir/model.safetensors" --out "$dir/eval" --threads 1 --seed 4242 \
+    "$ICLAB" eval --model "$dir/model.safetensors" --out "$dir/eval" --threads 1 --seed 4242 \
         --baselines least_squares >"$dir.eval.log" 2>&1
-    build/iclab loops --model "$dir/model.safetensors" --out "$dir/loops" --threads 1 --max_loops 40 \
+    "$ICLAB" loops --model "$dir/model.safetensors" --out "$dir/loops" --threads 1 --max_loops 40 \
         --prompts 256 >"$dir.loops.log" 2>&1
     echo "done $arch seed $seed"
 }
 export -f one
-export OUT STEPS
+export OUT STEPS ICLAB
 xargs -P "$JOBS" -L 1 bash -c 'one $0 $1' <"$jobs_file"
 python3 experiments/looped/report.py "$OUT"
