@@ -13,13 +13,16 @@
 #   SEEDS training seeds (default "1 2 3")
 #   STEPS training steps per run (default: the configs' 20000)
 #   JOBS  runs in parallel, one thread each (default 2)
+# environment: ARCHS (default all five) and CONFIG_DIR (default configs/looped;
+# configs/looped/d10 holds plain6 and looped3x2 at d = 10)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-runs/looped}
 SEEDS=${2:-"1 2 3"}
 STEPS=${3:-}
 JOBS=${4:-2}
-ARCHS="plain6 looped3x2 looped3x2_noinject looped6x2 yang1xb"
+ARCHS=${ARCHS:-"plain6 looped3x2 looped3x2_noinject looped6x2 yang1xb"}
+CONFIG_DIR=${CONFIG_DIR:-configs/looped}
 make -s build/iclab
 mkdir -p "$OUT"
 # the runs use a private copy of the binary, so rebuilding the tree while
@@ -39,7 +42,7 @@ one() {
         "$ICLAB" train --resume "$dir" "${steps[@]}" --threads 1 >"$dir.train.log" 2>&1 || return 1
     else
         mkdir -p "$OUT/$arch"
-        "$ICLAB" train --config "configs/looped/$arch.json" --seed "$seed" --data_seed "$((1000 + seed))" \
+        "$ICLAB" train --config "$CONFIG_DIR/$arch.json" --seed "$seed" --data_seed "$((1000 + seed))" \
             "${steps[@]}" --threads 1 --out "$dir" >"$dir.train.log" 2>&1 || return 1
     fi
     "$ICLAB" eval --model "$dir/model.safetensors" --out "$dir/eval" --threads 1 --seed 4242 \
@@ -49,6 +52,6 @@ one() {
     echo "done $arch seed $seed"
 }
 export -f one
-export OUT STEPS ICLAB
+export OUT STEPS ICLAB CONFIG_DIR
 xargs -P "$JOBS" -L 1 bash -c 'one $0 $1' <"$jobs_file"
 python3 experiments/looped/report.py "$OUT"
