@@ -92,7 +92,11 @@ class GargModel(nn.Module):
         return torch.stack((xs, ys_wide), dim=2).view(B, 2 * n, d)
 
     def forward(self, xs, ys, schedule=None, loops=1, inject=True, loop_lnf=True):
-        """Predictions [loops, B, n] at the x positions after every loop."""
+        """Predictions [loops, B, n] at the x positions after every loop.
+        schedule: the body, a list whose entries are block indices or tuples
+        of block indices, parallel groups: every member runs on the same
+        input and the step outputs the mean of their outputs ([0, (1, 2), 3]
+        is iclab's 0,(1|2),3)."""
         bb = self._backbone
         schedule = list(range(len(bb.h))) if schedule is None else schedule
         zs = self.combine(xs, ys)
@@ -106,7 +110,10 @@ class GargModel(nn.Module):
                 inp = P if t == 0 else Y
             h = inp
             for s in schedule:
-                h = bb.h[s](h)
+                if isinstance(s, (tuple, list)):
+                    h = torch.stack([bb.h[k](h) for k in s]).mean(dim=0)
+                else:
+                    h = bb.h[s](h)
             f = bb.ln_f(h)
             preds.append(self._read_out(f)[:, ::2, 0])
             Y = f if loop_lnf else h

@@ -59,6 +59,12 @@ static char *schedule_json(const ic_schedule *s) {
     for (int i = 0; i < s->n; i++) json_array_append_new(steps, json_integer(s->steps[i]));
     json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:b, s:b}", "steps", steps, "loops", s->loops, "loss_loops",
                           s->loss_loops, "grad_loops", s->grad_loops, "inject", s->inject, "loop_lnf", s->loop_lnf);
+    // parallel groups: the 0-based indices of the steps with par = 1, only when there are any
+    json_t *par = json_array();
+    for (int i = 1; i < s->n; i++)
+        if (s->par[i]) json_array_append_new(par, json_integer(i));
+    if (o && json_array_size(par) > 0) json_object_set(o, "parallel", par);
+    json_decref(par);
     char *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return out;
@@ -151,6 +157,28 @@ static int parse_schedule_meta(const char *text, ic_schedule *s, ic_err *err) {
             json_int_t v = json_is_integer(e) ? json_integer_value(e) : -1;
             if (v < 0 || v > 1000000) rc = ic_errf(err, "metadata 'iclab_schedule': step %d is not a block index", i + 1);
             else s->steps[i] = (int)v;
+        }
+        // optional "parallel": 0-based indices of the steps that run in parallel with the step
+        // before them (absent: no parallel groups)
+        memset(s->par, 0, sizeof s->par);
+        json_t *par = json_object_get(o, "parallel");
+        if (par && !json_is_array(par))
+            rc = ic_errf(err, "metadata 'iclab_schedule': parallel is not an array of step indices");
+        for (size_t i = 0; rc == 0 && par && i < json_array_size(par); i++) {
+            json_t *e = json_array_get(par, i);
+            json_int_t v = json_is_integer(e) ? json_integer_value(e) : 0;
+            if (!json_is_integer(e))
+                rc = ic_errf(err, "metadata 'iclab_schedule': parallel entry %zu is not an integer step index", i + 1);
+            else if (v == 0)
+                rc = ic_errf(err, "metadata 'iclab_schedule': parallel entry %zu is step 0, which has no step before it to run in parallel with",
+                             i + 1);
+            else if (v < 0 || v >= s->n)
+                rc = ic_errf(err, "metadata 'iclab_schedule': parallel entry %zu is %lld, but the schedule has steps 0..%d",
+                             i + 1, (long long)v, s->n - 1);
+            else if (s->par[v])
+                rc = ic_errf(err, "metadata 'iclab_schedule': parallel lists step %lld twice", (long long)v);
+            else
+                s->par[v] = 1;
         }
         s->grad_loops = 0; /* optional: older files have none */
         json_t *gl = json_object_get(o, "grad_loops");

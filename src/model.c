@@ -293,8 +293,10 @@ static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, ic_err *er
 static int ensure_dacts(ic_model *m, ic_err *err) {
     const size_t C = (size_t)m->cfg.n_embd, H = (size_t)m->cfg.n_head;
     const size_t BT = (size_t)m->B * m->T;
+    int groups = 0; /* parallel groups need two more [B,T,C] buffers */
+    for (int i = 1; i < m->sched.n; i++) groups |= m->sched.par[i];
     size_t need = 5 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * H * m->T * m->T +
-                  (size_t)m->B * m->n;
+                  (size_t)m->B * m->n + (groups ? 2 * BT * C : 0);
     if (need > m->dacts_cap) {
         free(m->dacts_mem);
         m->dacts_mem = malloc(need * sizeof(float));
@@ -311,7 +313,9 @@ static int ensure_dacts(ic_model *m, ic_err *err) {
     m->d_fch = p; p += BT * 4 * C;
     m->d_fch_gelu = p; p += BT * 4 * C;
     m->d_att = p; p += (size_t)m->B * H * m->T * m->T;
-    m->d_pred = p;
+    m->d_pred = p; p += (size_t)m->B * m->n;
+    m->d_grp = groups ? p : NULL; p += groups ? BT * C : 0;
+    m->d_mem = groups ? p : NULL;
     return 0;
 }
 
@@ -332,6 +336,29 @@ static void block_forward(ic_model *m, ic_block_acts *a, const float *x, int blk
     ic_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
     ic_linear_forward(m->scratch, a->fch_gelu, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C, IC_W_IN_OUT);
     ic_residual_forward(a->out, a->res2, m->scratch, N * C);
+}
+
+/* End (exclusive) of the parallel group that starts at step j0 (par[j0] = 0):
+ * j0 and the par-1 steps right after it. A plain step is a group of one. */
+static int group_end(const ic_schedule *s, int j0) {
+    int j1 = j0 + 1;
+    while (j1 < s->n && s->par[j1]) j1++;
+    return j1;
+}
+
+/* Output of a parallel group of k >= 2 members: the mean of their block
+ * outputs, written into the last member's out [B,T,C] (a block's backward
+ * never reads its own out, so the slot can hold the group output that the
+ * next step reads). Summed in member order, then scaled by 1/k: (a + a) / 2
+ * is exactly a, so a group of one block twice equals that block. */
+static void group_mean(ic_block_acts *ga, int k, size_t BTC) {
+    const float inv = 1.0f / (float)k;
+    float *out = ga[k - 1].out;
+    for (size_t i = 0; i < BTC; i++) {
+        float sum = ga[0].out[i];
+        for (int j = 1; j < k; j++) sum += ga[j].out[i];
+        out[i] = sum * inv;
+    }
 }
 
 int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const float *ys,
@@ -392,9 +419,13 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
         else if (!s->inject && t > 0) memcpy(la->in, Y, sizeof(float) * BTC);
         else memcpy(la->in, m->P, sizeof(float) * BTC);
         const float *h = la->in;
-        for (int j = 0; j < nb; j++) {
-            block_forward(m, &ba[j], h, s->steps[j]);
-            h = ba[j].out;
+        for (int j0 = 0; j0 < nb;) {
+            // parallel group j0..j1-1: every member reads the group input h
+            const int j1 = group_end(s, j0);
+            for (int j = j0; j < j1; j++) block_forward(m, &ba[j], h, s->steps[j]);
+            if (j1 - j0 > 1) group_mean(&ba[j0], j1 - j0, BTC);
+            h = ba[j1 - 1].out;
+            j0 = j1;
         }
         ic_layernorm_forward(la->lnf, la->lnf_mean, la->lnf_rstd, h, m->params.lnf_w, m->params.lnf_b, B * T, C);
         float *pred = m->preds + (size_t)t * B * n;
@@ -437,14 +468,15 @@ const float *ic_model_preds(const ic_model *m, int t) {
 
 /* ---------------- backward ---------------- */
 
-/* Backward of block_forward. On entry m->d_res holds dL/d(out); on exit it
- * holds dL/dx. Parameter gradients of block blk accumulate. */
-static void block_backward(ic_model *m, const ic_block_acts *a, const float *x, int blk) {
+/* Backward of block_forward. On entry dres [B,T,C] holds dL/d(out); on exit
+ * it holds dL/dx. Parameter gradients of block blk accumulate. Reads the
+ * block's saved activations and its input x, never a->out (which holds the
+ * group output when the block is a parallel group's last member). */
+static void block_backward(ic_model *m, float *dres, const ic_block_acts *a, const float *x, int blk) {
     const int C = m->cfg.n_embd, H = m->cfg.n_head, B = m->B, T = m->T, N = B * T;
     const size_t NC = (size_t)N * C, c = (size_t)C * blk;
     const ic_params *p = &m->params;
     ic_params *g = &m->grads;
-    float *dres = m->d_res;
     // out = res2 + fcproj(gelu(fc(ln2(res2))))
     memset(m->d_fch_gelu, 0, sizeof(float) * NC * 4);
     ic_linear_backward(m->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
@@ -503,8 +535,27 @@ int ic_model_backward(ic_model *m, ic_err *err) {
         else memcpy(m->d_res, m->d_y, sizeof(float) * BTC);
         ic_layernorm_backward(m->d_res, g->lnf_w, g->lnf_b, m->d_lnf, h, p->lnf_w, la->lnf_mean, la->lnf_rstd,
                               B * T, C);
-        for (int j = nb - 1; j >= 0; j--)
-            block_backward(m, &ba[j], j ? ba[j - 1].out : la->in, s->steps[j]);
+        // groups in reverse; d_res: dL/d(group output) -> dL/d(group input)
+        for (int j1 = nb; j1 > 0;) {
+            int j0 = j1 - 1;
+            while (s->par[j0]) j0--; /* par[0] = 0 (validated) */
+            const float *x = j0 ? ba[j0 - 1].out : la->in; /* the group input */
+            if (j1 - j0 == 1) {
+                block_backward(m, m->d_res, &ba[j0], x, s->steps[j0]);
+            } else {
+                // out = mean_k block_k(x): each member gets g / k, dL/dx sums the members'
+                const int k = j1 - j0;
+                const float inv = 1.0f / (float)k;
+                for (size_t i = 0; i < BTC; i++) m->d_grp[i] = m->d_res[i] * inv;
+                memset(m->d_res, 0, sizeof(float) * BTC);
+                for (int j = j1 - 1; j >= j0; j--) {
+                    memcpy(m->d_mem, m->d_grp, sizeof(float) * BTC);
+                    block_backward(m, m->d_mem, &ba[j], x, s->steps[j]);
+                    ic_residual_backward(m->d_res, NULL, m->d_mem, (int)BTC);
+                }
+            }
+            j1 = j0;
+        }
         // d_res = dL/d(in_t); in_t = Y_t + P (inject), P (t == 0), or Y_t
         const int has_y = t > 0, has_p = s->inject || t == 0;
         if (has_p) ic_residual_backward(m->d_p, NULL, m->d_res, (int)BTC);
@@ -521,6 +572,8 @@ double ic_model_flops_forward(const ic_config *c, const ic_schedule *s, int B, i
     const double C = c->n_embd, T = 2.0 * n, N = (double)B * T, d = c->n_dims;
     // per block: qkv 3C^2, proj C^2, fc 4C^2, fcproj 4C^2 multiply-adds per token;
     // attention: q.k and att.v over the causal triangle, T(T+1)/2 pairs, C each.
+    // Every step is one block application, parallel group members included (the
+    // group mean is not counted: no multiply-adds).
     double block = 2.0 * N * 12.0 * C * C + 2.0 * 2.0 * B * (T * (T + 1) / 2.0) * C;
     double per_loop = block * s->n + 2.0 * B * n * C;
     return 2.0 * N * d * C + per_loop * s->loops;

@@ -6,15 +6,24 @@
  *   for loop t = 0..L-1:                              (plain model: L = 1)
  *       in_t = inject ? Y_t + P : (t == 0 ? P : Y_t)   (Y_0 = 0)
  *       h    = block[s_m-1](... block[s_0](in_t))     the schedule's body
+ *                  (a parallel group (s_i|...|s_j) is one step: every member
+ *                   reads the same input x, the step outputs their mean
+ *                   (1/k) sum block[s](x) = x + mean of the members' updates)
  *       f    = ln_f(h)
  *       pred_t = read_out(f) at the x positions        [B,n]
  *       Y_{t+1} = loop_lnf ? f : h
  *   loss = mean over the last T loops of MSE(pred_t, y)
  *   gradient flows through the last G >= T loops (G = T by default)
  *
- * A block index may appear any number of times in the body; backward
- * accumulates its gradients. Loops before the last G run without storing
- * activations and pass no gradient (truncated backpropagation, Yang et al.).
+ * A block index may appear any number of times in the body, also twice in one
+ * parallel group; backward accumulates its gradients. Each member of a group
+ * has its own activation slot; the group mean is written into the last
+ * member's `out`, which the next step reads as usual. Backward hands each of a
+ * group's k members the group output gradient scaled by 1/k and sums their
+ * input gradients. With no groups (all par = 0) forward and backward are the
+ * plain sequential ones, bit for bit. Loops before the last G run without
+ * storing activations and pass no gradient (truncated backpropagation, Yang
+ * et al.).
  *
  * Memory follows llm.c: one contiguous buffer each for parameters, their
  * gradients and activations, with a struct of typed views into it and a
@@ -148,6 +157,8 @@ typedef struct {
     float *dacts_mem;
     size_t dacts_cap;
     float *d_res, *d_y, *d_p, *d_lnf, *d_c;  /* [B,T,C] each */
+    float *d_grp, *d_mem;                    /* [B,T,C]: a parallel group's output gradient / k,
+                                                one member's gradient (backward of groups) */
     float *d_qkv;                            /* [B,T,3C] */
     float *d_fch, *d_fch_gelu;               /* [B,T,4C] */
     float *d_att;                            /* [B,H,T,T] */

@@ -69,6 +69,7 @@ static double ref_forward(const ic_config *c, const ic_schedule *s, const double
     ref_embed(&vng, c, xs, ys, B, n, Png);
     ref_embed(&vg, c, xs, ys, B, n, Pg);
     double *Y = dalloc((size_t)N * C), *in = dalloc((size_t)N * C), *h = dalloc((size_t)N * C);
+    double *x = dalloc((size_t)N * C); /* a parallel group's input */
     double *f = dalloc((size_t)N * C), *mean = dalloc(N), *rstd = dalloc(N);
     double *pred = dalloc((size_t)B * n), *yd = dalloc((size_t)B * n);
     for (int i = 0; i < B * n; i++) yd[i] = ys[i];
@@ -79,9 +80,18 @@ static double ref_forward(const ic_config *c, const ic_schedule *s, const double
         for (size_t i = 0; i < (size_t)N * C; i++)
             in[i] = s->inject ? Y[i] + P[i] : (t == 0 ? P[i] : Y[i]); /* Y_0 = 0 */
         memcpy(h, in, sizeof(double) * (size_t)N * C);
-        for (int j = 0; j < s->n; j++) {
-            ref_block(v, s->steps[j], h, f, B, T, C, H);
-            memcpy(h, f, sizeof(double) * (size_t)N * C);
+        for (int j0 = 0; j0 < s->n;) {
+            // a parallel group: steps j0..j1-1 (par 1 after j0) all read h; output their mean
+            int j1 = j0 + 1;
+            while (j1 < s->n && s->par[j1]) j1++;
+            memcpy(x, h, sizeof(double) * (size_t)N * C);
+            memset(h, 0, sizeof(double) * (size_t)N * C);
+            for (int j = j0; j < j1; j++) {
+                ref_block(v, s->steps[j], x, f, B, T, C, H);
+                for (size_t i = 0; i < (size_t)N * C; i++) h[i] += f[i];
+            }
+            for (size_t i = 0; i < (size_t)N * C; i++) h[i] /= (double)(j1 - j0);
+            j0 = j1;
         }
         ic_ref_layernorm_forward(f, mean, rstd, h, v->t[IC_P_LNF_W], v->t[IC_P_LNF_B], N, C);
         ic_ref_readout_forward(pred, f, v->t[IC_P_READ_OUT_W], v->t[IC_P_READ_OUT_B], B, T, n, C);
@@ -99,7 +109,7 @@ static double ref_forward(const ic_config *c, const ic_schedule *s, const double
         }
         memcpy(Y, s->loop_lnf ? f : h, sizeof(double) * (size_t)N * C);
     }
-    free(Png); free(Pg); free(Y); free(in); free(h); free(f); free(mean); free(rstd); free(pred); free(yd);
+    free(Png); free(Pg); free(Y); free(in); free(h); free(x); free(f); free(mean); free(rstd); free(pred); free(yd);
     return loss;
 }
 

@@ -193,6 +193,101 @@ static void test_checkpoint_errors(void **st) {
     ic_model_free(&m);
 }
 
+/* Copies checkpoint src to dst with its 'iclab_schedule' metadata replaced by sched_json. */
+static void rewrite_schedule_meta(const char *src, const char *dst, const char *sched_json) {
+    st_file f;
+    ic_err err;
+    assert_int_equal(st_read_file(src, &f, &err), 0);
+    st_wtensor *w = calloc((size_t)f.n_tensors, sizeof *w);
+    for (int i = 0; i < f.n_tensors; i++) {
+        w[i].name = f.tensors[i].name;
+        w[i].dtype = f.tensors[i].dtype;
+        w[i].ndim = f.tensors[i].ndim;
+        memcpy(w[i].shape, f.tensors[i].shape, sizeof w[i].shape);
+        w[i].data = f.buf + f.data_start + f.tensors[i].begin;
+    }
+    const char **vals = calloc((size_t)f.n_meta, sizeof *vals);
+    for (int i = 0; i < f.n_meta; i++)
+        vals[i] = strcmp(f.meta_keys[i], "iclab_schedule") ? f.meta_vals[i] : sched_json;
+    assert_int_equal(st_write_file(dst, w, f.n_tensors, (const char *const *)f.meta_keys, vals, f.n_meta, &err), 0);
+    free(vals);
+    free(w);
+    st_free(&f);
+}
+
+/* Parallel groups survive a save/load as a "parallel" list of 0-based step
+ * indices, written only when there are groups; malformed lists are refused. */
+static void test_schedule_parallel_roundtrip(void **st) {
+    (void)st;
+    ic_model m, l;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    ic_model_init_weights(&m, 9);
+    ic_schedule s, ls;
+    ic_schedule_default(&s, &CFG);
+    // 0,(1|2),(2|2|0),1
+    const int steps[] = {0, 1, 2, 2, 2, 0, 1};
+    const unsigned char par[] = {0, 0, 1, 0, 1, 1, 0};
+    s.n = 7;
+    memcpy(s.steps, steps, sizeof steps);
+    memcpy(s.par, par, sizeof par);
+    s.loops = 3;
+    s.loss_loops = 2;
+    s.grad_loops = 3;
+    char buf[128];
+    assert_string_equal(ic_schedule_format(&s, buf, sizeof buf), "0,(1|2),(2|2|0),1");
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("p.safetensors"), &m, &s, NULL, NULL, 0, &err), 0);
+    st_file f;
+    assert_int_equal(st_read_file(tu_tmp_path("p.safetensors"), &f, &err), 0);
+    assert_non_null(strstr(st_meta(&f, "iclab_schedule"), "\"parallel\":[2,4,5]"));
+    st_free(&f);
+    memset(&ls, 0x5a, sizeof ls); // every field must come from the file
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("p.safetensors"), &l, &ls, 0, NULL, 0, &err), 0);
+    assert_int_equal(ls.n, 7);
+    assert_memory_equal(ls.steps, steps, sizeof steps);
+    assert_memory_equal(ls.par, par, sizeof par);
+    assert_int_equal(ls.loops, 3);
+    assert_int_equal(ls.loss_loops, 2);
+    assert_int_equal(ls.grad_loops, 3);
+    assert_string_equal(ic_schedule_format(&ls, buf, sizeof buf), "0,(1|2),(2|2|0),1");
+    ic_model_free(&l);
+
+    // no groups: no "parallel" key, and par is all 0 on load
+    ic_schedule plain;
+    ic_schedule_default(&plain, &CFG);
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("q.safetensors"), &m, &plain, NULL, NULL, 0, &err), 0);
+    assert_int_equal(st_read_file(tu_tmp_path("q.safetensors"), &f, &err), 0);
+    assert_null(strstr(st_meta(&f, "iclab_schedule"), "parallel"));
+    st_free(&f);
+    memset(&ls, 0x01, sizeof ls);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("q.safetensors"), &l, &ls, 0, NULL, 0, &err), 0);
+    for (int i = 0; i < IC_MAX_SCHEDULE; i++) assert_int_equal(ls.par[i], 0);
+    ic_model_free(&l);
+
+    // metadata written by hand: good, absent and malformed "parallel" lists
+    const char *head = "{\"steps\":[0,1,2,1],\"loops\":1,\"loss_loops\":1,\"inject\":true,\"loop_lnf\":true";
+    char meta[256];
+    snprintf(meta, sizeof meta, "%s,\"parallel\":[3,2]}", head);
+    rewrite_schedule_meta(tu_tmp_path("q.safetensors"), tu_tmp_path("r.safetensors"), meta);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("r.safetensors"), &l, &ls, 0, NULL, 0, &err), 0);
+    assert_string_equal(ic_schedule_format(&ls, buf, sizeof buf), "0,(1|2|1)");
+    ic_model_free(&l);
+    const struct { const char *list, *msg; } bad[] = {
+        {"[0]", "step 0"},           {"[4]", "steps 0..3"},     {"[-1]", "steps 0..3"},
+        {"[1.5]", "not an integer"}, {"[\"2\"]", "not an integer"}, {"[true]", "not an integer"},
+        {"[2,2]", "twice"},          {"2", "not an array"},     {"{}", "not an array"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(meta, sizeof meta, "%s,\"parallel\":%s}", head, bad[i].list);
+        rewrite_schedule_meta(tu_tmp_path("q.safetensors"), tu_tmp_path("r.safetensors"), meta);
+        err.msg[0] = 0;
+        assert_int_equal(ic_checkpoint_load(tu_tmp_path("r.safetensors"), &l, &ls, 0, NULL, 0, &err), -1);
+        if (!strstr(err.msg, bad[i].msg) || !strstr(err.msg, "parallel") || !strstr(err.msg, "r.safetensors"))
+            fail_msg("parallel %s: unexpected error '%s'", bad[i].list, err.msg);
+    }
+    ic_model_free(&m);
+}
+
 static void test_config_keys(void **st) {
     (void)st;
     ic_run_config c;
@@ -285,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_load_run_config),
         cmocka_unit_test(test_garg_checkpoint_without_metadata),
         cmocka_unit_test(test_checkpoint_errors),
+        cmocka_unit_test(test_schedule_parallel_roundtrip),
         cmocka_unit_test(test_config_keys),
         cmocka_unit_test(test_adam_matches_reference),
     };

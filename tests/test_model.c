@@ -1,7 +1,7 @@
 /* test_model.c: the whole model against a double-precision reference:
- * forward parity, finite-difference gradients for plain, repeated-block and
- * looped (injection, truncation) schedules, bit-exactness rules of
- * schedules, and error handling. */
+ * forward parity, finite-difference gradients for plain, repeated-block,
+ * parallel-group and looped (injection, truncation) schedules, bit-exactness
+ * rules of schedules, and error handling. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +18,7 @@
 #include "rng.h"
 
 static const ic_config TINY = {.n_dims = 3, .n_positions = 5, .n_embd = 8, .n_layer = 2, .n_head = 2};
+static const ic_config TINY4 = {.n_dims = 3, .n_positions = 5, .n_embd = 8, .n_layer = 4, .n_head = 2};
 enum { TB = 3, TN = 4 };
 
 /* A model whose parameters are large enough random numbers that every path
@@ -60,20 +61,52 @@ static ic_schedule sched(const char *list, int loops, int loss_loops, int inject
     return s;
 }
 
+/* A schedule with parallel groups from the text ic_schedule_format prints,
+ * "0,(1|2),3": ',' starts a sequential step, '|' a parallel one (par 1);
+ * parentheses only mark the groups. Checked to format back to the text. */
+static ic_schedule gsched(const ic_config *c, const char *text, int loops, int loss_loops, int inject,
+                          int loop_lnf) {
+    ic_schedule s;
+    ic_schedule_default(&s, c);
+    s.n = 0;
+    int par = 0;
+    for (const char *p = text; *p;) {
+        if (*p >= '0' && *p <= '9') {
+            s.par[s.n] = (unsigned char)par;
+            s.steps[s.n++] = (int)strtol(p, (char **)&p, 10);
+            continue;
+        }
+        if (*p == '|') par = 1;
+        else if (*p == ',') par = 0;
+        else assert_true(*p == '(' || *p == ')');
+        p++;
+    }
+    s.loops = loops;
+    s.loss_loops = loss_loops;
+    s.inject = inject;
+    s.loop_lnf = loop_lnf;
+    char buf[256];
+    assert_string_equal(ic_schedule_format(&s, buf, sizeof buf), text);
+    ic_err err;
+    assert_int_equal(ic_schedule_validate(&s, c, &err), 0);
+    return s;
+}
+
 /* Float forward vs double reference, then float backward vs central
  * differences of the double reference, for every parameter. */
-static void check_schedule(const ic_schedule *s, uint64_t seed) {
+static void check_schedule_cfg(const ic_config *cfg, const ic_schedule *s, uint64_t seed) {
     ic_model m;
     ic_err err;
-    make_model(&m, &TINY, seed);
+    make_model(&m, cfg, seed);
     float xs[TB * TN * 3], ys[TB * TN];
-    make_prompts(xs, ys, &TINY, TB, TN, seed + 1);
+    assert_true(cfg->n_dims == 3);
+    make_prompts(xs, ys, cfg, TB, TN, seed + 1);
 
     assert_int_equal(ic_model_forward(&m, s, xs, ys, TB, TN, 1, &err), 0);
     double *p = to_double(m.params_mem, m.num_params);
     const size_t npred = (size_t)s->loops * TB * TN;
     double *refp = malloc(sizeof(double) * npred);
-    double ref_loss = ref_model_loss(&TINY, s, p, p, xs, ys, TB, TN, refp);
+    double ref_loss = ref_model_loss(cfg, s, p, p, xs, ys, TB, TN, refp);
     double maxd = 0;
     for (size_t i = 0; i < npred; i++) maxd = fmax(maxd, fabs(refp[i] - m.preds[i]));
     // float vs double on O(1) values through a few layers: ~1e-6 expected
@@ -91,9 +124,9 @@ static void check_schedule(const ic_schedule *s, uint64_t seed) {
         double save = p[i];
         double *pg = to_double(m.params_mem, m.num_params);
         pg[i] = save + eps;
-        double lp = ref_model_loss(&TINY, s, p, pg, xs, ys, TB, TN, NULL);
+        double lp = ref_model_loss(cfg, s, p, pg, xs, ys, TB, TN, NULL);
         pg[i] = save - eps;
-        double lm = ref_model_loss(&TINY, s, p, pg, xs, ys, TB, TN, NULL);
+        double lm = ref_model_loss(cfg, s, p, pg, xs, ys, TB, TN, NULL);
         free(pg);
         fd[i] = (lp - lm) / (2 * eps);
         gmax = fmax(gmax, fabs(fd[i]));
@@ -119,6 +152,8 @@ static void check_schedule(const ic_schedule *s, uint64_t seed) {
     free(refp);
     ic_model_free(&m);
 }
+
+static void check_schedule(const ic_schedule *s, uint64_t seed) { check_schedule_cfg(&TINY, s, seed); }
 
 static void test_grad_default(void **st) {
     (void)st;
@@ -174,6 +209,143 @@ static float *run(ic_model *m, const ic_schedule *s, const float *xs, const floa
     float *out = malloc(sizeof(float) * np);
     memcpy(out, ic_model_preds(m, -1), sizeof(float) * np);
     return out;
+}
+
+/* ---- parallel groups: every member on the group input, output the mean ---- */
+
+static void test_grad_parallel_group_plain(void **st) {
+    (void)st;
+    ic_schedule s = gsched(&TINY4, "0,(1|2),3", 1, 1, 1, 1);
+    check_schedule_cfg(&TINY4, &s, 71);
+}
+
+static void test_grad_parallel_group_whole_body(void **st) {
+    (void)st;
+    ic_schedule s = gsched(&TINY4, "(0|1|2)", 1, 1, 1, 1);
+    check_schedule_cfg(&TINY4, &s, 72);
+}
+
+static void test_grad_parallel_group_repeated(void **st) {
+    (void)st;
+    ic_schedule s = gsched(&TINY, "(0|1),(0|1)", 1, 1, 1, 1);
+    check_schedule(&s, 73);
+}
+
+static void test_grad_parallel_group_same_block_twice(void **st) {
+    (void)st;
+    ic_schedule s = gsched(&TINY, "0,(1|1)", 1, 1, 1, 1);
+    check_schedule(&s, 74);
+    ic_schedule t = gsched(&TINY, "(1|1|0),1", 1, 1, 1, 1); // a block twice next to another
+    check_schedule(&t, 75);
+}
+
+static void test_grad_parallel_group_looped(void **st) {
+    (void)st;
+    // injection, per-loop ln_f, 2 loops without gradient, loss on the last
+    ic_schedule s = gsched(&TINY, "(0|1),1", 4, 1, 1, 1);
+    s.grad_loops = 2;
+    check_schedule(&s, 76);
+    // no injection, no per-loop ln_f, loss on the last 2 of 3 (the first truncated);
+    // the body ends in a group, so the group output is h and Y
+    ic_schedule t = gsched(&TINY, "1,(0|1)", 3, 2, 0, 0);
+    check_schedule(&t, 77);
+    // full backpropagation through 3 loops of a body that is one group
+    ic_schedule u = gsched(&TINY, "(1|0)", 3, 1, 1, 0);
+    u.grad_loops = 3;
+    check_schedule(&u, 78);
+}
+
+/* Copy of the gradients of m after a fresh backward of s. */
+static float *grads_of(ic_model *m, const ic_schedule *s, const float *xs, const float *ys) {
+    ic_err err;
+    assert_int_equal(ic_model_forward(m, s, xs, ys, TB, TN, 1, &err), 0);
+    ic_model_zero_grad(m);
+    assert_int_equal(ic_model_backward(m, &err), 0);
+    float *g = malloc(sizeof(float) * m->num_params);
+    memcpy(g, m->grads_mem, sizeof(float) * m->num_params);
+    return g;
+}
+
+/* A group of one block twice, (2|2), is that block: the mean of two identical
+ * floats is exact, so predictions and loss are bit-identical and gradients
+ * agree to rounding (three copies would not be bit-exact: 3a rounds). Flags
+ * past the body's end (n) are not part of it. */
+static void test_parallel_of_one_layer_equals_layer(void **st) {
+    (void)st;
+    ic_model m;
+    make_model(&m, &TINY4, 81);
+    float xs[TB * TN * 3], ys[TB * TN];
+    make_prompts(xs, ys, &TINY4, TB, TN, 82);
+    const char *pairs[][2] = {{"0,1,(2|2),3", "0,1,2,3"}, {"(2|2)", "2"}, {"(3|3),(1|1)", "3,1"}};
+    for (int c = 0; c < 3; c++)
+        for (int looped = 0; looped < 2; looped++) {
+            ic_schedule g = gsched(&TINY4, pairs[c][0], looped ? 3 : 1, 1, 1, looped);
+            ic_schedule p = gsched(&TINY4, pairs[c][1], looped ? 3 : 1, 1, 1, looped);
+            for (int grad = 0; grad < 2; grad++) {
+                float *a = run(&m, &g, xs, ys, TB, TN, grad);
+                double la = m.loss;
+                float *b = run(&m, &p, xs, ys, TB, TN, grad);
+                if (memcmp(a, b, sizeof(float) * TB * TN) != 0 || la != m.loss)
+                    fail_msg("%s differs from %s (loops %d)", pairs[c][0], pairs[c][1], g.loops);
+                free(a);
+                free(b);
+            }
+            float *ga = grads_of(&m, &g, xs, ys), *gb = grads_of(&m, &p, xs, ys);
+            double gmax = 0;
+            for (size_t i = 0; i < m.num_params; i++) gmax = fmax(gmax, fabsf(gb[i]));
+            assert_true(gmax > 1e-3);
+            for (size_t i = 0; i < m.num_params; i++)
+                if (fabsf(ga[i] - gb[i]) > 1e-5 * gmax + 1e-4 * fabsf(gb[i]))
+                    fail_msg("%s: gradient %zu is %g, plain %g", pairs[c][0], i, ga[i], gb[i]);
+            free(ga);
+            free(gb);
+        }
+    // a body is its first n steps: par flags past the end change nothing
+    ic_schedule p = gsched(&TINY4, "0,1,2", 1, 1, 1, 1), q = p;
+    for (int i = q.n; i < IC_MAX_SCHEDULE; i++) q.par[i] = 1;
+    float *a = run(&m, &p, xs, ys, TB, TN, 1), *b = run(&m, &q, xs, ys, TB, TN, 1);
+    assert_memory_equal(a, b, sizeof(float) * TB * TN);
+    free(a);
+    free(b);
+    ic_model_free(&m);
+}
+
+/* A group costs its members: FLOPs and activation memory count every member
+ * as one block application, exactly as the same steps in sequence. */
+static void test_parallel_group_costs(void **st) {
+    (void)st;
+    ic_schedule g = gsched(&TINY4, "0,(1|2|2),3", 2, 1, 1, 1), p = gsched(&TINY4, "0,1,2,2,3", 2, 1, 1, 1);
+    assert_true(ic_model_flops_forward(&TINY4, &g, 8, 5) == ic_model_flops_forward(&TINY4, &p, 8, 5));
+    ic_model a, b;
+    make_model(&a, &TINY4, 1);
+    make_model(&b, &TINY4, 1);
+    float xs[TB * TN * 3], ys[TB * TN];
+    make_prompts(xs, ys, &TINY4, TB, TN, 2);
+    free(run(&a, &g, xs, ys, TB, TN, 1));
+    free(run(&b, &p, xs, ys, TB, TN, 1));
+    assert_int_equal(a.acts_cap, b.acts_cap);
+    ic_model_free(&a);
+    ic_model_free(&b);
+}
+
+static void test_validate_parallel_flags(void **st) {
+    (void)st;
+    ic_err err;
+    ic_schedule s = gsched(&TINY, "(0|1),1", 1, 1, 1, 1);
+    assert_int_equal(ic_schedule_validate(&s, &TINY, &err), 0);
+    s.par[0] = 1; // the first step has nothing to run in parallel with
+    assert_int_equal(ic_schedule_validate(&s, &TINY, &err), -1);
+    assert_non_null(strstr(err.msg, "step 1"));
+    s.par[0] = 0;
+    s.par[2] = 2;
+    assert_int_equal(ic_schedule_validate(&s, &TINY, &err), -1);
+    assert_non_null(strstr(err.msg, "0 or 1"));
+    // the model refuses them too
+    ic_model m;
+    make_model(&m, &TINY, 3);
+    float xs[TB * TN * 3] = {0}, ys[TB * TN] = {0};
+    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 1, &err), -1);
+    ic_model_free(&m);
 }
 
 static void test_identity_schedule_bit_exact(void **st) {
@@ -391,6 +563,14 @@ int main(void) {
         cmocka_unit_test(test_grad_looped_loss_at_end_full_backprop),
         cmocka_unit_test(test_grad_looped_no_injection_no_lnf),
         cmocka_unit_test(test_grad_looped_injection_no_lnf),
+        cmocka_unit_test(test_grad_parallel_group_plain),
+        cmocka_unit_test(test_grad_parallel_group_whole_body),
+        cmocka_unit_test(test_grad_parallel_group_repeated),
+        cmocka_unit_test(test_grad_parallel_group_same_block_twice),
+        cmocka_unit_test(test_grad_parallel_group_looped),
+        cmocka_unit_test(test_parallel_of_one_layer_equals_layer),
+        cmocka_unit_test(test_parallel_group_costs),
+        cmocka_unit_test(test_validate_parallel_flags),
         cmocka_unit_test(test_identity_schedule_bit_exact),
         cmocka_unit_test(test_loop_count_one_equals_plain),
         cmocka_unit_test(test_loop_fixed_point_measure),

@@ -3,8 +3,9 @@
 (bench/torch_garg.py) of Garg et al.'s model: checkpoints written by iclab
 load in PyTorch and give the same predictions, and a PyTorch state_dict
 saved as safetensors (no metadata, with GPT-2's unused buffers) loads in
-iclab and gives the same predictions. Plain, repeated-block and looped
-schedules. Skips (exit 0) when python3-torch is not installed."""
+iclab and gives the same predictions. Plain, repeated-block, looped and
+parallel-group schedules. Skips (exit 0) when python3-torch is not installed."""
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +60,27 @@ with tempfile.TemporaryDirectory() as tmp:
             ref = model(xs.double(), ys.double(), [int(s) for s in sched.split(",")], loops=loops)[-1].numpy()
         err = float(np.max(np.abs(ours - ref)))
         check(f"iclab->torch schedule {sched} loops {loops}", err < 1e-4 * (1 + np.max(np.abs(ref))), f"max|diff| {err:.2e}")
+    # parallel groups, from the schedule stored in the checkpoint ("parallel": 0-based step
+    # indices with par 1): iclab -> PyTorch, plain and looped
+    for body, loops, inject, loop_lnf in (([0, (1, 2), (2, 2, 0)], 1, True, True),
+                                          ([(0, 1), 2], 3, True, True), ([1, (2, 0)], 3, False, False)):
+        steps, par = [], []
+        for e in body:
+            for j, k in enumerate(e if isinstance(e, tuple) else (e,)):
+                if j:
+                    par.append(len(steps))
+                steps.append(k)
+        sm = {"steps": steps, "loops": loops, "loss_loops": 1, "grad_loops": 0,
+              "inject": inject, "loop_lnf": loop_lnf, "parallel": par}
+        MP = os.path.join(tmp, "mp.safetensors")
+        st_save(MP, state, dict(meta, iclab_schedule=json.dumps(sm)))
+        run("predict", "--model", MP, "--prompts", P, "--out", O)
+        ours = st_load(O)[0]["pred"]
+        with torch.no_grad():
+            ref = model(xs.double(), ys.double(), body, loops=loops, inject=inject, loop_lnf=loop_lnf)[-1].numpy()
+        err = float(np.max(np.abs(ours - ref)))
+        check(f"iclab->torch parallel schedule {body} loops {loops} inject {inject} loop_lnf {loop_lnf}",
+              err < 1e-4 * (1 + np.max(np.abs(ref))), f"max|diff| {err:.2e}")
     # PyTorch -> iclab: a torch state_dict with GPT-2's extra buffers and no metadata
     tm = GargModel(5, 11, 32, 2, 2)
     with torch.no_grad():
