@@ -1,7 +1,8 @@
 # iclab build. `make` builds build/libiclab.a and build/iclab; `make test`
 # builds and runs the cmocka suite; `make asan` runs the suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/; `make fuzz`
-# runs the libFuzzer harness of the safetensors reader (needs clang).
+# runs the libFuzzer harness of the safetensors reader, `make fuzz FUZZ=schedule`
+# the one of the schedule parser (in build-fuzz/; both need clang).
 
 CC      ?= cc
 BUILD   ?= build
@@ -36,7 +37,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test asan fuzz fuzz-build clean bench
+.PHONY: all test asan fuzz fuzz-build fuzz-safetensors fuzz-schedule clean bench
 all: $(BUILD)/iclab
 
 $(BUILD)/%.o: %.c
@@ -68,13 +69,25 @@ asan:
 	  SAN_LDFLAGS="-fsanitize=address,undefined"
 
 FUZZ_SECONDS ?= 60
-fuzz-build: $(BUILD)/fuzz_safetensors
+FUZZ ?= safetensors
+FUZZ_BUILD ?= build-fuzz
+fuzz-build: $(BUILD)/fuzz_safetensors $(FUZZ_BUILD)/fuzz_schedule
 $(BUILD)/fuzz_safetensors: fuzz/fuzz_safetensors.c src/safetensors.c src/fsutil.c src/err.c
 	@mkdir -p $(BUILD)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -Isrc $^ -o $@ -ljansson
-fuzz: $(BUILD)/fuzz_safetensors
+# the schedule parser; model.c (ic_schedule_format) pulls in ops.c and BLAS
+$(FUZZ_BUILD)/fuzz_schedule: fuzz/fuzz_schedule.c src/schedule.c src/model.c src/ops.c src/rng.c src/err.c
+	@mkdir -p $(FUZZ_BUILD)
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  $(BLAS_INC) -Isrc $^ -o $@ $(BLAS_LIBS) -lm
+# `make fuzz` fuzzes the safetensors reader; `make fuzz FUZZ=schedule` the schedule parser
+fuzz: fuzz-$(FUZZ)
+fuzz-safetensors: $(BUILD)/fuzz_safetensors
 	@mkdir -p $(BUILD)/fuzz-corpus
 	$(BUILD)/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz-corpus fuzz/corpus
+fuzz-schedule: $(FUZZ_BUILD)/fuzz_schedule
+	@mkdir -p $(FUZZ_BUILD)/corpus-schedule
+	$(FUZZ_BUILD)/fuzz_schedule -max_total_time=$(FUZZ_SECONDS) -max_len=512 $(FUZZ_BUILD)/corpus-schedule fuzz/corpus_schedule
 
 bench: $(BUILD)/iclab
 	$(BUILD)/iclab bench

@@ -13,6 +13,7 @@
 #include "eval.h"
 #include "fsutil.h"
 #include "prompts.h"
+#include "schedule.h"
 #include "shifts.h"
 #include "tasks.h"
 
@@ -26,7 +27,8 @@ static const cli_opt OPTS[] = {
                                       "half_subspace, random_quadrants, orthogonal_query, overlapping_query, or all"},
     {"baselines", "LIST", "task-dependent", "comma-separated solvers (docs/baselines.md), e.g. least_squares,averaging,knn:3"},
     {"prompt_file", "FILE", NULL, "evaluate on these prompts (xs [B,n,d], ys [B,n]) instead of sampling"},
-    {"schedule", "LIST", "the model's", "blocks to run per loop (replaces the body)"},
+    {"schedule", "TEXT", "the model's", "blocks to run per loop, in the schedule language (docs/schedules.md): a list "
+                                         "0,1,1,2 replaces the body; operations like 'skip(2)' or 'dup(2-3)' edit the model's own body"},
     {"loops", "N", "the model's", "times the body is run (looped models)"},
     {"n_head", "N", "from the metadata", "attention heads; needed for a file without iclab metadata"},
     {"seed", "S", "1234", "seed of the evaluation prompts (the same seed gives the same prompts)"},
@@ -115,7 +117,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
 
     /* the model, its schedule and (if recorded) its training config */
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
-    if (cli_get(&a, "schedule") && ic_schedule_parse_list(s, cli_get(&a, "schedule"), &err)) {
+    if (cli_get(&a, "schedule") && ic_schedule_parse(s, cli_get(&a, "schedule"), s, m.cfg.n_layer, &err)) {
         cli_error(cmd, "--schedule: %s", err.msg);
         goto done;
     }
@@ -232,7 +234,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         json_object_set_new(jsettings, label, jpreds);
         if (write_setting(dir, label, preds, curves, np, d, metric, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     }
-    char sched_buf[4096];
+    char sched_buf[8 * IC_MAX_SCHEDULE + 16]; /* a full body of groups: "(4095|" per step */
     ic_schedule_format(s, sched_buf, sizeof sched_buf);
     json_object_set_new(report, "model", json_string(model_path));
     json_object_set_new(report, "task", json_string(ic_task_name(kind)));
@@ -271,12 +273,14 @@ done:
 const cli_command cli_cmd_eval = {
     "eval",
     "in-context error curves of a model and classical baselines on the same prompts, under distribution shifts",
-    "iclab eval --model FILE --out DIR [--task NAME] [--prompts N] [--settings LIST] [--baselines LIST] [--schedule LIST]",
+    "iclab eval --model FILE --out DIR [--task NAME] [--prompts N] [--settings LIST] [--baselines LIST] [--schedule TEXT]",
     "For each setting, samples N prompts (or reads --prompt_file), runs the model and every\n"
     "baseline on the same prompts, and reports the squared error at every position k\n"
     "(normalised by d, or by s for sparse tasks) averaged over prompts, with a bootstrap 90%\n"
     "interval. Prints a table at k = d/2, d, 2d with each predictor's prompts/s; writes\n"
     "DIR/results.json and, per setting, a CSV and linear/log SVG plots.\n"
+    "--schedule takes the schedule language (docs/schedules.md): a list 0,1,1,2 replaces\n"
+    "the body; operations edit the model's own body, e.g. --schedule 'skip(2)' or 'dup(2-3)'.\n"
     "Example: iclab eval --model runs/tiny/model.safetensors --out runs/tiny/eval --settings standard,scale_x:2,skewed",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),

@@ -9,6 +9,7 @@
 #include "baselines.h"
 #include "eval.h"
 #include "prompts.h"
+#include "schedule.h"
 #include "safetensors.h"
 
 static const cli_opt OPTS[] = {
@@ -16,7 +17,8 @@ static const cli_opt OPTS[] = {
     {"baseline", "NAME", NULL, "score the prompts with a classical solver instead of a model: least_squares, ridge:0.1, averaging, knn:3, lasso:0.01, gd:100, newton:5, tree, tree:4, relu_net, zero (docs/baselines.md)"},
     {"prompts", "FILE", NULL, "prompt file with xs F32 [B,n,d] and ys F32 [B,n] (e.g. from 'iclab make-prompts'; required)"},
     {"out", "FILE", NULL, "where to write pred F32 [B,n] (.safetensors, written atomically; required)"},
-    {"schedule", "LIST", "the model's", "blocks to run per loop, e.g. 0,1,1,2 (replaces the body)"},
+    {"schedule", "TEXT", "the model's", "blocks to run per loop, in the schedule language (docs/schedules.md): a list "
+                                         "0,1,1,2 replaces the body; operations like 'skip(2)' or 'dup(2-3)' edit the model's own body"},
     {"loops", "N", "the model's", "times the body is run (looped models)"},
     {"n_head", "N", "from the metadata", "attention heads; needed for a file without iclab metadata"},
     {"batch_size", "B", "256", "prompts per forward pass (memory vs. speed; results agree up to float rounding)"},
@@ -69,7 +71,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             goto done;
         }
         if (notice[0]) fprintf(stderr, "iclab predict: %s: %s\n", model_path, notice);
-        if (sched_text && ic_schedule_parse_list(s, sched_text, &err)) {
+        if (sched_text && ic_schedule_parse(s, sched_text, s, m.cfg.n_layer, &err)) {
             cli_error(cmd, "--schedule: %s", err.msg);
             goto done;
         }
@@ -153,7 +155,7 @@ done:
 const cli_command cli_cmd_predict = {
     "predict",
     "run a model on a prompt file and write its predictions (and print mse/d)",
-    "iclab predict (--model FILE | --baseline NAME) --prompts FILE --out FILE [--schedule LIST] [--loops N] [--n_head N] [--batch_size B]",
+    "iclab predict (--model FILE | --baseline NAME) --prompts FILE --out FILE [--schedule TEXT] [--loops N] [--n_head N] [--batch_size B]",
     "Loads the model and the prompts (xs [B,n,d], ys [B,n], both F32), runs the\n"
     "forward pass without gradients and writes pred F32 [B,n]: at each x position,\n"
     "the prediction of its y from the earlier pairs, after the last loop. Prints\n"
@@ -161,6 +163,8 @@ const cli_command cli_cmd_predict = {
     "al.'s normalisation: the zero predictor scores about 1 on N(0,I) tasks).\n"
     "--schedule and --loops override the schedule stored in the model; --loops\n"
     "lowers loss_loops to at most N. The identity schedule reproduces the model.\n"
+    "--schedule takes the schedule language (docs/schedules.md): a list 0,1,1,2\n"
+    "replaces the body; operations edit the model's own body: --schedule 'skip(2)'.\n"
     "Example: iclab predict --model tiny.safetensors --prompts p.safetensors --out pred.safetensors --schedule 0,1,1,2",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "schedule.h"
 #include "tasks.h"
 
 #include <ctype.h>
@@ -20,7 +21,8 @@ static const ic_key KEYS[] = {
     {"n_layer", IC_KEY_INT, OFF(model.n_layer), 0, 1, 4096, "12", "number of parameter blocks"},
     {"n_head", IC_KEY_INT, OFF(model.n_head), 0, 1, 65536, "8", "attention heads (must divide n_embd)"},
     {"schedule", IC_KEY_STRING, OFF(schedule), SZ(schedule), 0, 0, "",
-     "blocks run per loop, e.g. 0,1,1,2 (empty: 0..n_layer-1)"},
+     "blocks run per loop: a list 0,1,1,2 or the schedule language, e.g. 0-2*3 or dup(2-3) "
+     "(docs/schedules.md; empty: 0..n_layer-1)"},
     {"loops", IC_KEY_INT, OFF(loops), 0, 1, IC_MAX_LOOPS, "1", "times the schedule's body is run (looped model)"},
     {"loss_loops", IC_KEY_INT, OFF(loss_loops), 0, 1, IC_MAX_LOOPS, "1",
      "last loops that carry loss and gradient (earlier loops: no gradient)"},
@@ -245,7 +247,7 @@ char *ic_run_config_to_json(const ic_run_config *c) {
 
 int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) {
     ic_schedule_default(s, &c->model);
-    if (c->schedule[0] && ic_schedule_parse_list(s, c->schedule, err)) return -1;
+    if (c->schedule[0] && ic_schedule_parse(s, c->schedule, NULL, c->model.n_layer, err)) return -1;
     s->loops = c->loops;
     s->loss_loops = c->loss_loops;
     s->grad_loops = c->grad_loops;

@@ -46,19 +46,47 @@
  *                          0,1,(2|3),(2|3),4,5; slots that are groups
  *                          contribute all their members
  *
- * Whitespace is allowed between tokens. Errors name the offending character
- * (1-based column) and what was expected there. */
+ * Details the grammar leaves open (tests/test_schedule.c pins each down):
+ *  - INT is unsigned decimal, at most 1000000000 (SEED: at most 2^64-1);
+ *    there are no negative numbers. '*' binds tighter than ',': 0,1*2 is
+ *    0,1,1. '[' nests at most 64 deep.
+ *  - A group of one block, (2), is the plain step 2; a group's members may
+ *    repeat, (2|2), and its ranges may descend, (4-2) = (4|3|2).
+ *  - Operation names are case-sensitive; id and middle may also be written
+ *    id() and middle(). swap(i, i) changes nothing. skip of every slot is an
+ *    error (the body would be empty). K >= 1. parallel of one plain slot
+ *    leaves it a plain step. When middle's middle slot is a group, every
+ *    slot of SPAN becomes a copy of that group.
+ *  - Every result, also an intermediate one, has at most IC_MAX_SCHEDULE
+ *    steps (a group counts its members); lengths are computed before
+ *    anything is expanded, so 0-5*100000 is a clean error.
+ *  - shuffle(a-b, SEED), exactly: ic_rng_seed(&r, SEED); w = b-a+1;
+ *    perm[k] = a+k for k < w; for i = w-1 down to 1: j = ic_rng_below(&r,
+ *    i+1), exchange perm[i] and perm[j]; then new slot a+k is old slot
+ *    perm[k] (the slots outside a..b stay). A span of one slot draws nothing.
+ *
+ * Whitespace (space, tab, newline, CR, VT, FF) is allowed between tokens,
+ * not inside a number or a name. Errors are one line: "schedule 'TEXT': at
+ * column N ('c'): expected ...", with N the 1-based byte offset of the
+ * offending character in the text (the end of the text is column len+1),
+ * or a named problem at a column (a block not in the model, a slot past the
+ * end of the body, a count out of range, an unknown operation, which lists
+ * the known ones). A long text is quoted as a 60-byte window around the
+ * column. */
 #ifndef ICLAB_SCHEDULE_H
 #define ICLAB_SCHEDULE_H
 
 #include "err.h"
 #include "model.h"
 
-/* Parses text into s->n, s->steps and s->par; keeps s's loop fields (loops,
- * loss_loops, grad_loops, inject, loop_lnf). base: the body named operations
- * act on when text starts with one (NULL: 0..n_layer-1). n_layer > 0: block
- * indices must lie in 0..n_layer-1 (checked here, with the column); 0: not
- * checked. On error s is unchanged. */
+/* Parses text into s->n, s->steps and s->par (entries past n are zeroed);
+ * keeps s's loop fields (loops, loss_loops, grad_loops, inject, loop_lnf).
+ * base: the body named operations act on when text starts with one (NULL:
+ * 0..min(n_layer, IC_MAX_SCHEDULE)-1; base's loop fields are ignored; base
+ * may be s itself). n_layer > 0: block indices written in the text must lie
+ * in 0..n_layer-1 (checked here, with the column); <= 0: not checked, and a
+ * leading operation then needs a base. On error s is unchanged and err says
+ * why. */
 int ic_schedule_parse(ic_schedule *s, const char *text, const ic_schedule *base, int n_layer, ic_err *err);
 
 #endif
