@@ -105,5 +105,6 @@ extern const cli_command cli_cmd_demo;
 extern const cli_command cli_cmd_eval;
 extern const cli_command cli_cmd_loops;
 extern const cli_command cli_cmd_plot;
+extern const cli_command cli_cmd_surgery;
 
 #endif

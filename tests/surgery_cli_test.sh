@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# surgery_cli_test.sh: end-to-end tests of `iclab surgery` and of the schedule
+# language through `iclab eval --schedule` (a surgery label re-run by eval
+# gives the same error). Last line: "N passed, M failed".
+set -u
+. "$(dirname "$0")/lib.sh"
+
+"$BIN" init --out m.safetensors --n_dims 3 --n_positions 7 --n_points 7 --n_embd 16 --n_layer 4 --n_head 2 --seed 3 >/dev/null 2>&1
+"$BIN" surgery --model m.safetensors --out s --prompts 64 --bootstrap 50 --shuffles 3 --max_loops 5 >out.txt 2>err.txt; rc=$?
+check "surgery exits 0" '[ $rc -eq 0 ]'
+for f in skip-each.csv skip-each.json skip-each_k3.svg skip-each_k6.svg skip-each_curves.svg \
+    duplicate-each_k6.svg duplicate-block_k6.svg swap-matrix_k3.svg shuffle.csv reverse_k6.svg \
+    middle-repeat_k6.svg parallel_K1_k6.svg parallel_K2_k6.svg loops_k6.svg loops.json; do
+    check "surgery wrote $f" "[ -s s/$f ]"
+done
+check "terminal summary names best and worst" 'grep -q "best skip(" out.txt && grep -q "worst" out.txt'
+check "progress on stderr" 'grep -q "variants" err.txt'
+python3 - <<'PY' 2>perr.txt
+import csv, json
+j = json.load(open("s/duplicate-block.json"))
+assert len(j["variants"]) == 10, len(j["variants"])
+assert [a["k"] for a in j["original"]["at_k"]] == [3, 6]
+for v in j["variants"]:
+    for a in v["at_k"]:
+        assert a["ratio_lo90"] <= a["ratio"] + 1e-12 <= a["ratio_hi90"] + 2e-12, v
+rows = list(csv.DictReader(open("s/swap-matrix.csv")))
+assert rows[0]["variant"] == "original" and float(rows[0]["ratio_k6"]) == 1.0
+assert len(rows) == 7
+l = json.load(open("s/loops.json"))
+assert [v["loops"] for v in l["variants"]] == [1, 2, 3, 4, 5]
+assert l["variants"][0]["same_as_original"] is True
+PY
+check "surgery JSON/CSV contents" '[ $? -eq 0 ]'
+[ -s perr.txt ] && cat perr.txt
+
+# a variant's label, given to eval --schedule, reproduces its error at k = 6
+label=$(python3 -c 'import json; j=json.load(open("s/swap-matrix.json")); print(j["variants"][2]["label"])')
+"$BIN" eval --model m.safetensors --out ev --prompts 64 --seed 4242 --bootstrap 0 --schedule "$label" --baselines zero >/dev/null 2>&1
+python3 - "$label" <<'PY' 2>perr.txt
+import json, sys
+e = json.load(open("ev/results.json"))["settings"]["standard"]["transformer"]["mean"][6]
+v = [v for v in json.load(open("s/swap-matrix.json"))["variants"] if v["label"] == sys.argv[1]][0]
+err = [a for a in v["at_k"] if a["k"] == 6][0]["err"]
+assert abs(e - err) <= 1e-6 * err, (e, err)
+PY
+check "eval --schedule '$label' reproduces the surgery error" '[ $? -eq 0 ]'
+
+# options and errors
+"$BIN" surgery --model m.safetensors --out s2 --sweep skip-each --k 1,2,d --prompts 16 --bootstrap 0 >out2.txt 2>&1
+check "--k accepts d" 'python3 -c "import json; assert [a[\"k\"] for a in json.load(open(\"s2/skip-each.json\"))[\"original\"][\"at_k\"]] == [1, 2, 3]"'
+check "only the requested sweep" '[ ! -e s2/swap-matrix.csv ]'
+"$BIN" surgery --model m.safetensors --out s3 --sweep swap >out3.txt 2>&1; rc=$?
+check "unknown sweep: usage error listing the sweeps" '[ $rc -eq 2 ] && grep -q "known: skip-each" out3.txt'
+"$BIN" surgery --model m.safetensors --out s3 --k 9 >out3.txt 2>&1; rc=$?
+check "k past the prompt: usage error" '[ $rc -eq 2 ] && grep -q "not in 0..6" out3.txt'
+"$BIN" surgery --model m.safetensors --out s3 --span 0-9 --sweep shuffle >out3.txt 2>&1; rc=$?
+check "bad span: usage error" '[ $rc -eq 2 ] && grep -q "span" out3.txt'
+"$BIN" surgery --model nope.safetensors --out s3 >out3.txt 2>&1; rc=$?
+check "missing model: exit 1 with the path" '[ $rc -eq 1 ] && grep -q "nope.safetensors" out3.txt'
+"$BIN" surgery --help >out3.txt 2>&1; rc=$?
+check "--help lists the sweeps" '[ $rc -eq 0 ] && grep -q "middle-repeat" out3.txt && grep -q -- "--par_loops" out3.txt'
+"$BIN" eval --model m.safetensors --out ev2 --prompts 8 --schedule 'skip(9)' >out4.txt 2>&1; rc=$?
+check "eval --schedule with a bad slot names it" '[ $rc -ne 0 ] && grep -q "slot 9" out4.txt'
+finish
