@@ -27,7 +27,7 @@ make -s build/iclab
 mkdir -p "$OUT"
 # the runs use a private copy of the binary, so rebuilding the tree while
 # they run cannot change them half-way
-cp build/iclab "$OUT/iclab"
+cp build/iclab "$OUT/iclab.tmp" && mv -f "$OUT/iclab.tmp" "$OUT/iclab"
 ICLAB=$OUT/iclab
 jobs_file=$OUT/jobs.txt
 : >"$jobs_file"
