@@ -322,6 +322,22 @@ done:
     return rc;
 }
 
+int ic_paired_stats(const float *pv, const float *pb, const float *ys, const ic_surgery_opts *o, ic_variant_result *r,
+                    ic_err *err) {
+    memset(r, 0, sizeof *r);
+    if (o->nk < 1 || o->nk > IC_SWEEP_MAX_K) return ic_errf(err, "give 1..%d positions k", IC_SWEEP_MAX_K);
+    if (!(o->norm > 0)) return ic_errf(err, "error normaliser must be positive");
+    const size_t Bn = (size_t)o->B * o->n;
+    double *sq = malloc(sizeof(double) * Bn * 2);
+    double *boot = malloc(sizeof(double) * (size_t)(o->n_boot > 0 ? o->n_boot : 1) * o->nk);
+    int *idx = malloc(sizeof(int) * (size_t)o->B);
+    int rc = -1;
+    if (!sq || !boot || !idx) ic_errf(err, "out of memory");
+    else rc = variant_stats(pv, pb, ys, o, sq, boot, idx, r, err);
+    free(sq); free(boot); free(idx);
+    return rc;
+}
+
 void ic_surgery_results_free(ic_variant_result *r, int n) {
     for (int i = 0; r && i < n; i++) ic_curve_free(&r[i].curve);
 }

@@ -104,6 +104,13 @@ int ic_surgery_eval(ic_model *m, const ic_schedule *base, const ic_variant *v, i
                     ic_variant_result *res, ic_err *err);
 void ic_surgery_results_free(ic_variant_result *r, int n);
 
+/* The statistics of one set of predictions pv [B,n] against the targets ys
+ * and reference predictions pb [B,n] (pb == NULL: pv is the reference; its
+ * ratios are 1 and distances 0): what ic_surgery_eval computes per variant,
+ * for predictions made any way (e.g. by another model: iclab compare). */
+int ic_paired_stats(const float *pv, const float *pb, const float *ys, const ic_surgery_opts *o, ic_variant_result *r,
+                    ic_err *err);
+
 /* Index of the variant with the lowest (best) or highest (worst) ratio at
  * ks[j] (finite ratios only, variants that are the original left out); -1
  * if none. */

@@ -61,4 +61,24 @@ check "missing model: exit 1 with the path" '[ $rc -eq 1 ] && grep -q "nope.safe
 check "--help lists the sweeps" '[ $rc -eq 0 ] && grep -q "middle-repeat" out3.txt && grep -q -- "--par_loops" out3.txt'
 "$BIN" eval --model m.safetensors --out ev2 --prompts 8 --schedule 'skip(9)' >out4.txt 2>&1; rc=$?
 check "eval --schedule with a bad slot names it" '[ $rc -ne 0 ] && grep -q "slot 9" out4.txt'
+
+# compare: the same model twice is exactly ratio 1 and distance 0; another model differs
+"$BIN" init --out m2.safetensors --n_dims 3 --n_positions 7 --n_points 7 --n_embd 16 --n_layer 2 --n_head 2 --seed 4 >/dev/null 2>&1
+"$BIN" compare --models m.safetensors,m.safetensors,m2.safetensors --labels a,a_again,b --out c --prompts 64 --bootstrap 50 >out5.txt 2>&1; rc=$?
+check "compare exits 0" '[ $rc -eq 0 ] && [ -s c/compare.svg ] && [ -s c/compare.csv ]'
+python3 - <<'PY' 2>perr.txt
+import json
+m = json.load(open("c/compare.json"))["models"]
+assert [x["label"] for x in m] == ["a", "a_again", "b"]
+for a in m[1]["at_k"]:
+    assert a["ratio"] == 1.0 and a["dist"] == 0.0 and a["ratio_lo90"] == 1.0, a
+for a in m[2]["at_k"]:
+    assert a["ratio"] != 1.0 and a["dist"] > 0 and a["ratio_lo90"] <= a["ratio"] <= a["ratio_hi90"], a
+PY
+check "compare: same model ratio 1, distance 0; another differs" '[ $? -eq 0 ]'
+"$BIN" init --out m3.safetensors --n_dims 4 --n_positions 7 --n_points 7 --n_embd 16 --n_layer 2 --n_head 2 >/dev/null 2>&1
+"$BIN" compare --models m.safetensors,m3.safetensors --out c2 --prompts 8 >out6.txt 2>&1; rc=$?
+check "compare: models of another dimension are refused" '[ $rc -eq 1 ] && grep -q "n_dims 3" out6.txt'
+"$BIN" compare --models m.safetensors,m2.safetensors --labels x --out c2 >out6.txt 2>&1; rc=$?
+check "compare: one label per model" '[ $rc -eq 2 ] && grep -q "one name per model" out6.txt'
 finish
