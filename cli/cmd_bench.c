@@ -10,9 +10,33 @@ static const cli_opt OPTS[] = {
     {"steps", "N", "10", "measured training steps (forward + backward + Adam)"},
     {"warmup", "N", "2", "untimed steps before measuring"},
     {"json", NULL, NULL, "print one JSON object (results and config) instead of the table"},
+    {"inference", "B", NULL, "also time forward passes alone (inference) on B prompts: prompts per second"},
+    {"ceiling_s", "S", "1", "seconds of the FMA-ceiling measurement (0: skip it)"},
 };
 
-static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic_bench_result *r) {
+/* What the BLAS kernel check found (main.c may have chosen the kernels). */
+static void blas_kernel_note(char *buf, size_t len) {
+    const char *auto_from = getenv("ICLAB_BLAS_AUTO_FROM"), *user = getenv("OPENBLAS_CORETYPE");
+    const char *sugg = ic_blas_coretype_suggestion(NULL);
+    if (auto_from && user)
+        snprintf(buf, len, "set by iclab: OpenBLAS chose %s for this CPU, iclab asked for %s", auto_from, user);
+    else if (user && sugg)
+        snprintf(buf, len, "OPENBLAS_CORETYPE=%s set by the user; this CPU can run %s kernels (faster)", user, sugg);
+    else if (user)
+        snprintf(buf, len, "OPENBLAS_CORETYPE=%s set by the user", user);
+    else if (sugg)
+        snprintf(buf, len, "OpenBLAS's own choice; this CPU can run %s kernels (faster)", sugg);
+    else
+        snprintf(buf, len, "OpenBLAS's own choice, right for this CPU");
+}
+
+typedef struct {
+    double ceiling;              /* GFLOP/s, 0 = not measured */
+    int inf_batch;               /* 0 = not measured */
+    double inf_ms, inf_pps;
+} extra;
+
+static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic_bench_result *r, const extra *x) {
     json_t *o = json_object();
     char *cfg_text = ic_run_config_to_json(cfg);
     json_t *cj = cfg_text ? json_loads(cfg_text, 0, NULL) : NULL;
@@ -38,6 +62,19 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     json_object_set_new(o, "num_params", json_integer((json_int_t)r->num_params));
     json_object_set_new(o, "peak_rss_mb", json_real((double)r->peak_rss_kb / 1024.0));
     json_object_set_new(o, "blas", json_string(r->blas));
+    char note[256];
+    blas_kernel_note(note, sizeof note);
+    json_object_set_new(o, "blas_kernels", json_string(ic_blas_corename()));
+    json_object_set_new(o, "blas_kernel_note", json_string(note));
+    if (x->ceiling > 0) {
+        json_object_set_new(o, "fma_ceiling_gflops", json_real(x->ceiling));
+        json_object_set_new(o, "fraction_of_ceiling", json_real(r->gflops / x->ceiling));
+    }
+    if (x->inf_batch) {
+        json_object_set_new(o, "inference_batch", json_integer(x->inf_batch));
+        json_object_set_new(o, "inference_ms_per_batch", json_real(x->inf_ms));
+        json_object_set_new(o, "inference_prompts_per_s", json_real(x->inf_pps));
+    }
     json_object_set_new(o, "config", cj);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
     json_decref(o);
@@ -50,7 +87,7 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     return CLI_OK;
 }
 
-static void print_table(const ic_run_config *cfg, const ic_bench_result *r) {
+static void print_table(const ic_run_config *cfg, const ic_bench_result *r, const extra *x) {
     char summary[512];
     cli_config_summary(cfg, summary, sizeof summary);
     printf("config      %s n_points=%d batch_size=%d\n", summary, cfg->n_points, cfg->batch_size);
@@ -61,9 +98,16 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r) {
     printf("  backward  %.3f ms\n", r->ms_backward);
     printf("  update    %.3f ms\n", r->ms_update);
     printf("GFLOP/s     %.2f   (%.4g GFLOP per step)\n", r->gflops, r->flops_per_step / 1e9);
+    if (x->ceiling > 0)
+        printf("ceiling     %.1f GFLOP/s measured (register-only FMA loop, same threads): step at %.0f%%\n", x->ceiling,
+               100.0 * r->gflops / x->ceiling);
+    if (x->inf_batch)
+        printf("inference   %.3f ms per %d prompts (forward only): %.0f prompts/s\n", x->inf_ms, x->inf_batch, x->inf_pps);
     printf("threads     %d (OpenMP wait policy: %s)\n", r->threads,
            getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "default");
-    printf("BLAS        %s\n", r->blas);
+    char note[256];
+    blas_kernel_note(note, sizeof note);
+    printf("BLAS        %s (%s)\n", r->blas, note);
     printf("peak RSS    %.1f MB\n", (double)r->peak_rss_kb / 1024.0);
 }
 
@@ -72,14 +116,18 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     int rc = cli_parse(cmd, argc, argv, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     ic_run_config *cfg = malloc(sizeof *cfg);
-    int steps = 10, warmup = 2;
+    int steps = 10, warmup = 2, inf_batch = 0;
+    double ceiling_s = 1;
+    extra x = {0};
     if (!cfg) {
         cli_error(cmd, "out of memory");
         rc = CLI_FAIL;
         goto done;
     }
     if ((rc = cli_get_int(&a, "steps", 1, 1000000, 10, &steps)) ||
-        (rc = cli_get_int(&a, "warmup", 0, 1000000, 2, &warmup)) || (rc = cli_build_config(&a, cfg)))
+        (rc = cli_get_int(&a, "warmup", 0, 1000000, 2, &warmup)) ||
+        (rc = cli_get_int(&a, "inference", 1, 1 << 20, 0, &inf_batch)) ||
+        (rc = cli_get_double(&a, "ceiling_s", 0, 60, 1, &ceiling_s)) || (rc = cli_build_config(&a, cfg)))
         goto done;
     cli_set_threads(cfg->threads);
     ic_bench_result r;
@@ -89,10 +137,19 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         rc = CLI_FAIL;
         goto done;
     }
+    if (inf_batch) {
+        x.inf_batch = inf_batch;
+        if (ic_bench_inference(cfg, inf_batch, 1, steps, &x.inf_ms, &x.inf_pps, &err)) {
+            cli_error(cmd, "%s", err.msg);
+            rc = CLI_FAIL;
+            goto done;
+        }
+    }
+    if (ceiling_s > 0) x.ceiling = ic_bench_fma_ceiling(ceiling_s);
     if (cli_get(&a, "json")) {
-        rc = print_json(cmd, cfg, &r);
+        rc = print_json(cmd, cfg, &r, &x);
     } else {
-        print_table(cfg, &r);
+        print_table(cfg, &r, &x);
         rc = CLI_OK;
     }
 done:
@@ -107,7 +164,9 @@ const cli_command cli_cmd_bench = {
     "iclab bench [--steps N] [--warmup N] [--json] [--config FILE] [--KEY VALUE ...]",
     "Builds a random model and random linear-regression prompts from the run config\n"
     "(batch_size prompts of n_points points) and reports the median time per step,\n"
-    "its parts, model GFLOP/s, threads, the BLAS in use and peak memory.\n"
+    "its parts, model GFLOP/s, the fraction of the machine's measured FMA ceiling, threads,\n"
+    "the BLAS and kernel set in use (and whether iclab chose it: see docs/performance.md)\n"
+    "and peak memory; --inference B also times forward passes alone.\n"
     "Standard bench: iclab bench   (Garg et al.'s defaults)\n"
     "Small bench:    iclab bench --n_dims 5 --n_embd 64 --n_layer 6 --n_head 4 --n_points 11 --n_positions 11",
     OPTS,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <string.h>
 
+#include "bench.h"
 #include "cli.h"
 
 static const cli_command *const COMMANDS[] = {
@@ -28,22 +29,45 @@ static void print_overview(FILE *f) {
     fprintf(f, "\nRun 'iclab <command> --help' for a command's usage, options and defaults.\n");
 }
 
-/* OpenMP threads busy-wait between parallel regions by default. When
- * anything else runs on the machine that makes a 2-thread step several times
- * slower than 1 thread (measured: small model 134 ms/step active vs 48 ms
- * passive with one core busy; 26 vs 28 ms on an idle machine). libgomp reads
- * OMP_WAIT_POLICY when it loads, before main, so unless the user chose a
- * policy we re-execute ourselves once with "passive". */
-static void prefer_passive_wait(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("ICLAB_NO_REEXEC")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
+/* Settings that must be in the environment before the OpenMP and OpenBLAS
+ * libraries load (they read it before main), so we set them and re-execute
+ * ourselves once:
+ *
+ * - OMP_WAIT_POLICY=passive unless the user chose a policy. OpenMP threads
+ *   busy-wait between parallel regions by default; when anything else runs
+ *   on the machine that makes a 2-thread step several times slower than 1
+ *   thread (measured: small model 134 ms/step active vs 48 ms passive with
+ *   one core busy; 26 vs 28 ms on an idle machine).
+ * - OPENBLAS_CORETYPE, unless the user set it, when OpenBLAS picked kernels
+ *   weaker than the CPU runs (RESEARCH.md §7: Debian's OpenBLAS falls back to
+ *   SSE "Prescott" kernels on CPU models it does not know, 4x slower);
+ *   ICLAB_BLAS_AUTO_FROM records what OpenBLAS had chosen (iclab bench shows
+ *   it). ICLAB_TEST_CORENAME pretends OpenBLAS chose that kernel set, to test
+ *   this path on a machine it recognises. */
+static void reexec_with_settings(char **argv) {
+    if (getenv("ICLAB_NO_REEXEC")) return;
+    int change = 0;
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        change = 1;
+    }
+    if (!getenv("OPENBLAS_CORETYPE")) {
+        const char *seen = getenv("ICLAB_TEST_CORENAME");
+        const char *want = ic_blas_coretype_suggestion(seen);
+        if (want) {
+            setenv("ICLAB_BLAS_AUTO_FROM", seen ? seen : ic_blas_corename(), 1);
+            setenv("OPENBLAS_CORETYPE", want, 1);
+            change = 1;
+        }
+    }
+    if (!change) return;
     setenv("ICLAB_NO_REEXEC", "1", 1);
     execv("/proc/self/exe", argv);
-    /* exec failed (no /proc?): carry on with the default policy */
+    /* exec failed (no /proc?): carry on with the current settings */
 }
 
 int main(int argc, char **argv) {
-    prefer_passive_wait(argv);
+    reexec_with_settings(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         print_overview(stdout);
         return CLI_OK;

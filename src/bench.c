@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #ifdef _OPENMP
@@ -29,6 +30,92 @@ static double now_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
+
+const char *ic_blas_corename(void) { return openblas_get_corename(); }
+
+const char *ic_blas_coretype_for(int avx512, int avx2_fma, const char *corename) {
+    /* kernel sets (OpenBLAS names, compared case-insensitively) that use
+     * AVX-512 / at least AVX2 + FMA */
+    static const char *const k512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    static const char *const k256[] = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"};
+    if (!corename) return NULL;
+    if (avx512) {
+        for (size_t i = 0; i < sizeof k512 / sizeof *k512; i++)
+            if (strcasecmp(corename, k512[i]) == 0) return NULL;
+        /* a Zen kernel on an AVX-512 CPU is an AVX2 kernel: not the slow
+         * fallback, and SkylakeX kernels on AMD are not known to be faster */
+        if (strcasecmp(corename, "zen") == 0) return NULL;
+        return "SkylakeX";
+    }
+    if (avx2_fma) {
+        for (size_t i = 0; i < sizeof k256 / sizeof *k256; i++)
+            if (strcasecmp(corename, k256[i]) == 0) return NULL;
+        return "Haswell";
+    }
+    return NULL;
+}
+
+const char *ic_blas_coretype_suggestion(const char *corename) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return ic_blas_coretype_for(avx512, avx2, corename ? corename : openblas_get_corename());
+#else
+    (void)corename;
+    return NULL;
+#endif
+}
+
+/* 8-lane float vectors (GCC/Clang extension): with -march=native on an AVX2
+ * machine a*b+c compiles to one vfmadd231ps; elsewhere to what the target
+ * has. Twelve independent chains hide the FMA latency on two ports. */
+typedef float ic_v8 __attribute__((vector_size(32)));
+
+static double fma_loop(long iters, float *sink) {
+    ic_v8 a[12];
+    for (int j = 0; j < 12; j++)
+        for (int l = 0; l < 8; l++) a[j][l] = 1.0f + 1e-3f * (float)(j + l);
+    const ic_v8 b = {0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f};
+    const ic_v8 c = {1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f};
+    for (long i = 0; i < iters; i++) {
+        for (int j = 0; j < 12; j++) a[j] = a[j] * b + c;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+        /* keep the chains in registers and the loop from being folded */
+        __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]));
+        __asm__ volatile("" : "+x"(a[6]), "+x"(a[7]), "+x"(a[8]), "+x"(a[9]), "+x"(a[10]), "+x"(a[11]));
+#endif
+    }
+    float s = 0;
+    for (int j = 0; j < 12; j++)
+        for (int l = 0; l < 8; l++) s += a[j][l];
+    *sink = s;
+    return (double)iters * 12 * 8 * 2;
+}
+
+double ic_bench_fma_ceiling(double seconds) {
+    /* calibrate on one thread, then run every thread for about `seconds` */
+    float sink = 0;
+    long iters = 1 << 20;
+    double t0 = now_ms();
+    fma_loop(iters, &sink);
+    double dt = now_ms() - t0;
+    if (dt > 0) iters = (long)(iters * (seconds * 1e3 / dt));
+    if (iters < 1) iters = 1;
+    double flops = 0, worst_ms = 0;
+#pragma omp parallel reduction(+ : flops) reduction(max : worst_ms)
+    {
+        float snk;
+        double t1 = now_ms();
+        flops += fma_loop(iters, &snk);
+        worst_ms = now_ms() - t1;
+        if (snk == 12345.0f) flops += 0; /* use the result */
+    }
+    (void)sink;
+    return worst_ms > 0 ? flops / (worst_ms * 1e6) : 0.0;
+}
+
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -105,5 +192,40 @@ done:
     ic_model_free(&m);
 done0:
     free(xs); free(ys); free(t_all); free(s);
+    return rc;
+}
+
+int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, double *ms_per_batch,
+                       double *prompts_per_s, ic_err *err) {
+    if (batch < 1 || reps < 1 || warmup < 0) return ic_errf(err, "inference bench needs batch >= 1, reps >= 1, warmup >= 0");
+    if (ic_run_config_validate(cfg, err)) return -1;
+    ic_schedule *s = malloc(sizeof *s);
+    if (!s) return ic_errf(err, "out of memory");
+    if (ic_run_config_schedule(cfg, s, err)) { free(s); return -1; }
+    const int n = cfg->n_points, d = cfg->model.n_dims;
+    ic_model m;
+    float *xs = malloc(sizeof(float) * (size_t)batch * n * d), *ys = malloc(sizeof(float) * (size_t)batch * n);
+    double *t = malloc(sizeof(double) * (size_t)reps);
+    int rc = -1;
+    if (!xs || !ys || !t) { ic_errf(err, "out of memory"); goto done0; }
+    if (ic_model_create(&m, &cfg->model, err)) goto done0;
+    ic_model_init_weights(&m, cfg->seed);
+    ic_rng r;
+    ic_rng_seed(&r, cfg->seed + 1);
+    ic_task_spec task;
+    ic_task_spec_default(&task, IC_TASK_LINEAR, d);
+    if (ic_task_sample(&task, &r, batch, n, d, xs, ys, NULL, err)) goto done;
+    for (int i = 0; i < warmup + reps; i++) {
+        double t0 = now_ms();
+        if (ic_model_forward(&m, s, xs, ys, batch, n, 0, err)) goto done;
+        if (i >= warmup) t[i - warmup] = now_ms() - t0;
+    }
+    *ms_per_batch = median(t, reps);
+    *prompts_per_s = batch / (*ms_per_batch / 1e3);
+    rc = 0;
+done:
+    ic_model_free(&m);
+done0:
+    free(xs); free(ys); free(t); free(s);
     return rc;
 }

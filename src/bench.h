@@ -25,4 +25,32 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
 /* "OpenBLAS <version> <core>" for the linked BLAS. */
 void ic_blas_describe(char *buf, size_t len);
 
+/* Forward passes only (inference, no gradient storage) of batch prompts:
+ * median ms per batch over reps and prompts per second. */
+int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, double *ms_per_batch,
+                       double *prompts_per_s, ic_err *err);
+
+/* The machine's fp32 ceiling as this build can reach it: a register-only
+ * loop of independent vector FMAs (no memory traffic) on every OpenMP thread
+ * for about `seconds`; GFLOP/s counting 2 per FMA lane (RESEARCH.md §7
+ * measured its machine the same way). */
+double ic_bench_fma_ceiling(double seconds);
+
+/* ---- the OpenBLAS kernel set (RESEARCH.md §7) ----
+ * Debian's OpenBLAS picks its kernels from the CPU model at load time; on a
+ * CPU model it does not know it silently falls back to old SSE kernels
+ * ("Prescott") that run several times slower. The CPU's features tell which
+ * kernel set it can run. */
+
+/* Kernel set to ask for (an OPENBLAS_CORETYPE value), or NULL when corename
+ * is already right for a CPU with these features: AVX-512 (F, BW, VL, DQ)
+ * -> "SkylakeX"; AVX2 + FMA -> "Haswell"; the AVX2 sets (Haswell, Zen,
+ * SkylakeX, ...) count as right for an AVX2 CPU. Pure function, tested. */
+const char *ic_blas_coretype_for(int avx512, int avx2_fma, const char *corename);
+/* The same for this CPU (cpuid) and the loaded OpenBLAS's kernel set
+ * (corename NULL), or a given kernel set name (to test the mechanism). */
+const char *ic_blas_coretype_suggestion(const char *corename);
+/* The kernel set OpenBLAS runs ("Zen", "Haswell", ...). */
+const char *ic_blas_corename(void);
+
 #endif
