@@ -107,5 +107,6 @@ extern const cli_command cli_cmd_loops;
 extern const cli_command cli_cmd_plot;
 extern const cli_command cli_cmd_surgery;
 extern const cli_command cli_cmd_compare;
+extern const cli_command cli_cmd_probe;
 
 #endif

@@ -419,11 +419,12 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
         else if (!s->inject && t > 0) memcpy(la->in, Y, sizeof(float) * BTC);
         else memcpy(la->in, m->P, sizeof(float) * BTC);
         const float *h = la->in;
-        for (int j0 = 0; j0 < nb;) {
+        for (int j0 = 0, q = 0; j0 < nb; q++) {
             // parallel group j0..j1-1: every member reads the group input h
             const int j1 = group_end(s, j0);
             for (int j = j0; j < j1; j++) block_forward(m, &ba[j], h, s->steps[j]);
             if (j1 - j0 > 1) group_mean(&ba[j0], j1 - j0, BTC);
+            if (m->step_hook && !need_grad) m->step_hook(m->step_hook_ctx, t, q, ba[j1 - 1].out, h, B, T, C);
             h = ba[j1 - 1].out;
             j0 = j1;
         }

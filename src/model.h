@@ -134,6 +134,12 @@ typedef struct {
     float *lnf, *lnf_mean, *lnf_rstd; /* [B,T,C], [B,T], [B,T] */
 } ic_loop_acts;
 
+/* An inference hook (ic_model.step_hook): resid [B,T,C] is the residual step
+ * `step` of loop `loop` produced (modifiable in place), resid_in [B,T,C] the
+ * step's input. */
+typedef void (*ic_step_hook)(void *ctx, int loop, int step, float *resid, const float *resid_in, int B, int T,
+                             int C);
+
 typedef struct {
     ic_config cfg;
     size_t param_sizes[IC_NUM_PARAM_TENSORS];
@@ -163,6 +169,15 @@ typedef struct {
     float *d_fch, *d_fch_gelu;               /* [B,T,4C] */
     float *d_att;                            /* [B,H,T,T] */
     float *d_pred;                           /* [B,n] */
+
+    /* Optional inference hook, NULL after ic_model_create. With need_grad ==
+     * 0 forward calls step_hook(step_hook_ctx, t, q, resid, resid_in, B, T, C)
+     * after sequential step q of loop t (a parallel group is one step, called
+     * after its mean); what the hook leaves in resid is what the rest of the
+     * forward reads. Never called when gradients are stored. Used by the
+     * probing ablations (probe.h). */
+    ic_step_hook step_hook;
+    void *step_hook_ctx;
 
     /* results of the last forward */
     int B, n, T;
