@@ -164,50 +164,70 @@ static inline float exp_neg(float x) {
 /* Copies one head's keys (or values) [T, hs] (row stride 3C) into a
  * transposed tile [hs, T], so the per-query loops over keys run over
  * contiguous memory and vectorise without reordering any sum. */
-static void gather_transposed(float *tile, const float *src, int T, int hs, int C3) {
+static void gather_transposed(float *tile, const float *src, int T, int Tp, int hs, int C3) {
+    for (int i = 0; i < hs; i++)
+        for (int t2 = T; t2 < Tp; t2++) tile[(size_t)i * Tp + t2] = 0.0f;
     for (int t2 = 0; t2 < T; t2++)
-        for (int i = 0; i < hs; i++) tile[(size_t)i * T + t2] = src[(size_t)t2 * C3 + i];
+        for (int i = 0; i < hs; i++) tile[(size_t)i * Tp + t2] = src[(size_t)t2 * C3 + i];
 }
 
+/* Rows over keys are computed in whole vectors: up to n rounded up to a
+ * multiple of 8 (at most Tp, T rounded up), on tiles and row buffers padded
+ * to Tp, so no loop ends in a scalar remainder. The lanes past n are
+ * computed and thrown away; no sum over keys changes its order. */
+#define IC_VEC 8
+static inline int round_vec(int n) { return (n + IC_VEC - 1) / IC_VEC * IC_VEC; }
+
+/* Attention works per (batch, head) on small per-thread tiles: K^T (or V^T)
+ * [hs, T] so the loops over keys run over contiguous memory, and in the
+ * backward dK, dV [T, hs] accumulated locally and added to dqkv once. Local
+ * accumulators also let the compiler keep a row of the output in registers
+ * (it cannot for a row of `out` or `dqkv`, which might alias qkv). No loop
+ * reorders a sum relative to the reference's order over keys. */
 void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
     {
-        float *kt = malloc(sizeof(float) * (size_t)hs * T); /* this thread's K^T tile */
+        /* this thread's K^T tile [hs, Tp], a score row [Tp] and an output row [hs] */
+        const int Tp = round_vec(T);
+        float *kt = malloc(sizeof(float) * ((size_t)hs * Tp + Tp + hs));
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
                 if (!kt) continue; /* out of memory: nothing sensible to do in a kernel */
-                gather_transposed(kt, qkv + (size_t)b * T * C3 + C + h * hs, T, hs, C3);
+                float *restrict r = kt + (size_t)hs * Tp, *restrict acc = r + Tp;
+                gather_transposed(kt, qkv + (size_t)b * T * C3 + C + h * hs, T, Tp, hs, C3);
                 for (int t = 0; t < T; t++) {
                     const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                    float *a = att + (((size_t)b * H + h) * T + t) * T;
-                    const int n = t + 1;
-                    for (int t2 = 0; t2 < n; t2++) a[t2] = 0.0f;
-                    for (int i = 0; i < hs; i++) { // a[t2] += q_i k_{t2,i}, over t2
-                        const float qi = q[i] * scale, *kr = kt + (size_t)i * T;
+                    float *restrict a = att + (((size_t)b * H + h) * T + t) * T;
+                    const int n = t + 1, nv = round_vec(n);
+                    for (int t2 = 0; t2 < nv; t2++) r[t2] = 0.0f;
+                    for (int i = 0; i < hs; i++) { // r[t2] += q_i k_{t2,i}, over t2
+                        const float qi = q[i] * scale, *kr = kt + (size_t)i * Tp;
                         #pragma omp simd
-                        for (int t2 = 0; t2 < n; t2++) a[t2] += qi * kr[t2];
+                        for (int t2 = 0; t2 < nv; t2++) r[t2] += qi * kr[t2];
                     }
-                    float mx = a[0];
-                    for (int t2 = 1; t2 < n; t2++) mx = a[t2] > mx ? a[t2] : mx;
+                    float mx = r[0];
+                    for (int t2 = 1; t2 < n; t2++) mx = r[t2] > mx ? r[t2] : mx;
                     #pragma omp simd
-                    for (int t2 = 0; t2 < n; t2++) a[t2] = exp_neg(a[t2] - mx);
+                    for (int t2 = 0; t2 < nv; t2++) r[t2] = t2 < n ? exp_neg(r[t2] - mx) : 0.0f;
                     float sum = 0.0f;
-                    for (int t2 = 0; t2 < n; t2++) sum += a[t2];
+                    for (int t2 = 0; t2 < n; t2++) sum += r[t2];
                     const float inv = 1.0f / sum;
                     #pragma omp simd
-                    for (int t2 = 0; t2 < n; t2++) a[t2] *= inv;
+                    for (int t2 = 0; t2 < nv; t2++) r[t2] *= inv;
+                    for (int t2 = 0; t2 < n; t2++) a[t2] = r[t2];
                     for (int t2 = n; t2 < T; t2++) a[t2] = 0.0f;
-                    float *o = out + ((size_t)b * T + t) * C + h * hs;
-                    for (int i = 0; i < hs; i++) o[i] = 0.0f;
+                    for (int i = 0; i < hs; i++) acc[i] = 0.0f;
                     for (int t2 = 0; t2 < n; t2++) {
-                        const float *v = qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
+                        const float *restrict v = qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
                         const float p = a[t2];
                         #pragma omp simd
-                        for (int i = 0; i < hs; i++) o[i] += p * v[i];
+                        for (int i = 0; i < hs; i++) acc[i] += p * v[i];
                     }
+                    float *o = out + ((size_t)b * T + t) * C + h * hs;
+                    for (int i = 0; i < hs; i++) o[i] = acc[i];
                 }
             }
         }
@@ -222,26 +242,32 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
     // Each (b,h) touches only its own head's channels of dqkv: no races.
     #pragma omp parallel
     {
-        float *vt = malloc(sizeof(float) * (size_t)hs * T); /* this thread's V^T tile */
+        /* this thread's V^T [hs, Tp], dK and dV [T, hs], a row [Tp], one dq row [hs] */
+        const int Tp = round_vec(T);
+        float *vt = malloc(sizeof(float) * ((size_t)hs * Tp + 2 * (size_t)hs * T + Tp + hs));
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
                 if (!vt) continue;
-                gather_transposed(vt, qkv + (size_t)b * T * C3 + 2 * C + h * hs, T, hs, C3);
+                float *restrict dK = vt + (size_t)hs * Tp, *restrict dV = dK + (size_t)hs * T;
+                float *restrict r = dV + (size_t)hs * T, *restrict dq = r + Tp;
+                gather_transposed(vt, qkv + (size_t)b * T * C3 + 2 * C + h * hs, T, Tp, hs, C3);
+                memset(dK, 0, sizeof(float) * 2 * (size_t)hs * T);
                 for (int t = 0; t < T; t++) {
-                    const int n = t + 1;
-                    const float *a = att + (((size_t)b * H + h) * T + t) * T;
-                    float *da = datt + (((size_t)b * H + h) * T + t) * T;
-                    const float *go = dout + ((size_t)b * T + t) * C + h * hs;
+                    const int n = t + 1, nv = round_vec(n);
+                    const float *restrict a = att + (((size_t)b * H + h) * T + t) * T;
+                    float *restrict da = datt + (((size_t)b * H + h) * T + t) * T;
+                    const float *restrict go = dout + ((size_t)b * T + t) * C + h * hs;
                     // through out = att @ v: da[t2] = go . v_t2; dv_t2 += a[t2] go
-                    for (int t2 = 0; t2 < n; t2++) da[t2] = 0.0f;
+                    for (int t2 = 0; t2 < nv; t2++) r[t2] = 0.0f;
                     for (int i = 0; i < hs; i++) {
-                        const float gi = go[i], *vr = vt + (size_t)i * T;
+                        const float gi = go[i], *vr = vt + (size_t)i * Tp;
                         #pragma omp simd
-                        for (int t2 = 0; t2 < n; t2++) da[t2] += gi * vr[t2];
+                        for (int t2 = 0; t2 < nv; t2++) r[t2] += gi * vr[t2];
                     }
+                    for (int t2 = 0; t2 < n; t2++) da[t2] = r[t2];
                     for (int t2 = 0; t2 < n; t2++) {
-                        float *dv = dqkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
+                        float *restrict dv = dV + (size_t)t2 * hs;
                         const float p = a[t2];
                         #pragma omp simd
                         for (int i = 0; i < hs; i++) dv[i] += p * go[i];
@@ -252,15 +278,22 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                     #pragma omp simd
                     for (int t2 = 0; t2 < n; t2++) da[t2] = a[t2] * (da[t2] - dot) * scale;
                     for (int t2 = n; t2 < T; t2++) da[t2] = 0.0f;
-                    const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                    float *dq = dqkv + ((size_t)b * T + t) * C3 + h * hs;
+                    const float *restrict q = qkv + ((size_t)b * T + t) * C3 + h * hs;
+                    for (int i = 0; i < hs; i++) dq[i] = 0.0f;
                     for (int t2 = 0; t2 < n; t2++) {
                         const float dp = da[t2];
-                        const float *k = qkv + ((size_t)b * T + t2) * C3 + C + h * hs;
-                        float *dk = dqkv + ((size_t)b * T + t2) * C3 + C + h * hs;
+                        const float *restrict k = qkv + ((size_t)b * T + t2) * C3 + C + h * hs;
+                        float *restrict dk = dK + (size_t)t2 * hs;
                         #pragma omp simd
                         for (int i = 0; i < hs; i++) { dq[i] += dp * k[i]; dk[i] += dp * q[i]; }
                     }
+                    float *dqo = dqkv + ((size_t)b * T + t) * C3 + h * hs;
+                    for (int i = 0; i < hs; i++) dqo[i] += dq[i];
+                }
+                for (int t2 = 0; t2 < T; t2++) {
+                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + C + h * hs, *dv = dk + C;
+                    const float *sk = dK + (size_t)t2 * hs, *sv = dV + (size_t)t2 * hs;
+                    for (int i = 0; i < hs; i++) { dk[i] += sk[i]; dv[i] += sv[i]; }
                 }
             }
         }
