@@ -226,7 +226,8 @@ void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T
                         #pragma omp simd
                         for (int i = 0; i < hs; i++) acc[i] += p * v[i];
                     }
-                    float *o = out + ((size_t)b * T + t) * C + h * hs;
+                    float *restrict o = out + ((size_t)b * T + t) * C + h * hs;
+                    #pragma omp simd
                     for (int i = 0; i < hs; i++) o[i] = acc[i];
                 }
             }
@@ -287,12 +288,14 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                         #pragma omp simd
                         for (int i = 0; i < hs; i++) { dq[i] += dp * k[i]; dk[i] += dp * q[i]; }
                     }
-                    float *dqo = dqkv + ((size_t)b * T + t) * C3 + h * hs;
+                    float *restrict dqo = dqkv + ((size_t)b * T + t) * C3 + h * hs;
+                    #pragma omp simd
                     for (int i = 0; i < hs; i++) dqo[i] += dq[i];
                 }
                 for (int t2 = 0; t2 < T; t2++) {
-                    float *dk = dqkv + ((size_t)b * T + t2) * C3 + C + h * hs, *dv = dk + C;
+                    float *restrict dk = dqkv + ((size_t)b * T + t2) * C3 + C + h * hs, *restrict dv = dk + C;
                     const float *sk = dK + (size_t)t2 * hs, *sv = dV + (size_t)t2 * hs;
+                    #pragma omp simd
                     for (int i = 0; i < hs; i++) { dk[i] += sk[i]; dv[i] += sv[i]; }
                 }
             }
