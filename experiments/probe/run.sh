@@ -23,7 +23,8 @@ probe() { # name model
 probe d5_small docs/experiments/d5_small/model.safetensors
 for arch in plain6 looped3x2; do
     for dir in "$RUNS/$arch"/seed*; do
-        [ -e "$dir/model.safetensors" ] || continue
+        # only finished runs (the looped recipe evaluates a model once its training is done)
+        [ -e "$dir/eval/results.json" ] || continue
         probe "$arch.$(basename "$dir")" "$dir/model.safetensors"
     done
 done
