@@ -178,6 +178,11 @@ static void gather_transposed(float *tile, const float *src, int T, int Tp, int 
 #define IC_VEC 8
 static inline int round_vec(int n) { return (n + IC_VEC - 1) / IC_VEC * IC_VEC; }
 
+/* Per-thread attention tiles live on the thread's stack when they fit (every
+ * configuration in configs/ does: the standard model needs 32 KB), so a
+ * training step allocates nothing; larger shapes fall back to malloc. */
+#define IC_ATT_STACK_FLOATS 16384
+
 /* Attention works per (batch, head) on small per-thread tiles: K^T (or V^T)
  * [hs, T] so the loops over keys run over contiguous memory, and in the
  * backward dK, dV [T, hs] accumulated locally and added to dqkv once. Local
@@ -191,7 +196,9 @@ void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T
     {
         /* this thread's K^T tile [hs, Tp], a score row [Tp] and an output row [hs] */
         const int Tp = round_vec(T);
-        float *kt = malloc(sizeof(float) * ((size_t)hs * Tp + Tp + hs));
+        const size_t need = (size_t)hs * Tp + Tp + hs;
+        float stack_tile[IC_ATT_STACK_FLOATS];
+        float *kt = need <= IC_ATT_STACK_FLOATS ? stack_tile : malloc(sizeof(float) * need);
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
@@ -232,7 +239,7 @@ void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T
                 }
             }
         }
-        free(kt);
+        if (kt != stack_tile) free(kt);
     }
 }
 
@@ -245,7 +252,9 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
     {
         /* this thread's V^T [hs, Tp], dK and dV [T, hs], a row [Tp], one dq row [hs] */
         const int Tp = round_vec(T);
-        float *vt = malloc(sizeof(float) * ((size_t)hs * Tp + 2 * (size_t)hs * T + Tp + hs));
+        const size_t need = (size_t)hs * Tp + 2 * (size_t)hs * T + Tp + hs;
+        float stack_tile[IC_ATT_STACK_FLOATS];
+        float *vt = need <= IC_ATT_STACK_FLOATS ? stack_tile : malloc(sizeof(float) * need);
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
@@ -300,7 +309,7 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                 }
             }
         }
-        free(vt);
+        if (vt != stack_tile) free(vt);
     }
 }
 
