@@ -266,6 +266,36 @@ static void test_loops_fast_path(void **st) {
     free(ys);
 }
 
+/* Pairing: a variant whose every prompt's error is exactly twice the
+ * original's has ratio 2 in every resample, so its paired interval is [2, 2]
+ * (an unpaired bootstrap would spread it by the prompts' spread). */
+static void test_paired_interval(void **st) {
+    (void)st;
+    enum { PB = 300, PN = 4 };
+    float *y = tu_falloc(PB * PN), *pb = tu_falloc(PB * PN), *pv = tu_falloc(PB * PN);
+    tu_rng r = tu_rng_make(3);
+    for (int i = 0; i < PB * PN; i++) {
+        y[i] = (float)(tu_rng_uniform(&r) - 0.5);
+        float e = (float)((tu_rng_uniform(&r) - 0.5) * (1 + 10 * (i % 7))); /* prompts of very different difficulty */
+        pb[i] = y[i] + e;
+        pv[i] = y[i] + 2 * e; /* error 4x in square, same sign */
+    }
+    ic_surgery_opts o = {.B = PB, .n = PN, .norm = 1, .nk = 2, .ks = {1, 3}, .n_boot = 500, .boot_seed = 1};
+    ic_variant_result res;
+    ic_err err = {{0}};
+    assert_int_equal(ic_paired_stats(pv, pb, y, &o, &res, &err), 0);
+    for (int j = 0; j < 2; j++) {
+        assert_true(fabs(res.ratio[j] - 4.0) < 1e-4);
+        assert_true(fabs(res.ratio_lo[j] - 4.0) < 1e-4 && fabs(res.ratio_hi[j] - 4.0) < 1e-4);
+        assert_true(res.curve.hi[o.ks[j]] - res.curve.lo[o.ks[j]] > 0.1 * res.curve.mean[o.ks[j]]); /* the errors do spread */
+    }
+    ic_surgery_results_free(&res, 1);
+    assert_int_equal(ic_paired_stats(pb, NULL, y, &o, &res, &err), 0);
+    assert_true(res.ratio[0] == 1.0 && res.dist[0] == 0.0);
+    ic_surgery_results_free(&res, 1);
+    free(y); free(pb); free(pv);
+}
+
 static void test_write_outputs(void **st) {
     (void)st;
     ic_model m;
@@ -314,6 +344,7 @@ int main(void) {
         cmocka_unit_test(test_identity_variant_exact),
         cmocka_unit_test(test_ratio_and_distance),
         cmocka_unit_test(test_loops_fast_path),
+        cmocka_unit_test(test_paired_interval),
         cmocka_unit_test_setup_teardown(test_write_outputs, tu_tmp_setup, tu_tmp_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
