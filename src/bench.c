@@ -74,22 +74,24 @@ const char *ic_blas_coretype_suggestion(const char *corename) {
 typedef float ic_v8 __attribute__((vector_size(32)));
 
 static double fma_loop(long iters, float *sink) {
-    ic_v8 a[12];
-    for (int j = 0; j < 12; j++)
-        for (int l = 0; l < 8; l++) a[j][l] = 1.0f + 1e-3f * (float)(j + l);
+    /* twelve named accumulators (an array would live in memory at -O2) */
+    ic_v8 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = (ic_v8){1, 1, 1, 1, 1, 1, 1, 1};
     const ic_v8 b = {0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f};
     const ic_v8 c = {1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f};
     for (long i = 0; i < iters; i++) {
-        for (int j = 0; j < 12; j++) a[j] = a[j] * b + c;
+        a0 = a0 * b + c; a1 = a1 * b + c; a2 = a2 * b + c; a3 = a3 * b + c;
+        a4 = a4 * b + c; a5 = a5 * b + c; a6 = a6 * b + c; a7 = a7 * b + c;
+        a8 = a8 * b + c; a9 = a9 * b + c; a10 = a10 * b + c; a11 = a11 * b + c;
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
         /* keep the chains in registers and the loop from being folded */
-        __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]));
-        __asm__ volatile("" : "+x"(a[6]), "+x"(a[7]), "+x"(a[8]), "+x"(a[9]), "+x"(a[10]), "+x"(a[11]));
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
+        __asm__ volatile("" : "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
 #endif
     }
+    ic_v8 t = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
     float s = 0;
-    for (int j = 0; j < 12; j++)
-        for (int l = 0; l < 8; l++) s += a[j][l];
+    for (int l = 0; l < 8; l++) s += t[l];
     *sink = s;
     return (double)iters * 12 * 8 * 2;
 }
