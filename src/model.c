@@ -227,8 +227,15 @@ void ic_model_zero_grad(ic_model *m) {
 /* ---------------- activations ---------------- */
 
 /* Lays out (or, with base == NULL, only measures) the activation buffer for
- * B prompts of T tokens, n_slots loops of a body of length nb. */
-static size_t layout_acts(ic_model *m, float *base, int B, int T, int nslots, int nb) {
+ * B prompts of T tokens, n_slots loops of a body of length nb. share = 1
+ * (inference: nothing will run backward) gives every step of a slot the
+ * same internal buffers (layernorms, qkv, attention, MLP) and only its own
+ * output, so inference memory is one block's internals plus one [B,T,C]
+ * per step instead of a full block per step (12x less for the standard
+ * model). A step only reads the outputs of earlier steps, and a parallel
+ * group's members are averaged from their outputs, so sharing the rest is
+ * safe. */
+static size_t layout_acts(ic_model *m, float *base, int B, int T, int nslots, int nb, int share) {
     const size_t C = (size_t)m->cfg.n_embd, H = (size_t)m->cfg.n_head, d = (size_t)m->cfg.n_dims;
     const size_t BT = (size_t)B * T;
     size_t off = 0;
@@ -245,6 +252,11 @@ static size_t layout_acts(ic_model *m, float *base, int B, int T, int nslots, in
         TAKE(la->lnf_rstd, BT);
         for (int j = 0; j < nb; j++) {
             ic_block_acts tb, *ba = base ? &m->block_acts[(size_t)l * nb + j] : &tb;
+            if (share && j > 0) {
+                if (base) *ba = m->block_acts[(size_t)l * nb];
+                TAKE(ba->out, BT * C);
+                continue;
+            }
             TAKE(ba->ln1, BT * C);
             TAKE(ba->ln1_mean, BT);
             TAKE(ba->ln1_rstd, BT);
@@ -264,8 +276,8 @@ static size_t layout_acts(ic_model *m, float *base, int B, int T, int nslots, in
     return off;
 }
 
-static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, ic_err *err) {
-    size_t need = layout_acts(m, NULL, B, T, nslots, nb);
+static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, int share, ic_err *err) {
+    size_t need = layout_acts(m, NULL, B, T, nslots, nb, share);
     if (need > m->acts_cap) {
         free(m->acts_mem);
         m->acts_mem = malloc(need * sizeof(float));
@@ -285,7 +297,7 @@ static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, ic_err *er
         m->block_acts = ba;
         m->block_acts_cap = (size_t)nslots * nb;
     }
-    layout_acts(m, m->acts_mem, B, T, nslots, nb);
+    layout_acts(m, m->acts_mem, B, T, nslots, nb, share);
     m->n_loop_slots = nslots;
     return 0;
 }
@@ -379,7 +391,7 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
     m->T = T;
     m->sched = *s;
     m->have_grad_acts = 0;
-    if (ensure_acts(m, B, T, nslots, nb, err)) return -1;
+    if (ensure_acts(m, B, T, nslots, nb, !need_grad, err)) return -1;
     if ((size_t)L * B * n > m->preds_cap) {
         free(m->preds);
         m->preds = malloc(sizeof(float) * (size_t)L * B * n);

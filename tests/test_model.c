@@ -489,6 +489,34 @@ static void test_activation_memory_linear_in_schedule(void **st) {
     assert_true(cap[1] > cap[0]);
     assert_int_equal(cap[1] - cap[0], cap[2] - cap[1]);
     assert_int_equal(cap[2] - cap[1], cap[3] - cap[2]);
+    /* inference (no gradient): steps share one block's internal buffers, each
+     * step adds only its output [B,T,C]; predictions are unchanged */
+    size_t icap[4];
+    float *pg = NULL;
+    for (int i = 0; i < 4; i++) {
+        ic_model m;
+        ic_err err;
+        assert_int_equal(ic_model_create(&m, &c, &err), 0);
+        ic_model_init_weights(&m, 5);
+        ic_schedule s;
+        ic_schedule_default(&s, &c);
+        assert_int_equal(ic_schedule_parse_list(&s, lists[i], &err), 0);
+        float x2[2 * 8 * 4], y2[2 * 8];
+        for (int k = 0; k < 2 * 8 * 4; k++) x2[k] = (float)((k * 37) % 11) / 11.0f - 0.5f;
+        for (int k = 0; k < 2 * 8; k++) y2[k] = (float)((k * 17) % 7) / 7.0f - 0.5f;
+        assert_int_equal(ic_model_forward(&m, &s, x2, y2, 2, 8, 0, &err), 0);
+        icap[i] = m.acts_cap;
+        if (i == 3) {
+            pg = malloc(sizeof(float) * 16);
+            memcpy(pg, ic_model_preds(&m, -1), sizeof(float) * 16);
+            assert_int_equal(ic_model_forward(&m, &s, x2, y2, 2, 8, 1, &err), 0);
+            assert_memory_equal(pg, ic_model_preds(&m, -1), sizeof(float) * 16);
+            free(pg);
+        }
+        ic_model_free(&m);
+    }
+    for (int i = 1; i < 4; i++) assert_int_equal(icap[i] - icap[i - 1], (size_t)2 * 2 * 8 * 16); /* B*T*C */
+    assert_true(icap[3] < cap[3]);
 }
 
 static void test_errors(void **st) {
