@@ -16,7 +16,8 @@ want_k = int(sys.argv[2]) if len(sys.argv) > 2 else None
 sweeps = ["skip-each", "duplicate-each", "duplicate-block", "swap-matrix", "shuffle", "reverse",
           "middle-repeat", "parallel", "loops"]
 base = os.path.join(root, "plain6")
-seeds = sorted(s for s in os.listdir(base) if s.startswith("seed") and os.path.isdir(os.path.join(base, s, "surgery")))
+# every trained model with surgery results (seed1, seed2, ...; other models may be linked in)
+seeds = sorted(s for s in os.listdir(base) if os.path.isdir(os.path.join(base, s, "surgery")))
 if not seeds:
     sys.exit(f"no surgery results under {base}/seed*/surgery")
 
@@ -40,7 +41,7 @@ def fmt(x, nd=3):
 first = load(seeds[0], "skip-each")
 ks = [a["k"] for a in first["original"]["at_k"]]
 K = want_k if want_k is not None else ks[-1]
-print(f"Seeds: {', '.join(seeds)}; prompts {first['prompts']}, {first['n_points']} points; ranked at k = {K}; "
+print(f"Models: {', '.join(seeds)}; prompts {first['prompts']}, {first['n_points']} points; ranked at k = {K}; "
       f"ratio = variant error / original error on the same prompts, [paired bootstrap 90%].\n")
 print("Original model, error at k: " + "; ".join(
     f"{s}: " + ", ".join(f"k={a['k']} {fmt(a['err'], 3)}" for a in load(s, 'skip-each')["original"]["at_k"]) for s in seeds))
