@@ -11,7 +11,9 @@
 # usage: bash experiments/looped/run.sh [OUT] [SEEDS] [STEPS] [JOBS]
 #   OUT   run root (default runs/looped); runs are resumed if present
 #   SEEDS training seeds (default "1 2 3")
-#   STEPS training steps per run (default: the configs' 20000)
+#   STEPS training steps per run (default 5000, as in docs/experiments/looped;
+#         about 2 hours for 3 seeds x 5 architectures on 2 cores; the configs
+#         say 20000)
 #   JOBS  runs in parallel, one thread each (default 2)
 # environment: ARCHS (default all five) and CONFIG_DIR (default configs/looped;
 # configs/looped/d10 holds plain6 and looped3x2 at d = 10)
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-runs/looped}
 SEEDS=${2:-"1 2 3"}
-STEPS=${3:-}
+STEPS=${3:-5000}
 JOBS=${4:-2}
 ARCHS=${ARCHS:-"plain6 looped3x2 looped3x2_noinject looped6x2 yang1xb"}
 CONFIG_DIR=${CONFIG_DIR:-configs/looped}

@@ -10,14 +10,15 @@
 #         `bash experiments/surgery/run.sh runs/looped` reuses the looped
 #         recipe's plain6 models
 #   SEEDS training seeds (default "1 2 3")
-#   STEPS training steps (default: the config's 20000, about 70 minutes for
-#         three seeds on 2 cores; 5000 takes about 20)
+#   STEPS training steps (default 5000, as in docs/experiments/surgery: about
+#         25 minutes for three seeds on 2 cores, the sweeps 3-5 minutes per
+#         model; the config's 20000 take about 80 minutes)
 #   JOBS  trainings in parallel, one thread each (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-runs/surgery}
 SEEDS=${2:-"1 2 3"}
-STEPS=${3:-}
+STEPS=${3:-5000}
 JOBS=${4:-2}
 # training and the standard evaluation: the looped recipe's machinery
 ARCHS=plain6 bash experiments/looped/run.sh "$OUT" "$SEEDS" "$STEPS" "$JOBS" >/dev/null
