@@ -66,9 +66,14 @@ for m in models:
     if len(st) >= 3:
         xs = list(range(1, len(st) + 1))
         nk = [float(r["best_newton_steps"]) for _, r in st]
-        gk = [math.log10(max(1.0, float(r["best_gd_steps"]))) for _, r in st]
-        a1, b1, r1 = fit(xs, nk)
-        a2, b2, r2 = fit(xs, gk)
-        print(f"\nMatched step vs depth (states after each block, depth 1..{len(st)}): Newton k = {a1:.2f} + {b1:.2f}·depth "
-              f"(R² {r1:.2f}); log10 GD k = {a2:.2f} + {b2:.2f}·depth (R² {r2:.2f}, i.e. ×{10 ** b2:.2f} per block).")
+        gk = [float(r["best_gd_steps"]) for _, r in st]
+        lg = lambda v: [math.log10(max(1.0, x)) for x in v]
+        _, b1, r1 = fit(xs, nk)
+        _, _, r1l = fit(xs, lg(nk))
+        _, b2, r2 = fit(xs, lg(gk))
+        _, _, r2l = fit(xs, gk)
+        print(f"\nMatched step vs depth (block applications 1..{len(st)}): Newton k: linear fit {b1:+.2f} per block, "
+              f"R² {r1:.2f} (exponential fit R² {r1l:.2f}); GD k: exponential fit ×{10 ** b2:.2f} per block, R² {r2:.2f} "
+              f"(linear fit R² {r2l:.2f}). Newton k per state: {', '.join(str(int(x)) for x in nk)}; "
+              f"GD k: {', '.join(str(int(x)) for x in gk)}.")
     print(f"\nIntact final error (all positions): {abl[next(iter(abl))][0]:.4g}" if abl else "")
