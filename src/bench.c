@@ -83,8 +83,10 @@ static double fma_loop(long iters, float *sink) {
         a0 = a0 * b + c; a1 = a1 * b + c; a2 = a2 * b + c; a3 = a3 * b + c;
         a4 = a4 * b + c; a5 = a5 * b + c; a6 = a6 * b + c; a7 = a7 * b + c;
         a8 = a8 * b + c; a9 = a9 * b + c; a10 = a10 * b + c; a11 = a11 * b + c;
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-        /* keep the chains in registers and the loop from being folded */
+#if defined(__GNUC__) && defined(__AVX__)
+        /* keep the chains in (ymm) registers and the loop from being folded;
+         * without AVX (e.g. the sanitizer build, no -march=native) an 8-lane
+         * vector is no register operand and the barrier is left out */
         __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
         __asm__ volatile("" : "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
 #endif
