@@ -150,7 +150,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     /* CSV, JSON, plot, table */
     {
-        size_t cap = 256 + (size_t)nm * (256 + 128 * o.nk), used = 0;
+        /* room for every row: the quoted path and label plus 5 numbers per k */
+        size_t cap = 256 + 64 * (size_t)o.nk, used = 0;
+        for (int i = 0; i < nm; i++) cap += strlen(paths[i]) + strlen(labels[i]) + 64 + 96 * (size_t)o.nk;
         char *csv = malloc(cap);
         if (!csv) { cli_error(cmd, "out of memory"); goto done; }
         used += (size_t)snprintf(csv, cap, "model,label");

@@ -81,4 +81,8 @@ check "compare: same model ratio 1, distance 0; another differs" '[ $? -eq 0 ]'
 check "compare: models of another dimension are refused" '[ $rc -eq 1 ] && grep -q "n_dims 3" out6.txt'
 "$BIN" compare --models m.safetensors,m2.safetensors --labels x --out c2 >out6.txt 2>&1; rc=$?
 check "compare: one label per model" '[ $rc -eq 2 ] && grep -q "one name per model" out6.txt'
+# long labels: the CSV grows with them (no fixed-size buffer)
+long=$(printf 'L%.0s' $(seq 1 800))
+"$BIN" compare --models m.safetensors,m.safetensors,m2.safetensors --labels "a$long,b$long,c$long" --out c3 --prompts 8 --bootstrap 0 >/dev/null 2>&1; rc=$?
+check "compare: 800-character labels written whole" '[ $rc -eq 0 ] && [ $(grep -c "$long" c3/compare.csv) -eq 3 ]'
 finish
