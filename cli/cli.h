@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "tasks.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -80,6 +81,12 @@ void cli_config_summary(const ic_run_config *c, char *buf, size_t len);
  * error. Returns 0 or CLI_FAIL. */
 int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,
                    ic_run_config *run_cfg, int *n_points);
+
+/* The task a loaded model was trained on, from its recorded run config
+ * (linear regression when none is recorded or it does not parse), for n_dims
+ * d with the recorded sparsity/hidden/depth/noise; *norm (may be NULL): what
+ * its squared errors are divided by, s for sparse tasks, else d. */
+void cli_model_task(const ic_run_config *run_cfg, int d, ic_task_spec *task, double *norm);
 
 /* Sets OpenMP and OpenBLAS thread counts; n <= 0 leaves the defaults. */
 void cli_set_threads(int n);

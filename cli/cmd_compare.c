@@ -88,15 +88,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             /* the prompts: the first model's task */
             d = m.cfg.n_dims;
             n = np;
-            ic_task_kind kind;
-            if (ic_task_parse(rcfg->task, &kind, &err)) kind = IC_TASK_LINEAR;
             ic_task_spec task;
-            ic_task_spec_default(&task, kind, d);
-            task.sparsity = rcfg->sparsity;
-            task.hidden = rcfg->hidden;
-            task.depth = rcfg->depth;
-            task.noise_std = rcfg->noise_std;
-            norm = kind == IC_TASK_SPARSE_LINEAR ? (double)(task.sparsity < d ? task.sparsity : d) : (double)d;
+            cli_model_task(rcfg, d, &task, &norm);
             xs = malloc(sizeof(float) * (size_t)B * n * d);
             ys = malloc(sizeof(float) * (size_t)B * n);
             preds = malloc(sizeof(float) * (size_t)B * n * nm);

@@ -277,14 +277,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         ranks[nranks++] = C;
     }
     if (rank > C) rank = C;
-    ic_task_kind kind;
-    if (ic_task_parse(rcfg->task, &kind, &err)) kind = IC_TASK_LINEAR;
     ic_task_spec task;
-    ic_task_spec_default(&task, kind, d);
-    task.sparsity = rcfg->sparsity;
-    task.hidden = rcfg->hidden;
-    task.depth = rcfg->depth;
-    task.noise_std = rcfg->noise_std;
+    cli_model_task(rcfg, d, &task, NULL);
+    const ic_task_kind kind = task.kind;
     if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     char sched_text[8192];
     ic_schedule_format(s, sched_text, sizeof sched_text);

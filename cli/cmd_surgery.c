@@ -159,15 +159,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         memcpy(o.ks, ks, sizeof ks);
     }
 
-    ic_task_kind kind;
-    if (ic_task_parse(rcfg->task, &kind, &err)) kind = IC_TASK_LINEAR;
     ic_task_spec task;
-    ic_task_spec_default(&task, kind, d);
-    task.sparsity = rcfg->sparsity;
-    task.hidden = rcfg->hidden;
-    task.depth = rcfg->depth;
-    task.noise_std = rcfg->noise_std;
-    o.norm = kind == IC_TASK_SPARSE_LINEAR ? (double)(task.sparsity < d ? task.sparsity : d) : (double)d;
+    cli_model_task(rcfg, d, &task, &o.norm);
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     if (!xs || !ys) { cli_error(cmd, "out of memory"); goto done; }
@@ -179,7 +172,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_schedule_format(s, sched_buf, sizeof sched_buf);
     printf("%s: body %s%s (%d slots), %d loop%s; %d prompts of %s, %d points; ratios = variant / original error\n",
            model_path, sched_buf, strlen(sched_buf) >= sizeof sched_buf - 1 ? "..." : "", S, s->loops,
-           s->loops > 1 ? "s" : "", B, ic_task_name(kind), n);
+           s->loops > 1 ? "s" : "", B, ic_task_name(task.kind), n);
     progress_ctx pc = {.tty = isatty(2)};
     o.progress = progress;
     o.progress_ctx = &pc;
