@@ -12,6 +12,38 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Eight floats as a GCC/Clang vector type: one AVX register (two SSE
+ * registers, or scalar code, on other targets). The kernels below use it
+ * where eight independent sums must stay in registers; gcc -O2 does not
+ * vectorise (or reassociate) a plain reduction loop by itself. */
+typedef float ic_v8 __attribute__((vector_size(32)));
+static inline ic_v8 v8_load(const float *p) { ic_v8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void v8_store(float *p, ic_v8 v) { memcpy(p, &v, sizeof v); }
+static inline float v8_hsum(ic_v8 v) { /* lanes in order */
+    float s = v[0];
+    for (int j = 1; j < 8; j++) s += v[j];
+    return s;
+}
+
+/* OpenBLAS (the only BLAS iclab links, see Makefile) */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+int ic_blas_set_threads(int n) {
+    const int prev = openblas_get_num_threads();
+#ifdef _OPENMP
+    const int omp = omp_get_max_threads();
+#endif
+    openblas_set_num_threads(n); /* the OpenMP build also sets OpenMP's team size: undo that */
+#ifdef _OPENMP
+    omp_set_num_threads(omp);
+#endif
+    return prev;
+}
 
 /* ---------------- linear ---------------- */
 
@@ -70,19 +102,39 @@ void ic_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
 
 /* ---------------- layernorm ---------------- */
 
+/* The row sums of layernorm in eight lanes (lane j sums x[j], x[j+8], ...,
+ * then the lanes in order, then the tail of C mod 8 in order): a fixed
+ * order, independent of threads and vector width, that keeps eight chains of
+ * additions in flight instead of one. */
+static inline float row_sum_lanes(const float *restrict x, int C) {
+    ic_v8 s = {0};
+    int c = 0;
+    for (; c + 8 <= C; c += 8) s += v8_load(x + c);
+    float t = v8_hsum(s);
+    for (; c < C; c++) t += x[c];
+    return t;
+}
+
+/* sum over c of (x[c] - m)^2, lanes as row_sum_lanes */
+static inline float row_sqdev_lanes(const float *restrict x, float m, int C) {
+    ic_v8 s = {0};
+    int c = 0;
+    for (; c + 8 <= C; c += 8) { ic_v8 d = v8_load(x + c) - m; s += d * d; }
+    float t = v8_hsum(s);
+    for (; c < C; c++) { float d = x[c] - m; t += d * d; }
+    return t;
+}
+
 void ic_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *w, const float *b, int N, int C) {
     #pragma omp parallel for if ((long)N * C > 65536)
     for (int i = 0; i < N; i++) {
         const float *x = inp + (size_t)i * C;
-        float *o = out + (size_t)i * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= (float)C;
-        float v = 0.0f;
-        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
-        v /= (float)C;
-        float s = 1.0f / sqrtf(v + (float)IC_LN_EPS);
+        float *restrict o = out + (size_t)i * C;
+        const float m = row_sum_lanes(x, C) / (float)C;
+        const float v = row_sqdev_lanes(x, m, C) / (float)C; /* two passes: no E[x^2] - m^2 cancellation */
+        const float s = 1.0f / sqrtf(v + (float)IC_LN_EPS);
+        #pragma omp simd
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
         mean[i] = m;
         rstd[i] = s;
@@ -96,34 +148,52 @@ void ic_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
         #pragma omp parallel for if ((long)N * C > 65536)
         for (int i = 0; i < N; i++) {
             const float *x = inp + (size_t)i * C, *g = dout + (size_t)i * C;
-            float *dx = dinp + (size_t)i * C;
-            float m = mean[i], s = rstd[i];
-            // dnorm = g*w; dx = s * (dnorm - mean(dnorm) - norm * mean(dnorm*norm))
-            float a = 0.0f, bsum = 0.0f;
-            for (int c = 0; c < C; c++) {
+            float *restrict dx = dinp + (size_t)i * C;
+            const float m = mean[i], s = rstd[i];
+            // dnorm = g*w; dx = s * (dnorm - mean(dnorm) - norm * mean(dnorm*norm)); sums in lanes
+            ic_v8 va = {0}, vb = {0};
+            int c = 0;
+            for (; c + 8 <= C; c += 8) {
+                ic_v8 dn = v8_load(g + c) * v8_load(w + c);
+                va += dn;
+                vb += dn * ((v8_load(x + c) - m) * s);
+            }
+            float a = v8_hsum(va), bsum = v8_hsum(vb);
+            for (; c < C; c++) {
                 float dn = g[c] * w[c];
                 a += dn;
-                bsum += dn * (x[c] - m) * s;
+                bsum += dn * ((x[c] - m) * s);
             }
             a /= (float)C;
             bsum /= (float)C;
-            for (int c = 0; c < C; c++) {
-                float norm = (x[c] - m) * s;
-                dx[c] += s * (g[c] * w[c] - a - norm * bsum);
+            #pragma omp simd
+            for (int c2 = 0; c2 < C; c2++) {
+                float norm = (x[c2] - m) * s;
+                dx[c2] += s * (g[c2] * w[c2] - a - norm * bsum);
             }
         }
     }
-    if (dw || db) { // parameter grads: threads split the channels (no reduction races)
+    if (dw || db) { // parameter grads: threads split the channels in blocks of 64
+                    // (no reduction races); rows are walked in order, contiguously
+        const int CB = 64;
         #pragma omp parallel for if ((long)N * C > 65536)
-        for (int c = 0; c < C; c++) {
-            float sw = 0.0f, sb = 0.0f;
+        for (int c0 = 0; c0 < C; c0 += CB) {
+            const int c1 = c0 + CB < C ? c0 + CB : C, nc = c1 - c0;
+            float sw[64], sb[64];
+            for (int c = 0; c < nc; c++) sw[c] = sb[c] = 0.0f;
             for (int i = 0; i < N; i++) {
-                float g = dout[(size_t)i * C + c];
-                sw += g * (inp[(size_t)i * C + c] - mean[i]) * rstd[i];
-                sb += g;
+                const float *restrict g = dout + (size_t)i * C + c0, *restrict x = inp + (size_t)i * C + c0;
+                const float m = mean[i], s = rstd[i];
+                #pragma omp simd
+                for (int c = 0; c < nc; c++) {
+                    sw[c] += g[c] * ((x[c] - m) * s);
+                    sb[c] += g[c];
+                }
             }
-            if (dw) dw[c] += sw;
-            if (db) db[c] += sb;
+            for (int c = 0; c < nc; c++) {
+                if (dw) dw[c0 + c] += sw[c];
+                if (db) db[c0 + c] += sb[c];
+            }
         }
     }
 }
@@ -183,59 +253,135 @@ static inline int round_vec(int n) { return (n + IC_VEC - 1) / IC_VEC * IC_VEC; 
  * training step allocates nothing; larger shapes fall back to malloc. */
 #define IC_ATT_STACK_FLOATS 16384
 
-/* Attention works per (batch, head) on small per-thread tiles: K^T (or V^T)
- * [hs, T] so the loops over keys run over contiguous memory, and in the
- * backward dK, dV [T, hs] accumulated locally and added to dqkv once. Local
- * accumulators also let the compiler keep a row of the output in registers
- * (it cannot for a row of `out` or `dqkv`, which might alias qkv). No loop
- * reorders a sum relative to the reference's order over keys. */
+/* Register blocks for attention. The head-sized products are too small for
+ * BLAS, and a loop over one row's keys is bound by the latency of a single
+ * chain of additions; so the kernels below keep IC_RB rows x 8 lanes of sums
+ * in registers (IC_RB independent chains, ic_v8 each). */
+#define IC_RB 8
+
+/* S[r][0..nv) = (q_r . K^T) * scale for r < IC_RB: rows of query-like vectors
+ * q[r] [hs] against the [hs, Tp] tile kt of K^T; nv a multiple of 8, S
+ * [IC_RB, Tp]. Every lane sums over i in order, as the reference does. */
+static inline void scores_block(float *restrict S, const float *const q[IC_RB], const float *restrict kt,
+                                int nv, int hs, int Tp, float scale) {
+    for (int tb = 0; tb < nv; tb += IC_VEC) {
+        ic_v8 acc[IC_RB];
+        #pragma GCC unroll 8
+        for (int r = 0; r < IC_RB; r++) acc[r] = (ic_v8){0};
+        for (int i = 0; i < hs; i++) {
+            const ic_v8 k = v8_load(kt + (size_t)i * Tp + tb);
+            #pragma GCC unroll 8
+            for (int r = 0; r < IC_RB; r++) acc[r] += q[r][i] * k;
+        }
+        #pragma GCC unroll 8
+        for (int r = 0; r < IC_RB; r++) v8_store(S + (size_t)r * Tp + tb, acc[r] * scale);
+    }
+}
+
+/* For r < R (<= IC_RB) and i < hs:
+ *   dst[r*ds + i] (+)= sum over m = m0..m1-1, in order, of P[r*prs + m*pms] * V[m*vs + i]
+ * (+= with accumulate, = without): rows of probabilities (or their
+ * gradients) times rows of V, K, Q or dout. Rows past R repeat row R-1 and
+ * are dropped, so nothing outside the arrays is read. */
+static inline void pv_block(float *dst, size_t ds, int accumulate, const float *P, size_t prs, size_t pms,
+                            const float *V, size_t vs, int m0, int m1, int R, int hs) {
+    const float *prow[IC_RB];
+    for (int r = 0; r < IC_RB; r++) prow[r] = P + (size_t)(r < R ? r : R - 1) * prs;
+    int ib = 0;
+    for (; ib + IC_VEC <= hs; ib += IC_VEC) {
+        ic_v8 acc[IC_RB];
+        #pragma GCC unroll 8
+        for (int r = 0; r < IC_RB; r++) acc[r] = (ic_v8){0};
+        for (int m = m0; m < m1; m++) {
+            const ic_v8 v = v8_load(V + (size_t)m * vs + ib);
+            #pragma GCC unroll 8
+            for (int r = 0; r < IC_RB; r++) acc[r] += prow[r][(size_t)m * pms] * v;
+        }
+        for (int r = 0; r < R; r++) {
+            float *d = dst + (size_t)r * ds + ib;
+            v8_store(d, accumulate ? v8_load(d) + acc[r] : acc[r]);
+        }
+    }
+    for (; ib < hs; ib++) /* head sizes that are not a multiple of 8 */
+        for (int r = 0; r < R; r++) {
+            float acc = 0.0f;
+            for (int m = m0; m < m1; m++) acc += prow[r][(size_t)m * pms] * V[(size_t)m * vs + ib];
+            float *d = dst + (size_t)r * ds + ib;
+            *d = accumulate ? *d + acc : acc;
+        }
+}
+
+/* max of r[0..n), n >= 1: eight running maxima, then across them (the same
+ * value as a sequential scan: max does not depend on order) */
+static inline float row_max(const float *restrict r, int n) {
+    float m[IC_VEC];
+    for (int j = 0; j < IC_VEC; j++) m[j] = r[0];
+    int t = 0;
+    for (; t + IC_VEC <= n; t += IC_VEC)
+        #pragma omp simd
+        for (int j = 0; j < IC_VEC; j++) m[j] = r[t + j] > m[j] ? r[t + j] : m[j];
+    for (; t < n; t++) m[0] = r[t] > m[0] ? r[t] : m[0];
+    float mx = m[0];
+    for (int j = 1; j < IC_VEC; j++) mx = m[j] > mx ? m[j] : mx;
+    return mx;
+}
+
+/* sum of r[0..nv), nv a multiple of 8: eight partial sums (lane j takes
+ * r[j], r[j+8], ...), added in lane order. A fixed order (it does not depend
+ * on the vector width or the thread count), but not the reference's
+ * sequential one; the softmax normaliser is the only sum in attention that
+ * differs from ops_ref.c's order. */
+static inline float row_sum(const float *restrict r, int nv) {
+    ic_v8 s = {0};
+    for (int t = 0; t < nv; t += IC_VEC) s += v8_load(r + t);
+    return v8_hsum(s);
+}
+
+/* Attention works per (batch, head) on a small per-thread tile, K^T (or
+ * V^T) [hs, Tp], and in blocks of IC_RB query rows: scores for a block of
+ * rows eight keys at a time, then the block's output rows as a product of
+ * its probability rows with V (pv_block); the backward likewise for dq, dK
+ * (= dscores^T Q) and dV (= att^T dout). Entries above the diagonal are
+ * stored as zeros, so a block runs over the keys of its last row and the
+ * extra terms add exact zeros. Apart from the softmax normaliser (row_sum)
+ * no sum is reordered relative to ops_ref.c's order over keys (or queries). */
 void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
     #pragma omp parallel
     {
-        /* this thread's K^T tile [hs, Tp], a score row [Tp] and an output row [hs] */
+        /* this thread's K^T tile [hs, Tp] and a block of score rows [IC_RB, Tp] */
         const int Tp = round_vec(T);
-        const size_t need = (size_t)hs * Tp + Tp + hs;
+        const size_t need = (size_t)hs * Tp + (size_t)IC_RB * Tp;
         float stack_tile[IC_ATT_STACK_FLOATS];
         float *kt = need <= IC_ATT_STACK_FLOATS ? stack_tile : malloc(sizeof(float) * need);
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
                 if (!kt) continue; /* out of memory: nothing sensible to do in a kernel */
-                float *restrict r = kt + (size_t)hs * Tp, *restrict acc = r + Tp;
-                gather_transposed(kt, qkv + (size_t)b * T * C3 + C + h * hs, T, Tp, hs, C3);
-                for (int t = 0; t < T; t++) {
-                    const float *q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                    float *restrict a = att + (((size_t)b * H + h) * T + t) * T;
-                    const int n = t + 1, nv = round_vec(n);
-                    for (int t2 = 0; t2 < nv; t2++) r[t2] = 0.0f;
-                    for (int i = 0; i < hs; i++) { // r[t2] += q_i k_{t2,i}, over t2
-                        const float qi = q[i] * scale, *kr = kt + (size_t)i * Tp;
+                float *restrict S = kt + (size_t)hs * Tp;
+                const float *qkv_b = qkv + (size_t)b * T * C3;
+                float *a_bh = att + ((size_t)b * H + h) * T * T;
+                gather_transposed(kt, qkv_b + C + h * hs, T, Tp, hs, C3);
+                for (int t0 = 0; t0 < T; t0 += IC_RB) {
+                    const int R = T - t0 < IC_RB ? T - t0 : IC_RB, nmax = t0 + R;
+                    const float *q[IC_RB];
+                    for (int r = 0; r < IC_RB; r++) q[r] = qkv_b + (size_t)(t0 + (r < R ? r : R - 1)) * C3 + h * hs;
+                    scores_block(S, q, kt, round_vec(nmax), hs, Tp, scale);
+                    for (int r = 0; r < R; r++) { // softmax of row t over keys 0..t
+                        const int n = t0 + r + 1, nv = round_vec(n);
+                        float *restrict sr = S + (size_t)r * Tp, *restrict a = a_bh + (size_t)(t0 + r) * T;
+                        const float mx = row_max(sr, n);
                         #pragma omp simd
-                        for (int t2 = 0; t2 < nv; t2++) r[t2] += qi * kr[t2];
-                    }
-                    float mx = r[0];
-                    for (int t2 = 1; t2 < n; t2++) mx = r[t2] > mx ? r[t2] : mx;
-                    #pragma omp simd
-                    for (int t2 = 0; t2 < nv; t2++) r[t2] = t2 < n ? exp_neg(r[t2] - mx) : 0.0f;
-                    float sum = 0.0f;
-                    for (int t2 = 0; t2 < n; t2++) sum += r[t2];
-                    const float inv = 1.0f / sum;
-                    #pragma omp simd
-                    for (int t2 = 0; t2 < nv; t2++) r[t2] *= inv;
-                    for (int t2 = 0; t2 < n; t2++) a[t2] = r[t2];
-                    for (int t2 = n; t2 < T; t2++) a[t2] = 0.0f;
-                    for (int i = 0; i < hs; i++) acc[i] = 0.0f;
-                    for (int t2 = 0; t2 < n; t2++) {
-                        const float *restrict v = qkv + ((size_t)b * T + t2) * C3 + 2 * C + h * hs;
-                        const float p = a[t2];
+                        for (int t2 = 0; t2 < nv; t2++) sr[t2] = t2 < n ? exp_neg(sr[t2] - mx) : 0.0f;
+                        const float inv = 1.0f / row_sum(sr, nv);
                         #pragma omp simd
-                        for (int i = 0; i < hs; i++) acc[i] += p * v[i];
+                        for (int t2 = 0; t2 < n; t2++) a[t2] = sr[t2] * inv;
+                        for (int t2 = n; t2 < T; t2++) a[t2] = 0.0f;
                     }
-                    float *restrict o = out + ((size_t)b * T + t) * C + h * hs;
-                    #pragma omp simd
-                    for (int i = 0; i < hs; i++) o[i] = acc[i];
+                    // out rows t0.. = att rows @ V over keys 0..nmax-1
+                    pv_block(out + ((size_t)b * T + t0) * C + h * hs, (size_t)C, 0, a_bh + (size_t)t0 * T, (size_t)T,
+                             1, qkv_b + 2 * C + h * hs, (size_t)C3, 0, nmax, R, hs);
                 }
             }
         }
@@ -250,62 +396,48 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
     // Each (b,h) touches only its own head's channels of dqkv: no races.
     #pragma omp parallel
     {
-        /* this thread's V^T [hs, Tp], dK and dV [T, hs], a row [Tp], one dq row [hs] */
+        /* this thread's V^T [hs, Tp] and a block of rows [IC_RB, Tp] */
         const int Tp = round_vec(T);
-        const size_t need = (size_t)hs * Tp + 2 * (size_t)hs * T + Tp + hs;
+        const size_t need = (size_t)hs * Tp + (size_t)IC_RB * Tp;
         float stack_tile[IC_ATT_STACK_FLOATS];
         float *vt = need <= IC_ATT_STACK_FLOATS ? stack_tile : malloc(sizeof(float) * need);
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
                 if (!vt) continue;
-                float *restrict dK = vt + (size_t)hs * Tp, *restrict dV = dK + (size_t)hs * T;
-                float *restrict r = dV + (size_t)hs * T, *restrict dq = r + Tp;
-                gather_transposed(vt, qkv + (size_t)b * T * C3 + 2 * C + h * hs, T, Tp, hs, C3);
-                memset(dK, 0, sizeof(float) * 2 * (size_t)hs * T);
-                for (int t = 0; t < T; t++) {
-                    const int n = t + 1, nv = round_vec(n);
-                    const float *restrict a = att + (((size_t)b * H + h) * T + t) * T;
-                    float *restrict da = datt + (((size_t)b * H + h) * T + t) * T;
-                    const float *restrict go = dout + ((size_t)b * T + t) * C + h * hs;
-                    // through out = att @ v: da[t2] = go . v_t2; dv_t2 += a[t2] go
-                    for (int t2 = 0; t2 < nv; t2++) r[t2] = 0.0f;
-                    for (int i = 0; i < hs; i++) {
-                        const float gi = go[i], *vr = vt + (size_t)i * Tp;
-                        #pragma omp simd
-                        for (int t2 = 0; t2 < nv; t2++) r[t2] += gi * vr[t2];
-                    }
-                    for (int t2 = 0; t2 < n; t2++) da[t2] = r[t2];
-                    for (int t2 = 0; t2 < n; t2++) {
-                        float *restrict dv = dV + (size_t)t2 * hs;
-                        const float p = a[t2];
-                        #pragma omp simd
-                        for (int i = 0; i < hs; i++) dv[i] += p * go[i];
-                    }
+                float *restrict S = vt + (size_t)hs * Tp;
+                const float *qkv_b = qkv + (size_t)b * T * C3, *dout_b = dout + (size_t)b * T * C;
+                const float *a_bh = att + ((size_t)b * H + h) * T * T;
+                float *da_bh = datt + ((size_t)b * H + h) * T * T, *dqkv_b = dqkv + (size_t)b * T * C3;
+                gather_transposed(vt, qkv_b + 2 * C + h * hs, T, Tp, hs, C3);
+                for (int t0 = 0; t0 < T; t0 += IC_RB) {
+                    const int R = T - t0 < IC_RB ? T - t0 : IC_RB, nmax = t0 + R;
+                    // through out = att @ v: S[r][t2] = go_t . v_t2
+                    const float *go[IC_RB];
+                    for (int r = 0; r < IC_RB; r++) go[r] = dout_b + (size_t)(t0 + (r < R ? r : R - 1)) * C + h * hs;
+                    scores_block(S, go, vt, round_vec(nmax), hs, Tp, 1.0f);
                     // through softmax: dpre = a * (da - sum(a*da)), then the scaled dot product
-                    float dot = 0.0f;
-                    for (int t2 = 0; t2 < n; t2++) dot += a[t2] * da[t2];
-                    #pragma omp simd
-                    for (int t2 = 0; t2 < n; t2++) da[t2] = a[t2] * (da[t2] - dot) * scale;
-                    for (int t2 = n; t2 < T; t2++) da[t2] = 0.0f;
-                    const float *restrict q = qkv + ((size_t)b * T + t) * C3 + h * hs;
-                    for (int i = 0; i < hs; i++) dq[i] = 0.0f;
-                    for (int t2 = 0; t2 < n; t2++) {
-                        const float dp = da[t2];
-                        const float *restrict k = qkv + ((size_t)b * T + t2) * C3 + C + h * hs;
-                        float *restrict dk = dK + (size_t)t2 * hs;
+                    for (int r = 0; r < R; r++) {
+                        const int n = t0 + r + 1;
+                        const float *restrict a = a_bh + (size_t)(t0 + r) * T, *restrict sr = S + (size_t)r * Tp;
+                        float *restrict da = da_bh + (size_t)(t0 + r) * T;
+                        float dot = 0.0f;
+                        for (int t2 = 0; t2 < n; t2++) dot += a[t2] * sr[t2];
                         #pragma omp simd
-                        for (int i = 0; i < hs; i++) { dq[i] += dp * k[i]; dk[i] += dp * q[i]; }
+                        for (int t2 = 0; t2 < n; t2++) da[t2] = a[t2] * (sr[t2] - dot) * scale;
+                        for (int t2 = n; t2 < T; t2++) da[t2] = 0.0f;
                     }
-                    float *restrict dqo = dqkv + ((size_t)b * T + t) * C3 + h * hs;
-                    #pragma omp simd
-                    for (int i = 0; i < hs; i++) dqo[i] += dq[i];
+                    // dq rows t0.. += dscores rows @ K over keys 0..nmax-1
+                    pv_block(dqkv_b + (size_t)t0 * C3 + h * hs, (size_t)C3, 1, da_bh + (size_t)t0 * T, (size_t)T, 1,
+                             qkv_b + C + h * hs, (size_t)C3, 0, nmax, R, hs);
                 }
-                for (int t2 = 0; t2 < T; t2++) {
-                    float *restrict dk = dqkv + ((size_t)b * T + t2) * C3 + C + h * hs, *restrict dv = dk + C;
-                    const float *sk = dK + (size_t)t2 * hs, *sv = dV + (size_t)t2 * hs;
-                    #pragma omp simd
-                    for (int i = 0; i < hs; i++) { dk[i] += sk[i]; dv[i] += sv[i]; }
+                // dk_t2 += sum_{t >= t2} dscores[t][t2] q_t; dv_t2 += sum_{t >= t2} att[t][t2] go_t
+                for (int t0 = 0; t0 < T; t0 += IC_RB) {
+                    const int R = T - t0 < IC_RB ? T - t0 : IC_RB;
+                    pv_block(dqkv_b + (size_t)t0 * C3 + C + h * hs, (size_t)C3, 1, da_bh + t0, 1, (size_t)T,
+                             qkv_b + h * hs, (size_t)C3, t0, T, R, hs);
+                    pv_block(dqkv_b + (size_t)t0 * C3 + 2 * C + h * hs, (size_t)C3, 1, a_bh + t0, 1, (size_t)T,
+                             dout_b + h * hs, (size_t)C, t0, T, R, hs);
                 }
             }
         }

@@ -27,6 +27,12 @@ typedef enum { IC_W_IN_OUT = 0, IC_W_OUT_IN = 1 } ic_wlayout;
 
 /* out[N,OC] = inp[N,C] @ W + bias[OC]; W is [C,OC] (IN_OUT) or [OC,C] (OUT_IN);
  * bias may be NULL. */
+/* Sets the number of threads OpenBLAS uses for calls from this thread and
+ * returns the previous number (OpenMP's default team size of the calling
+ * thread is left as it was). Used to run BLAS single-threaded inside
+ * parallel regions of our own (ic_model_train_pass). */
+int ic_blas_set_threads(int n);
+
 void ic_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC, ic_wlayout layout);
 /* dinp[N,C] += dout @ W^T; dw += inp^T @ dout (in W's layout); dbias[OC] += sum_rows dout. */
