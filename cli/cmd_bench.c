@@ -50,8 +50,8 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     json_object_set_new(o, "ms_per_step", json_real(r->ms_per_step));
     json_object_set_new(o, "ms_min", json_real(r->ms_min));
     json_object_set_new(o, "ms_max", json_real(r->ms_max));
-    json_object_set_new(o, "ms_forward", json_real(r->ms_forward));
-    json_object_set_new(o, "ms_backward", json_real(r->ms_backward));
+    json_object_set_new(o, "ms_forward_backward", json_real(r->ms_pass));
+    json_object_set_new(o, "shards", json_integer(r->shards));
     json_object_set_new(o, "ms_update", json_real(r->ms_update));
     json_object_set_new(o, "gflops", json_real(r->gflops));
     json_object_set_new(o, "flops_per_step", json_real(r->flops_per_step));
@@ -94,9 +94,9 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
     printf("params      %zu\n", r->num_params);
     printf("steps       %d measured after %d warmup\n", r->steps, r->warmup);
     printf("ms/step     median %.3f   min %.3f   max %.3f\n", r->ms_per_step, r->ms_min, r->ms_max);
-    printf("  forward   %.3f ms\n", r->ms_forward);
-    printf("  backward  %.3f ms\n", r->ms_backward);
-    printf("  update    %.3f ms\n", r->ms_update);
+    printf("  forward + backward  %.3f ms (batch in %d shard%s, one thread each)\n", r->ms_pass, r->shards,
+           r->shards == 1 ? "" : "s");
+    printf("  update              %.3f ms\n", r->ms_update);
     printf("GFLOP/s     %.2f   (%.4g GFLOP per step)\n", r->gflops, r->flops_per_step / 1e9);
     if (x->ceiling > 0)
         printf("ceiling     %.1f GFLOP/s measured (register-only FMA loop, same threads): step at %.0f%%\n", x->ceiling,

@@ -144,7 +144,9 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     ic_adam opt;
     memset(&opt, 0, sizeof opt);
     float *xs = malloc(sizeof(float) * (size_t)B * n * d), *ys = malloc(sizeof(float) * (size_t)B * n);
-    double *t_all = malloc(sizeof(double) * 4 * (size_t)steps);
+    double *t_all = malloc(sizeof(double) * 3 * (size_t)steps);
+    const int nshards = ic_default_shards(); /* as the trainer does */
+    ic_shards sh = {0};
     int rc = -1;
     if (!xs || !ys || !t_all) { ic_errf(err, "out of memory"); goto done0; }
     if (ic_model_create(&m, &cfg->model, err)) goto done0;
@@ -156,19 +158,17 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     ic_task_spec task;
     ic_task_spec_default(&task, IC_TASK_LINEAR, d);
     if (ic_task_sample(&task, &r, B, n, d, xs, ys, NULL, err)) goto done;
-    double *tt = t_all, *tf = t_all + steps, *tb = t_all + 2 * steps, *tu = t_all + 3 * steps;
+    double *tt = t_all, *tf = t_all + steps, *tu = t_all + 2 * steps;
     for (int i = 0; i < warmup + steps; i++) {
         double t0 = now_ms();
-        if (ic_model_forward(&m, s, xs, ys, B, n, 1, err)) goto done;
-        double t1 = now_ms();
         ic_model_zero_grad(&m);
-        if (ic_model_backward(&m, err)) goto done;
+        if (ic_model_train_pass(&m, &sh, nshards, s, xs, ys, B, n, err)) goto done;
         double t2 = now_ms();
         ic_adam_update(&opt, m.params_mem, m.grads_mem, cfg->learning_rate);
         double t3 = now_ms();
         if (i >= warmup) {
             int j = i - warmup;
-            tt[j] = t3 - t0; tf[j] = t1 - t0; tb[j] = t2 - t1; tu[j] = t3 - t2;
+            tt[j] = t3 - t0; tf[j] = t2 - t0; tu[j] = t3 - t2;
         }
     }
     out->steps = steps;
@@ -176,8 +176,8 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     out->ms_per_step = median(tt, steps);
     out->ms_min = tt[0];
     out->ms_max = tt[steps - 1];
-    out->ms_forward = median(tf, steps);
-    out->ms_backward = median(tb, steps);
+    out->ms_pass = median(tf, steps);
+    out->shards = nshards < B ? nshards : B;
     out->ms_update = median(tu, steps);
     out->flops_per_step = 3.0 * ic_model_flops_forward(&cfg->model, s, B, n);
     out->gflops = out->flops_per_step / (out->ms_per_step * 1e6);
@@ -193,6 +193,7 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     rc = 0;
 done:
     ic_adam_free(&opt);
+    ic_shards_free(&sh);
     ic_model_free(&m);
 done0:
     free(xs); free(ys); free(t_all); free(s);

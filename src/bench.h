@@ -8,7 +8,8 @@
 typedef struct {
     double ms_per_step;      /* median over measured steps */
     double ms_min, ms_max;
-    double ms_forward, ms_backward, ms_update; /* medians of the parts */
+    double ms_pass, ms_update; /* medians of the parts: forward + backward (ic_model_train_pass), Adam */
+    int shards;                /* prompts split into this many shards, one thread each */
     double gflops;           /* model FLOPs (fwd + 2x fwd for bwd) / median time */
     double flops_per_step;
     int steps, warmup, threads;

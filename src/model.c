@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "ops.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "rng.h"
 
 /* ---------------- config and schedules ---------------- */
@@ -158,12 +161,25 @@ int ic_model_create(ic_model *m, const ic_config *cfg, ic_err *err) {
     for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) m->num_params += m->param_sizes[k];
     m->params_mem = calloc(m->num_params, sizeof(float));
     if (!m->params_mem) return ic_errf(err, "out of memory allocating %zu parameters", m->num_params);
+    m->owns_params = 1;
     point_params(&m->params, m->params_mem, m->param_sizes);
     return 0;
 }
 
+int ic_model_create_replica(ic_model *r, const ic_model *m, ic_err *err) {
+    memset(r, 0, sizeof *r);
+    if (!m->params_mem) return ic_errf(err, "replica of a model without parameters");
+    r->cfg = m->cfg;
+    memcpy(r->param_sizes, m->param_sizes, sizeof r->param_sizes);
+    r->num_params = m->num_params;
+    r->params_mem = m->params_mem;
+    r->owns_params = 0;
+    point_params(&r->params, r->params_mem, r->param_sizes);
+    return 0;
+}
+
 void ic_model_free(ic_model *m) {
-    free(m->params_mem);
+    if (m->owns_params) free(m->params_mem);
     free(m->grads_mem);
     free(m->acts_mem);
     free(m->dacts_mem);
@@ -373,6 +389,18 @@ static void group_mean(ic_block_acts *ga, int k, size_t BTC) {
     }
 }
 
+static int ensure_loop_stats(ic_model *m, int L, ic_err *err) {
+    if ((size_t)L > m->loop_mse_cap) {
+        free(m->loop_mse);
+        free(m->loop_delta);
+        m->loop_mse = malloc(sizeof(double) * (size_t)L);
+        m->loop_delta = malloc(sizeof(double) * (size_t)L);
+        m->loop_mse_cap = m->loop_mse && m->loop_delta ? (size_t)L : 0;
+        if (!m->loop_mse_cap) return ic_errf(err, "out of memory");
+    }
+    return 0;
+}
+
 int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const float *ys,
                      int B, int n, int need_grad, ic_err *err) {
     const ic_config *c = &m->cfg;
@@ -398,14 +426,7 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
         m->preds_cap = m->preds ? (size_t)L * B * n : 0;
         if (!m->preds) return ic_errf(err, "out of memory for predictions");
     }
-    if ((size_t)L > m->loop_mse_cap) {
-        free(m->loop_mse);
-        free(m->loop_delta);
-        m->loop_mse = malloc(sizeof(double) * (size_t)L);
-        m->loop_delta = malloc(sizeof(double) * (size_t)L);
-        m->loop_mse_cap = m->loop_mse && m->loop_delta ? (size_t)L : 0;
-        if (!m->loop_mse_cap) return ic_errf(err, "out of memory");
-    }
+    if (ensure_loop_stats(m, L, err)) return -1;
     const size_t BTC = (size_t)B * T * C;
 
     memcpy(m->ys, ys, sizeof(float) * (size_t)B * n);
@@ -576,6 +597,100 @@ int ic_model_backward(ic_model *m, ic_err *err) {
     }
     ic_posembed_backward(NULL, g->wpe, m->d_p, B, T, C);
     ic_linear_backward(NULL, g->read_in_w, g->read_in_b, m->d_p, m->zs, p->read_in_w, B * T, d, C, IC_W_OUT_IN);
+    return 0;
+}
+
+/* ---------------- data-parallel step (shards of the batch) ---------------- */
+
+int ic_default_shards(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void ic_shards_free(ic_shards *sh) {
+    for (int i = 0; i < sh->cap; i++) ic_model_free(&sh->rep[i]);
+    free(sh->rep);
+    memset(sh, 0, sizeof *sh);
+}
+
+static int shards_ensure(ic_shards *sh, const ic_model *m, int k, ic_err *err) {
+    if (sh->params_of != m->params_mem) ic_shards_free(sh); /* made for another model */
+    if (k <= sh->cap) return 0;
+    ic_model *rep = realloc(sh->rep, sizeof *rep * (size_t)k);
+    if (!rep) return ic_errf(err, "out of memory for %d shards", k);
+    sh->rep = rep;
+    for (; sh->cap < k; sh->cap++)
+        if (ic_model_create_replica(&sh->rep[sh->cap], m, err)) return -1;
+    sh->params_of = m->params_mem;
+    return 0;
+}
+
+int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
+                        const float *ys, int B, int n, ic_err *err) {
+    if (nshards > B) nshards = B;
+    if (nshards <= 1) {
+        if (ic_model_forward(m, s, xs, ys, B, n, 1, err)) return -1;
+        return ic_model_backward(m, err);
+    }
+    if (ic_schedule_validate(s, &m->cfg, err)) return -1;
+    if (!xs || !ys) return ic_errf(err, "forward needs prompts: xs and ys (the y tokens are part of the input)");
+    if (!m->grads_mem) {
+        ic_model_zero_grad(m);
+        if (!m->grads_mem) return ic_errf(err, "out of memory allocating gradients");
+    }
+    if (ensure_loop_stats(m, s->loops, err) || shards_ensure(sh, m, nshards, err)) return -1;
+    const int d = m->cfg.n_dims;
+    int failed = -1;
+    ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
+    if (!errs) return ic_errf(err, "out of memory");
+    const int blas_prev = ic_blas_set_threads(1);
+    #pragma omp parallel for num_threads(nshards) schedule(static, 1)
+    for (int i = 0; i < nshards; i++) {
+        const int b0 = (int)((long)B * i / nshards), b1 = (int)((long)B * (i + 1) / nshards);
+        ic_model *r = &sh->rep[i];
+        ic_model_zero_grad(r);
+        int rc = ic_model_forward(r, s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, b1 - b0, n, 1, &errs[i]);
+        if (!rc) rc = ic_model_backward(r, &errs[i]);
+        if (rc) {
+            #pragma omp critical(ic_train_pass_err)
+            if (failed < 0 || i < failed) failed = i;
+        }
+    }
+    ic_blas_set_threads(blas_prev);
+    if (failed >= 0) {
+        ic_errf(err, "%s", errs[failed].msg);
+        if (errs != shard_err) free(errs);
+        return -1;
+    }
+    if (errs != shard_err) free(errs);
+    // whole-batch loss = sum_i (B_i / B) loss_i, and so for its gradient; shards in order
+    float wts[64], *w = nshards <= 64 ? wts : malloc(sizeof(float) * (size_t)nshards);
+    if (!w) return ic_errf(err, "out of memory");
+    m->loss = 0.0;
+    for (int t = 0; t < s->loops; t++) m->loop_mse[t] = 0.0, m->loop_delta[t] = NAN;
+    for (int i = 0; i < nshards; i++) {
+        const long bi = (long)B * (i + 1) / nshards - (long)B * i / nshards;
+        w[i] = (float)bi / (float)B;
+        m->loss += (double)bi / B * sh->rep[i].loss;
+        for (int t = 0; t < s->loops; t++) m->loop_mse[t] += (double)bi / B * sh->rep[i].loop_mse[t];
+    }
+    float *g = m->grads_mem;
+    const size_t np = m->num_params;
+    #pragma omp parallel for num_threads(nshards) if (np > 65536)
+    for (size_t k = 0; k < np; k++) {
+        float acc = 0.0f;
+        for (int i = 0; i < nshards; i++) acc += w[i] * sh->rep[i].grads_mem[k];
+        g[k] += acc;
+    }
+    if (w != wts) free(w);
+    m->B = B;
+    m->n = n;
+    m->T = 2 * n;
+    m->sched = *s;
+    m->have_grad_acts = 0;
     return 0;
 }
 

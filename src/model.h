@@ -144,7 +144,8 @@ typedef struct {
     ic_config cfg;
     size_t param_sizes[IC_NUM_PARAM_TENSORS];
     size_t num_params;
-    float *params_mem;
+    float *params_mem;     /* owned, or borrowed by a replica (ic_model_create_replica) */
+    int owns_params;
     ic_params params;
     float *grads_mem; /* allocated on first backward (or ic_model_zero_grad) */
     ic_params grads;
@@ -215,6 +216,40 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
  * ACCUMULATES d loss / d params into m->grads. */
 int ic_model_backward(ic_model *m, ic_err *err);
 void ic_model_zero_grad(ic_model *m);
+
+/* A replica of m: the same configuration, m's parameters (borrowed: not
+ * copied, never freed by the replica, so m must outlive it), its own
+ * gradients and activations. ic_model_free releases what it owns. */
+int ic_model_create_replica(ic_model *r, const ic_model *m, ic_err *err);
+
+/* Data parallelism inside one training step: the batch is cut into shards
+ * of consecutive prompts, each shard runs forward and backward on its own
+ * replica on one thread (BLAS single-threaded inside), and the gradients
+ * are summed, each weighted by its share of the prompts. On a few cores
+ * this beats splitting every kernel across threads: one parallel region per
+ * step instead of a dozen per block, and each thread's activations stay in
+ * its own cache. */
+typedef struct {
+    ic_model *rep; /* [cap] replicas of the model the shards were made for */
+    int cap;
+    const float *params_of; /* the parameters they borrow */
+} ic_shards;
+
+/* Forward with gradient storage and backward of B prompts (xs [B,n,d], ys
+ * [B,n]) on at most nshards shards (nshards <= 1 or B < 2: m's own
+ * ic_model_forward + ic_model_backward, bit for bit). Afterwards m->grads
+ * += the gradient of the whole batch's loss, m->loss and m->loop_mse[] are
+ * the whole batch's (the prompt-weighted means of the shards'). With more
+ * than one shard m keeps no activations or predictions of this batch
+ * (m->have_grad_acts = 0) and m->loop_delta is NaN. Results depend on the
+ * number of shards (the order of the gradient sums), not on anything else:
+ * the same seed and thread count give the same bits. */
+int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
+                        const float *ys, int B, int n, ic_err *err);
+void ic_shards_free(ic_shards *sh);
+/* The shard count the trainer and the benchmark use: one per OpenMP thread
+ * (omp_get_max_threads(); 1 without OpenMP). */
+int ic_default_shards(void);
 /* Predictions [B,n] after loop t (t < 0: the last loop) of the last forward. */
 const float *ic_model_preds(const ic_model *m, int t);
 

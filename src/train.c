@@ -91,6 +91,7 @@ fail:
 }
 
 void ic_trainer_free(ic_trainer *t) {
+    ic_shards_free(&t->shards);
     ic_model_free(&t->model);
     ic_adam_free(&t->opt);
     free(t->xs);
@@ -112,11 +113,11 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
     t->sched.loops = loops;
     t->sched.loss_loops = c->loss_loops < loops ? c->loss_loops : loops;
     t->sched.grad_loops = c->grad_loops < loops ? c->grad_loops : loops; /* 0 stays 0 (= loss_loops) */
-    if (ic_model_forward(&t->model, &t->sched, t->xs, t->ys, B, n, 1, err)) return -1;
+    ic_model_zero_grad(&t->model);
+    if (ic_model_train_pass(&t->model, &t->shards, ic_default_shards(), &t->sched, t->xs, t->ys, B, n, err))
+        return -1;
     const double loss = t->model.loss;
     if (!isfinite(loss)) return ic_errf(err, "loss is %s at step %ld", isnan(loss) ? "NaN" : "infinite", step + 1);
-    ic_model_zero_grad(&t->model);
-    if (ic_model_backward(&t->model, err)) return -1;
     const double gnorm = ic_clip_grad_norm(t->model.grads_mem, t->model.num_params, c->grad_clip);
     if (!isfinite(gnorm)) return ic_errf(err, "gradient norm is not finite at step %ld", step + 1);
     const double lr = ic_lr_at(c, step);

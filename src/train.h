@@ -40,6 +40,7 @@ double ic_linear_optimum(int d, int n);
 typedef struct {
     ic_run_config cfg;
     ic_model model;
+    ic_shards shards;    /* replicas for the data-parallel step (one per thread) */
     ic_adam opt;
     ic_schedule sched;   /* the configured schedule; loops follow the curriculum */
     ic_task_spec task;
