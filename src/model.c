@@ -508,29 +508,24 @@ const float *ic_model_preds(const ic_model *m, int t) {
  * group output when the block is a parallel group's last member). */
 static void block_backward(ic_model *m, float *dres, const ic_block_acts *a, const float *x, int blk) {
     const int C = m->cfg.n_embd, H = m->cfg.n_head, B = m->B, T = m->T, N = B * T;
-    const size_t NC = (size_t)N * C, c = (size_t)C * blk;
+    const size_t c = (size_t)C * blk;
     const ic_params *p = &m->params;
     ic_params *g = &m->grads;
     // out = res2 + fcproj(gelu(fc(ln2(res2))))
-    memset(m->d_fch_gelu, 0, sizeof(float) * NC * 4);
+    // (the scratch input gradients are written with IC_SET: = instead of += into zeros)
     ic_linear_backward(m->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
-                       p->fcproj_w + c * 4 * C, N, 4 * C, C, IC_W_IN_OUT);
-    memset(m->d_fch, 0, sizeof(float) * NC * 4);
-    ic_gelu_backward(m->d_fch, a->fch, m->d_fch_gelu, N * 4 * C);
-    memset(m->d_c, 0, sizeof(float) * NC);
+                       p->fcproj_w + c * 4 * C, N, 4 * C, C, IC_W_IN_OUT, IC_SET);
+    ic_gelu_backward(m->d_fch, a->fch, m->d_fch_gelu, N * 4 * C, IC_SET);
     ic_linear_backward(m->d_c, g->fc_w + c * 4 * C, g->fc_b + 4 * c, m->d_fch, a->ln2, p->fc_w + c * 4 * C,
-                       N, C, 4 * C, IC_W_IN_OUT);
+                       N, C, 4 * C, IC_W_IN_OUT, IC_SET);
     ic_layernorm_backward(dres, g->ln2_w + c, g->ln2_b + c, m->d_c, a->res2, p->ln2_w + c, a->ln2_mean,
                           a->ln2_rstd, N, C);
     // res2 = x + attproj(attn(qkv(ln1(x))))
-    memset(m->d_c, 0, sizeof(float) * NC);
     ic_linear_backward(m->d_c, g->attproj_w + c * C, g->attproj_b + c, dres, a->atty, p->attproj_w + c * C,
-                       N, C, C, IC_W_IN_OUT);
-    memset(m->d_qkv, 0, sizeof(float) * NC * 3);
-    ic_attention_backward(m->d_qkv, m->d_att, m->d_c, a->qkv, a->att, B, T, C, H);
-    memset(m->d_c, 0, sizeof(float) * NC);
+                       N, C, C, IC_W_IN_OUT, IC_SET);
+    ic_attention_backward(m->d_qkv, m->d_att, m->d_c, a->qkv, a->att, B, T, C, H, IC_SET);
     ic_linear_backward(m->d_c, g->qkv_w + c * 3 * C, g->qkv_b + 3 * c, m->d_qkv, a->ln1, p->qkv_w + c * 3 * C,
-                       N, C, 3 * C, IC_W_IN_OUT);
+                       N, C, 3 * C, IC_W_IN_OUT, IC_SET);
     ic_layernorm_backward(dres, g->ln1_w + c, g->ln1_b + c, m->d_c, x, p->ln1_w + c, a->ln1_mean, a->ln1_rstd,
                           N, C);
 }
@@ -596,7 +591,7 @@ int ic_model_backward(ic_model *m, ic_err *err) {
         if (has_y) memcpy(m->d_y, m->d_res, sizeof(float) * BTC); /* dropped below first_grad */
     }
     ic_posembed_backward(NULL, g->wpe, m->d_p, B, T, C);
-    ic_linear_backward(NULL, g->read_in_w, g->read_in_b, m->d_p, m->zs, p->read_in_w, B * T, d, C, IC_W_OUT_IN);
+    ic_linear_backward(NULL, g->read_in_w, g->read_in_b, m->d_p, m->zs, p->read_in_w, B * T, d, C, IC_W_OUT_IN, IC_ADD);
     return 0;
 }
 

@@ -66,14 +66,15 @@ void ic_linear_forward(float *out, const float *inp, const float *w, const float
 
 void ic_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, int N, int C, int OC,
-                        ic_wlayout layout) {
-    if (dinp) { // dinp[N,C] += dout[N,OC] @ W^T
+                        ic_wlayout layout, ic_grad_mode mode) {
+    if (dinp) { // dinp[N,C] (+)= dout[N,OC] @ W^T; BLAS never reads C when beta = 0
+        const float beta = mode == IC_SET ? 0.0f : 1.0f;
         if (layout == IC_W_IN_OUT)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, OC, 1.0f, dout, OC, w, OC,
-                        1.0f, dinp, C);
+                        beta, dinp, C);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
-                        1.0f, dinp, C);
+                        beta, dinp, C);
     }
     if (dw) {
         if (layout == IC_W_IN_OUT) // dW[C,OC] += inp^T @ dout
@@ -92,8 +93,9 @@ void ic_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
             float acc[64];
             for (int o = o0; o < o1; o++) acc[o - o0] = 0.0f;
             for (int i = 0; i < N; i++) {
-                const float *row = dout + (size_t)i * OC;
-                for (int o = o0; o < o1; o++) acc[o - o0] += row[o];
+                const float *restrict row = dout + (size_t)i * OC + o0;
+                #pragma omp simd
+                for (int o = 0; o < o1 - o0; o++) acc[o] += row[o];
             }
             for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
         }
@@ -390,7 +392,8 @@ void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T
 }
 
 void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                           const float *att, int B, int T, int C, int H) {
+                           const float *att, int B, int T, int C, int H, ic_grad_mode mode) {
+    const int acc = mode != IC_SET; /* every element of dqkv is written by exactly one pv_block */
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
     // Each (b,h) touches only its own head's channels of dqkv: no races.
@@ -428,15 +431,15 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                         for (int t2 = n; t2 < T; t2++) da[t2] = 0.0f;
                     }
                     // dq rows t0.. += dscores rows @ K over keys 0..nmax-1
-                    pv_block(dqkv_b + (size_t)t0 * C3 + h * hs, (size_t)C3, 1, da_bh + (size_t)t0 * T, (size_t)T, 1,
+                    pv_block(dqkv_b + (size_t)t0 * C3 + h * hs, (size_t)C3, acc, da_bh + (size_t)t0 * T, (size_t)T, 1,
                              qkv_b + C + h * hs, (size_t)C3, 0, nmax, R, hs);
                 }
                 // dk_t2 += sum_{t >= t2} dscores[t][t2] q_t; dv_t2 += sum_{t >= t2} att[t][t2] go_t
                 for (int t0 = 0; t0 < T; t0 += IC_RB) {
                     const int R = T - t0 < IC_RB ? T - t0 : IC_RB;
-                    pv_block(dqkv_b + (size_t)t0 * C3 + C + h * hs, (size_t)C3, 1, da_bh + t0, 1, (size_t)T,
+                    pv_block(dqkv_b + (size_t)t0 * C3 + C + h * hs, (size_t)C3, acc, da_bh + t0, 1, (size_t)T,
                              qkv_b + h * hs, (size_t)C3, t0, T, R, hs);
-                    pv_block(dqkv_b + (size_t)t0 * C3 + 2 * C + h * hs, (size_t)C3, 1, a_bh + t0, 1, (size_t)T,
+                    pv_block(dqkv_b + (size_t)t0 * C3 + 2 * C + h * hs, (size_t)C3, acc, a_bh + t0, 1, (size_t)T,
                              dout_b + h * hs, (size_t)C, t0, T, R, hs);
                 }
             }
@@ -468,7 +471,8 @@ void ic_gelu_forward(float *out, const float *inp, int N) {
     }
 }
 
-void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N) {
+void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N, ic_grad_mode mode) {
+    const float keep = mode == IC_SET ? 0.0f : 1.0f; /* 0 * NaN would be NaN: select, not multiply */
     #pragma omp parallel for simd if (N > 65536)
     for (int i = 0; i < N; i++) {
         float x = inp[i];
@@ -476,7 +480,8 @@ void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N) {
         float th = tanh_fast(u);
         float sech2 = 1.0f - th * th;
         float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += g * dout[i];
+        const float prev = keep != 0.0f ? dinp[i] : 0.0f;
+        dinp[i] = prev + g * dout[i];
     }
 }
 

@@ -33,12 +33,18 @@ typedef enum { IC_W_IN_OUT = 0, IC_W_OUT_IN = 1 } ic_wlayout;
  * parallel regions of our own (ic_model_train_pass). */
 int ic_blas_set_threads(int n);
 
+/* How a backward writes the input gradient: IC_ADD accumulates (+=, the
+ * rule of every backward here); IC_SET overwrites (=, as += into zeros but
+ * without zeroing the buffer first, and without reading it: its old content
+ * may be anything, NaN included). Parameter gradients always accumulate. */
+typedef enum { IC_ADD = 0, IC_SET = 1 } ic_grad_mode;
+
 void ic_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC, ic_wlayout layout);
-/* dinp[N,C] += dout @ W^T; dw += inp^T @ dout (in W's layout); dbias[OC] += sum_rows dout. */
+/* dinp[N,C] += (or =, mode) dout @ W^T; dw += inp^T @ dout (in W's layout); dbias[OC] += sum_rows dout. */
 void ic_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, int N, int C, int OC,
-                        ic_wlayout layout);
+                        ic_wlayout layout, ic_grad_mode mode);
 
 /* out[N,C] = (inp - mean) * rstd * w + b, per row; mean[N], rstd[N] saved. eps 1e-5. */
 void ic_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -53,13 +59,14 @@ void ic_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
  * 0..t; entries above the diagonal are written as 0). Scale 1/sqrt(C/H).
  * out[B,T,C]: heads concatenated. */
 void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H);
-/* dqkv[B,T,3C] += ...; datt[B,H,T,T] is scratch (overwritten). */
+/* dqkv[B,T,3C] += (or =, mode) ...; datt[B,H,T,T] is scratch (overwritten). */
 void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                           const float *att, int B, int T, int C, int H);
+                           const float *att, int B, int T, int C, int H, ic_grad_mode mode);
 
 /* GELU, tanh approximation (GPT-2's "gelu_new"). */
 void ic_gelu_forward(float *out, const float *inp, int N);
-void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N);
+/* dinp[N] += (or =, mode) gelu'(inp) * dout */
+void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N, ic_grad_mode mode);
 
 /* out[N] = a + b;  backward: da += dout, db += dout (either may be NULL). */
 void ic_residual_forward(float *out, const float *a, const float *b, int N);

@@ -225,7 +225,7 @@ static void lin_ffwd(kcase *k)
 static void lin_fbw(kcase *k, float *const *g)
 {
     ic_linear_backward(g[0], g[1], k->d[4] ? g[2] : NULL, k->fR, k->fin[0], k->fin[1], k->d[0],
-                       k->d[1], k->d[2], (ic_wlayout)k->d[3]);
+                       k->d[1], k->d[2], (ic_wlayout)k->d[3], IC_ADD);
 }
 static void make_linear(kcase *k, tu_rng *rng, int N, int C, int OC, ic_wlayout layout, int has_bias)
 {
@@ -294,7 +294,7 @@ static void att_ffwd(kcase *k)
 static void att_fbw(kcase *k, float *const *g)
 {
     ic_attention_backward(g[0], k->fscratch, k->fR, k->fin[0], k->fsaved[0], k->d[0], k->d[1],
-                          k->d[2], k->d[3]);
+                          k->d[2], k->d[3], IC_ADD);
 }
 static void make_attention(kcase *k, tu_rng *rng, int B, int T, int C, int H)
 {
@@ -311,7 +311,7 @@ static void make_attention(kcase *k, tu_rng *rng, int B, int T, int C, int H)
 static void gelu_fwd(kcase *k) { ic_ref_gelu_forward(k->out, k->in[0], k->d[0]); }
 static void gelu_bw(kcase *k, double *const *g) { ic_ref_gelu_backward(g[0], k->in[0], k->R, k->d[0]); }
 static void gelu_ffwd(kcase *k) { ic_gelu_forward(k->fout, k->fin[0], k->d[0]); }
-static void gelu_fbw(kcase *k, float *const *g) { ic_gelu_backward(g[0], k->fin[0], k->fR, k->d[0]); }
+static void gelu_fbw(kcase *k, float *const *g) { ic_gelu_backward(g[0], k->fin[0], k->fR, k->d[0], IC_ADD); }
 static void make_gelu(kcase *k, tu_rng *rng, int N)
 {
     kc_init(k, "gelu");
@@ -948,6 +948,63 @@ static void test_parity_mse(void **state)
 /*                      (d) values checked by hand                        */
 /* ====================================================================== */
 
+/* IC_SET writes the input gradient as IC_ADD would into zeros, whatever the
+ * buffer held before (NaN here: a kernel that reads or scales it fails),
+ * while parameter gradients still accumulate. */
+static void test_set_mode(void **state)
+{
+    (void)state;
+    enum { N = 13, C = 10, OC = 24 };
+    tu_rng rng = tu_rng_make(404);
+    double tmp[N * OC];
+    float inp[N * C], w[C * OC], dout[N * OC], x[N * OC];
+    tu_fill(&rng, tmp, N * C, 1.0, 0.0);
+    tu_to_float(inp, tmp, N * C);
+    tu_fill(&rng, tmp, C * OC, 1.0, 0.0);
+    tu_to_float(w, tmp, C * OC);
+    tu_fill(&rng, tmp, N * OC, 1.0, 0.0);
+    tu_to_float(dout, tmp, N * OC);
+    tu_fill(&rng, tmp, N * OC, 3.0, 0.0);
+    tu_to_float(x, tmp, N * OC);
+    for (int layout = 0; layout < 2; layout++) {
+        float add[N * C] = {0}, set[N * C], dw_add[C * OC], dw_set[C * OC], db_add[OC], db_set[OC];
+        for (int i = 0; i < N * C; i++) set[i] = NAN;
+        for (int i = 0; i < C * OC; i++) dw_add[i] = dw_set[i] = 0.5f; /* accumulate onto 0.5 */
+        for (int i = 0; i < OC; i++) db_add[i] = db_set[i] = -1.0f;
+        ic_linear_backward(add, dw_add, db_add, dout, inp, w, N, C, OC, (ic_wlayout)layout, IC_ADD);
+        ic_linear_backward(set, dw_set, db_set, dout, inp, w, N, C, OC, (ic_wlayout)layout, IC_SET);
+        for (int i = 0; i < N * C; i++) assert_true(set[i] == add[i]);
+        for (int i = 0; i < C * OC; i++) assert_true(dw_set[i] == dw_add[i] && dw_set[i] != 0.5f);
+        for (int i = 0; i < OC; i++) assert_true(db_set[i] == db_add[i]);
+    }
+    /* attention: B = 2, T = 19 (three row blocks), C = 20, H = 2 (head size 10: the tail path) */
+    {
+        enum { AB = 2, AT = 19, AC = 20, AH = 2 };
+        static float qkv[AB * AT * 3 * AC], att[AB * AH * AT * AT], datt[AB * AH * AT * AT], out[AB * AT * AC];
+        static float go[AB * AT * AC], dadd[AB * AT * 3 * AC], dset[AB * AT * 3 * AC];
+        double t2[AB * AT * 3 * AC];
+        tu_fill(&rng, t2, AB * AT * 3 * AC, 1.5, 0.0);
+        tu_to_float(qkv, t2, AB * AT * 3 * AC);
+        tu_fill(&rng, t2, AB * AT * AC, 1.0, 0.0);
+        tu_to_float(go, t2, AB * AT * AC);
+        ic_attention_forward(out, att, qkv, AB, AT, AC, AH);
+        for (int i = 0; i < AB * AT * 3 * AC; i++) dadd[i] = 0.0f, dset[i] = NAN;
+        ic_attention_backward(dadd, datt, go, qkv, att, AB, AT, AC, AH, IC_ADD);
+        ic_attention_backward(dset, datt, go, qkv, att, AB, AT, AC, AH, IC_SET);
+        for (int i = 0; i < AB * AT * 3 * AC; i++) assert_true(dset[i] == dadd[i]);
+    }
+    float gadd[N * OC] = {0}, gset[N * OC], gacc[N * OC];
+    for (int i = 0; i < N * OC; i++) gset[i] = NAN, gacc[i] = 2.0f;
+    ic_gelu_backward(gadd, x, dout, N * OC, IC_ADD);
+    ic_gelu_backward(gset, x, dout, N * OC, IC_SET);
+    ic_gelu_backward(gacc, x, dout, N * OC, IC_ADD);
+    for (int i = 0; i < N * OC; i++) {
+        assert_true(gset[i] == gadd[i]);
+        /* IC_ADD really adds (one rounding apart: the add may fuse with the product) */
+        assert_true(fabsf(gacc[i] - (2.0f + gadd[i])) <= 1e-6f * (2.0f + fabsf(gadd[i])));
+    }
+}
+
 static void test_hand_gelu(void **state)
 {
     (void)state;
@@ -967,7 +1024,7 @@ static void test_hand_gelu(void **state)
     assert_true(out[0] == 0.0 && fout[0] == 0.0f);
     /* slopes: gelu'(0) = 0.5, gelu'(large) = 1, gelu'(-large) = 0 */
     ic_ref_gelu_backward(dinp, x, ones, 7);
-    ic_gelu_backward(fdinp, fx, fones, 7);
+    ic_gelu_backward(fdinp, fx, fones, 7, IC_ADD);
     assert_true(fabs(dinp[0] - 0.5) <= 1e-15 && fabs(fdinp[0] - 0.5f) <= 1e-7);
     assert_true(fabs(dinp[4] - 1.0) <= 1e-12 && fabs(fdinp[4] - 1.0f) <= 1e-6);
     assert_true(fabs(dinp[5]) <= 1e-12 && fabs(fdinp[5]) <= 1e-6);
@@ -1195,6 +1252,7 @@ int main(void)
         cmocka_unit_test(test_parity_readout),
         cmocka_unit_test(test_parity_mse),
         /* (d) */
+        cmocka_unit_test(test_set_mode),
         cmocka_unit_test(test_hand_gelu),
         cmocka_unit_test(test_hand_layernorm),
         cmocka_unit_test(test_hand_linear),
