@@ -612,7 +612,11 @@ void ic_shards_free(ic_shards *sh) {
 }
 
 static int shards_ensure(ic_shards *sh, const ic_model *m, int k, ic_err *err) {
-    if (sh->params_of != m->params_mem) ic_shards_free(sh); /* made for another model */
+    /* made for another model (a new model may get a freed one's address, so
+     * the configuration is compared too) */
+    if (sh->cap && (sh->params_of != m->params_mem || memcmp(&sh->rep[0].cfg, &m->cfg, sizeof m->cfg) ||
+                    sh->rep[0].num_params != m->num_params))
+        ic_shards_free(sh);
     if (k <= sh->cap) return 0;
     ic_model *rep = realloc(sh->rep, sizeof *rep * (size_t)k);
     if (!rep) return ic_errf(err, "out of memory for %d shards", k);
@@ -686,6 +690,9 @@ int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedu
     m->T = 2 * n;
     m->sched = *s;
     m->have_grad_acts = 0;
+    free(m->preds); /* no predictions of this batch: ic_model_preds returns NULL */
+    m->preds = NULL;
+    m->preds_cap = 0;
     return 0;
 }
 

@@ -241,7 +241,8 @@ typedef struct {
  * += the gradient of the whole batch's loss, m->loss and m->loop_mse[] are
  * the whole batch's (the prompt-weighted means of the shards'). With more
  * than one shard m keeps no activations or predictions of this batch
- * (m->have_grad_acts = 0) and m->loop_delta is NaN. Results depend on the
+ * (m->have_grad_acts = 0, ic_model_preds returns NULL) and m->loop_delta is
+ * NaN. Results depend on the
  * number of shards (the order of the gradient sums), not on anything else:
  * the same seed and thread count give the same bits. */
 int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,

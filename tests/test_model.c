@@ -1,7 +1,8 @@
 /* test_model.c: the whole model against a double-precision reference:
  * forward parity, finite-difference gradients for plain, repeated-block,
  * parallel-group and looped (injection, truncation) schedules, bit-exactness
- * rules of schedules, and error handling. */
+ * rules of schedules, error handling, and the data-parallel training pass
+ * (ic_model_train_pass: shards on replicas against the unsharded pass). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "model.h"
 #include "ref_model.h"
@@ -582,6 +586,544 @@ static void test_init_deterministic(void **st) {
     ic_model_free(&b);
 }
 
+/* ---- data-parallel training pass (ic_model_train_pass) ---- */
+
+/* Small enough to be fast, n_layer 3 so a schedule can hold a group and a
+ * repeated block; n_positions 6 leaves room for n > n_positions errors. */
+static const ic_config SHARD = {.n_dims = 3, .n_positions = 6, .n_embd = 16, .n_layer = 3, .n_head = 2};
+
+/* Fixtures of the tests that need real parallelism: three OpenMP threads
+ * whatever OMP_NUM_THREADS says, the caller's setting back afterwards (the
+ * teardown runs even when the test fails). */
+static int threads3_setup(void **st) {
+    static int prev;
+#ifdef _OPENMP
+    prev = omp_get_max_threads();
+    omp_set_num_threads(3);
+#else
+    prev = 1;
+#endif
+    *st = &prev;
+    return 0;
+}
+
+static int threads_teardown(void **st) {
+#ifdef _OPENMP
+    omp_set_num_threads(*(int *)*st);
+#else
+    (void)st;
+#endif
+    return 0;
+}
+
+/* The OpenMP thread count the caller set (1 without OpenMP). */
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static float *copy_floats(const float *p, size_t n) {
+    float *c = malloc(sizeof(float) * n);
+    assert_non_null(c);
+    memcpy(c, p, sizeof(float) * n);
+    return c;
+}
+
+static double max_abs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabsf(a[i]));
+    return m;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - (double)b[i]));
+    return m;
+}
+
+/* One fresh forward (need_grad = 1) + backward of the whole batch on m, from
+ * zero gradients: the gradient (returned, a copy), loss and loop MSEs. */
+static float *unsharded(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
+                        double *loss, double *mse) {
+    ic_err err;
+    ic_model_zero_grad(m);
+    assert_int_equal(ic_model_forward(m, s, xs, ys, B, n, 1, &err), 0);
+    assert_int_equal(ic_model_backward(m, &err), 0);
+    *loss = m->loss;
+    for (int t = 0; t < s->loops; t++) mse[t] = m->loop_mse[t];
+    return copy_floats(m->grads_mem, m->num_params);
+}
+
+/* Gradient tolerance of a sharded pass against the unsharded one. Both are
+ * float sums of the same per-prompt terms in different orders (sgemm over B
+ * rows vs B_i rows, then the weighted shard sum, weights B_i/B rounded to
+ * float); each element's rounding error is a few float ulps (6e-8) of the
+ * magnitude of its terms, which for this small model is at most a few times
+ * the largest gradient component. Measured: <= ~5e-7 * max|g|. The bound
+ * 1e-5 * max|g| + 1e-7 sits a decade above that and several decades below
+ * what a wrong weighting (1/k instead of B_i/B, or no weights) gives. */
+static double grad_tol(double gmax) { return 1e-5 * gmax + 1e-7; }
+
+/* ic_model_train_pass on nshards shards (fresh ic_shards, three threads via
+ * the fixture) against the unsharded forward + backward: gradient within
+ * grad_tol, loss and every loop's MSE to 1e-6 relative, and the documented
+ * side effects of a sharded pass (no activations kept, loop_delta NaN). Also
+ * checks that the tolerance has teeth: the replicas' own gradients summed
+ * with the wrong weights miss the reference by far more than it. */
+static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n, int nshards, uint64_t seed) {
+    ic_model m;
+    ic_err err;
+    make_model(&m, c, seed);
+    assert_true(c->n_dims == 3);
+    float *xs = malloc(sizeof(float) * (size_t)B * n * 3), *ys = malloc(sizeof(float) * (size_t)B * n);
+    make_prompts(xs, ys, c, B, n, seed + 1);
+    const int L = s->loops;
+    double lref, *mref = malloc(sizeof(double) * L);
+    float *gref = unsharded(&m, s, xs, ys, B, n, &lref, mref);
+    const size_t np = m.num_params;
+    const double gmax = max_abs(gref, np), tol = grad_tol(gmax);
+    assert_true(gmax > 1e-3); // not vacuous
+
+    ic_shards sh = {0};
+    const int threads = max_threads();
+    ic_model_zero_grad(&m);
+    err.msg[0] = 0;
+    if (ic_model_train_pass(&m, &sh, nshards, s, xs, ys, B, n, &err))
+        fail_msg("train_pass (%d shards, B %d): %s", nshards, B, err.msg);
+    assert_int_equal(max_threads(), threads); // the caller's OpenMP setting survives
+    // really sharded: 2..min(nshards, B) replicas, together holding the batch
+    const int k = sh.cap, kmax = nshards < B ? nshards : B;
+    if (k < 2 || k > kmax) fail_msg("%d shards asked for B %d: %d replicas", nshards, B, k);
+    int total = 0, unequal = 0;
+    for (int i = 0; i < k; i++) {
+        total += sh.rep[i].B;
+        assert_ptr_equal(sh.rep[i].params_mem, m.params_mem);
+        unequal |= sh.rep[i].B != sh.rep[0].B;
+    }
+    assert_int_equal(total, B);
+    assert_int_equal(m.have_grad_acts, 0);
+
+    double worst = max_abs_diff(m.grads_mem, gref, np);
+    if (worst > tol)
+        fail_msg("%d shards of B %d: gradient differs by %g (max|g| %g, tolerance %g)", nshards, B, worst, gmax,
+                 tol);
+    if (!(fabs(m.loss - lref) <= 1e-6 * lref)) fail_msg("loss %.10g, unsharded %.10g", m.loss, lref);
+    for (int t = 0; t < L; t++) {
+        if (!(fabs(m.loop_mse[t] - mref[t]) <= 1e-6 * mref[t]))
+            fail_msg("loop %d: mse %.10g, unsharded %.10g", t, m.loop_mse[t], mref[t]);
+        assert_true(isnan(m.loop_delta[t]));
+    }
+
+    // the tolerance catches wrong weightings of the same shard gradients
+    float *alt = malloc(sizeof(float) * np);
+    for (int w = 0; w < 2; w++) {
+        if (w == 0 && !unequal) continue; // 1/k is right when the shards are equal
+        for (size_t j = 0; j < np; j++) {
+            float acc = 0.0f;
+            for (int i = 0; i < k; i++) acc += (w == 0 ? 1.0f / (float)k : 1.0f) * sh.rep[i].grads_mem[j];
+            alt[j] = acc;
+        }
+        double off = max_abs_diff(alt, gref, np);
+        if (!(off > 100 * tol))
+            fail_msg("%s weighting is only %g off (tolerance %g)", w ? "unweighted" : "1/k", off, tol);
+    }
+    free(alt);
+    ic_shards_free(&sh);
+    assert_int_equal(sh.cap, 0);
+    assert_null(sh.rep);
+    free(gref);
+    free(mref);
+    free(xs);
+    free(ys);
+    ic_model_free(&m);
+}
+
+/* The shard counts every schedule is checked with: equal and unequal shards
+ * of B = 7 and 6, more shards than prompts (9 for B = 4: one prompt each). */
+static void check_sharded_counts(const ic_schedule *s, uint64_t seed) {
+    check_sharded(&SHARD, s, 7, 5, 2, seed);     // 3 + 4
+    check_sharded(&SHARD, s, 7, 5, 3, seed + 2); // 2 + 2 + 3
+    check_sharded(&SHARD, s, 6, 6, 3, seed + 4); // 2 + 2 + 2, n = n_positions
+    check_sharded(&SHARD, s, 4, 3, 9, seed + 6); // 4 shards of 1
+}
+
+static ic_schedule shard_sched(const char *list, int loops, int loss_loops, int grad_loops, int inject,
+                               int loop_lnf) {
+    ic_schedule s;
+    ic_schedule_default(&s, &SHARD);
+    ic_err err;
+    if (list) assert_int_equal(ic_schedule_parse_list(&s, list, &err), 0);
+    s.loops = loops;
+    s.loss_loops = loss_loops;
+    s.grad_loops = grad_loops;
+    s.inject = inject;
+    s.loop_lnf = loop_lnf;
+    assert_int_equal(ic_schedule_validate(&s, &SHARD, &err), 0);
+    return s;
+}
+
+static void test_train_pass_sharded_default(void **st) {
+    (void)st;
+    ic_schedule s = shard_sched(NULL, 1, 1, 0, 1, 1);
+    check_sharded_counts(&s, 101);
+}
+
+static void test_train_pass_sharded_repeated_block(void **st) {
+    (void)st;
+    ic_schedule s = shard_sched("0,1,1,0", 1, 1, 0, 1, 1);
+    check_sharded_counts(&s, 111);
+}
+
+static void test_train_pass_sharded_looped(void **st) {
+    (void)st;
+    // loss on the last 2 of 3 loops, gradient through all 3, injection
+    ic_schedule s = shard_sched("0,2", 3, 2, 3, 1, 1);
+    check_sharded_counts(&s, 121);
+    // truncated: 2 loops without gradient, no injection, no per-loop ln_f
+    ic_schedule t = shard_sched("2,1", 4, 2, 0, 0, 0);
+    check_sharded_counts(&t, 131);
+}
+
+static void test_train_pass_sharded_parallel_group(void **st) {
+    (void)st;
+    ic_schedule s = gsched(&SHARD, "0,(1|2),1", 1, 1, 1, 1);
+    check_sharded_counts(&s, 141);
+    ic_schedule t = gsched(&SHARD, "(0|1),(2|2)", 3, 2, 1, 0); // looped, truncated, a block twice in a group
+    check_sharded_counts(&t, 151);
+}
+
+/* More than 64 shards: the per-shard error and weight arrays are allocated
+ * instead of on the stack. */
+static void test_train_pass_many_shards(void **st) {
+    (void)st;
+    ic_schedule s = shard_sched("0,1", 2, 1, 2, 1, 1);
+    check_sharded(&SHARD, &s, 70, 2, 70, 161);
+    check_sharded(&SHARD, &s, 71, 2, 66, 163); // 66 shards: 5 of 2 prompts, 61 of 1
+}
+
+/* nshards <= 1 and B = 1 (nothing to split) run m's own forward + backward:
+ * gradient, loss, loop MSEs, predictions and loop_delta bit for bit, and m
+ * keeps the activations (a following ic_model_backward works). */
+static void test_train_pass_one_shard_bit_exact(void **st) {
+    (void)st;
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, 171);
+    enum { B = 5, N = 4 };
+    float xs[B * N * 3], ys[B * N];
+    make_prompts(xs, ys, &SHARD, B, N, 172);
+    ic_schedule s = shard_sched("0,1,1,2", 3, 2, 0, 1, 1);
+    const struct { int nshards, B; } cases[] = {{1, B}, {0, B}, {-3, B}, {1, 1}, {4, 1}, {64, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const int b = cases[c].B, L = s.loops;
+        double lref, mref[3], dref[3];
+        float *gref = unsharded(&m, &s, xs, ys, b, N, &lref, mref);
+        memcpy(dref, m.loop_delta, sizeof dref);
+        float *pref = copy_floats(m.preds, (size_t)L * b * N);
+        ic_shards sh = {0};
+        ic_model_zero_grad(&m);
+        assert_int_equal(ic_model_train_pass(&m, &sh, cases[c].nshards, &s, xs, ys, b, N, &err), 0);
+        assert_int_equal(sh.cap, 0); // no replicas made
+        assert_memory_equal(m.grads_mem, gref, sizeof(float) * m.num_params);
+        assert_true(m.loss == lref);
+        assert_memory_equal(m.loop_mse, mref, sizeof(double) * L);
+        assert_memory_equal(m.loop_delta, dref, sizeof(double) * L);
+        assert_memory_equal(m.preds, pref, sizeof(float) * (size_t)L * b * N);
+        assert_int_equal(m.have_grad_acts, 1);
+        assert_int_equal(m.B, b);
+        // the activations are m's: one more backward doubles the gradient
+        assert_int_equal(ic_model_backward(&m, &err), 0);
+        for (size_t i = 0; i < m.num_params; i++)
+            if (!(fabsf(m.grads_mem[i] - 2.0f * gref[i]) <= 1e-6 * (1 + fabsf(gref[i]))))
+                fail_msg("case %zu: param %zu: %g after two backwards of %g", c, i, m.grads_mem[i], gref[i]);
+        ic_shards_free(&sh);
+        free(gref);
+        free(pref);
+    }
+    assert_true(max_abs(m.grads_mem, m.num_params) > 1e-3);
+    ic_model_free(&m);
+}
+
+/* grads += : two passes without zeroing give twice the gradient, and a pass
+ * adds to whatever the gradient held (also across the sharded and unsharded
+ * paths). */
+static void test_train_pass_accumulates(void **st) {
+    (void)st;
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, 181);
+    enum { B = 7, N = 5 };
+    float xs[B * N * 3], ys[B * N];
+    make_prompts(xs, ys, &SHARD, B, N, 182);
+    ic_schedule s = shard_sched("0,1,2,1", 2, 1, 2, 1, 1);
+    ic_shards sh = {0};
+    const size_t np = m.num_params;
+
+    ic_model_zero_grad(&m);
+    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
+    float *once = copy_floats(m.grads_mem, np);
+    const double gmax = max_abs(once, np), tol = grad_tol(gmax);
+    assert_true(gmax > 1e-3);
+    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
+    for (size_t i = 0; i < np; i++)
+        if (!(fabsf(m.grads_mem[i] - 2.0f * once[i]) <= 1e-6 * gmax))
+            fail_msg("param %zu: %g after two passes of %g", i, m.grads_mem[i], once[i]);
+
+    // onto arbitrary values: old + g
+    float *old = malloc(sizeof(float) * np);
+    for (size_t i = 0; i < np; i++) old[i] = m.grads_mem[i] = (float)((double)(i % 13) - 6.0) * 0.25f;
+    assert_int_equal(ic_model_train_pass(&m, &sh, 2, &s, xs, ys, B, N, &err), 0);
+    for (size_t i = 0; i < np; i++)
+        if (!(fabsf(m.grads_mem[i] - (old[i] + once[i])) <= tol + 1e-6 * fabsf(old[i])))
+            fail_msg("param %zu: %g, expected %g + %g", i, m.grads_mem[i], old[i], once[i]);
+
+    // sharded then unsharded, without zeroing: twice the gradient again
+    ic_model_zero_grad(&m);
+    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
+    assert_int_equal(ic_model_train_pass(&m, &sh, 1, &s, xs, ys, B, N, &err), 0);
+    for (size_t i = 0; i < np; i++)
+        if (!(fabsf(m.grads_mem[i] - 2.0f * once[i]) <= 2 * tol))
+            fail_msg("param %zu: %g after a sharded and an unsharded pass of %g", i, m.grads_mem[i], once[i]);
+    free(old);
+    free(once);
+    ic_shards_free(&sh);
+    ic_model_free(&m);
+}
+
+/* The same shard count gives the same bits: fresh replicas or reused ones,
+ * one OpenMP thread or three (the results depend on the shard count only).
+ * A different shard count is allowed to differ (the sums' order). */
+static void test_train_pass_repeatable(void **st) {
+    (void)st;
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, 191);
+    enum { B = 7, N = 5 };
+    float xs[B * N * 3], ys[B * N];
+    make_prompts(xs, ys, &SHARD, B, N, 192);
+    ic_schedule s = gsched(&SHARD, "0,(1|2),1", 2, 2, 1, 1);
+    const size_t np = m.num_params;
+    const int threads = max_threads();
+    for (int k = 2; k <= 4; k++) {
+        ic_shards a = {0}, b = {0};
+        ic_model_zero_grad(&m);
+        assert_int_equal(ic_model_train_pass(&m, &a, k, &s, xs, ys, B, N, &err), 0);
+        float *g1 = copy_floats(m.grads_mem, np);
+        double l1 = m.loss, mse1[2] = {m.loop_mse[0], m.loop_mse[1]};
+        // fresh replicas
+        ic_model_zero_grad(&m);
+        assert_int_equal(ic_model_train_pass(&m, &b, k, &s, xs, ys, B, N, &err), 0);
+        assert_memory_equal(m.grads_mem, g1, sizeof(float) * np);
+        assert_true(m.loss == l1);
+        assert_memory_equal(m.loop_mse, mse1, sizeof mse1);
+        // reused replicas (holding the last pass's activations and gradients)
+        ic_model_zero_grad(&m);
+        assert_int_equal(ic_model_train_pass(&m, &a, k, &s, xs, ys, B, N, &err), 0);
+        assert_memory_equal(m.grads_mem, g1, sizeof(float) * np);
+        assert_true(m.loss == l1);
+#ifdef _OPENMP
+        // one OpenMP thread
+        omp_set_num_threads(1);
+        ic_model_zero_grad(&m);
+        assert_int_equal(ic_model_train_pass(&m, &a, k, &s, xs, ys, B, N, &err), 0);
+        omp_set_num_threads(threads);
+        assert_memory_equal(m.grads_mem, g1, sizeof(float) * np);
+        assert_true(m.loss == l1);
+#endif
+        free(g1);
+        ic_shards_free(&a);
+        ic_shards_free(&b);
+    }
+    assert_int_equal(max_threads(), threads);
+    ic_model_free(&m);
+}
+
+/* A replica borrows the master's parameters: it sees changes made to them,
+ * has gradients of its own, and freeing it leaves the master intact (ASan
+ * would report a double free or a use after free). ic_shards follow their
+ * master too: reused for another model they are remade for it. */
+static void test_replica_borrows_parameters(void **st) {
+    (void)st;
+    ic_model m, r;
+    ic_err err;
+    make_model(&m, &SHARD, 201);
+    enum { B = 3, N = 4 };
+    float xs[B * N * 3], ys[B * N];
+    make_prompts(xs, ys, &SHARD, B, N, 202);
+    ic_schedule s = shard_sched(NULL, 1, 1, 0, 1, 1);
+    assert_int_equal(ic_model_create_replica(&r, &m, &err), 0);
+    assert_ptr_equal(r.params_mem, m.params_mem);
+    assert_ptr_equal(r.params.read_out_b, m.params.read_out_b);
+    assert_ptr_equal(r.params.fcproj_b, m.params.fcproj_b);
+    assert_int_equal(r.owns_params, 0);
+    assert_int_equal(r.num_params, m.num_params);
+    assert_memory_equal(&r.cfg, &m.cfg, sizeof r.cfg);
+    assert_memory_equal(r.param_sizes, m.param_sizes, sizeof r.param_sizes);
+    assert_null(r.grads_mem);
+
+    float *p0 = run(&r, &s, xs, ys, B, N, 0);
+    float *pm = run(&m, &s, xs, ys, B, N, 0);
+    assert_memory_equal(p0, pm, sizeof(float) * B * N);
+    // change the master: the replica sees it
+    m.params.read_out_b[0] += 1.0f;
+    m.params.qkv_w[5] *= -2.0f;
+    float *p1 = run(&r, &s, xs, ys, B, N, 0);
+    float *pm1 = run(&m, &s, xs, ys, B, N, 0);
+    assert_memory_equal(p1, pm1, sizeof(float) * B * N);
+    assert_true(memcmp(p0, p1, sizeof(float) * B * N) != 0);
+
+    // the replica's backward fills its own gradients, never the master's
+    ic_model_zero_grad(&m);
+    assert_int_equal(ic_model_forward(&r, &s, xs, ys, B, N, 1, &err), 0);
+    assert_int_equal(ic_model_backward(&r, &err), 0);
+    assert_non_null(r.grads_mem);
+    assert_true(r.grads_mem != m.grads_mem);
+    assert_true(max_abs(r.grads_mem, r.num_params) > 1e-3);
+    assert_true(max_abs(m.grads_mem, m.num_params) == 0.0);
+
+    // freeing the replica leaves the master's parameters alone
+    float *saved = copy_floats(m.params_mem, m.num_params);
+    ic_model_free(&r);
+    assert_null(r.params_mem);
+    assert_memory_equal(m.params_mem, saved, sizeof(float) * m.num_params);
+    float *p2 = run(&m, &s, xs, ys, B, N, 1);
+    assert_memory_equal(p2, pm1, sizeof(float) * B * N);
+    assert_int_equal(ic_model_backward(&m, &err), 0);
+
+    // a replica of a model without parameters is refused
+    ic_model none;
+    memset(&none, 0, sizeof none);
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_create_replica(&r, &none, &err), -1);
+    assert_true(strlen(err.msg) > 10);
+    ic_model_free(&r); // a refused replica frees nothing of anyone's
+
+    // shards made for m, reused for another model o, are o's
+    ic_model o;
+    make_model(&o, &SHARD, 203);
+    ic_shards sh = {0};
+    ic_model_zero_grad(&m);
+    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
+    assert_ptr_equal(sh.params_of, m.params_mem);
+    double lo;
+    double mo[1];
+    float *go = unsharded(&o, &s, xs, ys, B, N, &lo, mo);
+    ic_model_zero_grad(&o);
+    assert_int_equal(ic_model_train_pass(&o, &sh, 3, &s, xs, ys, B, N, &err), 0);
+    assert_ptr_equal(sh.params_of, o.params_mem);
+    for (int i = 0; i < sh.cap; i++) assert_ptr_equal(sh.rep[i].params_mem, o.params_mem);
+    double tol = grad_tol(max_abs(go, o.num_params)), off = max_abs_diff(o.grads_mem, go, o.num_params);
+    if (off > tol) fail_msg("shards reused for another model: gradient off by %g (tolerance %g)", off, tol);
+    assert_true(fabs(o.loss - lo) <= 1e-6 * lo);
+    free(go);
+    // after a sharded pass the master holds no predictions of the batch
+    assert_null(ic_model_preds(&o, 0));
+    ic_shards_free(&sh);
+
+    // a model of another configuration at a freed model's address (the
+    // allocator may reuse it): simulated by pointing the shards' record of
+    // their parameters at it; the configuration check must remake them
+    static const ic_config SHARD2 = {.n_dims = 3, .n_positions = 6, .n_embd = 16, .n_layer = 2, .n_head = 2};
+    ic_model q;
+    make_model(&q, &SHARD2, 204);
+    ic_schedule s2;
+    ic_schedule_default(&s2, &SHARD2);
+    assert_int_equal(ic_model_train_pass(&o, &sh, 3, &s, xs, ys, B, N, &err), 0);
+    sh.params_of = q.params_mem;
+    float *gq = unsharded(&q, &s2, xs, ys, B, N, &lo, mo);
+    ic_model_zero_grad(&q);
+    assert_int_equal(ic_model_train_pass(&q, &sh, 3, &s2, xs, ys, B, N, &err), 0);
+    for (int i = 0; i < sh.cap; i++) assert_int_equal(sh.rep[i].cfg.n_layer, 2);
+    tol = grad_tol(max_abs(gq, q.num_params));
+    off = max_abs_diff(q.grads_mem, gq, q.num_params);
+    if (off > tol) fail_msg("shards of another configuration reused: gradient off by %g (tolerance %g)", off, tol);
+    free(gq);
+    ic_shards_free(&sh);
+    ic_model_free(&q);
+    ic_model_free(&o);
+
+    // the master is still whole after all replicas are gone
+    assert_memory_equal(m.params_mem, saved, sizeof(float) * m.num_params);
+    free(saved);
+    free(p0); free(pm); free(p1); free(pm1); free(p2);
+    ic_model_free(&m);
+}
+
+/* Errors, also those raised inside a shard, come back as -1 with a message;
+ * the master's gradient is left as it was and the shards stay usable. */
+static void test_train_pass_errors(void **st) {
+    (void)st;
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, 211);
+    enum { B = 7, N = 7 }; // N = n_positions + 1
+    float xs[B * N * 3], ys[B * N];
+    make_prompts(xs, ys, &SHARD, B, N, 212);
+    ic_schedule good = shard_sched("0,1", 2, 1, 0, 1, 1);
+    ic_shards sh = {0};
+    ic_model_zero_grad(&m);
+    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &good, xs, ys, B, 5, &err), 0);
+    float *g = copy_floats(m.grads_mem, m.num_params);
+    const int nshards[] = {3, 1, 9, 70};
+    for (size_t c = 0; c < sizeof nshards / sizeof *nshards; c++) {
+        const int k = nshards[c];
+        // too many points: every shard's forward fails
+        err.msg[0] = 0;
+        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, xs, ys, B, N, &err), -1);
+        if (!strstr(err.msg, "position table")) fail_msg("%d shards, n > n_positions: \"%s\"", k, err.msg);
+        // a block the model does not have
+        ic_schedule bad = good;
+        bad.steps[1] = 3;
+        err.msg[0] = 0;
+        assert_int_equal(ic_model_train_pass(&m, &sh, k, &bad, xs, ys, B, 5, &err), -1);
+        if (!strstr(err.msg, "block 3")) fail_msg("%d shards, block 3: \"%s\"", k, err.msg);
+        // a parallel flag on the first step
+        bad = good;
+        bad.par[0] = 1;
+        err.msg[0] = 0;
+        assert_int_equal(ic_model_train_pass(&m, &sh, k, &bad, xs, ys, B, 5, &err), -1);
+        assert_true(strlen(err.msg) > 10);
+        // grad_loops below loss_loops
+        bad = good;
+        bad.loss_loops = 2;
+        bad.grad_loops = 1;
+        err.msg[0] = 0;
+        assert_int_equal(ic_model_train_pass(&m, &sh, k, &bad, xs, ys, B, 5, &err), -1);
+        if (!strstr(err.msg, "grad_loops")) fail_msg("%d shards, grad_loops: \"%s\"", k, err.msg);
+        // no prompts, no points, no batch
+        err.msg[0] = 0;
+        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, NULL, ys, B, 5, &err), -1);
+        assert_true(strlen(err.msg) > 10);
+        err.msg[0] = 0;
+        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, xs, ys, B, 0, &err), -1);
+        assert_true(strlen(err.msg) > 10);
+        err.msg[0] = 0;
+        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, xs, ys, 0, 5, &err), -1);
+        assert_non_null(strstr(err.msg, "batch"));
+        // nothing was added
+        assert_memory_equal(m.grads_mem, g, sizeof(float) * m.num_params);
+    }
+    // the shards still work: a good pass adds the same gradient again
+    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &good, xs, ys, B, 5, &err), 0);
+    const double tol = grad_tol(max_abs(g, m.num_params));
+    for (size_t i = 0; i < m.num_params; i++)
+        if (!(fabsf(m.grads_mem[i] - 2.0f * g[i]) <= tol)) fail_msg("param %zu after the errors", i);
+    free(g);
+    ic_shards_free(&sh);
+    ic_shards_free(&sh); // freeing twice is harmless
+    ic_model_free(&m);
+}
+
+/* One shard per OpenMP thread. */
+static void test_default_shards(void **st) {
+    (void)st;
+    assert_int_equal(ic_default_shards(), max_threads());
+    assert_true(ic_default_shards() >= 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_default),
@@ -607,6 +1149,17 @@ int main(void) {
         cmocka_unit_test(test_activation_memory_linear_in_schedule),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_init_deterministic),
+        cmocka_unit_test(test_train_pass_one_shard_bit_exact),
+        cmocka_unit_test_setup_teardown(test_train_pass_sharded_default, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_train_pass_sharded_repeated_block, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_train_pass_sharded_looped, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_train_pass_sharded_parallel_group, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_train_pass_many_shards, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_train_pass_accumulates, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_train_pass_repeatable, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_replica_borrows_parameters, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_train_pass_errors, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_default_shards, threads3_setup, threads_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
