@@ -646,7 +646,9 @@ int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedu
     ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
     if (!errs) return ic_errf(err, "out of memory");
     const int blas_prev = ic_blas_set_threads(1);
-    #pragma omp parallel for num_threads(nshards) schedule(static, 1)
+    int nthreads = ic_default_shards(); /* more shards than threads: each thread runs several, in order */
+    if (nthreads > nshards) nthreads = nshards;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int i = 0; i < nshards; i++) {
         const int b0 = (int)((long)B * i / nshards), b1 = (int)((long)B * (i + 1) / nshards);
         ic_model *r = &sh->rep[i];
@@ -678,7 +680,7 @@ int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedu
     }
     float *g = m->grads_mem;
     const size_t np = m->num_params;
-    #pragma omp parallel for num_threads(nshards) if (np > 65536)
+    #pragma omp parallel for num_threads(nthreads) if (np > 65536)
     for (size_t k = 0; k < np; k++) {
         float acc = 0.0f;
         for (int i = 0; i < nshards; i++) acc += w[i] * sh->rep[i].grads_mem[k];
