@@ -328,25 +328,14 @@ static inline float row_max(const float *restrict r, int n) {
     return mx;
 }
 
-/* sum of r[0..nv), nv a multiple of 8: eight partial sums (lane j takes
- * r[j], r[j+8], ...), added in lane order. A fixed order (it does not depend
- * on the vector width or the thread count), but not the reference's
- * sequential one; the softmax normaliser is the only sum in attention that
- * differs from ops_ref.c's order. */
-static inline float row_sum(const float *restrict r, int nv) {
-    ic_v8 s = {0};
-    for (int t = 0; t < nv; t += IC_VEC) s += v8_load(r + t);
-    return v8_hsum(s);
-}
-
 /* Attention works per (batch, head) on a small per-thread tile, K^T (or
  * V^T) [hs, Tp], and in blocks of IC_RB query rows: scores for a block of
  * rows eight keys at a time, then the block's output rows as a product of
  * its probability rows with V (pv_block); the backward likewise for dq, dK
  * (= dscores^T Q) and dV (= att^T dout). Entries above the diagonal are
  * stored as zeros, so a block runs over the keys of its last row and the
- * extra terms add exact zeros. Apart from the softmax normaliser (row_sum)
- * no sum is reordered relative to ops_ref.c's order over keys (or queries). */
+ * extra terms add exact zeros. Apart from the softmax normaliser (summed in
+ * lanes, row_sum_lanes) no sum is reordered relative to ops_ref.c's order over keys (or queries). */
 void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
@@ -376,7 +365,7 @@ void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T
                         const float mx = row_max(sr, n);
                         #pragma omp simd
                         for (int t2 = 0; t2 < nv; t2++) sr[t2] = t2 < n ? exp_neg(sr[t2] - mx) : 0.0f;
-                        const float inv = 1.0f / row_sum(sr, nv);
+                        const float inv = 1.0f / row_sum_lanes(sr, nv);
                         #pragma omp simd
                         for (int t2 = 0; t2 < n; t2++) a[t2] = sr[t2] * inv;
                         for (int t2 = n; t2 < T; t2++) a[t2] = 0.0f;
