@@ -20,6 +20,7 @@
 #include "model.h"
 #include "ref_model.h"
 #include "rng.h"
+#include "testutil.h"
 
 static const ic_config TINY = {.n_dims = 3, .n_positions = 5, .n_embd = 8, .n_layer = 2, .n_head = 2};
 static const ic_config TINY4 = {.n_dims = 3, .n_positions = 5, .n_embd = 8, .n_layer = 4, .n_head = 2};
@@ -632,12 +633,6 @@ static float *copy_floats(const float *p, size_t n) {
     return c;
 }
 
-static double max_abs(const float *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) m = fmax(m, fabsf(a[i]));
-    return m;
-}
-
 static double max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - (double)b[i]));
@@ -684,7 +679,7 @@ static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n
     double lref, *mref = malloc(sizeof(double) * L);
     float *gref = unsharded(&m, s, xs, ys, B, n, &lref, mref);
     const size_t np = m.num_params;
-    const double gmax = max_abs(gref, np), tol = grad_tol(gmax);
+    const double gmax = tu_max_abs_f(gref, np), tol = grad_tol(gmax);
     assert_true(gmax > 1e-3); // not vacuous
 
     ic_shards sh = {0};
@@ -843,7 +838,7 @@ static void test_train_pass_one_shard_bit_exact(void **st) {
         free(gref);
         free(pref);
     }
-    assert_true(max_abs(m.grads_mem, m.num_params) > 1e-3);
+    assert_true(tu_max_abs_f(m.grads_mem, m.num_params) > 1e-3);
     ic_model_free(&m);
 }
 
@@ -865,7 +860,7 @@ static void test_train_pass_accumulates(void **st) {
     ic_model_zero_grad(&m);
     assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
     float *once = copy_floats(m.grads_mem, np);
-    const double gmax = max_abs(once, np), tol = grad_tol(gmax);
+    const double gmax = tu_max_abs_f(once, np), tol = grad_tol(gmax);
     assert_true(gmax > 1e-3);
     assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
     for (size_t i = 0; i < np; i++)
@@ -981,8 +976,8 @@ static void test_replica_borrows_parameters(void **st) {
     assert_int_equal(ic_model_backward(&r, &err), 0);
     assert_non_null(r.grads_mem);
     assert_true(r.grads_mem != m.grads_mem);
-    assert_true(max_abs(r.grads_mem, r.num_params) > 1e-3);
-    assert_true(max_abs(m.grads_mem, m.num_params) == 0.0);
+    assert_true(tu_max_abs_f(r.grads_mem, r.num_params) > 1e-3);
+    assert_true(tu_max_abs_f(m.grads_mem, m.num_params) == 0.0);
 
     // freeing the replica leaves the master's parameters alone
     float *saved = copy_floats(m.params_mem, m.num_params);
@@ -1015,7 +1010,7 @@ static void test_replica_borrows_parameters(void **st) {
     assert_int_equal(ic_model_train_pass(&o, &sh, 3, &s, xs, ys, B, N, &err), 0);
     assert_ptr_equal(sh.params_of, o.params_mem);
     for (int i = 0; i < sh.cap; i++) assert_ptr_equal(sh.rep[i].params_mem, o.params_mem);
-    double tol = grad_tol(max_abs(go, o.num_params)), off = max_abs_diff(o.grads_mem, go, o.num_params);
+    double tol = grad_tol(tu_max_abs_f(go, o.num_params)), off = max_abs_diff(o.grads_mem, go, o.num_params);
     if (off > tol) fail_msg("shards reused for another model: gradient off by %g (tolerance %g)", off, tol);
     assert_true(fabs(o.loss - lo) <= 1e-6 * lo);
     free(go);
@@ -1037,7 +1032,7 @@ static void test_replica_borrows_parameters(void **st) {
     ic_model_zero_grad(&q);
     assert_int_equal(ic_model_train_pass(&q, &sh, 3, &s2, xs, ys, B, N, &err), 0);
     for (int i = 0; i < sh.cap; i++) assert_int_equal(sh.rep[i].cfg.n_layer, 2);
-    tol = grad_tol(max_abs(gq, q.num_params));
+    tol = grad_tol(tu_max_abs_f(gq, q.num_params));
     off = max_abs_diff(q.grads_mem, gq, q.num_params);
     if (off > tol) fail_msg("shards of another configuration reused: gradient off by %g (tolerance %g)", off, tol);
     free(gq);
@@ -1108,7 +1103,7 @@ static void test_train_pass_errors(void **st) {
     }
     // the shards still work: a good pass adds the same gradient again
     assert_int_equal(ic_model_train_pass(&m, &sh, 3, &good, xs, ys, B, 5, &err), 0);
-    const double tol = grad_tol(max_abs(g, m.num_params));
+    const double tol = grad_tol(tu_max_abs_f(g, m.num_params));
     for (size_t i = 0; i < m.num_params; i++)
         if (!(fabsf(m.grads_mem[i] - 2.0f * g[i]) <= tol)) fail_msg("param %zu after the errors", i);
     free(g);
