@@ -31,7 +31,7 @@ static void blas_kernel_note(char *buf, size_t len) {
 }
 
 typedef struct {
-    double ceiling;              /* GFLOP/s, 0 = not measured */
+    ic_ceiling ceil;             /* ceil.gflops 0 = not measured */
     int inf_batch;               /* 0 = not measured */
     double inf_ms, inf_pps;
 } extra;
@@ -66,9 +66,20 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     blas_kernel_note(note, sizeof note);
     json_object_set_new(o, "blas_kernels", json_string(ic_blas_corename()));
     json_object_set_new(o, "blas_kernel_note", json_string(note));
-    if (x->ceiling > 0) {
-        json_object_set_new(o, "fma_ceiling_gflops", json_real(x->ceiling));
-        json_object_set_new(o, "fraction_of_ceiling", json_real(r->gflops / x->ceiling));
+    json_object_set_new(o, "cpu", json_string(x->ceil.cpu));
+    json_object_set_new(o, "cpu_features", json_string(x->ceil.features));
+    if (x->ceil.gflops > 0) {
+        json_object_set_new(o, "fma_ceiling_gflops", json_real(x->ceil.gflops));
+        json_object_set_new(o, "fma_ceiling_isa", json_string(x->ceil.isa));
+        json_object_set_new(o, "fma_ceiling_lanes", json_integer(x->ceil.lanes));
+        json_object_set_new(o, "fraction_of_ceiling", json_real(r->gflops / x->ceil.gflops));
+        if (x->ceil.bf16_gflops > 0) {
+            json_object_set_new(o, "bf16_peak_gflops", json_real(x->ceil.bf16_gflops));
+            json_object_set_new(o, "bf16_peak_isa", json_string(x->ceil.bf16_isa));
+        }
+        if (x->ceil.clock_ghz > 0) json_object_set_new(o, "clock_ghz", json_real(x->ceil.clock_ghz));
+        if (x->ceil.amx_bf16_vendor_gflops > 0)
+            json_object_set_new(o, "amx_bf16_vendor_gflops", json_real(x->ceil.amx_bf16_vendor_gflops));
     }
     if (x->inf_batch) {
         json_object_set_new(o, "inference_batch", json_integer(x->inf_batch));
@@ -90,6 +101,7 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
 static void print_table(const ic_run_config *cfg, const ic_bench_result *r, const extra *x) {
     char summary[512];
     cli_config_summary(cfg, summary, sizeof summary);
+    printf("cpu         %s (%s)\n", x->ceil.cpu, x->ceil.features);
     printf("config      %s n_points=%d batch_size=%d\n", summary, cfg->n_points, cfg->batch_size);
     printf("params      %zu\n", r->num_params);
     printf("steps       %d measured after %d warmup\n", r->steps, r->warmup);
@@ -98,9 +110,17 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
            r->shards == 1 ? "" : "s");
     printf("  update              %.3f ms\n", r->ms_update);
     printf("GFLOP/s     %.2f   (%.4g GFLOP per step)\n", r->gflops, r->flops_per_step / 1e9);
-    if (x->ceiling > 0)
-        printf("ceiling     %.1f GFLOP/s measured (register-only FMA loop, same threads): step at %.0f%%\n", x->ceiling,
-               100.0 * r->gflops / x->ceiling);
+    if (x->ceil.gflops > 0) {
+        printf("ceiling     %.1f GFLOP/s fp32 measured (%s: %d-lane FMA loop, registers only, %d threads): step at %.0f%%\n",
+               x->ceil.gflops, x->ceil.isa, x->ceil.lanes, x->ceil.threads, 100.0 * r->gflops / x->ceil.gflops);
+        if (x->ceil.clock_ghz > 0) printf("clock       %.2f GHz measured (dependent integer adds)\n", x->ceil.clock_ghz);
+        if (x->ceil.bf16_gflops > 0)
+            printf("bf16 peak   %.1f GFLOP/s measured (%s dot products into fp32, registers only)\n", x->ceil.bf16_gflops,
+                   x->ceil.bf16_isa);
+        if (x->ceil.amx_bf16_vendor_gflops > 0)
+            printf("AMX bf16    %.0f GFLOP/s vendor figure, not measured (1024 flops/cycle/core x %d x %.2f GHz measured clock)\n",
+                   x->ceil.amx_bf16_vendor_gflops, x->ceil.threads, x->ceil.clock_ghz);
+    }
     if (x->inf_batch)
         printf("inference   %.3f ms per %d prompts (forward only): %.0f prompts/s\n", x->inf_ms, x->inf_batch, x->inf_pps);
     printf("threads     %d (OpenMP wait policy: %s)\n", r->threads,
@@ -145,7 +165,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             goto done;
         }
     }
-    if (ceiling_s > 0) x.ceiling = ic_bench_fma_ceiling(ceiling_s);
+    ic_bench_ceiling(ceiling_s, &x.ceil); /* names the CPU even with --ceiling_s 0 */
     if (cli_get(&a, "json")) {
         rc = print_json(cmd, cfg, &r, &x);
     } else {

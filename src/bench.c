@@ -12,6 +12,7 @@
 #endif
 
 #include "adam.h"
+#include "cpu.h"
 #include "model.h"
 #include "rng.h"
 #include "tasks.h"
@@ -40,11 +41,11 @@ const char *ic_blas_coretype_for(int avx512, int avx2_fma, const char *corename)
     static const char *const k256[] = {"haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"};
     if (!corename) return NULL;
     if (avx512) {
+        /* every AVX2 set, Zen's included, counts as weaker here: on a Zen 5
+         * EPYC (AVX-512) sgemm 2048^3 on one thread ran 101 GFLOP/s with
+         * the Zen kernels, 99.6 with Haswell's, 186 with SkylakeX's */
         for (size_t i = 0; i < sizeof k512 / sizeof *k512; i++)
             if (strcasecmp(corename, k512[i]) == 0) return NULL;
-        /* a Zen kernel on an AVX-512 CPU is an AVX2 kernel: not the slow
-         * fallback, and SkylakeX kernels on AMD are not known to be faster */
-        if (strcasecmp(corename, "zen") == 0) return NULL;
         return "SkylakeX";
     }
     if (avx2_fma) {
@@ -56,70 +57,219 @@ const char *ic_blas_coretype_for(int avx512, int avx2_fma, const char *corename)
 }
 
 const char *ic_blas_coretype_suggestion(const char *corename) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return ic_blas_coretype_for(avx512, avx2, corename ? corename : openblas_get_corename());
-#else
-    (void)corename;
-    return NULL;
-#endif
+    ic_cpu cpu;
+    ic_cpu_detect(&cpu);
+    return ic_blas_coretype_for(ic_cpu_avx512(&cpu), cpu.avx2 && cpu.fma,
+                                corename ? corename : openblas_get_corename());
 }
 
-/* 8-lane float vectors (GCC/Clang extension): with -march=native on an AVX2
- * machine a*b+c compiles to one vfmadd231ps; elsewhere to what the target
- * has. Twelve independent chains hide the FMA latency on two ports. */
-typedef float ic_v8 __attribute__((vector_size(32)));
+/* ---- the ceiling ----
+ * Register-only loops of independent multiply-adds, one per instruction set,
+ * each compiled for its own target (function attributes) so the choice is
+ * made at run time from cpuid, not by the build's -march: the sanitizer
+ * build and a binary copied to another machine measure the same thing.
+ * Twelve accumulators hide a 4-cycle FMA latency on two ports (8 needed);
+ * the empty asm keeps them in registers and stops the compiler folding the
+ * loop. Intrinsics, not a*b+c, because -std=c11 turns FP contraction off
+ * unless the build adds -ffp-contract=fast (the sanitizer build does not). */
+#define IC_ACC12(OP) \
+    a0 = OP(a0); a1 = OP(a1); a2 = OP(a2); a3 = OP(a3); a4 = OP(a4); a5 = OP(a5); \
+    a6 = OP(a6); a7 = OP(a7); a8 = OP(a8); a9 = OP(a9); a10 = OP(a10); a11 = OP(a11)
+#define IC_KEEP12(C) \
+    __asm__ volatile("" : "+" C(a0), "+" C(a1), "+" C(a2), "+" C(a3), "+" C(a4), "+" C(a5)); \
+    __asm__ volatile("" : "+" C(a6), "+" C(a7), "+" C(a8), "+" C(a9), "+" C(a10), "+" C(a11))
 
-static double fma_loop(long iters, float *sink) {
-    /* twelve named accumulators (an array would live in memory at -O2) */
-    ic_v8 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = (ic_v8){1, 1, 1, 1, 1, 1, 1, 1};
-    const ic_v8 b = {0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f, 0.999999f};
-    const ic_v8 c = {1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f, 1e-7f};
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define IC_X86_LOOPS 1
+
+/* 16-lane fp32 FMA (AVX-512F): 12 x 16 lanes x 2 flops per iteration */
+__attribute__((target("avx512f"))) static double loop_avx512(long iters, float *sink) {
+    __m512 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm512_set1_ps(1.0f);
+    const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+#define OP(x) _mm512_fmadd_ps(x, b, c)
     for (long i = 0; i < iters; i++) {
-        a0 = a0 * b + c; a1 = a1 * b + c; a2 = a2 * b + c; a3 = a3 * b + c;
-        a4 = a4 * b + c; a5 = a5 * b + c; a6 = a6 * b + c; a7 = a7 * b + c;
-        a8 = a8 * b + c; a9 = a9 * b + c; a10 = a10 * b + c; a11 = a11 * b + c;
-#if defined(__GNUC__) && defined(__AVX__)
-        /* keep the chains in (ymm) registers and the loop from being folded;
-         * without AVX (e.g. the sanitizer build, no -march=native) an 8-lane
-         * vector is no register operand and the barrier is left out */
-        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
-        __asm__ volatile("" : "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
-#endif
+        IC_ACC12(OP);
+        IC_KEEP12("v");
     }
-    ic_v8 t = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
-    float s = 0;
-    for (int l = 0; l < 8; l++) s += t[l];
-    *sink = s;
+#undef OP
+    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    *sink = _mm512_reduce_add_ps(t);
+    return (double)iters * 12 * 16 * 2;
+}
+
+/* 8-lane fp32 FMA (AVX2 + FMA) */
+__attribute__((target("avx2,fma"))) static double loop_avx2(long iters, float *sink) {
+    __m256 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm256_set1_ps(1.0f);
+    const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+#define OP(x) _mm256_fmadd_ps(x, b, c)
+    for (long i = 0; i < iters; i++) {
+        IC_ACC12(OP);
+        IC_KEEP12("x");
+    }
+#undef OP
+    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    t = _mm256_add_ps(t, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    float v[8];
+    _mm256_storeu_ps(v, t);
+    *sink = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
     return (double)iters * 12 * 8 * 2;
 }
 
-double ic_bench_fma_ceiling(double seconds) {
-    /* calibrate on one thread, then run every thread for about `seconds` */
-    float sink = 0;
-    long iters = 1 << 20;
-    double t0 = now_ms();
-    fma_loop(iters, &sink);
-    double dt = now_ms() - t0;
-    if (dt > 0) iters = (long)(iters * (seconds * 1e3 / dt));
-    if (iters < 1) iters = 1;
-    double flops = 0, worst_ms = 0;
-#pragma omp parallel reduction(+ : flops) reduction(max : worst_ms)
-    {
-        float snk;
-        double t1 = now_ms();
-        flops += fma_loop(iters, &snk);
-        worst_ms = now_ms() - t1;
-        if (snk == 12345.0f) flops += 0; /* use the result */
+/* 4-lane SSE2 (every x86-64): a multiply and an add, 2 flops per lane */
+static double loop_sse(long iters, float *sink) {
+    __m128 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm_set1_ps(1.0f);
+    const __m128 b = _mm_set1_ps(0.999999f), c = _mm_set1_ps(1e-7f);
+#define OP(x) _mm_add_ps(_mm_mul_ps(x, b), c)
+    for (long i = 0; i < iters; i++) {
+        IC_ACC12(OP);
+        IC_KEEP12("x");
     }
-    (void)sink;
-    return worst_ms > 0 ? flops / (worst_ms * 1e6) : 0.0;
+#undef OP
+    __m128 t = _mm_add_ps(_mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)),
+                          _mm_add_ps(_mm_add_ps(a4, a5), _mm_add_ps(a6, a7)));
+    t = _mm_add_ps(t, _mm_add_ps(_mm_add_ps(a8, a9), _mm_add_ps(a10, a11)));
+    float v[4];
+    _mm_storeu_ps(v, t);
+    *sink = v[0] + v[1] + v[2] + v[3];
+    return (double)iters * 12 * 4 * 2;
 }
 
+/* bf16 dot products with fp32 accumulation (AVX512_BF16 vdpbf16ps): each
+ * instruction does 16 lanes x 2 bf16 products = 64 flops */
+__attribute__((target("avx512f,avx512bf16"))) static double loop_bf16(long iters, float *sink) {
+    __m512 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm512_set1_ps(1.0f);
+    /* bf16 bit patterns: 1.0 and 2^-24 (tiny, so the sums stay finite) */
+    const __m512bh b = (__m512bh)_mm512_set1_epi16(0x3f80), c = (__m512bh)_mm512_set1_epi16(0x3380);
+#define OP(x) _mm512_dpbf16_ps(x, b, c)
+    for (long i = 0; i < iters; i++) {
+        IC_ACC12(OP);
+        IC_KEEP12("v");
+    }
+#undef OP
+    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    *sink = _mm512_reduce_add_ps(t);
+    return (double)iters * 12 * 32 * 2;
+}
+
+/* 8 dependent 1-cycle integer adds per iteration: iterations x 8 = cycles */
+static double loop_clock(long iters, float *sink) {
+    unsigned long x = 0;
+    for (long i = 0; i < iters; i++)
+        __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                         "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+                         : "+r"(x));
+    *sink = (float)x;
+    return (double)iters * 8; /* "flops" here are cycles */
+}
+#endif
+
+/* portable fallback: scalar multiply-adds the compiler may vectorise */
+static double loop_scalar(long iters, float *sink) {
+    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    for (long i = 0; i < iters; i++)
+        for (int l = 0; l < 8; l++) a[l] = a[l] * 0.999999f + 1e-7f;
+    *sink = a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+    return (double)iters * 8 * 2;
+}
+
+typedef double (*loop_fn)(long iters, float *sink);
+
+/* Runs loop on every OpenMP thread for about `seconds` in `reps` rounds
+ * and returns the sum over threads of each thread's best round's rate
+ * (per second, in units of the loop's count / 1e9). The best round, not the
+ * mean: a ceiling is what the hardware can do, and a round slowed by another
+ * process on the core says nothing about that. */
+static double measure_loop(loop_fn loop, double seconds, int reps) {
+    float sink = 0;
+    long iters = 1 << 12;
+    double dt = 0;
+    /* calibrate on one thread until a round takes a measurable time */
+    for (;;) {
+        double t0 = now_ms();
+        loop(iters, &sink);
+        dt = now_ms() - t0;
+        if (dt >= 5.0 || iters > (1L << 40)) break;
+        iters *= 4;
+    }
+    if (dt > 0) iters = (long)((double)iters * (seconds * 1e3 / reps / dt));
+    if (iters < 1) iters = 1;
+    double total = 0;
+#pragma omp parallel reduction(+ : total)
+    {
+        double best = 0;
+        float snk = 0;
+        for (int r = 0; r < reps; r++) {
+            double t1 = now_ms();
+            double count = loop(iters, &snk);
+            double ms = now_ms() - t1;
+            if (ms > 0 && count / (ms * 1e6) > best) best = count / (ms * 1e6);
+        }
+        total += best;
+        if (snk == 12345.0f) total += 0; /* use the result */
+    }
+    (void)sink;
+    return total;
+}
+
+void ic_bench_ceiling(double seconds, ic_ceiling *out) {
+    memset(out, 0, sizeof *out);
+    ic_cpu cpu;
+    ic_cpu_detect(&cpu);
+    snprintf(out->cpu, sizeof out->cpu, "%s", cpu.brand[0] ? cpu.brand : (cpu.vendor[0] ? cpu.vendor : "unknown CPU"));
+    ic_cpu_features_string(&cpu, out->features, (int)sizeof out->features);
+#ifdef _OPENMP
+    out->threads = omp_get_max_threads();
+#else
+    out->threads = 1;
+#endif
+    if (!(seconds > 0)) return;
+    const int reps = 5;
+    loop_fn fp32 = loop_scalar;
+    out->lanes = 1;
+    out->isa = "scalar";
+#ifdef IC_X86_LOOPS
+    out->lanes = ic_cpu_fp32_lanes(&cpu, &out->isa);
+    fp32 = out->lanes == 16 ? loop_avx512 : out->lanes == 8 ? loop_avx2 : loop_sse;
+#endif
+    out->gflops = measure_loop(fp32, seconds, reps);
+#ifdef IC_X86_LOOPS
+    if (cpu.avx512_bf16) {
+        out->bf16_gflops = measure_loop(loop_bf16, seconds, reps);
+        out->bf16_isa = "avx512_bf16";
+    }
+#endif
+    out->clock_ghz = ic_bench_clock_ghz(seconds / 4);
+    if (cpu.amx_bf16) {
+        /* Intel's figure for the AMX tile unit: 1024 bf16 flops per cycle per
+         * core (a 16x16x32 tile product, 16384 flops, every 16 cycles); the
+         * clock is measured, the rate per cycle is not. No AMX loop is
+         * measured: no machine with AMX was at hand to test one. */
+        out->amx_bf16_vendor_gflops = 1024.0 * out->clock_ghz * out->threads;
+    }
+}
+
+double ic_bench_clock_ghz(double seconds) {
+#ifdef IC_X86_LOOPS
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    return measure_loop(loop_clock, seconds, 5) / threads;
+#else
+    (void)seconds;
+    return 0;
+#endif
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

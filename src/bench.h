@@ -3,6 +3,7 @@
 #define ICLAB_BENCH_H
 
 #include "config.h"
+#include "cpu.h"
 #include "err.h"
 
 typedef struct {
@@ -31,11 +32,32 @@ void ic_blas_describe(char *buf, size_t len);
 int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, double *ms_per_batch,
                        double *prompts_per_s, ic_err *err);
 
-/* The machine's fp32 ceiling as this build can reach it: a register-only
- * loop of independent vector FMAs (no memory traffic) on every OpenMP thread
- * for about `seconds`; GFLOP/s counting 2 per FMA lane (RESEARCH.md §7
- * measured its machine the same way). */
-double ic_bench_fma_ceiling(double seconds);
+/* The machine's ceilings as this binary can reach them: register-only loops
+ * of independent vector multiply-adds (no memory traffic) with the widest
+ * fp32 vectors the CPU executes (cpuid at run time: AVX-512F 16 lanes,
+ * AVX2+FMA 8, SSE 4), on every OpenMP thread for about `seconds`; 2 flops per
+ * FMA lane (RESEARCH.md section 7 measured its machine the same way). */
+typedef struct {
+    double gflops;       /* fp32 ceiling, all threads (sum of each thread's best of 5 rounds) */
+    int threads, lanes;  /* OpenMP threads; fp32 lanes per FMA of the loop measured */
+    const char *isa;     /* the loop's instruction set: "avx512f", "avx2+fma", "sse", "scalar" */
+    double bf16_gflops;  /* bf16 products, fp32 sums (vdpbf16ps loop), measured; 0 without AVX512_BF16 */
+    const char *bf16_isa; /* "avx512_bf16" or NULL */
+    double amx_bf16_vendor_gflops; /* 0 without AMX-BF16; otherwise Intel's 1024 bf16
+                                    * flops/cycle/core x threads x clock_ghz: a vendor
+                                    * figure, NOT measured */
+    double clock_ghz;    /* ic_bench_clock_ghz (0 off x86) */
+    char cpu[64];        /* brand string (or vendor) */
+    char features[256];  /* ic_cpu_features_string */
+} ic_ceiling;
+
+/* Mean per-thread clock in GHz over every OpenMP thread, measured with a
+ * chain of dependent 1-cycle integer adds (each thread's best of 5 rounds);
+ * 0 off x86. */
+double ic_bench_clock_ghz(double seconds);
+
+/* seconds <= 0: only names the CPU (cpu, features, threads; gflops 0). */
+void ic_bench_ceiling(double seconds, ic_ceiling *out);
 
 /* ---- the OpenBLAS kernel set (RESEARCH.md §7) ----
  * Debian's OpenBLAS picks its kernels from the CPU model at load time; on a
@@ -45,8 +67,9 @@ double ic_bench_fma_ceiling(double seconds);
 
 /* Kernel set to ask for (an OPENBLAS_CORETYPE value), or NULL when corename
  * is already right for a CPU with these features: AVX-512 (F, BW, VL, DQ)
- * -> "SkylakeX"; AVX2 + FMA -> "Haswell"; the AVX2 sets (Haswell, Zen,
- * SkylakeX, ...) count as right for an AVX2 CPU. Pure function, tested. */
+ * -> "SkylakeX" unless an AVX-512 set runs (SkylakeX, Cooperlake,
+ * SapphireRapids); AVX2 + FMA -> "Haswell" unless an AVX2 or AVX-512 set
+ * runs (Haswell, Zen, SkylakeX, ...). Pure function, tested. */
 const char *ic_blas_coretype_for(int avx512, int avx2_fma, const char *corename);
 /* The same for this CPU (cpuid) and the loaded OpenBLAS's kernel set
  * (corename NULL), or a given kernel set name (to test the mechanism). */
