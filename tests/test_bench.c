@@ -230,8 +230,9 @@ static double sgemm_gflops(void) {
  * independent FMA loop of any width nor OpenBLAS's sgemm beats it (on one
  * thread). An 8-lane loop on an AVX-512 CPU (the old ceiling) measures about
  * half of what a 16-lane loop does and fails here. Timing is noisy on a
- * shared machine, so a failed comparison is measured again (up to 3 times);
- * the old loop fails every time by a factor of about 2. */
+ * shared machine: the ceiling is measured before and after its rivals (the
+ * better of the two counts) and a failed comparison is measured again, up to
+ * 5 times; the old loop fails every time by a factor of about 2. */
 static void test_ceiling_is_never_beaten(void **st) {
     (void)st;
     const int blas_saved = ic_blas_set_threads(1);
@@ -244,8 +245,8 @@ static void test_ceiling_is_never_beaten(void **st) {
     const char *isa;
     const int lanes = ic_cpu_fp32_lanes(&cpu, &isa);
     int ok = 0;
-    for (int attempt = 0; attempt < 3 && !ok; attempt++) {
-        ic_ceiling c;
+    for (int attempt = 0; attempt < 5 && !ok; attempt++) {
+        ic_ceiling c, c2;
         ic_bench_ceiling(0.2, &c);
         assert_int_equal(c.threads, 1);
         assert_int_equal(c.lanes, lanes);
@@ -257,6 +258,8 @@ static void test_ceiling_is_never_beaten(void **st) {
 #endif
         if (r16 > rival) rival = r16;
         if (r8 > rival) rival = r8;
+        ic_bench_ceiling(0.2, &c2);
+        if (c2.gflops > c.gflops) c.gflops = c2.gflops;
         printf("  ceiling %.1f GFLOP/s (%s, %d lanes); rivals: sgemm/8-lane/16-lane best %.1f (8: %.1f, 16: %.1f)\n",
                c.gflops, c.isa, c.lanes, rival, r8, r16);
         ok = c.gflops >= 0.85 * rival;
