@@ -111,8 +111,8 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
     printf("  update              %.3f ms\n", r->ms_update);
     printf("GFLOP/s     %.2f   (%.4g GFLOP per step)\n", r->gflops, r->flops_per_step / 1e9);
     if (x->ceil.gflops > 0) {
-        printf("ceiling     %.1f GFLOP/s fp32 measured (%s: %d-lane FMA loop, registers only, %d threads): step at %.0f%%\n",
-               x->ceil.gflops, x->ceil.isa, x->ceil.lanes, x->ceil.threads, 100.0 * r->gflops / x->ceil.gflops);
+        printf("ceiling     %.1f GFLOP/s fp32 measured (%s: %d-lane FMA loop, registers only, %d thread%s): step at %.0f%%\n",
+               x->ceil.gflops, x->ceil.isa, x->ceil.lanes, x->ceil.threads, x->ceil.threads == 1 ? "" : "s", 100.0 * r->gflops / x->ceil.gflops);
         if (x->ceil.clock_ghz > 0) printf("clock       %.2f GHz measured (dependent integer adds)\n", x->ceil.clock_ghz);
         if (x->ceil.bf16_gflops > 0)
             printf("bf16 peak   %.1f GFLOP/s measured (%s dot products into fp32, registers only)\n", x->ceil.bf16_gflops,
