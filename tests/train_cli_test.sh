@@ -73,6 +73,21 @@ check "loops sweep exits 0" '[ $rc -eq 0 ]'
 check "loops sweep writes csv/json/svg" '[ -s lp/loops.csv ] && [ -s lp/loops.json ] && [ -s lp/loops_error.svg ] && [ -s lp/loops_fixed_point.svg ]'
 check "loops.csv has a row per loop" '[ $(wc -l <lp/loops.csv) -eq 13 ]'
 check "loops table marks the trained count" 'grep -q "<- trained" out.txt'
+# the fixed-point measure is a function of the prompts, not of how they are chunked into
+# forward passes (it was the chunk-size-weighted mean of per-chunk ratios: 2e-4..1.2e-3 off)
+"$BIN" loops --model looped/model.safetensors --out lpb64 --max_loops 6 --prompts 64 --batch_size 64 >out.txt 2>err.txt; rc=$?
+"$BIN" loops --model looped/model.safetensors --out lpb7 --max_loops 6 --prompts 64 --batch_size 7 >>out.txt 2>>err.txt; rc=$((rc + $?))
+python3 - <<'PY' 2>perr.txt
+import json
+a = [l["fixed_point"] for l in json.load(open("lpb64/loops.json"))["loops"]]
+b = [l["fixed_point"] for l in json.load(open("lpb7/loops.json"))["loops"]]
+assert len(a) == len(b) == 6 and a[0] == b[0] == -1, (a, b)
+for t in range(1, 6):
+    assert a[t] > 0, a  # defined and not trivially zero
+    assert abs(a[t] - b[t]) <= 1e-5 * a[t], ("loop", t + 1, a[t], b[t])
+PY
+prc=$?
+check "loops fixed point is the same for --batch_size 64 and 7" '[ $rc -eq 0 ] && [ $prc -eq 0 ] || { cat perr.txt; false; }'
 
 # the demo, shortened
 "$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
