@@ -88,6 +88,10 @@ int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_mode
  * its squared errors are divided by, s for sparse tasks, else d. */
 void cli_model_task(const ic_run_config *run_cfg, int d, ic_task_spec *task, double *norm);
 
+/* The task spec as a JSON object (ic_task_spec_to_json) for a results file;
+ * NULL when out of memory. */
+struct json_t *cli_task_json(const ic_task_spec *task);
+
 /* Sets OpenMP and OpenBLAS thread counts; n <= 0 leaves the defaults. */
 void cli_set_threads(int n);
 

@@ -312,6 +312,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_t *meta = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:i,s:I}", "model", model_path, "schedule", sched_text, "loops",
                              s->loops, "task", ic_task_name(kind), "n_dims", d, "n_points", n, "prompts", B, "seed",
                              (json_int_t)seed);
+    json_object_set_new(meta, "task_spec", cli_task_json(&task)); /* what the prompts were drawn from */
     json_object_set_new(meta, "states", jlabels(labels, S));
     json_object_set_new(meta, "state_definition",
                         json_string("state 'in' is a loop's input; 'j:bK' the residual after step j (block K); "

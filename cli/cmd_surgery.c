@@ -167,6 +167,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_rng rng;
     ic_rng_seed(&rng, seed);
     if (ic_task_sample(&task, &rng, B, n, d, xs, ys, NULL, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    o.task = &task;
 
     char sched_buf[64];
     ic_schedule_format(s, sched_buf, sizeof sched_buf);
