@@ -89,7 +89,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             /* the prompts: the first model's task */
             d = m.cfg.n_dims;
             n = np;
-            cli_model_task(rcfg, d, &task, &norm);
+            if (ic_run_config_task(rcfg, d, &task, &norm, &err)) { cli_error(cmd, "%s: %s", paths[i], err.msg); goto done; }
             xs = malloc(sizeof(float) * (size_t)B * n * d);
             ys = malloc(sizeof(float) * (size_t)B * n);
             preds = malloc(sizeof(float) * (size_t)B * n * nm);

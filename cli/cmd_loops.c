@@ -55,10 +55,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     const int trained = s->loops, d = m.cfg.n_dims;
     if (!max_loops) max_loops = 4 * trained > 20 ? 4 * trained : 20;
     const int n = n_points, L = max_loops;
-    ic_task_kind kind;
-    if (ic_task_parse(rcfg->task, &kind, &err)) kind = IC_TASK_LINEAR;
     ic_task_spec task;
-    ic_task_spec_default(&task, kind, d);
+    if (ic_run_config_task(rcfg, d, &task, NULL, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     se = calloc((size_t)L, sizeof(double));      /* squared error / d, all positions */

@@ -278,7 +278,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     if (rank > C) rank = C;
     ic_task_spec task;
-    cli_model_task(rcfg, d, &task, NULL);
+    if (ic_run_config_task(rcfg, d, &task, NULL, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     const ic_task_kind kind = task.kind;
     if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     char sched_text[8192];

@@ -160,7 +160,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
 
     ic_task_spec task;
-    cli_model_task(rcfg, d, &task, &o.norm);
+    if (ic_run_config_task(rcfg, d, &task, &o.norm, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     if (!xs || !ys) { cli_error(cmd, "out of memory"); goto done; }
