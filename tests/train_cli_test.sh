@@ -166,5 +166,8 @@ check "demo prints the curve table" 'grep -q "least squares" out.txt && grep -q 
 check "demo curve.csv has a row per position" '[ $(wc -l <demo/curve.csv) -eq 12 ]'
 python3 -c 'import json,sys; d=json.load(open("demo/curve.json")); c=d["curves"]; assert set(c)=={"transformer","least_squares","zero"}; assert abs(c["least_squares"]["mean"][-1]) < 1e-6' 2>err.txt
 check "demo curve.json parses; least squares ~0 at k=10" '[ $? -eq 0 ]'
+# a task key given to the demo reaches its evaluation prompts too (they were plain linear, x_scale 1)
+"$BIN" demo --out demo2 --train_steps 2 --warmup_steps 1 --prompts 10 --x_scale 2 --threads 1 >out.txt 2>err.txt; rc=$?
+check "demo evaluates on the trained x_scale" '[ $rc -eq 0 ] && python3 -c "import json; assert json.load(open(\"demo2/curve.json\"))[\"task_spec\"][\"x_scale\"] == 2.0"'
 
 finish
