@@ -155,6 +155,18 @@ for spec in "sparse_linear_regression sparsity 2" "relu_2nn_regression hidden 7"
     prc=$?
     check "loops samples $task with $key $val" '[ $rc -eq 0 ] && [ $prc -eq 0 ] || { cat err.txt perr.txt; false; }'
 done
+# a recorded task name iclab does not know (a newer or foreign run config) is an error naming
+# the file, not linear regression (loops and the others used to run on linear prompts)
+"$BIN" init --out unk.safetensors --n_layer 1 --n_embd 8 --n_head 1 --n_dims 3 --n_points 6 --n_positions 6 >/dev/null 2>&1
+python3 -c 'b = open("unk.safetensors", "rb").read(); assert b.count(b"linear_regression") == 1
+open("unk2.safetensors", "wb").write(b.replace(b"linear_regression", b"linear_regressiox"))'
+for c in "loops --max_loops 2" "probe --what lens" "surgery --sweep loops --max_loops 2 --k 3" "eval --bootstrap 0" \
+         "compare --k 3"; do
+    read -r cmd opts <<<"$c"
+    if [ "$cmd" = compare ]; then mflag=--models; else mflag=--model; fi
+    "$BIN" $cmd $mflag unk2.safetensors --out unk_$cmd $opts --prompts 8 --threads 1 >out.txt 2>err.txt; rc=$?
+    check "$cmd refuses an unknown recorded task" '[ $rc -eq 1 ] && grep -q "unk2.safetensors: task: unknown task .linear_regressiox." err.txt'
+done
 
 # the demo, shortened
 "$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
