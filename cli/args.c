@@ -1,5 +1,6 @@
 /* args.c: option parsing, help text and config assembly for the CLI. */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -334,16 +335,11 @@ void cli_config_summary(const ic_run_config *c, char *buf, size_t len) {
                  c->inject ? "true" : "false", c->loop_lnf ? "true" : "false");
 }
 
-void cli_model_task(const ic_run_config *run_cfg, int d, ic_task_spec *task, double *norm) {
-    ic_task_kind kind;
-    ic_err err;
-    if (ic_task_parse(run_cfg->task, &kind, &err)) kind = IC_TASK_LINEAR;
-    ic_task_spec_default(task, kind, d);
-    task->sparsity = run_cfg->sparsity;
-    task->hidden = run_cfg->hidden;
-    task->depth = run_cfg->depth;
-    task->noise_std = run_cfg->noise_std;
-    if (norm) *norm = kind == IC_TASK_SPARSE_LINEAR ? (double)(task->sparsity < d ? task->sparsity : d) : (double)d;
+struct json_t *cli_task_json(const ic_task_spec *task) {
+    char *text = ic_task_spec_to_json(task);
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return j;
 }
 
 int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,

@@ -75,18 +75,17 @@ int cli_build_config(const cli_args *a, ic_run_config *c);
 void cli_config_summary(const ic_run_config *c, char *buf, size_t len);
 
 /* Loads a model for evaluation: its schedule, the run config it was made
- * with (defaults where none is recorded), and the points per prompt to use
+ * with (defaults where none is recorded; ic_run_config_task turns it into
+ * the model's task for its n_dims), and the points per prompt to use
  * (*n_points: 0 = the recorded n_points, capped by n_positions; larger than
  * n_positions is an error). Prints the notice about ignored tensors and any
  * error. Returns 0 or CLI_FAIL. */
 int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,
                    ic_run_config *run_cfg, int *n_points);
 
-/* The task a loaded model was trained on, from its recorded run config
- * (linear regression when none is recorded or it does not parse), for n_dims
- * d with the recorded sparsity/hidden/depth/noise; *norm (may be NULL): what
- * its squared errors are divided by, s for sparse tasks, else d. */
-void cli_model_task(const ic_run_config *run_cfg, int d, ic_task_spec *task, double *norm);
+/* The task spec as a JSON object (ic_task_spec_to_json) for a results file;
+ * NULL when out of memory. */
+struct json_t *cli_task_json(const ic_task_spec *task);
 
 /* Sets OpenMP and OpenBLAS thread counts; n <= 0 leaves the defaults. */
 void cli_set_threads(int n);

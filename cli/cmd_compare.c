@@ -80,6 +80,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     rc = CLI_FAIL;
     cli_set_threads(threads);
     ic_surgery_opts o = {.B = B, .n_boot = n_boot, .boot_seed = seed + 1, .chunk = batch};
+    ic_task_spec task; /* the first model's: every model sees its prompts */
     const char *dir = cli_get(&a, "out");
     for (int i = 0; i < nm; i++) {
         int np = i == 0 ? n_points : n;
@@ -88,8 +89,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             /* the prompts: the first model's task */
             d = m.cfg.n_dims;
             n = np;
-            ic_task_spec task;
-            cli_model_task(rcfg, d, &task, &norm);
+            if (ic_run_config_task(rcfg, d, &task, &norm, &err)) { cli_error(cmd, "%s: %s", paths[i], err.msg); goto done; }
             xs = malloc(sizeof(float) * (size_t)B * n * d);
             ys = malloc(sizeof(float) * (size_t)B * n);
             preds = malloc(sizeof(float) * (size_t)B * n * nm);
@@ -185,6 +185,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
         json_object_set_new(root, "prompts", json_integer(B));
         json_object_set_new(root, "n_points", json_integer(n));
+        json_object_set_new(root, "task_spec", cli_task_json(&task));
         json_object_set_new(root, "seed", json_integer((json_int_t)seed));
         json_object_set_new(root, "reference", json_string(labels[0]));
         json_object_set_new(root, "ratio_definition",

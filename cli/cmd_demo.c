@@ -1,7 +1,9 @@
 /* cmd_demo.c: `iclab demo` — the small default experiment: train a small
  * transformer on in-context linear regression (a few minutes on 2 cores),
  * then show its in-context error curve next to least squares and the zero
- * estimator, as a table and as plots. */
+ * estimator, as a table and as plots. The evaluation prompts come from the
+ * task the model was trained on, so overriding a task key (--x_scale 2,
+ * --task ...) changes both. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,18 +33,20 @@ static const char *const DEMO_KEYS[][2] = {
     {"train_steps", "4000"},       {"seed", "1"},          {"log_every", "50"},        {"save_every", "500"},
 };
 
-static int write_curves(const char *dir, const char *const names[], const ic_curve *curves, int nc, int d,
-                        ic_err *err) {
+static int write_curves(const char *dir, const char *const names[], const ic_curve *curves, int nc,
+                        const ic_task_spec *task, const char *metric, ic_err *err) {
     char path[4096];
-    const int n = curves[0].n;
-    char title[128];
-    snprintf(title, sizeof title, "In-context linear regression, d = %d", d);
-    if (ic_curves_write(dir, "curve", title, "squared error / d", names, curves, nc, err)) return -1;
+    const int n = curves[0].n, d = task->n_dims;
+    char title[128], what[160];
+    snprintf(title, sizeof title, "In-context %s, d = %d", ic_task_name(task->kind), d);
+    if (ic_curves_write(dir, "curve", title, metric, names, curves, nc, err)) return -1;
     int rc;
     /* JSON */
     json_t *o = json_object();
-    json_object_set_new(o, "metric", json_string("squared error / d at each number of in-context examples k"));
+    snprintf(what, sizeof what, "%s at each number of in-context examples k", metric);
+    json_object_set_new(o, "metric", json_string(what));
     json_object_set_new(o, "n_dims", json_integer(d));
+    json_object_set_new(o, "task_spec", cli_task_json(task));
     json_t *cs = json_object();
     for (int c = 0; c < nc; c++) {
         json_t *m = json_array(), *lo = json_array(), *hi = json_array();
@@ -98,9 +102,15 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done;
     }
     int resume = ic_file_exists(state);
-    printf("iclab demo: a %d-block transformer (e=%d, %d heads) learns linear regression in context, d=%d, "
+    /* the evaluation prompts: the task the model trains on */
+    ic_task_spec task;
+    double norm;
+    if (ic_run_config_task(cfg, cfg->model.n_dims, &task, &norm, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
+    const char *metric = task.kind == IC_TASK_SPARSE_LINEAR ? "squared error / s" : "squared error / d";
+    printf("iclab demo: a %d-block transformer (e=%d, %d heads) learns %s in context, d=%d, "
            "%d points per prompt; %ld training steps\n",
-           cfg->model.n_layer, cfg->model.n_embd, cfg->model.n_head, cfg->model.n_dims, cfg->n_points, cfg->train_steps);
+           cfg->model.n_layer, cfg->model.n_embd, cfg->model.n_head, ic_task_name(task.kind), cfg->model.n_dims,
+           cfg->n_points, cfg->train_steps);
     fflush(stdout);
     cli_progress prog;
     cli_progress_init(&prog, "demo", 500);
@@ -126,8 +136,6 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     pz = calloc((size_t)B * n, sizeof(float));
     sq = malloc(sizeof(double) * (size_t)B * n);
     if (!xs || !ys || !pm || !pl || !pz || !sq) { cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
-    ic_task_spec task;
-    ic_task_spec_default(&task, IC_TASK_LINEAR, d);
     ic_rng rng;
     ic_rng_seed(&rng, 0xE7A1u + cfg->seed); /* evaluation prompts: never the training stream */
     if (ic_task_sample(&task, &rng, B, n, d, xs, ys, NULL, &err) ||
@@ -138,10 +146,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     const float *preds[3] = {pm, pl, pz};
     const char *names[3] = {"transformer", "least_squares", "zero"};
     for (int c = 0; c < 3; c++) {
-        ic_squared_errors(preds[c], ys, B, n, (double)d, sq);
+        ic_squared_errors(preds[c], ys, B, n, norm, sq);
         if (ic_curve_from_errors(sq, B, n, 1000, &rng, &curves[c], &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
     }
-    printf("\nsquared error / d on %d fresh prompts (90%% bootstrap interval)\n", B);
+    printf("\n%s on %d fresh prompts (90%% bootstrap interval)\n", metric, B);
     printf("%4s  %-26s %-26s %s\n", "k", "transformer", "least squares", "zero estimator");
     for (int i = 0; i < n; i++) {
         char c0[64], c1[64];
@@ -149,7 +157,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         snprintf(c1, sizeof c1, "%.4f [%.4f, %.4f]", curves[1].mean[i], curves[1].lo[i], curves[1].hi[i]);
         printf("%4d  %-26s %-26s %.4f%s\n", i, c0, c1, curves[2].mean[i], i == d ? "   <- k = d" : "");
     }
-    if (write_curves(dir, names, curves, 3, d, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
+    if (write_curves(dir, names, curves, 3, &task, metric, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
     printf("\nplots: %s/curve.svg, %s/curve_log.svg, %s/loss.svg; numbers: %s/curve.csv, curve.json\n", dir, dir, dir, dir);
     rc = CLI_OK;
 done:
@@ -168,7 +176,8 @@ const cli_command cli_cmd_demo = {
     "and 11 points per prompt (a few minutes on 2 cores), then evaluates it on fresh prompts\n"
     "next to least squares and the zero estimator: a table on the terminal, curve.csv,\n"
     "curve.json, curve.svg and curve_log.svg in DIR. Ctrl-C saves; running the demo again\n"
-    "resumes. Any run-config key may be overridden (e.g. --train_steps 500 for a quick look).",
+    "resumes. Any run-config key may be overridden (e.g. --train_steps 500 for a quick look);\n"
+    "the evaluation prompts come from the trained task, task keys (--x_scale 2) included.",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),
     1,

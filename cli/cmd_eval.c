@@ -20,7 +20,8 @@
 static const cli_opt OPTS[] = {
     {"model", "FILE", NULL, "model checkpoint (.safetensors; required)"},
     {"out", "DIR", NULL, "output directory: results.json, one CSV and two SVGs per setting (required)"},
-    {"task", "NAME", "the model's training task", "function class of the prompts (see docs/tasks.md)"},
+    {"task", "NAME", "the model's training task", "function class of the prompts (see docs/tasks.md); its parameters "
+                                                  "are the model's unless the flags below give them"},
     {"prompts", "N", "1280", "prompts per setting"},
     {"n_points", "N", "the model's training n_points", "points per prompt (<= n_positions)"},
     {"settings", "LIST", "standard", "comma-separated: standard, noisy[:std], scale_x:c, scale_y:c, skewed, "
@@ -33,10 +34,10 @@ static const cli_opt OPTS[] = {
     {"n_head", "N", "from the metadata", "attention heads; needed for a file without iclab metadata"},
     {"seed", "S", "1234", "seed of the evaluation prompts (the same seed gives the same prompts)"},
     {"bootstrap", "N", "1000", "bootstrap resamples for the 90% intervals (0: none)"},
-    {"sparsity", "S", "3", "non-zero coordinates (sparse_linear_regression)"},
-    {"noise_std", "S", "1", "label noise std (noisy_linear_regression)"},
-    {"hidden", "H", "100", "hidden units (relu_2nn_regression)"},
-    {"depth", "D", "4", "tree depth (decision_tree)"},
+    {"sparsity", "S", "the model's", "non-zero coordinates (sparse_linear_regression)"},
+    {"noise_std", "S", "the model's", "label noise std (noisy_linear_regression)"},
+    {"hidden", "H", "the model's", "hidden units (relu_2nn_regression)"},
+    {"depth", "D", "the model's", "tree depth (decision_tree)"},
     {"threads", "N", "0 = all cores", "threads for BLAS and OpenMP"},
 };
 
@@ -128,16 +129,24 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     if (ic_schedule_validate(s, &m.cfg, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     const int d = m.cfg.n_dims;
-    ic_task_kind kind;
-    const char *task_name = cli_get(&a, "task") ? cli_get(&a, "task") : rcfg->task;
-    if (ic_task_parse(task_name, &kind, &err)) { cli_error(cmd, "--task: %s", err.msg); goto done; }
+    /* the model's recorded task with the flags on top, then the one mapping to a spec
+     * (every parameter the flags leave alone, x_scale included, stays the model's) */
+    if (cli_get(&a, "task") && ic_run_config_set(rcfg, "task", cli_get(&a, "task"), &err)) {
+        cli_error(cmd, "--%s", err.msg);
+        goto done;
+    }
+    if (cli_get(&a, "sparsity")) rcfg->sparsity = sparsity;
+    if (cli_get(&a, "hidden")) rcfg->hidden = hidden;
+    if (cli_get(&a, "depth")) rcfg->depth = depth;
+    if (cli_get(&a, "noise_std")) rcfg->noise_std = noise_std;
     ic_task_spec task;
-    ic_task_spec_default(&task, kind, d);
-    task.sparsity = cli_get(&a, "sparsity") ? sparsity : rcfg->sparsity;
-    task.hidden = cli_get(&a, "hidden") ? hidden : rcfg->hidden;
-    task.depth = cli_get(&a, "depth") ? depth : rcfg->depth;
-    task.noise_std = cli_get(&a, "noise_std") ? noise_std : rcfg->noise_std;
-    const double norm = kind == IC_TASK_SPARSE_LINEAR ? (double)(task.sparsity < d ? task.sparsity : d) : (double)d;
+    double norm;
+    if (ic_run_config_task(rcfg, d, &task, &norm, &err)) {
+        if (cli_get(&a, "task")) cli_error(cmd, "--%s", err.msg);
+        else cli_error(cmd, "%s: %s", model_path, err.msg);
+        goto done;
+    }
+    const ic_task_kind kind = task.kind;
     const char *metric = kind == IC_TASK_SPARSE_LINEAR ? "squared error / s" : "squared error / d";
 
     /* predictors: the model, then the baselines */
@@ -238,6 +247,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_schedule_format(s, sched_buf, sizeof sched_buf);
     json_object_set_new(report, "model", json_string(model_path));
     json_object_set_new(report, "task", json_string(ic_task_name(kind)));
+    json_object_set_new(report, "task_spec", cli_task_json(&task)); /* before each setting's shift */
     json_object_set_new(report, "n_dims", json_integer(d));
     json_object_set_new(report, "n_points", json_integer(n));
     json_object_set_new(report, "prompts", json_integer(B));

@@ -35,7 +35,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_run_config *rcfg = malloc(sizeof *rcfg);
     ic_err err = {{0}};
     float *xs = NULL, *ys = NULL;
-    double *se = NULL, *sek = NULL, *delta = NULL;
+    double *se = NULL, *sek = NULL, *delta = NULL, *dnum = NULL, *dden = NULL;
     json_t *report = NULL;
     int max_loops = 0, B, n_points = 0, batch, n_head = 0, threads;
     unsigned long long seed;
@@ -55,16 +55,16 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     const int trained = s->loops, d = m.cfg.n_dims;
     if (!max_loops) max_loops = 4 * trained > 20 ? 4 * trained : 20;
     const int n = n_points, L = max_loops;
-    ic_task_kind kind;
-    if (ic_task_parse(rcfg->task, &kind, &err)) kind = IC_TASK_LINEAR;
     ic_task_spec task;
-    ic_task_spec_default(&task, kind, d);
+    if (ic_run_config_task(rcfg, d, &task, NULL, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     se = calloc((size_t)L, sizeof(double));      /* squared error / d, all positions */
     sek = calloc((size_t)L * 3, sizeof(double)); /* at k = d/2, d, 2d */
     delta = calloc((size_t)L, sizeof(double));
-    if (!xs || !ys || !se || !sek || !delta) { cli_error(cmd, "out of memory"); goto done; }
+    dnum = calloc((size_t)L, sizeof(double)); /* the fixed-point measure's sums over all prompts */
+    dden = calloc((size_t)L, sizeof(double));
+    if (!xs || !ys || !se || !sek || !delta || !dnum || !dden) { cli_error(cmd, "out of memory"); goto done; }
     ic_rng rng;
     ic_rng_seed(&rng, seed);
     if (ic_task_sample(&task, &rng, B, n, d, xs, ys, NULL, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
@@ -85,11 +85,14 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                     for (int j = 0; j < 3; j++)
                         if (i == ks[j]) sek[(size_t)t * 3 + j] += e * e / d / B;
                 }
-            delta[t] += m.loop_delta[t] * nb / B; /* mean over chunks, weighted by size */
+            /* sums, not the chunk's ratio: a mean of chunk ratios would depend on --batch_size */
+            dnum[t] += m.loop_delta_num[t];
+            dden[t] += m.loop_delta_den[t];
         }
         fprintf(stderr, "\riclab loops: %d/%d prompts", b0 + nb, B);
     }
     fprintf(stderr, "\n");
+    for (int t = 0; t < L; t++) delta[t] = t > 0 && dden[t] > 0 ? sqrt(dnum[t] / dden[t]) : NAN;
     if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
 
     /* CSV, JSON, plots */
@@ -114,9 +117,11 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     free(csv);
     json_object_set_new(report, "model", json_string(model_path));
     json_object_set_new(report, "trained_loops", json_integer(trained));
+    json_object_set_new(report, "task", json_string(ic_task_name(task.kind)));
+    json_object_set_new(report, "task_spec", cli_task_json(&task)); /* what the prompts were drawn from */
     json_object_set_new(report, "prompts", json_integer(B));
     json_object_set_new(report, "n_points", json_integer(n));
-    json_object_set_new(report, "fixed_point_definition", json_string("|Y_{t+1} - Y_t|_F / |Y_t|_F over a batch; -1 = undefined (loop 1)"));
+    json_object_set_new(report, "fixed_point_definition", json_string("|Y_{t+1} - Y_t|_F / |Y_t|_F over all prompts (independent of --batch_size); -1 = undefined (loop 1)"));
     json_object_set_new(report, "loops", jl);
     char *js = json_dumps(report, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     if (!js || ic_path_join(path, sizeof path, dir, "loops.json", &err) || ic_write_file_atomic(path, js, strlen(js), &err)) {
@@ -173,7 +178,7 @@ plots_done:
 done:
     json_decref(report);
     ic_model_free(&m);
-    free(s); free(rcfg); free(xs); free(ys); free(se); free(sek); free(delta);
+    free(s); free(rcfg); free(xs); free(ys); free(se); free(sek); free(delta); free(dnum); free(dden);
     cli_args_free(&a);
     return rc;
 }

@@ -278,7 +278,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     if (rank > C) rank = C;
     ic_task_spec task;
-    cli_model_task(rcfg, d, &task, NULL);
+    if (ic_run_config_task(rcfg, d, &task, NULL, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     const ic_task_kind kind = task.kind;
     if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     char sched_text[8192];
@@ -312,6 +312,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_t *meta = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:i,s:I}", "model", model_path, "schedule", sched_text, "loops",
                              s->loops, "task", ic_task_name(kind), "n_dims", d, "n_points", n, "prompts", B, "seed",
                              (json_int_t)seed);
+    json_object_set_new(meta, "task_spec", cli_task_json(&task)); /* what the prompts were drawn from */
     json_object_set_new(meta, "states", jlabels(labels, S));
     json_object_set_new(meta, "state_definition",
                         json_string("state 'in' is a loop's input; 'j:bK' the residual after step j (block K); "

@@ -160,13 +160,14 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
 
     ic_task_spec task;
-    cli_model_task(rcfg, d, &task, &o.norm);
+    if (ic_run_config_task(rcfg, d, &task, &o.norm, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     if (!xs || !ys) { cli_error(cmd, "out of memory"); goto done; }
     ic_rng rng;
     ic_rng_seed(&rng, seed);
     if (ic_task_sample(&task, &rng, B, n, d, xs, ys, NULL, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    o.task = &task;
 
     char sched_buf[64];
     ic_schedule_format(s, sched_buf, sizeof sched_buf);

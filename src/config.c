@@ -256,10 +256,26 @@ int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) 
     return ic_schedule_validate(s, &c->model, err);
 }
 
-int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
-    if (ic_config_validate(&c->model, err)) return -1;
+int ic_run_config_task(const ic_run_config *c, int n_dims, ic_task_spec *task, double *err_norm, ic_err *err) {
     ic_task_kind kind;
     if (ic_task_parse(c->task, &kind, err)) return ic_err_prefix(err, "task");
+    ic_task_spec t;
+    ic_task_spec_default(&t, kind, n_dims);
+    t.sparsity = c->sparsity;
+    t.noise_std = c->noise_std;
+    t.hidden = c->hidden;
+    t.depth = c->depth;
+    t.x_scale = c->x_scale;
+    if (ic_task_spec_check(&t, err)) return ic_err_prefix(err, "task");
+    *task = t;
+    if (err_norm) *err_norm = kind == IC_TASK_SPARSE_LINEAR && t.sparsity < n_dims ? (double)t.sparsity : (double)n_dims;
+    return 0;
+}
+
+int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
+    if (ic_config_validate(&c->model, err)) return -1;
+    ic_task_spec task;
+    if (ic_run_config_task(c, c->model.n_dims, &task, NULL, err)) return -1;
     if (strcmp(c->optimizer, "adam") && strcmp(c->optimizer, "adamw"))
         return ic_errf(err, "optimizer: expected adam or adamw, got '%s'", c->optimizer);
     if (strcmp(c->lr_schedule, "constant") && strcmp(c->lr_schedule, "cosine"))

@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "model.h"
+#include "tasks.h"
 
 typedef struct {
     ic_config model;            /* n_dims, n_positions, n_embd, n_layer, n_head */
@@ -76,5 +77,20 @@ char *ic_run_config_to_json(const ic_run_config *c);
 int ic_run_config_validate(const ic_run_config *c, ic_err *err);
 /* The schedule the config describes. */
 int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err);
+/* The task the config describes, for prompts of n_dims coordinates: kind
+ * from `task`, and sparsity, noise_std, hidden, depth, x_scale from their
+ * keys (x_cov_sqrt NULL, y_scale 1: no key sets them). The one mapping from
+ * a run config to prompts: the trainer samples with it and every command
+ * that evaluates a model samples that model's task with it, so a key left
+ * out here would silently give prompts from another distribution than the
+ * model was trained on. n_dims is the caller's because a checkpoint without
+ * a recorded run config carries the defaults (n_dims 20): commands pass the
+ * loaded model's; the trainer passes c->model.n_dims.
+ * *err_norm (may be NULL) receives what the task's squared errors are
+ * divided by: min(sparsity, n_dims) for sparse_linear_regression (the
+ * coordinates that carry signal, so a zero predictor scores ~1), else n_dims.
+ * An unknown task name or a parameter the kind cannot use is an error
+ * ("task: ..."), never a fallback; *task and *err_norm are then untouched. */
+int ic_run_config_task(const ic_run_config *c, int n_dims, ic_task_spec *task, double *err_norm, ic_err *err);
 
 #endif

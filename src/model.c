@@ -188,6 +188,8 @@ void ic_model_free(ic_model *m) {
     free(m->preds);
     free(m->loop_mse);
     free(m->loop_delta);
+    free(m->loop_delta_num);
+    free(m->loop_delta_den);
     memset(m, 0, sizeof *m);
 }
 
@@ -393,9 +395,14 @@ static int ensure_loop_stats(ic_model *m, int L, ic_err *err) {
     if ((size_t)L > m->loop_mse_cap) {
         free(m->loop_mse);
         free(m->loop_delta);
+        free(m->loop_delta_num);
+        free(m->loop_delta_den);
         m->loop_mse = malloc(sizeof(double) * (size_t)L);
         m->loop_delta = malloc(sizeof(double) * (size_t)L);
-        m->loop_mse_cap = m->loop_mse && m->loop_delta ? (size_t)L : 0;
+        m->loop_delta_num = malloc(sizeof(double) * (size_t)L);
+        m->loop_delta_den = malloc(sizeof(double) * (size_t)L);
+        m->loop_mse_cap =
+            m->loop_mse && m->loop_delta && m->loop_delta_num && m->loop_delta_den ? (size_t)L : 0;
         if (!m->loop_mse_cap) return ic_errf(err, "out of memory");
     }
     return 0;
@@ -470,6 +477,7 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
         // fixed-point measure: Y_t is recoverable from this loop's input
         // (in_t = Y_t + P with injection, in_t = Y_t without, for t > 0)
         m->loop_delta[t] = NAN;
+        m->loop_delta_num[t] = m->loop_delta_den[t] = 0.0;
         if (t > 0) {
             double num = 0.0, den = 0.0;
             for (size_t i = 0; i < BTC; i++) {
@@ -478,6 +486,8 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
                 num += diff * diff;
                 den += prev * prev;
             }
+            m->loop_delta_num[t] = num;
+            m->loop_delta_den[t] = den;
             m->loop_delta[t] = den > 0 ? sqrt(num / den) : NAN;
         }
         // The next loop may write its input into this same slot (no-grad
@@ -671,7 +681,8 @@ int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedu
     float wts[64], *w = nshards <= 64 ? wts : malloc(sizeof(float) * (size_t)nshards);
     if (!w) return ic_errf(err, "out of memory");
     m->loss = 0.0;
-    for (int t = 0; t < s->loops; t++) m->loop_mse[t] = 0.0, m->loop_delta[t] = NAN;
+    for (int t = 0; t < s->loops; t++)
+        m->loop_mse[t] = 0.0, m->loop_delta[t] = m->loop_delta_num[t] = m->loop_delta_den[t] = NAN;
     for (int i = 0; i < nshards; i++) {
         const long bi = (long)B * (i + 1) / nshards - (long)B * i / nshards;
         w[i] = (float)bi / (float)B;

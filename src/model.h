@@ -189,6 +189,13 @@ typedef struct {
     double *loop_mse;      /* [L]: MSE of each loop's predictions */
     double *loop_delta;    /* [L]: fixed-point measure |Y_{t+1} - Y_t| / |Y_t| of loop t
                               (Frobenius norms over the batch; NaN for t = 0) */
+    double *loop_delta_num, *loop_delta_den;
+                           /* [L]: the sums behind it, loop_delta[t] = sqrt(num / den):
+                              num = sum |Y_{t+1} - Y_t|^2, den = sum |Y_t|^2 over the
+                              batch's prompts (0 for t = 0). The ratio of a batch is not
+                              the mean of its chunks' ratios; these sums add over chunks,
+                              so sqrt(sum num / sum den) over forwards of any chunking is
+                              the whole batch's measure (iclab loops). */
     size_t loop_mse_cap;
     double loss;           /* mean MSE over the last T loops */
 } ic_model;
@@ -241,8 +248,8 @@ typedef struct {
  * += the gradient of the whole batch's loss, m->loss and m->loop_mse[] are
  * the whole batch's (the prompt-weighted means of the shards'). With more
  * than one shard m keeps no activations or predictions of this batch
- * (m->have_grad_acts = 0, ic_model_preds returns NULL) and m->loop_delta is
- * NaN. Results depend on the
+ * (m->have_grad_acts = 0, ic_model_preds returns NULL) and m->loop_delta,
+ * loop_delta_num and loop_delta_den are NaN. Results depend on the
  * number of shards (the order of the gradient sums), not on anything else:
  * the same seed and thread count give the same bits. */
 int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,

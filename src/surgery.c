@@ -587,6 +587,13 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
     json_object_set_new(root, "prompts", json_integer(o->B));
     json_object_set_new(root, "n_points", json_integer(o->n));
     json_object_set_new(root, "error_normaliser", json_real(o->norm));
+    if (o->task) {
+        char *tj = ic_task_spec_to_json(o->task);
+        json_t *jt = tj ? json_loads(tj, 0, NULL) : NULL;
+        free(tj);
+        if (!jt) { ic_errf(err, "out of memory"); goto done; }
+        json_object_set_new(root, "task_spec", jt);
+    }
     json_object_set_new(root, "bootstrap", json_integer(o->n_boot));
     json_object_set_new(root, "ratio_definition",
                         json_string("mean error of the variant / mean error of the original at k, same prompts; "

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "eval.h"
 #include "model.h"
+#include "tasks.h"
 
 typedef enum {
     IC_SWEEP_SKIP_EACH,       /* skip(i) for every slot i */
@@ -92,6 +93,8 @@ typedef struct {
     int n_boot;
     uint64_t boot_seed;
     int chunk;       /* prompts per forward pass */
+    const ic_task_spec *task; /* the prompts' distribution, recorded in the JSON as
+                                 "task_spec" (ic_task_spec_to_json); NULL: not recorded */
     /* called after each variant (may be NULL) */
     void (*progress)(void *ctx, int done, int total);
     void *progress_ctx;

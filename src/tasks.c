@@ -2,6 +2,7 @@
  * Definitions, defaults and the RNG order: tasks.h and docs/tasks.md. */
 #include "tasks.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +62,25 @@ void ic_task_spec_default(ic_task_spec *spec, ic_task_kind kind, int n_dims) {
     spec->x_scale = 1.0;
     spec->x_cov_sqrt = NULL;
     spec->y_scale = 1.0;
+}
+
+char *ic_task_spec_to_json(const ic_task_spec *spec) {
+    if (!spec || (int)spec->kind < 0 || spec->kind >= IC_NUM_TASKS) return NULL;
+    json_t *o = json_pack("{s:s,s:i}", "name", TASK_NAMES[spec->kind], "n_dims", spec->n_dims);
+    if (!o) return NULL;
+    switch (spec->kind) {
+    case IC_TASK_SPARSE_LINEAR: json_object_set_new(o, "sparsity", json_integer(spec->sparsity)); break;
+    case IC_TASK_NOISY_LINEAR: json_object_set_new(o, "noise_std", json_real(spec->noise_std)); break;
+    case IC_TASK_RELU2NN: json_object_set_new(o, "hidden", json_integer(spec->hidden)); break;
+    case IC_TASK_DECISION_TREE: json_object_set_new(o, "depth", json_integer(spec->depth)); break;
+    default: break;
+    }
+    json_object_set_new(o, "x_scale", json_real(spec->x_scale));
+    json_object_set_new(o, "y_scale", json_real(spec->y_scale));
+    json_object_set_new(o, "x_cov_sqrt", json_string(spec->x_cov_sqrt ? "given" : "identity"));
+    char *text = json_dumps(o, JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
 }
 
 int ic_task_spec_check(const ic_task_spec *spec, ic_err *err) {

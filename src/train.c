@@ -66,14 +66,7 @@ int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err) {
     memset(t, 0, sizeof *t);
     if (ic_run_config_validate(cfg, err)) return -1;
     t->cfg = *cfg;
-    ic_task_kind kind;
-    if (ic_task_parse(cfg->task, &kind, err)) return ic_err_prefix(err, "task");
-    ic_task_spec_default(&t->task, kind, cfg->model.n_dims);
-    t->task.sparsity = cfg->sparsity;
-    t->task.noise_std = cfg->noise_std;
-    t->task.hidden = cfg->hidden;
-    t->task.depth = cfg->depth;
-    t->task.x_scale = cfg->x_scale;
+    if (ic_run_config_task(cfg, cfg->model.n_dims, &t->task, NULL, err)) return -1;
     if (ic_run_config_schedule(cfg, &t->sched, err)) return -1;
     if (ic_model_create(&t->model, &cfg->model, err)) return -1;
     ic_model_init_weights(&t->model, cfg->seed);

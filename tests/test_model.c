@@ -403,6 +403,57 @@ static void test_loop_count_one_equals_plain(void **st) {
     ic_model_free(&m);
 }
 
+
+/* loop_delta_num / loop_delta_den: loop_delta is their root ratio, and the
+ * sums of forwards over chunks of a batch give the whole batch's measure
+ * (what iclab loops reports, whatever its --batch_size), where the
+ * size-weighted mean of the chunks' ratios does not. Prompts of a chunk are
+ * scaled so the chunks' |Y_t| differ (their ratios then weigh differently). */
+static void test_loop_fixed_point_sums_combine_over_chunks(void **st) {
+    (void)st;
+    ic_model m;
+    ic_err err;
+    make_model(&m, &TINY, 63);
+    enum { B = 5, L = 4 };
+    float xs[B * TN * 3], ys[B * TN];
+    make_prompts(xs, ys, &TINY, B, TN, 64);
+    for (int i = 2 * TN * 3; i < B * TN * 3; i++) xs[i] *= 4.0f; /* prompts 2..4 */
+    for (int i = 2 * TN; i < B * TN; i++) ys[i] *= 4.0f;
+    for (int inject = 0; inject < 2; inject++) {
+        ic_schedule s = sched("0,1", L, 1, inject, 0); /* no per-loop ln_f: Y keeps the scale */
+        assert_int_equal(ic_model_forward(&m, &s, xs, ys, B, TN, 0, &err), 0);
+        double whole[L];
+        memcpy(whole, m.loop_delta, sizeof whole);
+        assert_true(m.loop_delta_num[0] == 0.0 && m.loop_delta_den[0] == 0.0);
+        for (int t = 1; t < L; t++) assert_true(m.loop_delta[t] == sqrt(m.loop_delta_num[t] / m.loop_delta_den[t]));
+        const int cuts[][3] = {{1, 4, 0}, {2, 3, 0}, {2, 2, 1}};
+        for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
+            double num[L] = {0}, den[L] = {0}, mean[L] = {0};
+            for (int k = 0, b0 = 0; k < 3 && cuts[c][k]; b0 += cuts[c][k], k++) {
+                const int nb = cuts[c][k];
+                assert_int_equal(ic_model_forward(&m, &s, xs + b0 * TN * 3, ys + b0 * TN, nb, TN, 0, &err), 0);
+                for (int t = 1; t < L; t++) {
+                    num[t] += m.loop_delta_num[t];
+                    den[t] += m.loop_delta_den[t];
+                    mean[t] += m.loop_delta[t] * nb / B;
+                }
+            }
+            for (int t = 1; t < L; t++) {
+                const double pooled = sqrt(num[t] / den[t]);
+                if (!(fabs(pooled - whole[t]) <= 1e-6 * whole[t]))
+                    fail_msg("inject %d cut %zu loop %d: chunks' sums give %.10g, whole batch %.10g", inject, c, t,
+                             pooled, whole[t]);
+                // teeth: the chunk-size-weighted mean of ratios is off by 100x the tolerance
+                // or more (measured 8e-4 .. 5e-2 relative)
+                if (!(fabs(mean[t] - whole[t]) > 1e-4 * whole[t]))
+                    fail_msg("inject %d cut %zu loop %d: weighted mean %.10g is no test against %.10g", inject, c, t,
+                             mean[t], whole[t]);
+            }
+        }
+    }
+    ic_model_free(&m);
+}
+
 /* The per-loop fixed-point measure |Y_{t+1} - Y_t| / |Y_t| against the double
  * reference, with and without injection / per-loop ln_f. */
 static void test_loop_fixed_point_measure(void **st) {
@@ -709,7 +760,7 @@ static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n
     for (int t = 0; t < L; t++) {
         if (!(fabs(m.loop_mse[t] - mref[t]) <= 1e-6 * mref[t]))
             fail_msg("loop %d: mse %.10g, unsharded %.10g", t, m.loop_mse[t], mref[t]);
-        assert_true(isnan(m.loop_delta[t]));
+        assert_true(isnan(m.loop_delta[t]) && isnan(m.loop_delta_num[t]) && isnan(m.loop_delta_den[t]));
     }
 
     // the tolerance catches wrong weightings of the same shard gradients
@@ -1139,6 +1190,7 @@ int main(void) {
         cmocka_unit_test(test_identity_schedule_bit_exact),
         cmocka_unit_test(test_loop_count_one_equals_plain),
         cmocka_unit_test(test_loop_fixed_point_measure),
+        cmocka_unit_test(test_loop_fixed_point_sums_combine_over_chunks),
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_unused_block_gets_no_gradient),
         cmocka_unit_test(test_activation_memory_linear_in_schedule),

@@ -212,6 +212,49 @@ static void test_defaults(void **st) {
     }
 }
 
+/* The JSON record names the kind, n_dims, the one parameter the kind samples
+ * with (non-default values, so a record of the defaults would fail), x_scale,
+ * y_scale and whether x has a covariance. */
+static void test_spec_to_json(void **st) {
+    (void)st;
+    static const char *want[IC_NUM_TASKS] = {
+        "{\"name\": \"linear_regression\", \"n_dims\": 4, \"x_scale\": 2.5, \"y_scale\": 0.5, \"x_cov_sqrt\": \"identity\"}",
+        "{\"name\": \"sparse_linear_regression\", \"n_dims\": 4, \"sparsity\": 2, \"x_scale\": 2.5, \"y_scale\": 0.5, "
+        "\"x_cov_sqrt\": \"identity\"}",
+        "{\"name\": \"noisy_linear_regression\", \"n_dims\": 4, \"noise_std\": 0.25, \"x_scale\": 2.5, \"y_scale\": 0.5, "
+        "\"x_cov_sqrt\": \"identity\"}",
+        "{\"name\": \"linear_classification\", \"n_dims\": 4, \"x_scale\": 2.5, \"y_scale\": 0.5, \"x_cov_sqrt\": \"identity\"}",
+        "{\"name\": \"quadratic_regression\", \"n_dims\": 4, \"x_scale\": 2.5, \"y_scale\": 0.5, \"x_cov_sqrt\": \"identity\"}",
+        "{\"name\": \"relu_2nn_regression\", \"n_dims\": 4, \"hidden\": 7, \"x_scale\": 2.5, \"y_scale\": 0.5, "
+        "\"x_cov_sqrt\": \"identity\"}",
+        "{\"name\": \"decision_tree\", \"n_dims\": 4, \"depth\": 2, \"x_scale\": 2.5, \"y_scale\": 0.5, \"x_cov_sqrt\": \"identity\"}",
+    };
+    for (int k = 0; k < IC_NUM_TASKS; k++) {
+        ic_task_spec s;
+        ic_task_spec_default(&s, ALL[k], 4);
+        s.sparsity = 2;
+        s.noise_std = 0.25;
+        s.hidden = 7;
+        s.depth = 2;
+        s.x_scale = 2.5;
+        s.y_scale = 0.5;
+        char *j = ic_task_spec_to_json(&s);
+        assert_non_null(j);
+        assert_string_equal(j, want[k]);
+        free(j);
+    }
+    ic_task_spec s;
+    ic_task_spec_default(&s, IC_TASK_LINEAR, 2);
+    const float L[4] = {1, 0, 0.5f, 1};
+    s.x_cov_sqrt = L;
+    char *j = ic_task_spec_to_json(&s);
+    assert_non_null(strstr(j, "\"x_cov_sqrt\": \"given\""));
+    free(j);
+    s.kind = IC_NUM_TASKS;
+    assert_null(ic_task_spec_to_json(&s));
+    assert_null(ic_task_spec_to_json(NULL));
+}
+
 /* expects failure with a message containing field */
 static void expect_err(const ic_task_spec *s, int B, int n, int d_active, const char *field) {
     ic_rng rng;
@@ -1021,6 +1064,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_parse),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_spec_to_json),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_x_moments_all_tasks),
         cmocka_unit_test(test_x_scale_and_covariance),

@@ -245,6 +245,165 @@ static void test_config_errors(void **st) {
     assert_non_null(strstr(err.msg, "linear_regression")); // lists the valid names
 }
 
+/* ---------------- run config -> task (ic_run_config_task) ----------------
+ * Every parameter is set to a non-default value, so a mapping that left one
+ * out (as cli_model_task did x_scale, and iclab loops every parameter but the
+ * kind) fails here. */
+
+/* The task of the default config overlaid with kv, for prompts of d dims. */
+static ic_task_spec task_of(const char *const (*kv)[2], int nkv, int d, double *norm) {
+    ic_run_config c;
+    ic_err err;
+    ic_run_config_default(&c);
+    for (int i = 0; i < nkv; i++) assert_int_equal(ic_run_config_set(&c, kv[i][0], kv[i][1], &err), 0);
+    ic_task_spec t;
+    if (ic_run_config_task(&c, d, &t, norm, &err)) fail_msg("%s", err.msg);
+    return t;
+}
+
+static void test_config_task_kind(void **st) {
+    (void)st;
+    for (int k = 0; k < IC_NUM_TASKS; k++) {
+        const char *const kv[][2] = {{"task", ic_task_name((ic_task_kind)k)}};
+        ic_task_spec t = task_of(kv, 1, 5, NULL);
+        assert_int_equal(t.kind, k);
+        assert_int_equal(t.n_dims, 5);
+    }
+    // an unknown name is an error naming the key and the valid names, never linear regression
+    ic_run_config c;
+    ic_err err;
+    ic_run_config_default(&c);
+    assert_int_equal(ic_run_config_set(&c, "task", "cubic_regression", &err), 0);
+    ic_task_spec t, before;
+    memset(&t, 0x5A, sizeof t);
+    before = t;
+    double norm = -7.0;
+    assert_int_equal(ic_run_config_task(&c, 5, &t, &norm, &err), -1);
+    assert_non_null(strstr(err.msg, "task"));
+    assert_non_null(strstr(err.msg, "cubic_regression"));
+    assert_non_null(strstr(err.msg, "linear_regression"));
+    assert_memory_equal(&t, &before, sizeof t); // untouched
+    assert_true(norm == -7.0);
+}
+
+static void test_config_task_sparsity(void **st) {
+    (void)st;
+    const char *const kv[][2] = {{"task", "sparse_linear_regression"}, {"sparsity", "2"}};
+    ic_task_spec t = task_of(kv, 2, 5, NULL);
+    assert_int_equal(t.kind, IC_TASK_SPARSE_LINEAR);
+    assert_int_equal(t.sparsity, 2); // iclab loops sampled 3
+}
+
+static void test_config_task_noise_std(void **st) {
+    (void)st;
+    const char *const kv[][2] = {{"task", "noisy_linear_regression"}, {"noise_std", "0.5"}};
+    ic_task_spec t = task_of(kv, 2, 5, NULL);
+    assert_int_equal(t.kind, IC_TASK_NOISY_LINEAR);
+    assert_true(t.noise_std == 0.5); // iclab loops sampled 1
+}
+
+static void test_config_task_hidden(void **st) {
+    (void)st;
+    const char *const kv[][2] = {{"task", "relu_2nn_regression"}, {"hidden", "7"}};
+    ic_task_spec t = task_of(kv, 2, 5, NULL);
+    assert_int_equal(t.kind, IC_TASK_RELU2NN);
+    assert_int_equal(t.hidden, 7); // iclab loops sampled 100
+}
+
+static void test_config_task_depth(void **st) {
+    (void)st;
+    const char *const kv[][2] = {{"task", "decision_tree"}, {"depth", "2"}};
+    ic_task_spec t = task_of(kv, 2, 5, NULL);
+    assert_int_equal(t.kind, IC_TASK_DECISION_TREE);
+    assert_int_equal(t.depth, 2); // iclab loops sampled 4
+}
+
+static void test_config_task_x_scale(void **st) {
+    (void)st;
+    // every kind: cli_model_task (probe, surgery, compare), eval and loops all sampled x_scale 1
+    for (int k = 0; k < IC_NUM_TASKS; k++) {
+        const char *const kv[][2] = {{"task", ic_task_name((ic_task_kind)k)}, {"x_scale", "3"}};
+        ic_task_spec t = task_of(kv, 2, 5, NULL);
+        assert_true(t.x_scale == 3.0);
+        // what no key sets keeps the sampler's defaults
+        assert_null(t.x_cov_sqrt);
+        assert_true(t.y_scale == 1.0);
+    }
+}
+
+static void test_config_task_err_norm(void **st) {
+    (void)st;
+    double norm = 0.0;
+    const char *const s2[][2] = {{"task", "sparse_linear_regression"}, {"sparsity", "2"}};
+    task_of(s2, 2, 5, &norm);
+    assert_true(norm == 2.0); // the non-zero coordinates
+    const char *const s7[][2] = {{"task", "sparse_linear_regression"}, {"sparsity", "7"}};
+    task_of(s7, 2, 5, &norm);
+    assert_true(norm == 5.0); // capped at d
+    for (int k = 0; k < IC_NUM_TASKS; k++) {
+        if (k == IC_TASK_SPARSE_LINEAR) continue;
+        const char *const kv[][2] = {{"task", ic_task_name((ic_task_kind)k)}, {"sparsity", "2"}};
+        task_of(kv, 2, 5, &norm);
+        assert_true(norm == 5.0); // d; sparsity is not this kind's
+    }
+}
+
+/* n_dims is the caller's (a loaded model's), not the config's: a checkpoint
+ * without a recorded run config carries the default n_dims 20. */
+static void test_config_task_n_dims(void **st) {
+    (void)st;
+    const char *const kv[][2] = {{"task", "sparse_linear_regression"}, {"sparsity", "4"}};
+    double norm = 0.0;
+    ic_task_spec t = task_of(kv, 2, 3, &norm);
+    assert_int_equal(t.n_dims, 3);
+    assert_true(norm == 3.0);
+}
+
+/* A parameter its kind cannot sample with is an error; one the kind does not
+ * use is not (the sampler ignores it). */
+static void test_config_task_bad_parameter(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    ic_task_spec t;
+    ic_run_config_default(&c);
+    assert_int_equal(ic_run_config_set(&c, "task", "decision_tree", &err), 0);
+    c.depth = 0;
+    assert_int_equal(ic_run_config_task(&c, 5, &t, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "task"));
+    assert_non_null(strstr(err.msg, "depth"));
+    assert_int_equal(ic_run_config_validate(&c, &err), -1); // validation uses the same mapping
+    assert_int_equal(ic_run_config_set(&c, "task", "linear_regression", &err), 0);
+    assert_int_equal(ic_run_config_task(&c, 5, &t, NULL, &err), 0);
+    c.x_scale = NAN;
+    assert_int_equal(ic_run_config_task(&c, 5, &t, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "x_scale"));
+}
+
+/* The trainer samples the config's task: every field of ic_run_config_task's. */
+static void test_trainer_uses_config_task(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    tiny_config(&c);
+    const char *kv[][2] = {{"task", "noisy_linear_regression"}, {"noise_std", "0.5"}, {"x_scale", "3"},
+                           {"sparsity", "2"}, {"hidden", "7"}, {"depth", "2"}};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) assert_int_equal(ic_run_config_set(&c, kv[i][0], kv[i][1], &err), 0);
+    ic_task_spec want;
+    assert_int_equal(ic_run_config_task(&c, c.model.n_dims, &want, NULL, &err), 0);
+    ic_trainer t;
+    assert_int_equal(ic_trainer_init(&t, &c, &err), 0);
+    assert_int_equal(t.task.kind, want.kind);
+    assert_int_equal(t.task.n_dims, 4);
+    assert_int_equal(t.task.sparsity, want.sparsity);
+    assert_true(t.task.noise_std == 0.5 && want.noise_std == 0.5);
+    assert_int_equal(t.task.hidden, want.hidden);
+    assert_int_equal(t.task.depth, want.depth);
+    assert_true(t.task.x_scale == 3.0 && want.x_scale == 3.0);
+    assert_true(t.task.y_scale == want.y_scale && t.task.x_cov_sqrt == want.x_cov_sqrt);
+    ic_trainer_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_curriculum_values),
@@ -254,6 +413,16 @@ int main(void) {
         cmocka_unit_test(test_interrupt_flag_checkpoints),
         cmocka_unit_test(test_nan_stops_and_keeps_last_checkpoint),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_config_task_kind),
+        cmocka_unit_test(test_config_task_sparsity),
+        cmocka_unit_test(test_config_task_noise_std),
+        cmocka_unit_test(test_config_task_hidden),
+        cmocka_unit_test(test_config_task_depth),
+        cmocka_unit_test(test_config_task_x_scale),
+        cmocka_unit_test(test_config_task_err_norm),
+        cmocka_unit_test(test_config_task_n_dims),
+        cmocka_unit_test(test_config_task_bad_parameter),
+        cmocka_unit_test(test_trainer_uses_config_task),
     };
     return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }

@@ -2,7 +2,9 @@
 # train_cli_test.sh: end-to-end tests of `iclab train` and `iclab demo`:
 # config errors name the key, a run directory has every promised file,
 # Ctrl-C (SIGINT) checkpoints and exits 130, a resumed run is bit-identical
-# to an uninterrupted one, the demo writes its curves. Last line:
+# to an uninterrupted one, iclab loops (fixed point independent of
+# --batch_size), every evaluating command samples the trained task with all
+# its parameters, the demo writes its curves. Last line:
 # "N passed, M failed"; exit status non-zero if any failed.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -73,6 +75,98 @@ check "loops sweep exits 0" '[ $rc -eq 0 ]'
 check "loops sweep writes csv/json/svg" '[ -s lp/loops.csv ] && [ -s lp/loops.json ] && [ -s lp/loops_error.svg ] && [ -s lp/loops_fixed_point.svg ]'
 check "loops.csv has a row per loop" '[ $(wc -l <lp/loops.csv) -eq 13 ]'
 check "loops table marks the trained count" 'grep -q "<- trained" out.txt'
+# the fixed-point measure is a function of the prompts, not of how they are chunked into
+# forward passes (it was the chunk-size-weighted mean of per-chunk ratios: 2e-4..1.2e-3 off)
+"$BIN" loops --model looped/model.safetensors --out lpb64 --max_loops 6 --prompts 64 --batch_size 64 >out.txt 2>err.txt; rc=$?
+"$BIN" loops --model looped/model.safetensors --out lpb7 --max_loops 6 --prompts 64 --batch_size 7 >>out.txt 2>>err.txt; rc=$((rc + $?))
+python3 - <<'PY' 2>perr.txt
+import json
+a = [l["fixed_point"] for l in json.load(open("lpb64/loops.json"))["loops"]]
+b = [l["fixed_point"] for l in json.load(open("lpb7/loops.json"))["loops"]]
+assert len(a) == len(b) == 6 and a[0] == b[0] == -1, (a, b)
+for t in range(1, 6):
+    assert a[t] > 0, a  # defined and not trivially zero
+    assert abs(a[t] - b[t]) <= 1e-5 * a[t], ("loop", t + 1, a[t], b[t])
+PY
+prc=$?
+check "loops fixed point is the same for --batch_size 64 and 7" '[ $rc -eq 0 ] && [ $prc -eq 0 ] || { cat perr.txt; false; }'
+
+# Every command that evaluates a model samples the model's task with all its parameters
+# (ic_run_config_task). Before, loops used the defaults for every parameter but the kind
+# and probe/surgery/compare/eval dropped x_scale: these checks saw noise_std 1 / x_scale 1.
+TT=(--n_layer 1 --n_embd 8 --n_head 1 --n_dims 3 --n_points 6 --n_positions 6 --batch_size 8 --train_steps 2
+    --threads 1 --seed 5 --task noisy_linear_regression --noise_std 0.5)
+"$BIN" train --out tx2 "${TT[@]}" --x_scale 2 >out.txt 2>err.txt; rc=$?
+"$BIN" train --out tx1 "${TT[@]}" >>out.txt 2>>err.txt; rc=$((rc + $?))
+for m in tx2 tx1; do
+    "$BIN" loops --model $m/model.safetensors --out $m/lp --max_loops 2 --prompts 256 --threads 1 >>out.txt 2>>err.txt
+    rc=$((rc + $?))
+done
+"$BIN" probe --model tx2/model.safetensors --out tx2/pr --what lens --prompts 16 --threads 1 >>out.txt 2>>err.txt; rc=$((rc + $?))
+"$BIN" surgery --model tx2/model.safetensors --out tx2/sg --sweep loops --max_loops 2 --k 3 --prompts 16 --bootstrap 0 \
+    --threads 1 >>out.txt 2>>err.txt; rc=$((rc + $?))
+"$BIN" compare --models tx2/model.safetensors,tx1/model.safetensors --out tx2/cmp --k 3 --prompts 16 --bootstrap 0 \
+    --threads 1 >>out.txt 2>>err.txt; rc=$((rc + $?))
+"$BIN" eval --model tx2/model.safetensors --out tx2/ev --prompts 16 --bootstrap 0 --baselines zero --threads 1 \
+    >>out.txt 2>>err.txt; rc=$((rc + $?))
+"$BIN" eval --model tx2/model.safetensors --out tx2/ev2 --noise_std 0.25 --prompts 16 --bootstrap 0 --baselines zero \
+    --threads 1 >>out.txt 2>>err.txt; rc=$((rc + $?))
+"$BIN" eval --model tx2/model.safetensors --out tx2/ev3 --task linear_regression --prompts 16 --bootstrap 0 \
+    --baselines zero --threads 1 >>out.txt 2>>err.txt; rc=$((rc + $?))
+check "task-parameter runs exit 0" '[ $rc -eq 0 ] || cat err.txt'
+python3 - <<'PY' 2>perr.txt
+import json
+want = {"name": "noisy_linear_regression", "n_dims": 3, "noise_std": 0.5, "x_scale": 2.0, "y_scale": 1.0,
+        "x_cov_sqrt": "identity"}
+got = {
+    "loops": json.load(open("tx2/lp/loops.json"))["task_spec"],
+    "probe": json.load(open("tx2/pr/lens.json"))["meta"]["task_spec"],
+    "surgery": json.load(open("tx2/sg/loops.json"))["task_spec"],
+    "compare": json.load(open("tx2/cmp/compare.json"))["task_spec"],
+    "eval": json.load(open("tx2/ev/results.json"))["task_spec"],
+}
+# eval's flags override one parameter and keep the model's others
+got["eval --noise_std 0.25"] = json.load(open("tx2/ev2/results.json"))["task_spec"]
+got["eval --task linear_regression"] = json.load(open("tx2/ev3/results.json"))["task_spec"]
+got["loops, x_scale 1 model"] = json.load(open("tx1/lp/loops.json"))["task_spec"]
+expect = dict.fromkeys(["loops", "probe", "surgery", "compare", "eval"], want)
+expect["eval --noise_std 0.25"] = dict(want, noise_std=0.25)
+expect["eval --task linear_regression"] = {"name": "linear_regression", "n_dims": 3, "x_scale": 2.0, "y_scale": 1.0,
+                                           "x_cov_sqrt": "identity"}
+expect["loops, x_scale 1 model"] = dict(want, x_scale=1.0)
+bad = ["%s: %s" % (k, got[k]) for k in expect if got[k] != expect[k]]
+assert not bad, "\n".join(bad)
+PY
+prc=$?
+check "loops/probe/surgery/compare/eval record the model's task (noise_std 0.5, x_scale 2)" '[ $prc -eq 0 ] || { cat perr.txt; false; }'
+# and sample it: E y^2 / d = x_scale^2 + noise_std^2 / d, so a barely trained model's error at
+# loop 1 is ~3.6x the same recipe's with x_scale 1 (4.34 vs 1.21; before: 1.43 for both)
+e2=$(sed -n 2p tx2/lp/loops.csv | cut -d, -f2); e1=$(sed -n 2p tx1/lp/loops.csv | cut -d, -f2)
+check "loops samples the trained x_scale (error $e2 vs $e1 at x_scale 1)" 'awk -v a="$e2" -v b="$e1" "BEGIN{exit !(a > 2.5 * b)}"'
+# the parameter loops dropped for the other kinds, from models init writes
+for spec in "sparse_linear_regression sparsity 2" "relu_2nn_regression hidden 7" "decision_tree depth 2"; do
+    read -r task key val <<<"$spec"
+    "$BIN" init --out k_$task.safetensors --n_layer 1 --n_embd 8 --n_head 1 --n_dims 3 --n_points 6 --n_positions 6 \
+        --task $task --$key $val >/dev/null 2>err.txt &&
+        "$BIN" loops --model k_$task.safetensors --out k_$task --max_loops 2 --prompts 8 --threads 1 >/dev/null 2>>err.txt
+    rc=$?
+    python3 -c 'import json, sys; t = json.load(open(sys.argv[1]))["task_spec"]; assert t["name"] == sys.argv[2] and t[sys.argv[3]] == int(sys.argv[4]), t' \
+        k_$task/loops.json $task $key $val 2>perr.txt
+    prc=$?
+    check "loops samples $task with $key $val" '[ $rc -eq 0 ] && [ $prc -eq 0 ] || { cat err.txt perr.txt; false; }'
+done
+# a recorded task name iclab does not know (a newer or foreign run config) is an error naming
+# the file, not linear regression (loops and the others used to run on linear prompts)
+"$BIN" init --out unk.safetensors --n_layer 1 --n_embd 8 --n_head 1 --n_dims 3 --n_points 6 --n_positions 6 >/dev/null 2>&1
+python3 -c 'b = open("unk.safetensors", "rb").read(); assert b.count(b"linear_regression") == 1
+open("unk2.safetensors", "wb").write(b.replace(b"linear_regression", b"linear_regressiox"))'
+for c in "loops --max_loops 2" "probe --what lens" "surgery --sweep loops --max_loops 2 --k 3" "eval --bootstrap 0" \
+         "compare --k 3"; do
+    read -r cmd opts <<<"$c"
+    if [ "$cmd" = compare ]; then mflag=--models; else mflag=--model; fi
+    "$BIN" $cmd $mflag unk2.safetensors --out unk_$cmd $opts --prompts 8 --threads 1 >out.txt 2>err.txt; rc=$?
+    check "$cmd refuses an unknown recorded task" '[ $rc -eq 1 ] && grep -q "unk2.safetensors: task: unknown task .linear_regressiox." err.txt'
+done
 
 # the demo, shortened
 "$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
@@ -84,5 +178,8 @@ check "demo prints the curve table" 'grep -q "least squares" out.txt && grep -q 
 check "demo curve.csv has a row per position" '[ $(wc -l <demo/curve.csv) -eq 12 ]'
 python3 -c 'import json,sys; d=json.load(open("demo/curve.json")); c=d["curves"]; assert set(c)=={"transformer","least_squares","zero"}; assert abs(c["least_squares"]["mean"][-1]) < 1e-6' 2>err.txt
 check "demo curve.json parses; least squares ~0 at k=10" '[ $? -eq 0 ]'
+# a task key given to the demo reaches its evaluation prompts too (they were plain linear, x_scale 1)
+"$BIN" demo --out demo2 --train_steps 2 --warmup_steps 1 --prompts 10 --x_scale 2 --threads 1 >out.txt 2>err.txt; rc=$?
+check "demo evaluates on the trained x_scale" '[ $rc -eq 0 ] && python3 -c "import json; assert json.load(open(\"demo2/curve.json\"))[\"task_spec\"][\"x_scale\"] == 2.0"'
 
 finish
