@@ -33,6 +33,43 @@ PY
 check "surgery JSON/CSV contents" '[ $? -eq 0 ]'
 [ -s perr.txt ] && cat perr.txt
 
+# Missing values (docs/cli.md): with the position embedding of x token 6
+# poisoned, every variant's prediction at k = 6 is NaN, so the error, the ratio
+# and its interval there are undefined: null in the JSON (before: -1, a value a
+# reader could take for a number, and "" for the best/worst label), empty in
+# the CSV (before: nan/-nan), and the curves keep all 7 positions.
+poison_rows m.safetensors nan.safetensors _backbone.wpe.weight 12
+"$BIN" surgery --model nan.safetensors --out snan --sweep skip-each,loops --max_loops 3 --prompts 32 --bootstrap 20 \
+    >out.txt 2>err.txt; rc=$?
+check "surgery of a NaN-predicting model exits 0" '[ $rc -eq 0 ]'
+python3 - <<'PY' 2>perr.txt
+import csv, json, math
+for sweep in ("skip-each", "loops"):
+    j = json.load(open(f"snan/{sweep}.json"))
+    assert "null = undefined" in j["ratio_definition"]
+    for r in [j["original"]] + j["variants"]:
+        a6 = [a for a in r["at_k"] if a["k"] == 6][0]
+        assert a6["err"] is None and a6["ratio"] is None and a6["ratio_lo90"] is None and a6["ratio_hi90"] is None, a6
+        for a in r["at_k"]:
+            assert all(v is None or (math.isfinite(v) and v >= 0) for v in a.values()), a   # no -1
+        for key in ("mean", "lo90", "hi90"):
+            c = r["curve"][key]
+            assert len(c) == 7 and c[6] is None, (key, c)
+        assert r["err_all_positions"] is None
+    bw = [b for b in j["best_worst"] if b["k"] == 6][0]
+    assert bw == {"k": 6, "best": None, "best_ratio": None, "worst": None, "worst_ratio": None}, bw
+    rows = list(csv.DictReader(open(f"snan/{sweep}.csv")))
+    assert len(rows) == 1 + len(j["variants"])
+    assert rows[0]["variant"] == "original" and rows[0]["row"] == "" and rows[0]["col"] == ""
+    for row in rows:
+        assert row["err_k6"] == row["ratio_k6"] == row["ratio_lo90_k6"] == row["ratio_hi90_k6"] == row["err_all"] == "", row
+        assert row["row"] == ""                      # 1-d sweeps: no heatmap row
+        for key, v in row.items():
+            assert v == "" or v.lower() not in ("nan", "-nan", "inf", "-inf", "-1"), (key, v)
+PY
+check "surgery: undefined values are null / empty, curves full length" '[ $? -eq 0 ]'
+[ -s perr.txt ] && cat perr.txt
+
 # a variant's label, given to eval --schedule, reproduces its error at k = 6
 label=$(python3 -c 'import json; j=json.load(open("s/swap-matrix.json")); print(j["variants"][2]["label"])')
 "$BIN" eval --model m.safetensors --out ev --prompts 64 --seed 4242 --bootstrap 0 --schedule "$label" --baselines zero >/dev/null 2>&1
