@@ -113,6 +113,27 @@ for a in m[2]["at_k"]:
     assert a["ratio"] != 1.0 and a["dist"] > 0 and a["ratio_lo90"] <= a["ratio"] <= a["ratio_hi90"], a
 PY
 check "compare: same model ratio 1, distance 0; another differs" '[ $? -eq 0 ]'
+# a model that predicts NaN from some k on is still in compare.json (before:
+# json_pack of its NaN error returned NULL and the whole entry vanished), with
+# null where its numbers are undefined and full-length curves
+"$BIN" compare --models m.safetensors,nan.safetensors --labels ok,poisoned --out cnan --prompts 32 --bootstrap 20 >out5.txt 2>&1; rc=$?
+check "compare with a NaN-predicting model exits 0" '[ $rc -eq 0 ]'
+python3 - <<'PY' 2>perr.txt
+import csv, json
+m = json.load(open("cnan/compare.json"))["models"]
+assert [x["label"] for x in m] == ["ok", "poisoned"], [x["label"] for x in m]
+a6 = [a for a in m[1]["at_k"] if a["k"] == 6][0]
+assert a6["err"] is None and a6["ratio"] is None and a6["dist"] is None, a6
+assert m[1]["err_all_positions"] is None
+for key in ("mean", "lo90", "hi90"):
+    assert len(m[1]["curve"][key]) == 7 and m[1]["curve"][key][6] is None
+    assert None not in m[0]["curve"][key]
+rows = list(csv.DictReader(open("cnan/compare.csv")))
+assert rows[1]["label"] == "poisoned" and rows[1]["err_k6"] == rows[1]["ratio_k6"] == rows[1]["err_all"] == "", rows[1]
+assert rows[0]["err_k6"] != ""
+PY
+check "compare: a NaN model keeps its entry, null / empty where undefined" '[ $? -eq 0 ]'
+[ -s perr.txt ] && cat perr.txt
 "$BIN" init --out m3.safetensors --n_dims 4 --n_positions 7 --n_points 7 --n_embd 16 --n_layer 2 --n_head 2 >/dev/null 2>&1
 "$BIN" compare --models m.safetensors,m3.safetensors --out c2 --prompts 8 >out6.txt 2>&1; rc=$?
 check "compare: models of another dimension are refused" '[ $rc -eq 1 ] && grep -q "n_dims 3" out6.txt'
