@@ -73,6 +73,34 @@ check "loops sweep exits 0" '[ $rc -eq 0 ]'
 check "loops sweep writes csv/json/svg" '[ -s lp/loops.csv ] && [ -s lp/loops.json ] && [ -s lp/loops_error.svg ] && [ -s lp/loops_fixed_point.svg ]'
 check "loops.csv has a row per loop" '[ $(wc -l <lp/loops.csv) -eq 13 ]'
 check "loops table marks the trained count" 'grep -q "<- trained" out.txt'
+# Missing values (docs/cli.md): loop 1 has no fixed-point measure and k = 2d = 6
+# is past the 6-point prompts: null / empty (before: -1 in loops.json, nan in
+# loops.csv). A model that predicts NaN keeps all its loops in loops.json with
+# a null error (before: json_pack returned NULL for every loop: "loops": []).
+python3 - <<'PY' 2>err.txt
+import csv, json, math
+j = json.load(open("lp/loops.json"))
+L = j["loops"]
+assert [x["loop"] for x in L] == list(range(1, 13)), L
+assert L[0]["fixed_point"] is None and all(x["fixed_point"] > 0 for x in L[1:]), L
+assert all(math.isfinite(x["err"]) for x in L)
+rows = list(csv.DictReader(open("lp/loops.csv")))
+assert rows[0]["fixed_point"] == "" and all(float(r["fixed_point"]) > 0 for r in rows[1:])
+assert all(r["err_k6"] == "" and float(r["err_k3"]) >= 0 for r in rows), rows[0]
+PY
+check "loops: undefined fixed point and k past the prompt are null / empty" '[ $? -eq 0 ]'
+poison_rows looped/model.safetensors nan.safetensors _backbone.wpe.weight 10
+"$BIN" loops --model nan.safetensors --out lpnan --max_loops 4 --prompts 16 >out.txt 2>err.txt; rc=$?
+python3 - <<'PY' 2>err.txt
+import csv, json
+L = json.load(open("lpnan/loops.json"))["loops"]
+assert [x["loop"] for x in L] == [1, 2, 3, 4], L
+assert all(x["err"] is None and x["fixed_point"] is None for x in L), L
+rows = list(csv.DictReader(open("lpnan/loops.csv")))
+assert len(rows) == 4 and all(r["err_all_positions"] == "" and r["fixed_point"] == "" for r in rows), rows
+PY
+prc=$?
+check "loops of a NaN-predicting model: every loop kept, null error" '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
 
 # the demo, shortened
 "$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
