@@ -24,7 +24,17 @@ if not seeds:
 
 def load(seed, sweep):
     p = os.path.join(base, seed, "surgery", sweep + ".json")
-    return json.load(open(p)) if os.path.isfile(p) else None
+    if not os.path.isfile(p):
+        return None
+    j = json.load(open(p))
+    # an undefined number is null; files from before that policy wrote -1 (no error, ratio or
+    # distance is negative), so read those as null too
+    for e in [j["original"]] + j["variants"]:
+        for a in e["at_k"]:
+            for key, v in a.items():
+                if key != "k" and v is not None and v < 0:
+                    a[key] = None
+    return j
 
 
 def at(entry, k):
