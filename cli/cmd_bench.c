@@ -5,6 +5,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "numout.h"
 
 static const cli_opt OPTS[] = {
     {"steps", "N", "10", "measured training steps (forward + backward + Adam)"},
@@ -47,20 +48,20 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
         cli_error(cmd, "could not build the JSON output");
         return CLI_FAIL;
     }
-    json_object_set_new(o, "ms_per_step", json_real(r->ms_per_step));
-    json_object_set_new(o, "ms_min", json_real(r->ms_min));
-    json_object_set_new(o, "ms_max", json_real(r->ms_max));
-    json_object_set_new(o, "ms_forward_backward", json_real(r->ms_pass));
+    json_object_set_new(o, "ms_per_step", ic_json_num(r->ms_per_step));
+    json_object_set_new(o, "ms_min", ic_json_num(r->ms_min));
+    json_object_set_new(o, "ms_max", ic_json_num(r->ms_max));
+    json_object_set_new(o, "ms_forward_backward", ic_json_num(r->ms_pass));
     json_object_set_new(o, "shards", json_integer(r->shards));
-    json_object_set_new(o, "ms_update", json_real(r->ms_update));
-    json_object_set_new(o, "gflops", json_real(r->gflops));
-    json_object_set_new(o, "flops_per_step", json_real(r->flops_per_step));
+    json_object_set_new(o, "ms_update", ic_json_num(r->ms_update));
+    json_object_set_new(o, "gflops", ic_json_num(r->gflops));
+    json_object_set_new(o, "flops_per_step", ic_json_num(r->flops_per_step));
     json_object_set_new(o, "steps", json_integer(r->steps));
     json_object_set_new(o, "warmup", json_integer(r->warmup));
     json_object_set_new(o, "threads", json_integer(r->threads));
     json_object_set_new(o, "omp_wait_policy", json_string(getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "default"));
     json_object_set_new(o, "num_params", json_integer((json_int_t)r->num_params));
-    json_object_set_new(o, "peak_rss_mb", json_real((double)r->peak_rss_kb / 1024.0));
+    json_object_set_new(o, "peak_rss_mb", ic_json_num((double)r->peak_rss_kb / 1024.0));
     json_object_set_new(o, "blas", json_string(r->blas));
     char note[256];
     blas_kernel_note(note, sizeof note);
@@ -69,22 +70,22 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     json_object_set_new(o, "cpu", json_string(x->ceil.cpu));
     json_object_set_new(o, "cpu_features", json_string(x->ceil.features));
     if (x->ceil.gflops > 0) {
-        json_object_set_new(o, "fma_ceiling_gflops", json_real(x->ceil.gflops));
+        json_object_set_new(o, "fma_ceiling_gflops", ic_json_num(x->ceil.gflops));
         json_object_set_new(o, "fma_ceiling_isa", json_string(x->ceil.isa));
         json_object_set_new(o, "fma_ceiling_lanes", json_integer(x->ceil.lanes));
-        json_object_set_new(o, "fraction_of_ceiling", json_real(r->gflops / x->ceil.gflops));
+        json_object_set_new(o, "fraction_of_ceiling", ic_json_num(r->gflops / x->ceil.gflops));
         if (x->ceil.bf16_gflops > 0) {
-            json_object_set_new(o, "bf16_peak_gflops", json_real(x->ceil.bf16_gflops));
+            json_object_set_new(o, "bf16_peak_gflops", ic_json_num(x->ceil.bf16_gflops));
             json_object_set_new(o, "bf16_peak_isa", json_string(x->ceil.bf16_isa));
         }
-        if (x->ceil.clock_ghz > 0) json_object_set_new(o, "clock_ghz", json_real(x->ceil.clock_ghz));
+        if (x->ceil.clock_ghz > 0) json_object_set_new(o, "clock_ghz", ic_json_num(x->ceil.clock_ghz));
         if (x->ceil.amx_bf16_vendor_gflops > 0)
-            json_object_set_new(o, "amx_bf16_vendor_gflops", json_real(x->ceil.amx_bf16_vendor_gflops));
+            json_object_set_new(o, "amx_bf16_vendor_gflops", ic_json_num(x->ceil.amx_bf16_vendor_gflops));
     }
     if (x->inf_batch) {
         json_object_set_new(o, "inference_batch", json_integer(x->inf_batch));
-        json_object_set_new(o, "inference_ms_per_batch", json_real(x->inf_ms));
-        json_object_set_new(o, "inference_prompts_per_s", json_real(x->inf_pps));
+        json_object_set_new(o, "inference_ms_per_batch", ic_json_num(x->inf_ms));
+        json_object_set_new(o, "inference_prompts_per_s", ic_json_num(x->inf_pps));
     }
     json_object_set_new(o, "config", cj);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "fsutil.h"
+#include "numout.h"
 #include "plot.h"
 #include "surgery.h"
 #include "tasks.h"
@@ -163,25 +164,23 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             json_t *at = json_array();
             printf("%-24s", labels[i]);
             for (int q = 0; q < o.nk; q++) {
-                used += (size_t)snprintf(csv + used, cap - used, ",%.6g,%.6g,%.6g,%.6g,%.6g", r->err[q], r->ratio[q], r->ratio_lo[q],
-                                         r->ratio_hi[q], r->dist[q]);
-                json_array_append_new(at, json_pack("{s:i,s:f,s:f,s:f,s:f,s:f}", "k", o.ks[q], "err", r->err[q], "ratio",
-                                                    r->ratio[q], "ratio_lo90", r->ratio_lo[q], "ratio_hi90", r->ratio_hi[q],
-                                                    "dist", r->dist[q]));
+                /* a NaN/Inf value (a diverged model) is empty / null, never dropped (numout.h) */
+                used += (size_t)snprintf(csv + used, cap - used, ",%s,%s,%s,%s,%s", ic_csv_num(r->err[q], 6).s,
+                                         ic_csv_num(r->ratio[q], 6).s, ic_csv_num(r->ratio_lo[q], 6).s,
+                                         ic_csv_num(r->ratio_hi[q], 6).s, ic_csv_num(r->dist[q], 6).s);
+                json_array_append_new(at, json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "k", o.ks[q], "err", ic_json_num(r->err[q]),
+                                                    "ratio", ic_json_num(r->ratio[q]), "ratio_lo90",
+                                                    ic_json_num(r->ratio_lo[q]), "ratio_hi90", ic_json_num(r->ratio_hi[q]),
+                                                    "dist", ic_json_num(r->dist[q])));
                 printf("  k=%-3d err %-10.4g ratio %.3f [%.3f, %.3f]", o.ks[q], r->err[q], r->ratio[q], r->ratio_lo[q],
                        r->ratio_hi[q]);
             }
             printf("\n");
-            used += (size_t)snprintf(csv + used, cap - used, ",%.6g\n", r->err_all);
-            json_t *mean = json_array(), *lo = json_array(), *hi = json_array();
-            for (int k = 0; k < n; k++) {
-                json_array_append_new(mean, json_real(r->curve.mean[k]));
-                json_array_append_new(lo, json_real(r->curve.lo[k]));
-                json_array_append_new(hi, json_real(r->curve.hi[k]));
-            }
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:f,s:{s:o,s:o,s:o}}", "model", paths[i], "label", labels[i], "at_k",
-                                                 at, "err_all_positions", r->err_all, "curve", "mean", mean, "lo90", lo, "hi90",
-                                                 hi));
+            used += (size_t)snprintf(csv + used, cap - used, ",%s\n", ic_csv_num(r->err_all, 6).s);
+            json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:o,s:{s:o,s:o,s:o}}", "model", paths[i], "label", labels[i], "at_k",
+                                                 at, "err_all_positions", ic_json_num(r->err_all), "curve", "mean",
+                                                 ic_json_nums(r->curve.mean, n), "lo90", ic_json_nums(r->curve.lo, n), "hi90",
+                                                 ic_json_nums(r->curve.hi, n)));
         }
         json_object_set_new(root, "prompts", json_integer(B));
         json_object_set_new(root, "n_points", json_integer(n));
@@ -190,7 +189,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         json_object_set_new(root, "reference", json_string(labels[0]));
         json_object_set_new(root, "ratio_definition",
                             json_string("mean error of the model / mean error of the reference at k, same prompts; interval: "
-                                        "paired percentile bootstrap over prompts, 90%"));
+                                        "paired percentile bootstrap over prompts, 90%; null = undefined"));
         json_object_set_new(root, "models", arr);
         char *js = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         char path[4096];

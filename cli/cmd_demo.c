@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "fsutil.h"
+#include "numout.h"
 #include "progress.h"
 #include "tasks.h"
 #include "train.h"
@@ -49,13 +50,9 @@ static int write_curves(const char *dir, const char *const names[], const ic_cur
     json_object_set_new(o, "task_spec", cli_task_json(task));
     json_t *cs = json_object();
     for (int c = 0; c < nc; c++) {
-        json_t *m = json_array(), *lo = json_array(), *hi = json_array();
-        for (int i = 0; i < n; i++) {
-            json_array_append_new(m, json_real(curves[c].mean[i]));
-            json_array_append_new(lo, json_real(curves[c].lo[i]));
-            json_array_append_new(hi, json_real(curves[c].hi[i]));
-        }
-        json_object_set_new(cs, names[c], json_pack("{s:o,s:o,s:o}", "mean", m, "lo90", lo, "hi90", hi));
+        /* NaN/Inf (a diverged curve) stays in place as null (numout.h) */
+        json_object_set_new(cs, names[c], json_pack("{s:o,s:o,s:o}", "mean", ic_json_nums(curves[c].mean, n), "lo90",
+                                                    ic_json_nums(curves[c].lo, n), "hi90", ic_json_nums(curves[c].hi, n)));
     }
     json_object_set_new(o, "curves", cs);
     char *js = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);

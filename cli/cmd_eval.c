@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "fsutil.h"
+#include "numout.h"
 #include "prompts.h"
 #include "schedule.h"
 #include "shifts.h"
@@ -230,15 +231,11 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             for (int j = 0; j < 3; j++)
                 if (ks[j] < n) printf("  %-8.4g [%-7.3g,%7.3g]", curves[i].mean[ks[j]], curves[i].lo[ks[j]], curves[i].hi[ks[j]]);
             printf("  %.0f\n", secs > 0 ? B / secs : 0.0);
-            json_t *m_ = json_array(), *lo = json_array(), *hi = json_array();
-            for (int k = 0; k < n; k++) {
-                json_array_append_new(m_, json_real(curves[i].mean[k]));
-                json_array_append_new(lo, json_real(curves[i].lo[k]));
-                json_array_append_new(hi, json_real(curves[i].hi[k]));
-            }
+            /* a diverged predictor's NaN/Inf positions are null, in place (numout.h) */
             json_object_set_new(jpreds, preds[i].label,
-                                json_pack("{s:o,s:o,s:o,s:f,s:f}", "mean", m_, "lo90", lo, "hi90", hi, "seconds", secs,
-                                          "prompts_per_s", secs > 0 ? B / secs : 0.0));
+                                json_pack("{s:o,s:o,s:o,s:o,s:o}", "mean", ic_json_nums(curves[i].mean, n), "lo90",
+                                          ic_json_nums(curves[i].lo, n), "hi90", ic_json_nums(curves[i].hi, n), "seconds",
+                                          ic_json_num(secs), "prompts_per_s", ic_json_num(secs > 0 ? B / secs : 0.0)));
         }
         json_object_set_new(jsettings, label, jpreds);
         if (write_setting(dir, label, preds, curves, np, d, metric, &err)) { cli_error(cmd, "%s", err.msg); goto done; }

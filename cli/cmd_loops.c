@@ -11,6 +11,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "fsutil.h"
+#include "numout.h"
 #include "plot.h"
 #include "tasks.h"
 
@@ -103,10 +104,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     report = json_object();
     json_t *jl = json_array();
     for (int t = 0; t < L; t++) {
-        used += (size_t)snprintf(csv + used, cap - used, "%d,%.6g,%.6g,%.6g,%.6g,%.6g\n", t + 1, se[t], ks[0] < n ? sek[t * 3] : NAN,
-                                 ks[1] < n ? sek[t * 3 + 1] : NAN, ks[2] < n ? sek[t * 3 + 2] : NAN, delta[t]);
-        json_array_append_new(jl, json_pack("{s:i,s:f,s:f}", "loop", t + 1, "err", se[t], "fixed_point",
-                                            isfinite(delta[t]) ? delta[t] : -1.0));
+        /* undefined (loop 1's fixed point, k past the prompt, a NaN model): empty / null (numout.h) */
+        used += (size_t)snprintf(csv + used, cap - used, "%d,%s,%s,%s,%s,%s\n", t + 1, ic_csv_num(se[t], 6).s,
+                                 ic_csv_num(ks[0] < n ? sek[t * 3] : NAN, 6).s, ic_csv_num(ks[1] < n ? sek[t * 3 + 1] : NAN, 6).s,
+                                 ic_csv_num(ks[2] < n ? sek[t * 3 + 2] : NAN, 6).s, ic_csv_num(delta[t], 6).s);
+        json_array_append_new(jl, json_pack("{s:i,s:o,s:o}", "loop", t + 1, "err", ic_json_num(se[t]), "fixed_point",
+                                            ic_json_num(delta[t])));
     }
     char path[4096];
     if (ic_path_join(path, sizeof path, dir, "loops.csv", &err) || ic_write_file_atomic(path, csv, used, &err)) {
@@ -121,7 +124,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_object_set_new(report, "task_spec", cli_task_json(&task)); /* what the prompts were drawn from */
     json_object_set_new(report, "prompts", json_integer(B));
     json_object_set_new(report, "n_points", json_integer(n));
-    json_object_set_new(report, "fixed_point_definition", json_string("|Y_{t+1} - Y_t|_F / |Y_t|_F over all prompts (independent of --batch_size); -1 = undefined (loop 1)"));
+    json_object_set_new(report, "fixed_point_definition", json_string("|Y_{t+1} - Y_t|_F / |Y_t|_F over all prompts (independent of --batch_size); null = undefined (loop 1)"));
     json_object_set_new(report, "loops", jl);
     char *js = json_dumps(report, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     if (!js || ic_path_join(path, sizeof path, dir, "loops.json", &err) || ic_write_file_atomic(path, js, strlen(js), &err)) {

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "eval.h"
 #include "fsutil.h"
+#include "numout.h"
 #include "plot.h"
 #include "probe.h"
 #include "schedule.h"
@@ -76,17 +77,11 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
-static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-
-static json_t *jvec(const double *v, int n) {
-    json_t *a = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(a, jnum(v[i]));
-    return a;
-}
-
+/* Every number goes through numout.h: NaN/Inf (influence of a loop input, k past
+ * the prompt, a target the task lacks) is null in the JSON and empty in the CSV. */
 static json_t *jmat(const double *v, int rows, int cols) {
     json_t *a = json_array();
-    for (int i = 0; i < rows; i++) json_array_append_new(a, jvec(v + (size_t)i * cols, cols));
+    for (int i = 0; i < rows; i++) json_array_append_new(a, ic_json_nums(v + (size_t)i * cols, cols));
     return a;
 }
 
@@ -350,13 +345,14 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             ea[k] = mean_range(c, 0, n);
             e1[k] = kd >= 0 ? c[kd] : NAN;
             e2[k] = k2d >= 0 ? c[k2d] : NAN;
-            sb_printf(&csv, "%d,%s,%.6g,%.6g,%.6g\n", k, labels[k], ea[k], e1[k], e2[k]);
+            sb_printf(&csv, "%d,%s,%s,%s,%s\n", k, labels[k], ic_csv_num(ea[k], 6).s, ic_csv_num(e1[k], 6).s,
+                      ic_csv_num(e2[k], 6).s);
             sb_printf(&pos, "%d,%s", k, labels[k]);
-            for (int i = 0; i < n; i++) sb_printf(&pos, ",%.6g", c[i]);
+            for (int i = 0; i < n; i++) sb_printf(&pos, ",%s", ic_csv_num(c[i], 6).s);
             sb_printf(&pos, "\n");
             json_array_append_new(jl, json_pack("{s:i,s:s,s:o,s:o,s:o,s:o}", "state", k, "label", labels[k], "err_all",
-                                                jnum(ea[k]), "err_k_d", jnum(e1[k]), "err_k_2d", jnum(e2[k]), "curve",
-                                                jvec(c, n)));
+                                                ic_json_num(ea[k]), "err_k_d", ic_json_num(e1[k]), "err_k_2d", ic_json_num(e2[k]), "curve",
+                                                ic_json_nums(c, n)));
         }
         json_t *j = json_pack("{s:O,s:s,s:o}", "meta", meta, "definition",
                               "pred = read_out(ln_f(h)) at the x tokens, with the model's ln_f and read_out; "
@@ -437,10 +433,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             json_t *r = json_array(), *ms = json_array(), *rs = json_array(), *mss = json_array();
             for (int k = 0; k < S; k++) {
                 const ic_probe_score *p = &scores[(size_t)k * IC_PT_COUNT + t];
-                json_array_append_new(r, jnum(p->r2));
-                json_array_append_new(ms, jnum(p->mse));
-                json_array_append_new(rs, jnum(p->r2_shuf));
-                json_array_append_new(mss, jnum(p->mse_shuf));
+                json_array_append_new(r, ic_json_num(p->r2));
+                json_array_append_new(ms, ic_json_num(p->mse));
+                json_array_append_new(rs, ic_json_num(p->r2_shuf));
+                json_array_append_new(mss, ic_json_num(p->mse_shuf));
                 r2[(size_t)(2 * t) * S + k] = p->r2;
                 r2[(size_t)(2 * t + 1) * S + k] = p->r2_shuf;
             }
@@ -451,16 +447,16 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             sx[k] = k;
             for (int t = 0; t < IC_PT_COUNT; t++) {
                 const ic_probe_score *p = &scores[(size_t)k * IC_PT_COUNT + t];
-                sb_printf(&csv, "%d,%s,%s,%.6g,%.6g,%.6g,%.6g\n", k, labels[k], ic_probe_target_name(t), p->r2, p->mse,
-                          p->r2_shuf, p->mse_shuf);
+                sb_printf(&csv, "%d,%s,%s,%s,%s,%s,%s\n", k, labels[k], ic_probe_target_name(t), ic_csv_num(p->r2, 6).s,
+                          ic_csv_num(p->mse, 6).s, ic_csv_num(p->r2_shuf, 6).s, ic_csv_num(p->mse_shuf, 6).s);
             }
         }
-        json_t *j = json_pack("{s:O,s:s,s:i,s:I,s:f,s:b,s:o}", "meta", meta, "definition",
+        json_t *j = json_pack("{s:O,s:s,s:i,s:I,s:o,s:b,s:o}", "meta", meta, "definition",
                               "ridge probe from the residual at x_i's token (points i = 1..n-1) to each target, "
                               "fitted on train_prompts prompts (seed+1), scored on the held-out prompts: "
                               "R^2 = 1 - SSE/SST (SST about the held-out mean, summed over the target's components); "
                               "shuffled: the same probe fitted on targets permuted across training prompts",
-                              "train_prompts", Bt, "train_seed", (json_int_t)(seed + 1), "lambda", lambda, "prev_y",
+                              "train_prompts", Bt, "train_seed", (json_int_t)(seed + 1), "lambda", ic_json_num(lambda), "prev_y",
                               prev_y, "targets", jt);
         ic_series ser[2 * IC_PT_COUNT];
         char sl[IC_PT_COUNT][40];
@@ -523,22 +519,23 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             for (int c = 0; c < fm->nk; c++) json_array_append_new(ks, json_integer(fm->ks[c]));
             for (int k = 0; k < S; k++) {
                 json_array_append_new(best, json_integer(fm->ks[fm->best[k]]));
-                json_array_append_new(bests, jnum(fm->sime[(size_t)k * nc + fm->best[k]]));
+                json_array_append_new(bests, ic_json_num(fm->sime[(size_t)k * nc + fm->best[k]]));
                 for (int c = 0; c < fm->nk; c++)
-                    sb_printf(&csv, "%d,%s,%s,%d,%.6g\n", k, labels[k], fm->name, fm->ks[c], fm->sime[(size_t)k * nc + c]);
+                    sb_printf(&csv, "%d,%s,%s,%d,%s\n", k, labels[k], fm->name, fm->ks[c],
+                              ic_csv_num(fm->sime[(size_t)k * nc + c], 6).s);
             }
             json_t *mat = json_array();
-            for (int k = 0; k < S; k++) json_array_append_new(mat, jvec(fm->sime + (size_t)k * nc, fm->nk));
+            for (int k = 0; k < S; k++) json_array_append_new(mat, ic_json_nums(fm->sime + (size_t)k * nc, fm->nk));
             json_object_set_new(jf, fm->name, json_pack("{s:o,s:o,s:o,s:o}", "steps", ks, "sime", mat, "best_steps", best,
                                                         "best_sime", bests));
         }
         for (int k = 0; k < S; k++) {
-            sb_printf(&csv, "%d,%s,least_squares,,%.6g\n", k, labels[k], sime_ls[k]);
-            sb_printf(&bcsv, "%d,%s,%d,%.6g,%d,%.6g,%.6g\n", k, labels[k], fam[0].ks[fam[0].best[k]],
-                      fam[0].sime[(size_t)k * (fam[0].nk + 1) + fam[0].best[k]], fam[1].ks[fam[1].best[k]],
-                      fam[1].sime[(size_t)k * (fam[1].nk + 1) + fam[1].best[k]], sime_ls[k]);
+            sb_printf(&csv, "%d,%s,least_squares,,%s\n", k, labels[k], ic_csv_num(sime_ls[k], 6).s);
+            sb_printf(&bcsv, "%d,%s,%d,%s,%d,%s,%s\n", k, labels[k], fam[0].ks[fam[0].best[k]],
+                      ic_csv_num(fam[0].sime[(size_t)k * (fam[0].nk + 1) + fam[0].best[k]], 6).s, fam[1].ks[fam[1].best[k]],
+                      ic_csv_num(fam[1].sime[(size_t)k * (fam[1].nk + 1) + fam[1].best[k]], 6).s, ic_csv_num(sime_ls[k], 6).s);
         }
-        json_object_set_new(jf, "least_squares", jvec(sime_ls, S));
+        json_object_set_new(jf, "least_squares", ic_json_nums(sime_ls, S));
         json_t *j = json_pack("{s:O,s:s,s:f,s:o}", "meta", meta, "definition",
                               "per prompt, the error vectors (pred_i - y_i, points i = 1..n-1) of the state's lens "
                               "prediction and of the solver; their cosine; mean over prompts (Fu et al.). best_steps: "
@@ -594,8 +591,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         sbuf st = {0};
         sb_printf(&st, "state,label,norm_all,norm_x,norm_y,influence_all,influence_x,influence_y\n");
         for (int k = 0; k < S; k++)
-            sb_printf(&st, "%d,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", k, labels[k], geo.norm[0][k], geo.norm[1][k],
-                      geo.norm[2][k], geo.influence[0][k], geo.influence[1][k], geo.influence[2][k]);
+            sb_printf(&st, "%d,%s,%s,%s,%s,%s,%s,%s\n", k, labels[k], ic_csv_num(geo.norm[0][k], 6).s,
+                      ic_csv_num(geo.norm[1][k], 6).s, ic_csv_num(geo.norm[2][k], 6).s, ic_csv_num(geo.influence[0][k], 6).s,
+                      ic_csv_num(geo.influence[1][k], 6).s, ic_csv_num(geo.influence[2][k], 6).s);
         json_t *jg = json_object();
         int bad = write_text(dir, "geometry_states.csv", &st, &err);
         free(st.p);
@@ -609,7 +607,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                 sb_printf(&mc, "\n");
                 for (int i = 0; i < S; i++) {
                     sb_printf(&mc, "%s", labels[i]);
-                    for (int k = 0; k < S; k++) sb_printf(&mc, ",%.6g", mat[(size_t)i * S + k]);
+                    for (int k = 0; k < S; k++) sb_printf(&mc, ",%s", ic_csv_num(mat[(size_t)i * S + k], 6).s);
                     sb_printf(&mc, "\n");
                 }
                 char name[64], title[128];
@@ -623,12 +621,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             }
             json_object_set_new(jg, ic_tok_name(w),
                                 json_pack("{s:o,s:o,s:o,s:o}", "cos", jmat(geo.cos[w], S, S), "cka",
-                                          geo.cka[w] ? jmat(geo.cka[w], S, S) : json_null(), "norm", jvec(geo.norm[w], S),
-                                          "influence", jvec(geo.influence[w], S)));
+                                          geo.cka[w] ? jmat(geo.cka[w], S, S) : json_null(), "norm", ic_json_nums(geo.norm[w], S),
+                                          "influence", ic_json_nums(geo.influence[w], S)));
         }
         json_t *j = json_pack("{s:O,s:s,s:o}", "meta", meta, "definition",
                               "cos[i][j] = mean over tokens of cos(h_i, h_j); cka = linear CKA of the centred token x C "
-                              "matrices; norm = mean |h|; influence = 1 - mean cos(previous state, state) (NaN for loop "
+                              "matrices; norm = mean |h|; influence = 1 - mean cos(previous state, state) (null for loop "
                               "inputs); per token class: all, x tokens (even), y tokens (odd)",
                               "tokens", jg);
         bad = bad || write_json(dir, "geometry.json", j, &err);
@@ -708,29 +706,29 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             double cum = 0.0;
             for (int k = 0; k < C; k++) {
                 cum += comp.evr[(size_t)row * C + k];
-                sb_printf(&cc, "%d,%s,%d,%.6g,%.6g,%.6g\n", row, steplabels[row], k + 1, comp.sv[(size_t)row * C + k],
-                          comp.evr[(size_t)row * C + k], cum);
+                sb_printf(&cc, "%d,%s,%d,%s,%s,%s\n", row, steplabels[row], k + 1, ic_csv_num(comp.sv[(size_t)row * C + k], 6).s,
+                          ic_csv_num(comp.evr[(size_t)row * C + k], 6).s, ic_csv_num(cum, 6).s);
             }
             json_array_append_new(jrows, json_pack("{s:s,s:i,s:i,s:o,s:o,s:o,s:o}", "label", steplabels[row], "loop",
                                                    row / NS, "step", row % NS, "singular_values",
-                                                   jvec(comp.sv + (size_t)row * C, C), "explained",
-                                                   jvec(comp.evr + (size_t)row * C, C), "ablation_err_all",
-                                                   jvec(abl + (size_t)row * nranks, nranks), "ablation_err_k_d",
-                                                   jvec(ablk + (size_t)row * nranks, nranks)));
+                                                   ic_json_nums(comp.sv + (size_t)row * C, C), "explained",
+                                                   ic_json_nums(comp.evr + (size_t)row * C, C), "ablation_err_all",
+                                                   ic_json_nums(abl + (size_t)row * nranks, nranks), "ablation_err_k_d",
+                                                   ic_json_nums(ablk + (size_t)row * nranks, nranks)));
         }
         sb_printf(&oc, "step");
         for (int j = 0; j < R; j++) sb_printf(&oc, ",%s", steplabels[j]);
         sb_printf(&oc, "\n");
         for (int i = 0; i < R; i++) {
             sb_printf(&oc, "%s", steplabels[i]);
-            for (int j = 0; j < R; j++) sb_printf(&oc, ",%.6g", ov[(size_t)i * R + j]);
+            for (int j = 0; j < R; j++) sb_printf(&oc, ",%s", ic_csv_num(ov[(size_t)i * R + j], 6).s);
             sb_printf(&oc, "\n");
         }
         sb_printf(&ac, "step,label,rank,err_all,err_k%d\n", d);
         for (int row = 0; row < R; row++)
             for (int ri = 0; ri < nranks; ri++)
-                sb_printf(&ac, "%d,%s,%d,%.6g,%.6g\n", row, steplabels[row], ranks[ri], abl[(size_t)row * nranks + ri],
-                          ablk[(size_t)row * nranks + ri]);
+                sb_printf(&ac, "%d,%s,%d,%s,%s\n", row, steplabels[row], ranks[ri], ic_csv_num(abl[(size_t)row * nranks + ri], 6).s,
+                          ic_csv_num(ablk[(size_t)row * nranks + ri], 6).s);
         json_t *jr = json_array();
         for (int ri = 0; ri < nranks; ri++) json_array_append_new(jr, json_integer(ranks[ri]));
         json_t *j = json_pack("{s:O,s:s,s:i,s:o,s:o,s:o,s:o,s:o}", "meta", meta, "definition",
@@ -739,7 +737,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                               "angles between top-r write subspaces); ablation: h_out' = h_out - U_r U_r^T D during the "
                               "forward, error = squared error / d of the final prediction (all positions, and k = d)",
                               "rank", rank, "overlap", jmat(ov, R, R), "ablation_ranks", jr, "reference_err_all",
-                              jnum(ref_all), "reference_err_k_d", jnum(ref_kd), "steps", jrows);
+                              ic_json_num(ref_all), "reference_err_k_d", ic_json_num(ref_kd), "steps", jrows);
         int bad = write_text(dir, "components.csv", &cc, &err) || write_text(dir, "overlap.csv", &oc, &err) ||
                   write_text(dir, "ablation.csv", &ac, &err) || write_json(dir, "components.json", j, &err);
         json_decref(j);

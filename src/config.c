@@ -1,4 +1,5 @@
 #include "config.h"
+#include "numout.h"
 #include "schedule.h"
 #include "tasks.h"
 
@@ -183,8 +184,12 @@ int ic_run_config_load_json(ic_run_config *c, const char *text, const char *sour
             }
             text_val = owned;
         } else {
+            /* key belongs to root: format the message before releasing it. null is how iclab
+             * writes an undefined number, and no config key may be undefined. */
+            ic_errf(err, "%s: key '%s': %s", source, key,
+                    json_is_null(val) ? "null is not a value (a config number must be finite)" : "unsupported value type");
             json_decref(root);
-            return ic_errf(err, "%s: key '%s': unsupported value type", source, key);
+            return -1;
         }
         int rc = ic_run_config_set(c, key, text_val, err);
         free(owned);
@@ -234,7 +239,7 @@ char *ic_run_config_to_json(const ic_run_config *c) {
         case IC_KEY_INT: v = json_integer(*(const int *)src); break;
         case IC_KEY_LONG: v = json_integer(*(const long *)src); break;
         case IC_KEY_U64: v = json_integer((json_int_t)*(const uint64_t *)src); break;
-        case IC_KEY_DOUBLE: v = json_real(*(const double *)src); break;
+        case IC_KEY_DOUBLE: v = ic_json_num(*(const double *)src); break; /* finite once set (ic_run_config_set) */
         case IC_KEY_BOOL: v = json_boolean(*(const int *)src); break;
         case IC_KEY_STRING: v = json_string(src); break;
         }

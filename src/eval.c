@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "fsutil.h"
+#include "numout.h"
 #include "plot.h"
 
 #include <stdlib.h>
@@ -131,7 +132,8 @@ int ic_curves_write(const char *dir, const char *base_in, const char *title, con
     for (int k = 0; k < n; k++) {
         used += (size_t)snprintf(csv + used, cap - used, "%d", k);
         for (int i = 0; i < nc; i++)
-            used += (size_t)snprintf(csv + used, cap - used, ",%.6g,%.6g,%.6g", c[i].mean[k], c[i].lo[k], c[i].hi[k]);
+            used += (size_t)snprintf(csv + used, cap - used, ",%s,%s,%s", ic_csv_num(c[i].mean[k], 6).s,
+                                     ic_csv_num(c[i].lo[k], 6).s, ic_csv_num(c[i].hi[k], 6).s);
         used += (size_t)snprintf(csv + used, cap - used, "\n");
     }
     snprintf(name, sizeof name, "%s.csv", base);

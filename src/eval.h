@@ -28,7 +28,8 @@ void ic_curve_free(ic_curve *c);
 int ic_model_predict(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, float *pred, ic_err *err);
 
-/* Writes DIR/<base>.csv (column k, then mean, lo90, hi90 per curve),
+/* Writes DIR/<base>.csv (column k, then mean, lo90, hi90 per curve; a
+ * non-finite value is an empty field, numout.h),
  * DIR/<base>.svg and DIR/<base>_log.svg (linear and log y; curve 0 solid, the
  * others dashed, each with its interval band). ':' and '/' in base become
  * '_' in the file names. labels[i] names curve i in the CSV and legend. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "numout.h"
 #include "plot.h"
 #include "rng.h"
 #include "schedule.h"
@@ -383,16 +384,11 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
-static double jnum(double x) { return isfinite(x) ? x : -1.0; }
-
+/* Undefined numbers (a ratio to a zero or NaN error, a diverged variant) are
+ * null in the JSON and empty in the CSV (numout.h). */
 static json_t *curve_json(const ic_curve *c) {
-    json_t *m = json_array(), *lo = json_array(), *hi = json_array();
-    for (int i = 0; i < c->n; i++) {
-        json_array_append_new(m, json_real(jnum(c->mean[i])));
-        json_array_append_new(lo, json_real(jnum(c->lo[i])));
-        json_array_append_new(hi, json_real(jnum(c->hi[i])));
-    }
-    return json_pack("{s:o,s:o,s:o}", "mean", m, "lo90", lo, "hi90", hi);
+    return json_pack("{s:o,s:o,s:o}", "mean", ic_json_nums(c->mean, c->n), "lo90", ic_json_nums(c->lo, c->n), "hi90",
+                     ic_json_nums(c->hi, c->n));
 }
 
 static json_t *result_json(const ic_variant *v, const ic_variant_result *r, const ic_surgery_opts *o) {
@@ -408,13 +404,13 @@ static json_t *result_json(const ic_variant *v, const ic_variant_result *r, cons
     }
     json_t *at = json_array();
     for (int q = 0; q < o->nk; q++)
-        json_array_append_new(at, json_pack("{s:i,s:f,s:f,s:f,s:f,s:f}", "k", o->ks[q], "err", jnum(r->err[q]), "ratio",
-                                            jnum(r->ratio[q]), "ratio_lo90", jnum(r->ratio_lo[q]), "ratio_hi90",
-                                            jnum(r->ratio_hi[q]), "dist", jnum(r->dist[q])));
+        json_array_append_new(at, json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "k", o->ks[q], "err", ic_json_num(r->err[q]),
+                                            "ratio", ic_json_num(r->ratio[q]), "ratio_lo90", ic_json_num(r->ratio_lo[q]),
+                                            "ratio_hi90", ic_json_num(r->ratio_hi[q]), "dist", ic_json_num(r->dist[q])));
     json_object_set_new(j, "at_k", at);
-    json_object_set_new(j, "err_all_positions", json_real(jnum(r->err_all)));
+    json_object_set_new(j, "err_all_positions", ic_json_num(r->err_all));
     if (v) json_object_set_new(j, "same_as_original", json_boolean(r->same_as_original));
-    json_object_set_new(j, "dist_all_positions", json_real(jnum(r->dist_all)));
+    json_object_set_new(j, "dist_all_positions", ic_json_num(r->dist_all));
     json_object_set_new(j, "curve", curve_json(&r->curve));
     return j;
 }
@@ -569,11 +565,15 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
         const ic_variant_result *r = i < 0 ? res_base : &res[i];
         const ic_schedule *s = i < 0 ? base : &v[i].sched;
         ic_schedule_format(s, sched, 8 * IC_MAX_SCHEDULE + 16);
-        sb_printf(&b, "\"%s\",\"%s\",%d,%d,%d", i < 0 ? "original" : v[i].label, sched, s->loops, i < 0 ? -1 : v[i].row,
-                  i < 0 ? -1 : v[i].col);
+        /* row, col: the heatmap cell; empty where there is none (the original, 1-d sweeps' row) */
+        char row[16] = "", col[16] = "";
+        if (i >= 0 && v[i].row >= 0) snprintf(row, sizeof row, "%d", v[i].row);
+        if (i >= 0 && v[i].col >= 0) snprintf(col, sizeof col, "%d", v[i].col);
+        sb_printf(&b, "\"%s\",\"%s\",%d,%s,%s", i < 0 ? "original" : v[i].label, sched, s->loops, row, col);
         for (int q = 0; q < o->nk; q++)
-            sb_printf(&b, ",%.6g,%.6g,%.6g,%.6g,%.6g", r->err[q], r->ratio[q], r->ratio_lo[q], r->ratio_hi[q], r->dist[q]);
-        sb_printf(&b, ",%.6g,%.6g\n", r->err_all, r->dist_all);
+            sb_printf(&b, ",%s,%s,%s,%s,%s", ic_csv_num(r->err[q], 6).s, ic_csv_num(r->ratio[q], 6).s,
+                      ic_csv_num(r->ratio_lo[q], 6).s, ic_csv_num(r->ratio_hi[q], 6).s, ic_csv_num(r->dist[q], 6).s);
+        sb_printf(&b, ",%s,%s\n", ic_csv_num(r->err_all, 6).s, ic_csv_num(r->dist_all, 6).s);
     }
     if (b.oom) { ic_errf(err, "out of memory"); goto done; }
     snprintf(file, sizeof file, "%s.csv", name);
@@ -586,7 +586,7 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
     json_object_set_new(root, "base_loops", json_integer(base->loops));
     json_object_set_new(root, "prompts", json_integer(o->B));
     json_object_set_new(root, "n_points", json_integer(o->n));
-    json_object_set_new(root, "error_normaliser", json_real(o->norm));
+    json_object_set_new(root, "error_normaliser", ic_json_num(o->norm));
     if (o->task) {
         char *tj = ic_task_spec_to_json(o->task);
         json_t *jt = tj ? json_loads(tj, 0, NULL) : NULL;
@@ -597,7 +597,7 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
     json_object_set_new(root, "bootstrap", json_integer(o->n_boot));
     json_object_set_new(root, "ratio_definition",
                         json_string("mean error of the variant / mean error of the original at k, same prompts; "
-                                    "interval: paired percentile bootstrap over prompts, 90%; -1 = undefined"));
+                                    "interval: paired percentile bootstrap over prompts, 90%; null = undefined"));
     json_object_set_new(root, "dist_definition",
                         json_string("mean over prompts of (prediction - original prediction)^2 / normaliser"));
     json_object_set_new(root, "original", result_json(NULL, res_base, o));
@@ -607,10 +607,12 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
     json_t *bw = json_array();
     for (int q = 0; q < o->nk; q++) {
         int bi = ic_surgery_best(res, nv, q, 0), wi = ic_surgery_best(res, nv, q, 1);
-        json_array_append_new(bw, json_pack("{s:i,s:s,s:f,s:s,s:f}", "k", o->ks[q], "best", bi >= 0 ? v[bi].label : "",
-                                            "best_ratio", bi >= 0 ? jnum(res[bi].ratio[q]) : -1.0, "worst",
-                                            wi >= 0 ? v[wi].label : "", "worst_ratio",
-                                            wi >= 0 ? jnum(res[wi].ratio[q]) : -1.0));
+        /* no variant with a defined ratio at k: no best or worst (null) */
+        json_array_append_new(bw, json_pack("{s:i,s:o,s:o,s:o,s:o}", "k", o->ks[q], "best",
+                                            bi >= 0 ? json_string(v[bi].label) : json_null(), "best_ratio",
+                                            ic_json_num(bi >= 0 ? res[bi].ratio[q] : NAN), "worst",
+                                            wi >= 0 ? json_string(v[wi].label) : json_null(), "worst_ratio",
+                                            ic_json_num(wi >= 0 ? res[wi].ratio[q] : NAN)));
     }
     json_object_set_new(root, "best_worst", bw);
     js = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);

@@ -12,6 +12,7 @@
 
 #include "checkpoint.h"
 #include "fsutil.h"
+#include "numout.h"
 #include "plot.h"
 #include "safetensors.h"
 
@@ -262,8 +263,13 @@ static int metrics_truncate(const char *path, long upto, metric_log *l, ic_err *
         char *nl = strchr(line, '\n');
         size_t ll = nl ? (size_t)(nl - line + 1) : strlen(line);
         long step;
-        double loss, excess;
-        if (sscanf(line, "%ld,%lf,%lf", &step, &loss, &excess) == 3 && step <= upto && nl) {
+        double loss;
+        int at = 0;
+        if (sscanf(line, "%ld,%lf,%n", &step, &loss, &at) == 2 && at > 0 && step <= upto && nl) {
+            /* excess_loss may be an empty field: undefined (numout.h) */
+            char *end;
+            double excess = strtod(line + at, &end);
+            if (end == line + at) excess = NAN;
             memcpy(out + used, line, ll);
             used += ll;
             log_push(l, (double)step, loss, excess);
@@ -378,8 +384,10 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
         ema_rate = done_here == 1 ? rate : 0.9 * ema_rate + 0.1 * rate;
         res->final_loss = st.loss;
         if (t.step % cfg->log_every == 0 || t.step == cfg->train_steps) {
-            fprintf(mf, "%ld,%.8g,%.8g,%.6g,%.6g,%.4g,%d,%d,%d,%.3f\n", st.step, st.loss, st.excess_loss, st.lr,
-                    st.grad_norm, ema_rate, st.n_dims, st.n_points, st.loops, now - t0);
+            /* numout.h: a non-finite value (excess_loss when the optimum is 0) is an empty field */
+            fprintf(mf, "%ld,%s,%s,%s,%s,%s,%d,%d,%d,%.3f\n", st.step, ic_csv_num(st.loss, 8).s,
+                    ic_csv_num(st.excess_loss, 8).s, ic_csv_num(st.lr, 6).s, ic_csv_num(st.grad_norm, 6).s,
+                    ic_csv_num(ema_rate, 4).s, st.n_dims, st.n_points, st.loops, now - t0);
             fflush(mf);
             log_push(&l, (double)st.step, st.loss, st.excess_loss);
         }

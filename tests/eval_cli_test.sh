@@ -31,6 +31,46 @@ PY
 check "results.json is consistent (paired k=0, least squares exact for k>=d)" '[ $? -eq 0 ]'
 check "csv has a row per position" '[ $(wc -l <ev/standard.csv) -eq 10 ]'
 
+# Missing values (docs/cli.md): a model whose position embedding of x token 6
+# is NaN predicts NaN from some k <= 6 on (NaN times a masked attention weight
+# of 0 is still NaN, so where it starts depends on the kernel's blocking), and
+# gradient descent with a step too large for the bigger prompts diverges (Inf,
+# then NaN) at the larger k. Every array keeps its full length with null at
+# exactly those positions, and the CSV has empty fields there. (Before:
+# json_real of NaN/Inf was dropped, leaving the transformer's arrays 4 of 9
+# entries long and gd's 5 (mean) or 7 (lo90), and the CSV said nan/-nan/inf.)
+poison_rows m.safetensors nan.safetensors _backbone.wpe.weight 12
+"$BIN" eval --model nan.safetensors --out evnan --prompts 64 --bootstrap 50 --baselines least_squares,gd:1000:0.1 \
+    >out.txt 2>err.txt; rc=$?
+check "eval of a NaN-predicting model exits 0" '[ $rc -eq 0 ]'
+python3 - <<'PY' 2>err.txt
+import csv, json, math
+r = json.load(open("evnan/results.json"))          # strict JSON: no NaN/Infinity tokens
+p = r["settings"]["standard"]
+assert set(p) == {"transformer", "least_squares", "gd:1000:0.1"}, p.keys()
+rows = list(csv.DictReader(open("evnan/standard.csv")))
+assert len(rows) == 9
+for name, c in p.items():
+    for key, col in (("mean", name), ("lo90", name + "_lo90"), ("hi90", name + "_hi90")):
+        assert len(c[key]) == 9, (name, key, c[key])
+        assert all(v is None or math.isfinite(v) for v in c[key])
+        # the CSV is empty exactly where the JSON is null, and equal elsewhere: nothing moved
+        for row, v in zip(rows, c[key]):
+            assert (row[col] == "") == (v is None), (name, key, row["k"])
+            assert v is None or abs(float(row[col]) - v) <= 1e-5 * abs(v), (name, key, row["k"])
+nulls = lambda v: [k for k, x in enumerate(v) if x is None]
+def undefined_from_some_k(v):
+    z = nulls(v)
+    return z and z == list(range(z[0], 9)) and z[0] > 0    # finite up to where it breaks, then undefined
+t = p["transformer"]
+assert undefined_from_some_k(t["mean"]) and nulls(t["mean"]) == nulls(t["lo90"]) == nulls(t["hi90"]), t
+assert nulls(t["mean"])[0] <= 6, t
+assert not nulls(p["least_squares"]["mean"])
+assert undefined_from_some_k(p["gd:1000:0.1"]["mean"]), p["gd:1000:0.1"]
+PY
+check "results.json: full-length arrays, null where undefined; CSV empty there" '[ $? -eq 0 ]'
+check "eval CSV never says nan or inf" '! tail -n +2 evnan/standard.csv | grep -qi "nan\|inf"'
+
 "$BIN" eval --model m.safetensors --out ev2 --settings sideways >out.txt 2>err.txt; rc=$?
 check "unknown setting is a usage error naming it" '[ $rc -eq 2 ] && grep -q sideways err.txt'
 "$BIN" eval --model m.safetensors --out ev2 --baselines magic >out.txt 2>err.txt; rc=$?

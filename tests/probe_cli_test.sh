@@ -36,6 +36,48 @@ check "ablation.csv has a row per step and rank" '[ $(wc -l <pr/ablation.csv) -e
 "$BIN" probe --model m.safetensors --out pl --what lens,geometry --schedule 0,1 --loops 2 --prompts 20 --no_cka >out.txt 2>err.txt; rc=$?
 check "looped schedule runs" '[ $rc -eq 0 ] && grep -q "^l2.in " out.txt && grep -q "^l2.2:b1 " out.txt'
 check "no_cka leaves CKA out" '[ ! -e pl/cka_all.csv ] && [ -s pl/cos_all.csv ]'
+# Missing values (docs/cli.md): a loop input has no previous state, so its
+# influence is undefined: null in geometry.json at its own position (also in
+# the middle, for loop 2's input) and an empty field in geometry_states.csv
+# (before: nan). With the position embedding of x token 6 poisoned, the lens
+# of the embedding (no attention yet) is NaN at k = 6 alone, and after a block
+# from some k <= 6 on: the curves keep every position, null / empty exactly
+# there (before: nan in the CSVs).
+python3 - <<'PY' 2>err.txt
+import csv, json
+g = json.load(open("pl/geometry.json"))
+labels = g["meta"]["states"]
+assert labels == ["l1.in", "l1.1:b0", "l1.2:b1", "l2.in", "l2.1:b0", "l2.2:b1"], labels
+for w, t in g["tokens"].items():
+    assert [i for i, v in enumerate(t["influence"]) if v is None] == [0, 3], (w, t["influence"])
+    assert len(t["norm"]) == 6 and None not in t["norm"]
+rows = list(csv.DictReader(open("pl/geometry_states.csv")))
+for r in rows:
+    undefined = r["label"].endswith(".in")
+    for c in ("influence_all", "influence_x", "influence_y"):
+        assert (r[c] == "") == undefined, r
+PY
+check "probe: a loop input's influence is null / empty at its own position" '[ $? -eq 0 ]'
+poison_rows m.safetensors nan.safetensors _backbone.wpe.weight 12
+"$BIN" probe --model nan.safetensors --out pnan --what lens --prompts 20 >out.txt 2>err.txt; rc=$?
+python3 - <<'PY' 2>err.txt
+import csv, json
+L = json.load(open("pnan/lens.json"))["states"]
+for s in L:
+    c = s["curve"]
+    z = [k for k, v in enumerate(c) if v is None]
+    assert len(c) == 8, c
+    if s["label"] == "in":
+        assert z == [6] and c[7] is not None, c          # a hole in the middle stays in place
+    else:
+        assert z and z == list(range(z[0], 8)) and 0 < z[0] <= 6, c
+    assert s["err_all"] is None
+rows = list(csv.DictReader(open("pnan/lens_positions.csv")))
+assert [[k for k in range(8) if r[f"k{k}"] == ""] for r in rows] == [[k for k, v in enumerate(s["curve"]) if v is None] for s in L]
+assert all(r["err_all"] == "" for r in csv.DictReader(open("pnan/lens.csv")))
+PY
+prc=$?
+check "probe of a NaN-predicting model: full-length lens curves, null / empty where undefined" '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
 
 "$BIN" probe --model m.safetensors --out px --what lenses >out.txt 2>err.txt; rc=$?
 check "unknown analysis is a usage error naming it" '[ $rc -eq 2 ] && grep -q lenses err.txt'

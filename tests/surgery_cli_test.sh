@@ -33,6 +33,43 @@ PY
 check "surgery JSON/CSV contents" '[ $? -eq 0 ]'
 [ -s perr.txt ] && cat perr.txt
 
+# Missing values (docs/cli.md): with the position embedding of x token 6
+# poisoned, every variant's prediction at k = 6 is NaN, so the error, the ratio
+# and its interval there are undefined: null in the JSON (before: -1, a value a
+# reader could take for a number, and "" for the best/worst label), empty in
+# the CSV (before: nan/-nan), and the curves keep all 7 positions.
+poison_rows m.safetensors nan.safetensors _backbone.wpe.weight 12
+"$BIN" surgery --model nan.safetensors --out snan --sweep skip-each,loops --max_loops 3 --prompts 32 --bootstrap 20 \
+    >out.txt 2>err.txt; rc=$?
+check "surgery of a NaN-predicting model exits 0" '[ $rc -eq 0 ]'
+python3 - <<'PY' 2>perr.txt
+import csv, json, math
+for sweep in ("skip-each", "loops"):
+    j = json.load(open(f"snan/{sweep}.json"))
+    assert "null = undefined" in j["ratio_definition"]
+    for r in [j["original"]] + j["variants"]:
+        a6 = [a for a in r["at_k"] if a["k"] == 6][0]
+        assert a6["err"] is None and a6["ratio"] is None and a6["ratio_lo90"] is None and a6["ratio_hi90"] is None, a6
+        for a in r["at_k"]:
+            assert all(v is None or (math.isfinite(v) and v >= 0) for v in a.values()), a   # no -1
+        for key in ("mean", "lo90", "hi90"):
+            c = r["curve"][key]
+            assert len(c) == 7 and c[6] is None, (key, c)
+        assert r["err_all_positions"] is None
+    bw = [b for b in j["best_worst"] if b["k"] == 6][0]
+    assert bw == {"k": 6, "best": None, "best_ratio": None, "worst": None, "worst_ratio": None}, bw
+    rows = list(csv.DictReader(open(f"snan/{sweep}.csv")))
+    assert len(rows) == 1 + len(j["variants"])
+    assert rows[0]["variant"] == "original" and rows[0]["row"] == "" and rows[0]["col"] == ""
+    for row in rows:
+        assert row["err_k6"] == row["ratio_k6"] == row["ratio_lo90_k6"] == row["ratio_hi90_k6"] == row["err_all"] == "", row
+        assert row["row"] == ""                      # 1-d sweeps: no heatmap row
+        for key, v in row.items():
+            assert v == "" or v.lower() not in ("nan", "-nan", "inf", "-inf", "-1"), (key, v)
+PY
+check "surgery: undefined values are null / empty, curves full length" '[ $? -eq 0 ]'
+[ -s perr.txt ] && cat perr.txt
+
 # a variant's label, given to eval --schedule, reproduces its error at k = 6
 label=$(python3 -c 'import json; j=json.load(open("s/swap-matrix.json")); print(j["variants"][2]["label"])')
 "$BIN" eval --model m.safetensors --out ev --prompts 64 --seed 4242 --bootstrap 0 --schedule "$label" --baselines zero >/dev/null 2>&1
@@ -76,6 +113,27 @@ for a in m[2]["at_k"]:
     assert a["ratio"] != 1.0 and a["dist"] > 0 and a["ratio_lo90"] <= a["ratio"] <= a["ratio_hi90"], a
 PY
 check "compare: same model ratio 1, distance 0; another differs" '[ $? -eq 0 ]'
+# a model that predicts NaN from some k on is still in compare.json (before:
+# json_pack of its NaN error returned NULL and the whole entry vanished), with
+# null where its numbers are undefined and full-length curves
+"$BIN" compare --models m.safetensors,nan.safetensors --labels ok,poisoned --out cnan --prompts 32 --bootstrap 20 >out5.txt 2>&1; rc=$?
+check "compare with a NaN-predicting model exits 0" '[ $rc -eq 0 ]'
+python3 - <<'PY' 2>perr.txt
+import csv, json
+m = json.load(open("cnan/compare.json"))["models"]
+assert [x["label"] for x in m] == ["ok", "poisoned"], [x["label"] for x in m]
+a6 = [a for a in m[1]["at_k"] if a["k"] == 6][0]
+assert a6["err"] is None and a6["ratio"] is None and a6["dist"] is None, a6
+assert m[1]["err_all_positions"] is None
+for key in ("mean", "lo90", "hi90"):
+    assert len(m[1]["curve"][key]) == 7 and m[1]["curve"][key][6] is None
+    assert None not in m[0]["curve"][key]
+rows = list(csv.DictReader(open("cnan/compare.csv")))
+assert rows[1]["label"] == "poisoned" and rows[1]["err_k6"] == rows[1]["ratio_k6"] == rows[1]["err_all"] == "", rows[1]
+assert rows[0]["err_k6"] != ""
+PY
+check "compare: a NaN model keeps its entry, null / empty where undefined" '[ $? -eq 0 ]'
+[ -s perr.txt ] && cat perr.txt
 "$BIN" init --out m3.safetensors --n_dims 4 --n_positions 7 --n_points 7 --n_embd 16 --n_layer 2 --n_head 2 >/dev/null 2>&1
 "$BIN" compare --models m.safetensors,m3.safetensors --out c2 --prompts 8 >out6.txt 2>&1; rc=$?
 check "compare: models of another dimension are refused" '[ $rc -eq 1 ] && grep -q "n_dims 3" out6.txt'

@@ -24,6 +24,9 @@ echo '{"n_layer": 2, "bogus_key": 1}' >bad.json
 "$BIN" train --out r0 --config bad.json >out.txt 2>err.txt; rc=$?
 check "bad config file names file and key" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "bad.json" err.txt && grep -q "bogus_key" err.txt'
 check "no run dir left by a failed config" '[ ! -e r0 ]'
+echo '{"learning_rate": null}' >null.json
+"$BIN" train --out r0 --config null.json >out.txt 2>err.txt; rc=$?
+check "a null config value (an undefined number) is refused by name" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "learning_rate.*null" err.txt && [ ! -e r0 ]'
 "$BIN" train "${TINY[@]}" >out.txt 2>err.txt; rc=$?
 check "missing --out is a usage error" '[ $rc -eq 2 ]'
 
@@ -52,6 +55,13 @@ check "resumed model is byte-identical" 'cmp -s full/model.safetensors split/mod
 check "resumed metrics identical (losses)" 'diff <(cut -d, -f1-5 full/metrics.csv) <(cut -d, -f1-5 split/metrics.csv) >/dev/null'
 "$BIN" train --resume split --train_steps 16 >out.txt 2>err.txt; rc=$?
 check "resume can extend train_steps" '[ $rc -eq 0 ] && [ $(wc -l <split/metrics.csv) -eq 17 ]'
+# an undefined excess_loss is an empty field (docs/cli.md); resuming keeps such
+# rows (before: its reader wanted three numbers and dropped them)
+"$BIN" train --out ex "${TINY[@]}" --train_steps 4 >/dev/null 2>&1
+awk -F, -v OFS=, 'NR > 1 { $3 = "" } 1' ex/metrics.csv >ex/m.csv && mv ex/m.csv ex/metrics.csv
+"$BIN" train --resume ex --train_steps 6 >out.txt 2>err.txt; rc=$?
+check "resume keeps metrics rows with an empty excess_loss" \
+    '[ $rc -eq 0 ] && [ $(wc -l <ex/metrics.csv) -eq 7 ] && [ -z "$(sed -n 2p ex/metrics.csv | cut -d, -f3)" ] && [ -n "$(sed -n 7p ex/metrics.csv | cut -d, -f3)" ]'
 
 # a real Ctrl-C: SIGINT while training
 "$BIN" train --out intr "${TINY[@]}" --train_steps 1000000 --save_every 1000000 >out.txt 2>err.txt &
@@ -83,7 +93,7 @@ python3 - <<'PY' 2>perr.txt
 import json
 a = [l["fixed_point"] for l in json.load(open("lpb64/loops.json"))["loops"]]
 b = [l["fixed_point"] for l in json.load(open("lpb7/loops.json"))["loops"]]
-assert len(a) == len(b) == 6 and a[0] == b[0] == -1, (a, b)
+assert len(a) == len(b) == 6 and a[0] is None and b[0] is None, (a, b)
 for t in range(1, 6):
     assert a[t] > 0, a  # defined and not trivially zero
     assert abs(a[t] - b[t]) <= 1e-5 * a[t], ("loop", t + 1, a[t], b[t])
@@ -167,6 +177,34 @@ for c in "loops --max_loops 2" "probe --what lens" "surgery --sweep loops --max_
     "$BIN" $cmd $mflag unk2.safetensors --out unk_$cmd $opts --prompts 8 --threads 1 >out.txt 2>err.txt; rc=$?
     check "$cmd refuses an unknown recorded task" '[ $rc -eq 1 ] && grep -q "unk2.safetensors: task: unknown task .linear_regressiox." err.txt'
 done
+# Missing values (docs/cli.md): loop 1 has no fixed-point measure and k = 2d = 6
+# is past the 6-point prompts: null / empty (before: -1 in loops.json, nan in
+# loops.csv). A model that predicts NaN keeps all its loops in loops.json with
+# a null error (before: json_pack returned NULL for every loop: "loops": []).
+python3 - <<'PY' 2>err.txt
+import csv, json, math
+j = json.load(open("lp/loops.json"))
+L = j["loops"]
+assert [x["loop"] for x in L] == list(range(1, 13)), L
+assert L[0]["fixed_point"] is None and all(x["fixed_point"] > 0 for x in L[1:]), L
+assert all(math.isfinite(x["err"]) for x in L)
+rows = list(csv.DictReader(open("lp/loops.csv")))
+assert rows[0]["fixed_point"] == "" and all(float(r["fixed_point"]) > 0 for r in rows[1:])
+assert all(r["err_k6"] == "" and float(r["err_k3"]) >= 0 for r in rows), rows[0]
+PY
+check "loops: undefined fixed point and k past the prompt are null / empty" '[ $? -eq 0 ]'
+poison_rows looped/model.safetensors nan.safetensors _backbone.wpe.weight 10
+"$BIN" loops --model nan.safetensors --out lpnan --max_loops 4 --prompts 16 >out.txt 2>err.txt; rc=$?
+python3 - <<'PY' 2>err.txt
+import csv, json
+L = json.load(open("lpnan/loops.json"))["loops"]
+assert [x["loop"] for x in L] == [1, 2, 3, 4], L
+assert all(x["err"] is None and x["fixed_point"] is None for x in L), L
+rows = list(csv.DictReader(open("lpnan/loops.csv")))
+assert len(rows) == 4 and all(r["err_all_positions"] == "" and r["fixed_point"] == "" for r in rows), rows
+PY
+prc=$?
+check "loops of a NaN-predicting model: every loop kept, null error" '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
 
 # the demo, shortened
 "$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?

@@ -117,13 +117,14 @@ for a in archs[1:]:
     for q in (0, 1):
         for s in common:
             x = cmp[s][a]["at_k"][q]
-            cells.append(f"{x['ratio']:.3f} [{x['ratio_lo90']:.3f}, {x['ratio_hi90']:.3f}]")
+            f3 = lambda v: "n/a" if v is None else f"{v:.3f}"   # iclab writes an undefined number as null
+            cells.append(f"{f3(x['ratio'])} [{f3(x['ratio_lo90'])}, {f3(x['ratio_hi90'])}]")
     print(f"| {a} | " + " | ".join(cells) + " |")
 for q, k in ((0, d), (1, 2 * d)):
     parts = []
     for a in archs[1:]:
         m, sd = mean_sd([cmp[s][a]["at_k"][q]["ratio"] for s in common])
-        parts.append(f"{a} {m:.3f}" + (f" ± {sd:.2f}" if sd is not None else ""))
+        parts.append(f"{a} " + ("n/a" if m is None else f"{m:.3f}") + (f" ± {sd:.2f}" if sd is not None else ""))
     print(f"\nMean ratio over seeds at k = {k}: " + "; ".join(parts) + ".")
 
 # 3. budget

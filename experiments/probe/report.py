@@ -15,7 +15,18 @@ def rows(m, f):
 
 
 def fmt(x):
-    return "" if x is None else f"{x:.3g}"
+    return "" if x is None or math.isnan(x) else f"{x:.3g}"
+
+
+def num(s):
+    """a CSV number field; iclab leaves an undefined value (NaN, Inf) empty"""
+    return float(s) if s not in ("", None) else math.nan
+
+
+def f(s, spec):
+    """a CSV field formatted with spec, '' where it is undefined"""
+    x = num(s)
+    return "" if math.isnan(x) else format(x, spec)
 
 
 def fit(xs, ys):
@@ -40,7 +51,7 @@ for m in models:
     geo = {r["label"]: r for r in rows(m, "geometry_states.csv")}
     abl = {}
     for r in rows(m, "ablation.csv"):
-        abl.setdefault(r["label"], {})[int(r["rank"])] = float(r["err_all"])
+        abl.setdefault(r["label"], {})[int(r["rank"])] = num(r["err_all"])
     ks = [c for c in rows(m, "lens.csv")[0] if c.startswith("err_k")]
     print(f"\n### {m}\n")
     print(f"| state | lens err (all k) | lens {ks[-1].replace('err_', '')} | best Newton k (SimE) | best GD k (SimE) | "
@@ -53,13 +64,12 @@ for m in models:
         a = abl.get(l, {})
         full = a[max(a)] if a else None
         g = geo.get(l, {})
-        inf = g.get("influence_all", "nan")
-        print(f"| {l} | {float(lens[l]['err_all']):.3g} | {float(lens[l][ks[-1]]):.3g} | {r['best_newton_steps']} "
-              f"({float(r['sime_newton']):.2f}) | {r['best_gd_steps']} ({float(r['sime_gd']):.2f}) | "
-              f"{float(r['sime_least_squares']):.2f} | "
-              f"{float(p['y']['r2']):.2f} ({float(p['y']['r2_shuffled']):.2f}) | {float(p['w']['r2']):.2f} | "
-              f"{float(p['xty']['r2']):.2f} | {float(p['lsq']['r2']):.2f} | "
-              f"{'' if inf == 'nan' else f'{float(inf):.3f}'} | "
+        print(f"| {l} | {f(lens[l]['err_all'], '.3g')} | {f(lens[l][ks[-1]], '.3g')} | {r['best_newton_steps']} "
+              f"({f(r['sime_newton'], '.2f')}) | {r['best_gd_steps']} ({f(r['sime_gd'], '.2f')}) | "
+              f"{f(r['sime_least_squares'], '.2f')} | "
+              f"{f(p['y']['r2'], '.2f')} ({f(p['y']['r2_shuffled'], '.2f')}) | {f(p['w']['r2'], '.2f')} | "
+              f"{f(p['xty']['r2'], '.2f')} | {f(p['lsq']['r2'], '.2f')} | "
+              f"{f(g.get('influence_all'), '.3f')} | "
               f"{fmt(a.get(1))} | {fmt(full)} |")
     # growth of the matched step with depth (block states only, after the first block, where SimE is informative)
     st = [(i, r) for i, r in enumerate(sb) if ":" in r["label"]]

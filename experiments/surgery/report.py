@@ -24,7 +24,17 @@ if not seeds:
 
 def load(seed, sweep):
     p = os.path.join(base, seed, "surgery", sweep + ".json")
-    return json.load(open(p)) if os.path.isfile(p) else None
+    if not os.path.isfile(p):
+        return None
+    j = json.load(open(p))
+    # an undefined number is null; files from before that policy wrote -1 (no error, ratio or
+    # distance is negative), so read those as null too
+    for e in [j["original"]] + j["variants"]:
+        for a in e["at_k"]:
+            for key, v in a.items():
+                if key != "k" and v is not None and v < 0:
+                    a[key] = None
+    return j
 
 
 def at(entry, k):
@@ -35,7 +45,13 @@ def at(entry, k):
 
 
 def fmt(x, nd=3):
-    return "n/a" if x is None or x < 0 or not math.isfinite(x) else f"{x:.{nd}g}"
+    # iclab writes an undefined number (a ratio to a zero error, a diverged variant) as null
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{nd}g}"
+
+
+def mean_or_none(v):
+    v = [x for x in v if x is not None]
+    return statistics.mean(v) if v else None
 
 
 first = load(seeds[0], "skip-each")
@@ -59,13 +75,17 @@ for sw in sweeps:
     sig_sets = []
     for p in per:
         vs = [(v["label"], at(v, K)) for v in p["variants"] if not v.get("same_as_original")]
-        vs = [(l, a) for l, a in vs if a and a["ratio"] > 0]
+        vs = [(l, a) for l, a in vs if a and a["ratio"] is not None]
+        if not vs:
+            best.append("n/a"); better.append("0"); worse.append("0"); med.append("n/a"); sig_sets.append(set())
+            continue
         b = min(vs, key=lambda t: t[1]["ratio"])
-        best.append(f"{b[0]} {b[1]['ratio']:.3f} [{b[1]['ratio_lo90']:.3f}, {b[1]['ratio_hi90']:.3f}]")
-        sig = {l for l, a in vs if a["ratio_hi90"] < 1}
+        f3 = lambda x: "n/a" if x is None else f"{x:.3f}"
+        best.append(f"{b[0]} {f3(b[1]['ratio'])} [{f3(b[1]['ratio_lo90'])}, {f3(b[1]['ratio_hi90'])}]")
+        sig = {l for l, a in vs if a["ratio_hi90"] is not None and a["ratio_hi90"] < 1}
         sig_sets.append(sig)
         better.append(str(len(sig)))
-        worse.append(str(sum(1 for l, a in vs if a["ratio_lo90"] > 1)))
+        worse.append(str(sum(1 for l, a in vs if a["ratio_lo90"] is not None and a["ratio_lo90"] > 1)))
         med.append(f"{statistics.median(a['ratio'] for l, a in vs):.3g}")
     every = set.intersection(*sig_sets) if sig_sets else set()
     print(f"| {sw} | {nv} | {'; '.join(best)} | {', '.join(better)} | {', '.join(worse)} | {', '.join(med)} | "
@@ -82,7 +102,7 @@ for sw in ["skip-each", "duplicate-each"]:
         cells = []
         for k in ks:
             r = [at(p["variants"][i], k)["ratio"] for p in per]
-            cells.append(f"{statistics.mean(r):.3g} ({', '.join(f'{x:.3g}' for x in r)})")
+            cells.append(f"{fmt(mean_or_none(r))} ({', '.join(fmt(x) for x in r)})")
         print(f"| {v['label']} | " + " | ".join(cells) + " |")
 
 per = [load(s, "loops") for s in seeds]
@@ -91,4 +111,4 @@ if all(p is not None for p in per):
     print("| L | " + " | ".join(str(v["loops"]) for v in per[0]["variants"][:8]) + " |")
     print("|---|" + "---|" * min(8, len(per[0]["variants"])))
     print("| ratio | " + " | ".join(
-        f"{statistics.mean(at(p['variants'][i], K)['ratio'] for p in per):.3g}" for i in range(min(8, len(per[0]['variants'])))) + " |")
+        fmt(mean_or_none(at(p['variants'][i], K)['ratio'] for p in per)) for i in range(min(8, len(per[0]['variants'])))) + " |")
