@@ -191,6 +191,7 @@ int ic_dir_lock_acquire(ic_dir_lock *lk, const char *dir, const char *name, ic_e
             int n = snprintf(line, sizeof line, "pid %ld\nhost %s\n", (long)getpid(), me);
             if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
                 int e = errno;
+                unlink(path); /* ours while we hold it */
                 close(fd);
                 free(path);
                 return ic_errf(err, "%s: cannot write the lock file %s: %s", dir, name, strerror(e));
