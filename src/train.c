@@ -620,8 +620,9 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
     unsigned long long tmp_bytes;
     if (ic_remove_atomic_temps(dir, RUN_FILES, N_RUN_FILES, &n_tmp, &tmp_bytes, err)) goto done;
     if (n_tmp)
-        say(hooks, "%s: removed %d temporary file%s (%.1f MB) left by an interrupted run", dir, n_tmp,
-            n_tmp > 1 ? "s" : "", (double)tmp_bytes / 1e6);
+        say(hooks, "%s: removed %d temporary file%s (%.1f %s) left by an interrupted run", dir, n_tmp,
+            n_tmp > 1 ? "s" : "", tmp_bytes >= 1000000 ? (double)tmp_bytes / 1e6 : (double)tmp_bytes / 1e3,
+            tmp_bytes >= 1000000 ? "MB" : "kB");
 
     if (!resume) {
         for (int i = 0; i < N_RUN_FILES; i++) {
