@@ -157,7 +157,7 @@ check "a bit flip in the state is refused, naming the tensor" '[ $rc -eq 1 ] && 
 cp ref/model.safetensors m.safetensors
 flip_byte m.safetensors 20000
 "$BIN" loops --model m.safetensors --out lp --max_loops 2 --prompts 10 >out.txt 2>err.txt; rc=$?
-check "a bit flip in a model is refused by every command that loads it" '[ $rc -ne 0 ] && grep -q "fails its checksum" err.txt'
+check "a bit flip in a model is refused when it is loaded (iclab loops)" '[ $rc -ne 0 ] && grep -q "fails its checksum" err.txt'
 cp -r ref c2
 sed -i 's/"learning_rate": 0.0001/"learning_rate": 0.01/' c2/config.json
 "$BIN" train --resume c2 --train_steps 8 >out.txt 2>err.txt; rc=$?
@@ -181,9 +181,10 @@ check "refusals change nothing" 'cmp -s ref/model.safetensors c2/model.safetenso
 mkdir emptydir
 "$BIN" train --resume emptydir >out.txt 2>err.txt; rc=$?
 check "--resume on an empty directory says it holds no run" '[ $rc -eq 1 ] && grep -q "holds no run to resume" err.txt && grep -q -- "--out emptydir" err.txt'
+cp -r ref ref_before
 "$BIN" train --resume ref >out.txt 2>err.txt; rc=$?
 check "--resume of a finished run says it is complete" '[ $rc -eq 0 ] && grep -q "already complete at step 6 of 6" out.txt && ! grep -q "final loss 0," out.txt'
-check "... and leaves it as it was" 'cmp -s ref/model.safetensors r1ref/model.safetensors || same_as_ref ref'
+check "... and leaves it as it was" 'diff -r ref ref_before >/dev/null'
 "$BIN" train --resume ref --train_steps 3 >out.txt 2>err.txt; rc=$?
 check "--resume --train_steps below the run's step fails" '[ $rc -eq 1 ] && grep -q "at step 6, past train_steps 3" err.txt'
 cp -r ref nostate && rm nostate/state.safetensors
