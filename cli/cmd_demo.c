@@ -93,12 +93,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     cli_set_threads(cfg->threads);
 
     /* 1. train (resuming an interrupted demo; re-evaluating a finished one) */
-    char state[4096], model_path[4096];
-    if (ic_path_join(state, sizeof state, dir, "state.safetensors", &err) ||
-        ic_path_join(model_path, sizeof model_path, dir, "model.safetensors", &err)) {
+    char model_path[4096];
+    if (ic_path_join(model_path, sizeof model_path, dir, "model.safetensors", &err)) {
         cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done;
     }
-    int resume = ic_file_exists(state);
+    /* an earlier demo here resumes (or, finished, is only re-evaluated); its
+     * config must be this one, except train_steps/threads/log_every/save_every */
+    int resume = ic_train_dir_has_run(dir);
     /* the evaluation prompts: the task the model trains on */
     ic_task_spec task;
     double norm;
@@ -120,8 +121,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     if (res.outcome == IC_TRAIN_STOPPED) { rc = 130; goto done; }
-    printf("trained %ld steps in %.1f s (final training loss %.4g); model in %s\n", res.step, res.wall_s,
-           res.final_loss, model_path);
+    if (res.step == res.start_step)
+        printf("already trained: %ld steps (last logged training loss %.4g); model in %s\n", res.step, res.final_loss,
+               model_path);
+    else
+        printf("trained %ld steps in %.1f s (final training loss %.4g); model in %s\n", res.step - res.start_step,
+               res.wall_s, res.final_loss, model_path);
 
     /* 2. evaluate on fresh prompts: the model, least squares, the zero estimator */
     if (ic_checkpoint_load(model_path, &m, s, 0, NULL, 0, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }

@@ -15,11 +15,6 @@ static const cli_opt OPTS[] = {
                             "--log_every, --save_every may be changed)"},
 };
 
-/* Keys that may change when resuming without changing what is computed. */
-static int resumable_key(const char *k) {
-    return !strcmp(k, "train_steps") || !strcmp(k, "threads") || !strcmp(k, "log_every") || !strcmp(k, "save_every");
-}
-
 static int run(const cli_command *cmd, int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(cmd, argc, argv, &a);
@@ -35,15 +30,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     const char *dir = out ? out : resume;
     if (resume) {
-        char path[4096];
-        ic_run_config_default(cfg);
-        if (ic_path_join(path, sizeof path, resume, "config.json", &err) || ic_run_config_load_file(cfg, path, &err)) {
+        if (ic_train_dir_config(resume, cfg, &err)) {
             cli_error(cmd, "cannot resume %s: %s", resume, err.msg);
             rc = CLI_FAIL;
             goto done;
         }
         for (int i = 0; i < a.n_keys; i++) {
-            if (!resumable_key(a.key_name[i])) {
+            if (!ic_run_config_may_change(a.key_name[i])) {
                 cli_error(cmd, "--%s cannot change when resuming (it would change the run); only --train_steps, "
                           "--threads, --log_every, --save_every can", a.key_name[i]);
                 rc = CLI_USAGE;
@@ -80,7 +73,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         rc = 130; /* interrupted, state saved */
         goto done;
     }
-    printf("%s/model.safetensors: %ld steps, final loss %.5g, %.1f s\n", dir, res.step, res.final_loss, res.wall_s);
+    if (res.step == res.start_step)
+        printf("%s is already complete at step %ld of %ld (last logged loss %.5g); nothing to train (to continue, "
+               "resume with --train_steps above %ld)\n", dir, res.step, cfg->train_steps, res.final_loss, res.step);
+    else
+        printf("%s/model.safetensors: %ld steps (%ld in this run), final loss %.5g, %.1f s\n", dir, res.step,
+               res.step - res.start_step, res.final_loss, res.wall_s);
     rc = CLI_OK;
 done:
     free(cfg);
@@ -96,8 +94,10 @@ const cli_command cli_cmd_train = {
     "and docs/config.md), then trains with fresh prompts every step. DIR receives config.json,\n"
     "metrics.csv, model.safetensors and loss.svg; state.safetensors is rewritten atomically\n"
     "every save_every steps. Ctrl-C (or SIGTERM) saves a checkpoint and exits with code 130;\n"
-    "'iclab train --resume DIR' continues bit-identically. A NaN/Inf loss stops the run with\n"
-    "an error and keeps the last good checkpoint.\n"
+    "'iclab train --resume DIR' continues bit-identically. A NaN/Inf loss or a failed write\n"
+    "stops the run with an error and keeps the last good checkpoint. DIR is locked while a\n"
+    "run uses it (iclab.lock); --out refuses a directory holding any run file; --resume\n"
+    "checks the state (format, checksums, ranges, the config it was trained with).\n"
     "Example: iclab train --config configs/garg_tiny.json --out runs/tiny",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),

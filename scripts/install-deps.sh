@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages iclab needs to build and test, if missing.
 # Usage: bash scripts/install-deps.sh [--optional]   (--optional adds PyTorch/NumPy for parity tests)
+# strace: tests/rundir_test.sh kills training at every rename/fsync with its syscall injection
 set -euo pipefail
-pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev python3)
+pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev python3 strace)
 if [ "${1:-}" = "--optional" ]; then pkgs+=(python3-torch python3-numpy); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,10 +1,12 @@
 #include "checkpoint.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "safetensors.h"
 
 /* Garg et al. names of the per-block tensors, in IC_P_LN1_W..IC_P_FCPROJ_B order. */
@@ -29,6 +31,65 @@ void ic_checkpoint_tensor_name(int k, int b, char *buf, size_t len) {
 }
 
 /* Shape of one tensor (one block's slice for per-block tensors). */
+char *ic_checksums_json(const st_wtensor *ts, int n) {
+    json_t *o = json_object();
+    for (int i = 0; o && i < n; i++) {
+        uint64_t numel = 1;
+        for (int k = 0; k < ts[i].ndim; k++) numel *= (uint64_t)ts[i].shape[k];
+        char hex[16];
+        snprintf(hex, sizeof hex, "%08lx", ic_crc32(0, ts[i].data, (size_t)(numel * st_dtype_size(ts[i].dtype))));
+        if (json_object_set_new(o, ts[i].name, json_string(hex))) { json_decref(o); return NULL; }
+    }
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    return s;
+}
+
+int ic_checksums_verify(const st_file *f, int required, ic_err *err) {
+    const char *text = st_meta(f, IC_CHECKSUM_KEY);
+    if (!text) return required ? ic_errf(err, "no '%s' metadata (tensor checksums); the header was altered", IC_CHECKSUM_KEY) : 0;
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    int rc = 0;
+    if (!json_is_object(o)) {
+        rc = ic_errf(err, "metadata '%s' is not a JSON object of checksums; the header was altered", IC_CHECKSUM_KEY);
+        goto done;
+    }
+    for (int i = 0; i < f->n_tensors && rc == 0; i++) {
+        const st_tensor *t = &f->tensors[i];
+        const char *want = json_string_value(json_object_get(o, t->name));
+        if (!want) {
+            rc = ic_errf(err, "tensor '%s' has no checksum in '%s'; the file was altered", t->name, IC_CHECKSUM_KEY);
+            break;
+        }
+        char got[16];
+        snprintf(got, sizeof got, "%08lx", ic_crc32(0, f->buf + f->data_start + t->begin, (size_t)(t->end - t->begin)));
+        if (strcmp(got, want) != 0)
+            rc = ic_errf(err, "tensor '%s' fails its checksum (stored crc32 %s, computed %s): the file is corrupted",
+                         t->name, want, got);
+    }
+    if (rc == 0 && json_object_size(o) != (size_t)f->n_tensors) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(o, key, v) {
+            if (!st_find(f, key)) {
+                rc = ic_errf(err, "'%s' lists tensor '%s', which the file lacks; the file was altered", IC_CHECKSUM_KEY, key);
+                break;
+            }
+        }
+    }
+done:
+    json_decref(o);
+    return rc;
+}
+
+int ic_check_finite(const char *name, const float *x, size_t n, ic_err *err) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return ic_errf(err, "tensor '%s' holds %s at index %zu; refusing a non-finite model (a diverged or corrupted run)",
+                           name, isnan(x[i]) ? "NaN" : x[i] > 0 ? "+inf" : "-inf", i);
+    return 0;
+}
+
 static int tensor_shape(const ic_config *c, int k, int64_t shape[2]) {
     const int64_t e = c->n_embd, d = c->n_dims;
     switch (k) {
@@ -83,9 +144,9 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
     const int nt = 7 + 12 * c->n_layer;
     st_wtensor *ts = calloc((size_t)nt, sizeof *ts);
     char *names = calloc((size_t)nt, 64);
-    const char **keys = calloc((size_t)n_extra + 3, sizeof *keys);
-    const char **vals = calloc((size_t)n_extra + 3, sizeof *vals);
-    char *cj = config_json(c), *sj = schedule_json(s);
+    const char **keys = calloc((size_t)n_extra + 4, sizeof *keys);
+    const char **vals = calloc((size_t)n_extra + 4, sizeof *vals);
+    char *cj = config_json(c), *sj = schedule_json(s), *crc = NULL;
     int rc = -1;
     if (!ts || !names || !keys || !vals || !cj || !sj) {
         ic_errf(err, "out of memory");
@@ -113,10 +174,15 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
     keys[0] = "format"; vals[0] = "iclab-1";
     keys[1] = "iclab_config"; vals[1] = cj;
     keys[2] = "iclab_schedule"; vals[2] = sj;
-    for (int i = 0; i < n_extra; i++) { keys[3 + i] = extra_keys[i]; vals[3 + i] = extra_vals[i]; }
-    rc = st_write_file(path, ts, j, keys, vals, n_extra + 3, err);
+    if (!(crc = ic_checksums_json(ts, j))) {
+        ic_errf(err, "out of memory");
+        goto done;
+    }
+    keys[3] = IC_CHECKSUM_KEY; vals[3] = crc;
+    for (int i = 0; i < n_extra; i++) { keys[4 + i] = extra_keys[i]; vals[4 + i] = extra_vals[i]; }
+    rc = st_write_file(path, ts, j, keys, vals, n_extra + 4, err);
 done:
-    free(ts); free(names); free(keys); free(vals); free(cj); free(sj);
+    free(ts); free(names); free(keys); free(vals); free(cj); free(sj); free(crc);
     return rc;
 }
 
@@ -275,7 +341,11 @@ static int load_inner(const st_file *f, ic_model *m, ic_schedule *s, int n_head,
                 return ic_errf(err, "tensor '%s' should have shape [%lld] for this model (e=%d)", nm, (long long)shape[0], c.n_embd);
             }
             size_t numel = (size_t)shape[0] * (nd == 2 ? (size_t)shape[1] : 1);
-            if (st_read_f32(f, t, ic_model_tensor(m, 0, k, b), numel, err)) { ic_model_free(m); return -1; }
+            if (st_read_f32(f, t, ic_model_tensor(m, 0, k, b), numel, err) ||
+                ic_check_finite(nm, ic_model_tensor(m, 0, k, b), numel, err)) {
+                ic_model_free(m);
+                return -1;
+            }
         }
     }
     ic_schedule_default(s, &c);
@@ -298,7 +368,7 @@ int ic_checkpoint_load_run(const char *path, ic_model *m, ic_schedule *s, int n_
     memset(m, 0, sizeof *m);
     st_file f;
     if (st_read_file(path, &f, err)) return -1;
-    int rc = load_inner(&f, m, s, n_head, notice, notice_len, err);
+    int rc = ic_checksums_verify(&f, 0, err) ? -1 : load_inner(&f, m, s, n_head, notice, notice_len, err);
     if (rc == 0 && run_cfg) {
         ic_run_config_default(run_cfg);
         const char *j = st_meta(&f, "iclab_run_config");

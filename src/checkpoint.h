@@ -16,7 +16,12 @@
  * __metadata__ holds "iclab_config" (the model config as JSON) and
  * "iclab_schedule" (steps, loops, loss_loops, inject, loop_lnf as JSON).
  * A file without them (a converted Garg et al. checkpoint) loads too: the
- * shapes give d, e, blocks and positions; the caller supplies n_head. */
+ * shapes give d, e, blocks and positions; the caller supplies n_head.
+ *
+ * Integrity: ic_checkpoint_save also writes "iclab_crc32", the CRC-32 of
+ * every tensor's bytes (ic_checksums_json); loading checks them when the
+ * file has them (a file without them, e.g. written by PyTorch, still loads)
+ * and refuses any non-finite parameter, naming the tensor and index. */
 #ifndef ICLAB_CHECKPOINT_H
 #define ICLAB_CHECKPOINT_H
 
@@ -25,6 +30,20 @@
 #include "config.h"
 #include "err.h"
 #include "model.h"
+#include "safetensors.h"
+
+/* Metadata key of the per-tensor checksums: a JSON object mapping each
+ * tensor's name to the CRC-32 (zlib's) of its data bytes as 8 hex digits. */
+#define IC_CHECKSUM_KEY "iclab_crc32"
+
+/* The IC_CHECKSUM_KEY value for these tensors (malloc'ed; NULL: out of memory). */
+char *ic_checksums_json(const st_wtensor *ts, int n);
+/* Checks f's IC_CHECKSUM_KEY against its tensors: every tensor listed, every
+ * listed tensor present, every CRC equal. A file without the key passes
+ * unless required. The error names the tensor. */
+int ic_checksums_verify(const st_file *f, int required, ic_err *err);
+/* Fails, naming the tensor and the index, if x[0..n) holds a NaN or an infinity. */
+int ic_check_finite(const char *name, const float *x, size_t n, ic_err *err);
 
 /* Writes m's parameters and s (NULL: default schedule) atomically to path.
  * extra_keys/extra_vals (n_extra pairs, may be 0) are added to __metadata__. */

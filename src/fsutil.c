@@ -1,10 +1,15 @@
 #include "fsutil.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,3 +123,152 @@ int ic_path_join(char *buf, size_t len, const char *dir, const char *name, ic_er
 }
 
 int ic_file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* ---------------- run directories ---------------- */
+
+static void read_lock_holder(int fd, long *pid, char *host, size_t host_len) {
+    char buf[512];
+    *pid = 0;
+    host[0] = 0;
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return;
+    buf[n] = 0;
+    char *h = strstr(buf, "host ");
+    if (sscanf(buf, "pid %ld", pid) != 1) *pid = 0;
+    if (h) {
+        h += 5;
+        size_t k = strcspn(h, "\n");
+        if (k >= host_len) k = host_len - 1;
+        memcpy(host, h, k);
+        host[k] = 0;
+    }
+}
+
+int ic_dir_lock_acquire(ic_dir_lock *lk, const char *dir, const char *name, ic_err *err) {
+    lk->fd = -1;
+    lk->path = NULL;
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(len);
+    if (!path) return ic_errf(err, "out of memory");
+    snprintf(path, len, "%s/%s", dir, name);
+    /* The holder unlinks the file before it lets go, so a file we lock may
+     * already be unlinked: then open the new one and try again. */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            int e = errno;
+            free(path);
+            return ic_errf(err, "%s: cannot create the lock file %s: %s", dir, name, strerror(e));
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            if (e != EWOULDBLOCK) {
+                close(fd);
+                free(path);
+                return ic_errf(err, "%s: cannot lock %s: %s", dir, name, strerror(e));
+            }
+            long pid;
+            char host[256], me[256] = "";
+            read_lock_holder(fd, &pid, host, sizeof host);
+            close(fd);
+            gethostname(me, sizeof me - 1);
+            int here = host[0] && strcmp(host, me) == 0;
+            /* the holder writes its name just after locking: the file may still name a dead one */
+            if (pid > 0 && host[0] && !(here && kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+                ic_errf(err, "%s is locked by pid %ld on host %s (another iclab process is using it); wait for it to "
+                        "finish or stop it (kill -INT %ld%s%s), then retry",
+                        dir, pid, host, pid, here ? "" : " on ", here ? "" : host);
+            else
+                ic_errf(err, "%s is locked by another process (%s names no live holder yet); wait for it to finish, "
+                        "then retry", dir, path);
+            free(path);
+            return -1;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char me[256] = "", line[400];
+            gethostname(me, sizeof me - 1);
+            int n = snprintf(line, sizeof line, "pid %ld\nhost %s\n", (long)getpid(), me);
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+                int e = errno;
+                unlink(path); /* ours while we hold it */
+                close(fd);
+                free(path);
+                return ic_errf(err, "%s: cannot write the lock file %s: %s", dir, name, strerror(e));
+            }
+            lk->fd = fd;
+            lk->path = path;
+            return 0;
+        }
+        close(fd); /* locked a file its holder had just unlinked */
+    }
+    free(path);
+    return ic_errf(err, "%s: could not take the lock %s (it keeps being replaced); retry", dir, name);
+}
+
+void ic_dir_lock_release(ic_dir_lock *lk) {
+    if (lk->fd >= 0) {
+        if (lk->path) unlink(lk->path); /* while still holding it (see acquire) */
+        close(lk->fd);
+    }
+    free(lk->path);
+    lk->fd = -1;
+    lk->path = NULL;
+}
+
+int ic_remove_atomic_temps(const char *dir, const char *const *names, int n_names, int *removed,
+                           unsigned long long *bytes, ic_err *err) {
+    if (removed) *removed = 0;
+    if (bytes) *bytes = 0;
+    DIR *d = opendir(dir);
+    if (!d) return ic_errf(err, "%s: cannot list the directory: %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *ent = e->d_name;
+        int match = 0;
+        for (int i = 0; i < n_names && !match; i++) {
+            size_t nl = strlen(names[i]);
+            const char *tail = ent + nl;
+            if (strncmp(ent, names[i], nl) != 0 || strncmp(tail, ".tmp", 4) != 0 || strlen(tail + 4) != 6) continue;
+            match = 1; /* mkstemp's XXXXXX: letters and digits */
+            for (const char *c = tail + 4; *c; c++)
+                if (!isalnum((unsigned char)*c)) match = 0;
+        }
+        if (!match) continue;
+        char path[4096];
+        if (ic_path_join(path, sizeof path, dir, ent, err)) { rc = -1; break; }
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (unlink(path) != 0) {
+            rc = ic_errf(err, "%s: cannot remove the leftover temporary file: %s", path, strerror(errno));
+            break;
+        }
+        if (removed) (*removed)++;
+        if (bytes) *bytes += (unsigned long long)st.st_size;
+    }
+    closedir(d);
+    return rc;
+}
+
+unsigned long ic_crc32(unsigned long crc, const void *data, size_t n) {
+    /* slicing-by-8; the 8 KiB of tables cost less than 64 KiB of data */
+    uint32_t t[8][256];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
+        t[0][i] = c;
+    }
+    for (int k = 1; k < 8; k++)
+        for (int i = 0; i < 256; i++) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
+    uint32_t c = (uint32_t)crc ^ 0xFFFFFFFFu;
+    const unsigned char *p = data;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+            t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+    }
+    for (; n > 0; n--, p++) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}

@@ -7,8 +7,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "fsutil.h"
@@ -133,6 +136,67 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
 
 /* ---------------- resume state ---------------- */
 
+#define STATE_FORMAT "iclab-train-state-2"        /* 2: per-tensor checksums (IC_CHECKSUM_KEY) */
+#define STATE_FORMAT_V1 "iclab-train-state-1"     /* read: written before checksums */
+
+int ic_run_config_may_change(const char *key) {
+    return !strcmp(key, "train_steps") || !strcmp(key, "threads") || !strcmp(key, "log_every") ||
+           !strcmp(key, "save_every");
+}
+
+static int json_value_equal(json_t *x, json_t *y) {
+    if (json_is_integer(x) && json_is_integer(y)) return json_integer_value(x) == json_integer_value(y);
+    if (json_is_number(x) && json_is_number(y)) return json_number_value(x) == json_number_value(y);
+    return json_equal(x, y);
+}
+
+/* First key that may not change and differs between the config objects oa
+ * and ob (a key ob lacks counts as def's value, so records from before a key
+ * existed still compare; a key only ob has differs). */
+static int json_config_diff(json_t *oa, json_t *ob, json_t *def, char *key, size_t key_len, char *va, char *vb,
+                            size_t val_len) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(oa, k, x) {
+        json_t *y = json_object_get(ob, k);
+        if (!y) y = json_object_get(def, k);
+        if (ic_run_config_may_change(k) || (y && json_value_equal(x, y))) continue;
+        char *sx = json_dumps(x, JSON_ENCODE_ANY), *sy = y ? json_dumps(y, JSON_ENCODE_ANY) : NULL;
+        snprintf(key, key_len, "%s", k);
+        snprintf(va, val_len, "%s", sx ? sx : "?");
+        snprintf(vb, val_len, "%s", sy ? sy : "(absent)");
+        free(sx);
+        free(sy);
+        return 1;
+    }
+    json_object_foreach(ob, k, x) {
+        if (json_object_get(oa, k)) continue;
+        char *sx = json_dumps(x, JSON_ENCODE_ANY);
+        snprintf(key, key_len, "%s", k);
+        snprintf(va, val_len, "(no such key)");
+        snprintf(vb, val_len, "%s", sx ? sx : "?");
+        free(sx);
+        return 1;
+    }
+    return 0;
+}
+
+static json_t *config_object(const ic_run_config *c) {
+    char *t = ic_run_config_to_json(c);
+    json_t *o = t ? json_loads(t, 0, NULL) : NULL;
+    free(t);
+    return o;
+}
+
+int ic_run_config_diff(const ic_run_config *a, const ic_run_config *b, char *key, size_t key_len, char *va,
+                       char *vb, size_t val_len) {
+    json_t *oa = config_object(a), *ob = config_object(b);
+    int differs = oa && ob ? json_config_diff(oa, ob, ob, key, key_len, va, vb, val_len) : -1;
+    json_decref(oa);
+    json_decref(ob);
+    return differs;
+}
+
 int ic_trainer_save_state(const ic_trainer *t, const char *path, ic_err *err) {
     const int64_t n = (int64_t)t->model.num_params;
     st_wtensor ts[3] = {
@@ -148,12 +212,17 @@ int ic_trainer_save_state(const ic_trainer *t, const char *path, ic_err *err) {
              "\",\"%016" PRIx64 "\"],\"rng_spare\":\"%016" PRIx64 "\",\"rng_has_spare\":%d}",
              t->step, t->opt.step, t->data_rng.s[0], t->data_rng.s[1], t->data_rng.s[2], t->data_rng.s[3],
              spare_bits, t->data_rng.has_spare);
-    char *cfg = ic_run_config_to_json(&t->cfg);
-    if (!cfg) return ic_errf(err, "out of memory");
-    const char *keys[] = {"format", "iclab_train_state", "iclab_run_config"};
-    const char *vals[] = {"iclab-train-state-1", state, cfg};
-    int rc = st_write_file(path, ts, 3, keys, vals, 3, err);
+    char *cfg = ic_run_config_to_json(&t->cfg), *crc = ic_checksums_json(ts, 3);
+    if (!cfg || !crc) {
+        free(cfg);
+        free(crc);
+        return ic_errf(err, "out of memory");
+    }
+    const char *keys[] = {"format", "iclab_train_state", "iclab_run_config", IC_CHECKSUM_KEY};
+    const char *vals[] = {STATE_FORMAT, state, cfg, crc};
+    int rc = st_write_file(path, ts, 3, keys, vals, 4, err);
     free(cfg);
+    free(crc);
     return rc;
 }
 
@@ -165,22 +234,81 @@ static int hex64(json_t *v, uint64_t *out) {
     return *end ? -1 : 0;
 }
 
+/* The run config recorded in a state file (the defaults overlaid with it). */
+static int state_run_config(const st_file *f, const char *path, ic_run_config *rc_out, ic_err *err) {
+    const char *j = st_meta(f, "iclab_run_config");
+    if (!j) return ic_errf(err, "%s: no 'iclab_run_config' metadata (the run config it was trained with)", path);
+    ic_run_config_default(rc_out);
+    if (ic_run_config_load_json(rc_out, j, "its 'iclab_run_config' metadata", err)) return ic_err_prefix(err, "%s", path);
+    if (ic_run_config_validate(rc_out, err)) return ic_err_prefix(err, "%s: its 'iclab_run_config' metadata", path);
+    return 0;
+}
+
 int ic_trainer_load_state(ic_trainer *t, const char *path, ic_err *err) {
     st_file f;
     if (st_read_file(path, &f, err)) return -1;
     int rc = -1;
-    json_t *o = NULL;
+    json_t *o = NULL, *saved = NULL, *ours = NULL, *def = NULL;
+    ic_run_config *defaults = malloc(sizeof *defaults);
+    if (!defaults) { ic_errf(err, "out of memory"); goto done; }
+    const char *fmt = st_meta(&f, "format");
     const char *meta = st_meta(&f, "iclab_train_state");
-    if (!meta) { ic_errf(err, "%s: not an iclab training state (no iclab_train_state metadata)", path); goto done; }
-    o = json_loads(meta, 0, NULL);
+    if (!meta || !fmt) { ic_errf(err, "%s: not an iclab training state (no iclab_train_state metadata)", path); goto done; }
+    const int v1 = strcmp(fmt, STATE_FORMAT_V1) == 0;
+    if (!v1 && strcmp(fmt, STATE_FORMAT) != 0) {
+        ic_errf(err, "%s: unknown training-state format '%.40s' (this iclab reads %s and %s); written by a newer iclab?",
+                path, fmt, STATE_FORMAT_V1, STATE_FORMAT);
+        goto done;
+    }
+    if (ic_checksums_verify(&f, !v1, err)) { ic_err_prefix(err, "%s", path); goto done; }
+    o = json_loads(meta, JSON_REJECT_DUPLICATES, NULL);
     json_t *rng = json_object_get(o, "rng");
     json_t *step = json_object_get(o, "step"), *astep = json_object_get(o, "adam_step");
+    json_t *has_spare = json_object_get(o, "rng_has_spare");
     uint64_t s[4], spare;
     if (!json_is_object(o) || !json_is_integer(step) || !json_is_integer(astep) || json_array_size(rng) != 4 ||
         hex64(json_array_get(rng, 0), &s[0]) || hex64(json_array_get(rng, 1), &s[1]) ||
         hex64(json_array_get(rng, 2), &s[2]) || hex64(json_array_get(rng, 3), &s[3]) ||
-        hex64(json_object_get(o, "rng_spare"), &spare) || !json_is_integer(json_object_get(o, "rng_has_spare"))) {
+        hex64(json_object_get(o, "rng_spare"), &spare) || !json_is_integer(has_spare)) {
         ic_errf(err, "%s: malformed iclab_train_state metadata", path);
+        goto done;
+    }
+    /* what it was trained with: everything but the keys that may change must be ours */
+    const char *saved_text = st_meta(&f, "iclab_run_config");
+    saved = saved_text ? json_loads(saved_text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *saved_steps = json_object_get(saved, "train_steps");
+    if (!json_is_object(saved) || !json_is_integer(saved_steps)) {
+        ic_errf(err, "%s: %s 'iclab_run_config' metadata (the run config it was trained with)", path,
+                saved_text ? "malformed" : "no");
+        goto done;
+    }
+    ours = config_object(&t->cfg);
+    ic_run_config_default(defaults);
+    def = config_object(defaults);
+    if (!ours || !def) { ic_errf(err, "out of memory"); goto done; }
+    char key[64], va[256], vb[256];
+    if (json_config_diff(ours, saved, def, key, sizeof key, va, vb, sizeof va)) {
+        ic_errf(err, "%s: %s is %s in the run config but %s in the state, which was trained with it (config.json "
+                "edited?); only train_steps, threads, log_every and save_every may change when resuming",
+                path, key, va, vb);
+        goto done;
+    }
+    const json_int_t st_step = json_integer_value(step), st_astep = json_integer_value(astep);
+    const json_int_t saved_total = json_integer_value(saved_steps);
+    if (st_step < 0 || st_step > saved_total) {
+        ic_errf(err, "%s: step %lld is outside the run's 0..%lld (its train_steps): the state is corrupted", path,
+                (long long)st_step, (long long)saved_total);
+        goto done;
+    }
+    if (st_astep != st_step) {
+        ic_errf(err, "%s: adam_step %lld differs from step %lld (one optimiser update per step): the state is corrupted",
+                path, (long long)st_astep, (long long)st_step);
+        goto done;
+    }
+    const json_int_t hs = json_integer_value(has_spare);
+    if ((hs != 0 && hs != 1) || (s[0] | s[1] | s[2] | s[3]) == 0) {
+        ic_errf(err, "%s: the prompt RNG state is invalid (%s): the state is corrupted", path,
+                hs != 0 && hs != 1 ? "rng_has_spare is not 0 or 1" : "all-zero generator");
         goto done;
     }
     const char *names[3] = {"params", "adam_m", "adam_v"};
@@ -194,20 +322,69 @@ int ic_trainer_load_state(ic_trainer *t, const char *path, ic_err *err) {
             goto done;
         }
         if (st_read_f32(&f, tt, dst[i], t->model.num_params, err)) goto done;
+        if (ic_check_finite(names[i], dst[i], t->model.num_params, err)) { ic_err_prefix(err, "%s", path); goto done; }
     }
-    t->step = (long)json_integer_value(step);
-    t->opt.step = (long)json_integer_value(astep);
+    for (size_t i = 0; i < t->model.num_params; i++)
+        if (t->opt.v[i] < 0) {
+            ic_errf(err, "%s: tensor 'adam_v' holds a negative second moment at index %zu: the state is corrupted", path, i);
+            goto done;
+        }
+    t->step = (long)st_step;
+    t->opt.step = (long)st_astep;
     memcpy(t->data_rng.s, s, sizeof s);
     memcpy(&t->data_rng.spare, &spare, sizeof spare);
-    t->data_rng.has_spare = (int)json_integer_value(json_object_get(o, "rng_has_spare"));
+    t->data_rng.has_spare = (int)hs;
     rc = 0;
 done:
+    free(defaults);
     json_decref(o);
+    json_decref(saved);
+    json_decref(ours);
+    json_decref(def);
     st_free(&f);
     return rc;
 }
 
 /* ---------------- run directory ---------------- */
+
+/* Every file a run writes (and nothing else: ic_remove_atomic_temps only
+ * touches their temporary files). */
+static const char *const RUN_FILES[] = {"config.json", "state.safetensors", "model.safetensors", "metrics.csv",
+                                        "loss.svg"};
+#define N_RUN_FILES ((int)(sizeof RUN_FILES / sizeof *RUN_FILES))
+#define LOCK_NAME "iclab.lock"
+
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int ic_train_dir_has_run(const char *dir) {
+    char path[4096];
+    for (int i = 0; i < N_RUN_FILES; i++)
+        if (ic_path_join(path, sizeof path, dir, RUN_FILES[i], NULL) == 0 && ic_file_exists(path)) return 1;
+    return 0;
+}
+
+int ic_train_dir_config(const char *dir, ic_run_config *cfg, ic_err *err) {
+    char cfg_path[4096], state_path[4096];
+    if (ic_path_join(cfg_path, sizeof cfg_path, dir, "config.json", err) ||
+        ic_path_join(state_path, sizeof state_path, dir, "state.safetensors", err))
+        return -1;
+    if (!ic_file_exists(dir)) return ic_errf(err, "%s does not exist: there is no run to resume (start one with --out %s)", dir, dir);
+    if (!is_dir(dir)) return ic_errf(err, "%s is not a directory", dir);
+    ic_run_config_default(cfg);
+    if (ic_file_exists(cfg_path)) return ic_run_config_load_file(cfg, cfg_path, err);
+    if (!ic_file_exists(state_path))
+        return ic_errf(err, "%s holds no run to resume (no config.json, no state.safetensors); start one with --out %s",
+                       dir, dir);
+    /* config.json lost (an older iclab wrote it last): the state records the config */
+    st_file f;
+    if (st_read_file(state_path, &f, err)) return -1;
+    int rc = state_run_config(&f, state_path, cfg, err);
+    st_free(&f);
+    return rc;
+}
 
 typedef struct {
     double *step, *loss, *excess;
@@ -243,43 +420,102 @@ static void log_free(metric_log *l) {
 }
 
 static const char METRICS_HEADER[] = "step,loss,excess_loss,lr,grad_norm,steps_per_s,n_dims,n_points,loops,wall_s\n";
+#define METRICS_FIELDS 10
 
-/* Keeps the header and the rows with step <= upto (a run interrupted after
- * its last checkpoint may have logged further), rewriting the file
- * atomically, and loads the kept loss values into l. */
-static int metrics_truncate(const char *path, long upto, metric_log *l, ic_err *err) {
+/* One metrics.csv row (without its newline): exactly the ten fields, each a
+ * whole number where an integer belongs (step, n_dims, n_points, loops), a
+ * number or an empty field (undefined, numout.h: read as NaN) for loss,
+ * excess_loss, lr, grad_norm and steps_per_s, a number for wall_s; step >= 1. */
+static int parse_metrics_row(const char *line, size_t len, long *step, double *loss, double *excess) {
+    char buf[512];
+    if (len == 0 || len >= sizeof buf) return -1;
+    memcpy(buf, line, len);
+    buf[len] = 0;
+    char *p = buf;
+    double v[METRICS_FIELDS];
+    for (int i = 0; i < METRICS_FIELDS; i++) {
+        char *end;
+        if (i >= 1 && i <= 5 && *p == ',') { /* an empty number field: undefined */
+            v[i] = NAN;
+            p++;
+            continue;
+        }
+        if (i == 0 || (i >= 6 && i <= 8)) {
+            if (!(*p >= '0' && *p <= '9')) return -1;
+            v[i] = (double)strtol(p, &end, 10);
+        } else {
+            if (*p == 0 || *p == ',' || *p == ' ') return -1;
+            v[i] = strtod(p, &end);
+        }
+        if (end == p || *end != (i == METRICS_FIELDS - 1 ? '\0' : ',')) return -1;
+        p = end + 1;
+    }
+    if (v[0] < 1) return -1;
+    *step = (long)v[0];
+    *loss = v[1];
+    *excess = v[2];
+    return 0;
+}
+
+static void say(const ic_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keeps the header and the well-formed rows with strictly increasing steps
+ * <= upto (a run interrupted after its last checkpoint may have logged
+ * further; a failed write may have left half a row), rewriting the file
+ * atomically when anything changes, and loads the kept loss values into l.
+ * Dropped malformed or out-of-order rows are reported through hooks. */
+static int metrics_truncate(const char *path, long upto, metric_log *l, const ic_train_hooks *hooks, ic_err *err) {
     char *text = NULL;
     size_t len;
-    if (!ic_file_exists(path)) return ic_write_file_atomic(path, METRICS_HEADER, strlen(METRICS_HEADER), err);
+    const size_t hl = strlen(METRICS_HEADER);
+    if (!ic_file_exists(path)) return ic_write_file_atomic(path, METRICS_HEADER, hl, err);
     if (ic_read_file(path, &text, &len, (size_t)1 << 30, err)) return -1;
-    char *out = malloc(len + sizeof METRICS_HEADER);
+    char *out = malloc(len + hl + 1);
     if (!out) { free(text); return ic_errf(err, "out of memory"); }
-    size_t used = 0;
-    memcpy(out, METRICS_HEADER, strlen(METRICS_HEADER));
-    used = strlen(METRICS_HEADER);
-    char *line = strchr(text, '\n');
-    line = line ? line + 1 : text + len;
+    memcpy(out, METRICS_HEADER, hl);
+    size_t used = hl;
+    const char *line = text;
+    if (len >= hl && memcmp(text, METRICS_HEADER, hl) == 0) line += hl;
+    long prev = 0, lineno = line == text ? 1 : 2, bad = 0, first_bad = 0;
     while (*line) {
-        char *nl = strchr(line, '\n');
-        size_t ll = nl ? (size_t)(nl - line + 1) : strlen(line);
+        const char *nl = strchr(line, '\n');
+        size_t ll = nl ? (size_t)(nl - line) : strlen(line);
         long step;
-        double loss;
-        int at = 0;
-        if (sscanf(line, "%ld,%lf,%n", &step, &loss, &at) == 2 && at > 0 && step <= upto && nl) {
-            /* excess_loss may be an empty field: undefined (numout.h) */
-            char *end;
-            double excess = strtod(line + at, &end);
-            if (end == line + at) excess = NAN;
-            memcpy(out + used, line, ll);
-            used += ll;
-            log_push(l, (double)step, loss, excess);
+        double loss, excess;
+        int ok = nl && parse_metrics_row(line, ll, &step, &loss, &excess) == 0;
+        if (ok && step > upto) {
+            /* logged after the last checkpoint: the resumed run logs it again */
+        } else if (ok && step > prev) {
+            memcpy(out + used, line, ll + 1);
+            used += ll + 1;
+            prev = step;
+            if (log_push(l, (double)step, loss, excess)) { free(text); free(out); return ic_errf(err, "out of memory"); }
+        } else if (ll > 0 || nl == NULL) {
+            if (!bad++) first_bad = lineno;
         }
-        line += ll;
+        line += ll + (nl ? 1 : 0);
+        lineno++;
     }
+    int rc = 0;
+    if (used != len || memcmp(out, text, len) != 0) rc = ic_write_file_atomic(path, out, used, err);
+    if (rc == 0 && bad)
+        say(hooks, "%s: dropped %ld malformed or out-of-order row%s (the first at line %ld)", path, bad,
+            bad > 1 ? "s" : "", first_bad);
     free(text);
-    int rc = ic_write_file_atomic(path, out, used, err);
     free(out);
     return rc;
+}
+
+/* Whether metrics.csv holds any row after its header. */
+static int metrics_has_rows(const char *path) {
+    char *text = NULL;
+    size_t len;
+    ic_err ignored;
+    if (!ic_file_exists(path) || ic_read_file(path, &text, &len, (size_t)1 << 30, &ignored)) return 0;
+    const char *nl = strchr(text, '\n');
+    int rows = nl && nl[1] != 0;
+    free(text);
+    return rows;
 }
 
 static int write_loss_plot(const char *dir, const metric_log *l, ic_err *err) {
@@ -300,7 +536,6 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void say(const ic_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const ic_train_hooks *h, const char *fmt, ...) {
     if (!h || !h->message) return;
     char line[1024];
@@ -311,10 +546,21 @@ static void say(const ic_train_hooks *h, const char *fmt, ...) {
     h->message(h->ctx, line);
 }
 
-static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l, ic_err *err) {
+/* Flushes the appended metrics rows to the disk (before a checkpoint, so a
+ * state never refers to rows a crash could lose). */
+static int metrics_sync(FILE *mf, const char *path, ic_err *err) {
+    if (fflush(mf) != 0 || fsync(fileno(mf)) != 0)
+        return ic_errf(err, "%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}
+
+/* state (the commit point), then the model and the plot; *saved_step is the
+ * step of the newest state on disk */
+static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l, long *saved_step, ic_err *err) {
     char path[4096];
     if (ic_path_join(path, sizeof path, dir, "state.safetensors", err)) return -1;
     if (ic_trainer_save_state(t, path, err)) return -1;
+    if (saved_step) *saved_step = t->step;
     if (ic_path_join(path, sizeof path, dir, "model.safetensors", err)) return -1;
     char stepbuf[32];
     snprintf(stepbuf, sizeof stepbuf, "%ld", t->step);
@@ -327,90 +573,192 @@ static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l,
     return l->n ? write_loss_plot(dir, l, err) : 0;
 }
 
+/* config.json (atomic), unless it already says exactly this */
+static int write_config(const char *path, const ic_run_config *cfg, ic_err *err) {
+    char *cj = ic_run_config_to_json(cfg), *old = NULL;
+    if (!cj) return ic_errf(err, "out of memory");
+    size_t len;
+    ic_err ignored;
+    int rc = 0;
+    if (!ic_file_exists(path) || ic_read_file(path, &old, &len, (size_t)1 << 24, &ignored) || strcmp(old, cj) != 0)
+        rc = ic_write_file_atomic(path, cj, strlen(cj), err);
+    free(old);
+    free(cj);
+    return rc;
+}
+
 int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
                  ic_train_result *res, ic_err *err) {
     memset(res, 0, sizeof *res);
-    char state_path[4096], cfg_path[4096], metrics_path[4096];
+    res->final_loss = NAN;
+    char state_path[4096], cfg_path[4096], metrics_path[4096], model_path[4096];
     if (ic_path_join(state_path, sizeof state_path, dir, "state.safetensors", err) ||
         ic_path_join(cfg_path, sizeof cfg_path, dir, "config.json", err) ||
-        ic_path_join(metrics_path, sizeof metrics_path, dir, "metrics.csv", err))
+        ic_path_join(metrics_path, sizeof metrics_path, dir, "metrics.csv", err) ||
+        ic_path_join(model_path, sizeof model_path, dir, "model.safetensors", err))
         return -1;
-    if (!cfg) return ic_errf(err, "no config given");
-    if (!resume && ic_file_exists(state_path))
-        return ic_errf(err, "%s already holds a run; resume it with --resume %s, or choose another --out", dir, dir);
-    if (resume && !ic_file_exists(state_path))
-        return ic_errf(err, "%s holds no run to resume (no state.safetensors)", dir);
+    if (!cfg && !resume) return ic_errf(err, "no config given");
     ic_trainer t;
-    if (ic_trainer_init(&t, cfg, err)) return -1; /* a bad config leaves no directory behind */
-    if (ic_mkdirs(dir, err)) { ic_trainer_free(&t); return -1; }
+    memset(&t, 0, sizeof t);
+    ic_dir_lock lock = {.fd = -1};
+    ic_run_config *dcfg = NULL; /* the directory's config (resume) */
     metric_log l = {0};
     FILE *mf = NULL;
-    int rc = -1;
-    if (resume) {
-        if (ic_trainer_load_state(&t, state_path, err)) goto done;
-        if (metrics_truncate(metrics_path, t.step, &l, err)) goto done;
-        say(hooks, "resuming %s at step %ld of %ld", dir, t.step, cfg->train_steps);
-    } else {
-        if (ic_write_file_atomic(metrics_path, METRICS_HEADER, strlen(METRICS_HEADER), err)) goto done;
-        /* step-0 checkpoint: a run is resumable (and has a last good state) from the start */
-        if (checkpoint(&t, dir, &l, err)) goto done;
+    int rc = -1, created = 0, wrote_files = 0, started = 0;
+    if (!resume) {
+        /* a bad config, or one that cannot be allocated, leaves nothing behind */
+        if (ic_trainer_init(&t, cfg, err)) return -1;
+        created = !ic_file_exists(dir);
+        if (ic_mkdirs(dir, err)) goto done;
+    } else if (!is_dir(dir)) {
+        return ic_errf(err, ic_file_exists(dir) ? "%s is not a directory" : "%s does not exist: there is no run to resume",
+                       dir);
     }
-    char *cj = ic_run_config_to_json(cfg);
-    if (!cj) { ic_errf(err, "out of memory"); goto done; }
-    int wrc = ic_write_file_atomic(cfg_path, cj, strlen(cj), err);
-    free(cj);
-    if (wrc) goto done;
+    /* one process per run directory */
+    if (ic_dir_lock_acquire(&lock, dir, LOCK_NAME, err)) goto done;
+    int n_tmp;
+    unsigned long long tmp_bytes;
+    if (ic_remove_atomic_temps(dir, RUN_FILES, N_RUN_FILES, &n_tmp, &tmp_bytes, err)) goto done;
+    if (n_tmp)
+        say(hooks, "%s: removed %d temporary file%s (%.1f %s) left by an interrupted run", dir, n_tmp,
+            n_tmp > 1 ? "s" : "", tmp_bytes >= 1000000 ? (double)tmp_bytes / 1e6 : (double)tmp_bytes / 1e3,
+            tmp_bytes >= 1000000 ? "MB" : "kB");
+
+    if (!resume) {
+        for (int i = 0; i < N_RUN_FILES; i++) {
+            char p[4096];
+            if (ic_path_join(p, sizeof p, dir, RUN_FILES[i], err)) goto done;
+            if (ic_file_exists(p)) {
+                ic_errf(err, "%s already holds a run (%s); resume it with --resume %s, or choose another --out", dir,
+                        RUN_FILES[i], dir);
+                goto done;
+            }
+        }
+        /* the transaction: config.json first (a directory with it can always be
+         * resumed), then the metrics header, then the step-0 state (the commit
+         * point of every checkpoint) and model */
+        wrote_files = 1;
+        if (write_config(cfg_path, cfg, err)) goto done;
+        if (ic_write_file_atomic(metrics_path, METRICS_HEADER, strlen(METRICS_HEADER), err)) goto done;
+        if (checkpoint(&t, dir, &l, NULL, err)) goto done;
+    } else {
+        dcfg = malloc(sizeof *dcfg);
+        if (!dcfg) { ic_errf(err, "out of memory"); goto done; }
+        if (ic_file_exists(cfg_path)) {
+            ic_run_config_default(dcfg);
+            if (ic_run_config_load_file(dcfg, cfg_path, err)) goto done;
+        } else if (ic_file_exists(state_path)) {
+            /* left by an older iclab killed before it wrote config.json: the state records it */
+            if (ic_train_dir_config(dir, dcfg, err) || write_config(cfg_path, dcfg, err)) goto done;
+            say(hooks, "%s: config.json was missing; restored it from state.safetensors", dir);
+        } else {
+            ic_errf(err, "%s holds no run to resume (no config.json, no state.safetensors); start one with --out %s",
+                    dir, dir);
+            goto done;
+        }
+        char key[64], va[256], vb[256];
+        if (cfg) {
+            int d = ic_run_config_diff(cfg, dcfg, key, sizeof key, va, vb, sizeof va);
+            if (d < 0) { ic_errf(err, "out of memory"); goto done; }
+            if (d) {
+                ic_errf(err, "%s is %s here but %s in %s; only train_steps, threads, log_every and save_every may "
+                        "change when resuming", key, va, vb, cfg_path);
+                goto done;
+            }
+        }
+        const ic_run_config *use = cfg ? cfg : dcfg;
+        if (ic_trainer_init(&t, use, err)) { ic_err_prefix(err, "%s", cfg_path); goto done; }
+        if (ic_file_exists(state_path)) {
+            if (ic_trainer_load_state(&t, state_path, err)) goto done;
+            if (metrics_truncate(metrics_path, t.step, &l, hooks, err)) goto done;
+        } else if (ic_file_exists(model_path) || metrics_has_rows(metrics_path)) {
+            ic_errf(err, "%s has no state.safetensors but holds a trained model or metrics: it cannot resume without "
+                    "its state (keep what is there and train anew with another --out)", dir);
+            goto done;
+        } else {
+            /* killed after config.json, before the step-0 state: the start is redone */
+            say(hooks, "%s: the run never reached its first checkpoint; starting it from step 0", dir);
+            if (ic_write_file_atomic(metrics_path, METRICS_HEADER, strlen(METRICS_HEADER), err)) goto done;
+            if (checkpoint(&t, dir, &l, NULL, err)) goto done;
+        }
+        if (use->train_steps < t.step) {
+            ic_errf(err, "%s is at step %ld, past train_steps %ld; nothing was changed (to train further, give "
+                    "train_steps above %ld)", dir, t.step, use->train_steps, t.step);
+            goto done;
+        }
+        if (write_config(cfg_path, use, err)) goto done;
+        if (t.step < use->train_steps) say(hooks, "resuming %s at step %ld of %ld", dir, t.step, use->train_steps);
+    }
+    started = 1;
+    const ic_run_config *c = &t.cfg;
+    res->start_step = t.step;
+    if (l.n) res->final_loss = l.loss[l.n - 1];
     mf = fopen(metrics_path, "a");
-    if (!mf) { ic_errf(err, "%s: cannot open for appending", metrics_path); goto done; }
+    if (!mf) { ic_errf(err, "%s: cannot open for appending: %s", metrics_path, strerror(errno)); goto done; }
 
     const double t0 = now_s();
     double last_t = t0, ema_rate = 0.0;
     long done_here = 0, last_saved = t.step;
     res->outcome = IC_TRAIN_DONE;
-    while (t.step < cfg->train_steps) {
+    while (t.step < c->train_steps) {
         if ((hooks && hooks->stop && *hooks->stop) || (hooks && hooks->stop_after > 0 && done_here >= hooks->stop_after)) {
             res->outcome = IC_TRAIN_STOPPED;
             break;
         }
         ic_step_stats st;
-        if (ic_trainer_step(&t, &st, err)) {
-            ic_err_prefix(err, "%s: stopped; the last good checkpoint (step %ld) is kept", dir, last_saved);
-            goto done;
-        }
+        if (ic_trainer_step(&t, &st, err)) goto stopped;
         done_here++;
         double now = now_s(), dt = now - last_t;
         last_t = now;
         double rate = dt > 0 ? 1.0 / dt : 0.0;
         ema_rate = done_here == 1 ? rate : 0.9 * ema_rate + 0.1 * rate;
         res->final_loss = st.loss;
-        if (t.step % cfg->log_every == 0 || t.step == cfg->train_steps) {
-            /* numout.h: a non-finite value (excess_loss when the optimum is 0) is an empty field */
-            fprintf(mf, "%ld,%s,%s,%s,%s,%s,%d,%d,%d,%.3f\n", st.step, ic_csv_num(st.loss, 8).s,
-                    ic_csv_num(st.excess_loss, 8).s, ic_csv_num(st.lr, 6).s, ic_csv_num(st.grad_norm, 6).s,
-                    ic_csv_num(ema_rate, 4).s, st.n_dims, st.n_points, st.loops, now - t0);
-            fflush(mf);
-            log_push(&l, (double)st.step, st.loss, st.excess_loss);
+        if (t.step % c->log_every == 0 || t.step == c->train_steps) {
+            /* a failed write (disk full) stops the run: a log with holes or half rows is not kept */
+            if (fprintf(mf, "%ld,%s,%s,%s,%s,%s,%d,%d,%d,%.3f\n", st.step, ic_csv_num(st.loss, 8).s,
+                        ic_csv_num(st.excess_loss, 8).s, ic_csv_num(st.lr, 6).s, ic_csv_num(st.grad_norm, 6).s,
+                        ic_csv_num(ema_rate, 4).s, st.n_dims, st.n_points, st.loops, now - t0) < 0 ||
+                fflush(mf) != 0) {
+                ic_errf(err, "%s: cannot write: %s", metrics_path, strerror(errno));
+                goto stopped;
+            }
+            if (log_push(&l, (double)st.step, st.loss, st.excess_loss)) { ic_errf(err, "out of memory"); goto stopped; }
         }
         if (hooks && hooks->progress) {
-            ic_progress p = {.step = t.step, .total = cfg->train_steps, .loss = st.loss, .excess_loss = st.excess_loss,
+            ic_progress p = {.step = t.step, .total = c->train_steps, .loss = st.loss, .excess_loss = st.excess_loss,
                              .lr = st.lr, .steps_per_s = ema_rate, .elapsed_s = now - t0,
-                             .eta_s = ema_rate > 0 ? (cfg->train_steps - t.step) / ema_rate : 0,
+                             .eta_s = ema_rate > 0 ? (c->train_steps - t.step) / ema_rate : 0,
                              .n_dims = st.n_dims, .n_points = st.n_points, .loops = st.loops};
             hooks->progress(hooks->ctx, &p);
         }
-        if (t.step % cfg->save_every == 0 && t.step < cfg->train_steps) {
-            if (checkpoint(&t, dir, &l, err)) goto done;
-            last_saved = t.step;
+        if (t.step % c->save_every == 0 && t.step < c->train_steps) {
+            if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, err)) goto stopped;
         }
     }
-    if (checkpoint(&t, dir, &l, err)) goto done;
+    if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, err)) goto stopped;
+    int closed = fclose(mf);
+    mf = NULL;
+    if (closed != 0) { ic_errf(err, "%s: cannot write: %s", metrics_path, strerror(errno)); goto stopped; }
     if (res->outcome == IC_TRAIN_STOPPED)
         say(hooks, "stopped at step %ld; checkpoint saved; continue with: iclab train --resume %s", t.step, dir);
     res->step = t.step;
     res->wall_s = now_s() - t0;
     rc = 0;
+    goto done;
+stopped:
+    ic_err_prefix(err, "%s: stopped; the last good checkpoint (step %ld) is kept", dir, last_saved);
 done:
     if (mf) fclose(mf);
+    if (rc && wrote_files && !started) {
+        /* a new run that failed before its first checkpoint leaves no run behind */
+        for (int i = 0; i < N_RUN_FILES; i++) {
+            char p[4096];
+            if (ic_path_join(p, sizeof p, dir, RUN_FILES[i], NULL) == 0) unlink(p);
+        }
+    }
+    ic_dir_lock_release(&lock);
+    if (rc && created && !started) rmdir(dir); /* only if empty: never anything we did not make */
+    free(dcfg);
     log_free(&l);
     ic_trainer_free(&t);
     return rc;

@@ -7,9 +7,15 @@
  *   state.safetensors  resume state: params, Adam moments, step, RNG state (atomic)
  *   model.safetensors  the model (Garg et al. names) at the last checkpoint / the end
  *   loss.svg           the loss curve
+ *   iclab.lock         held (flock) by the process training there; names its pid and host
  * Resuming restores params, optimiser moments and step count, the prompt
  * RNG state and (derived from the step) the curriculum, so a resumed run
- * continues bit-identically to an uninterrupted one with the same threads. */
+ * continues bit-identically to an uninterrupted one with the same threads.
+ *
+ * A run directory is a transaction: config.json is written first, then the
+ * metrics header, then each checkpoint's state (its commit point), model
+ * and plot, every file atomically. A process killed at any point leaves a
+ * directory that resumes (or, before config.json, no run at all). */
 #ifndef ICLAB_TRAIN_H
 #define ICLAB_TRAIN_H
 
@@ -62,6 +68,11 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err);
 /* Resume state (atomic write) and restore. load_state needs an initialised
  * trainer of the same config. */
 int ic_trainer_save_state(const ic_trainer *t, const char *path, ic_err *err);
+/* Validates before restoring anything: a known format, the per-tensor
+ * checksums, step within 0..train_steps of the run it belongs to, adam_step
+ * equal to step, a usable RNG state, finite parameters and moments, and the
+ * state's recorded run config equal to t's except the keys that may change
+ * (the error names the key and both values). */
 int ic_trainer_load_state(ic_trainer *t, const char *path, ic_err *err);
 void ic_trainer_free(ic_trainer *t);
 
@@ -84,16 +95,41 @@ typedef enum { IC_TRAIN_DONE = 0, IC_TRAIN_STOPPED = 1 } ic_train_outcome;
 
 typedef struct {
     ic_train_outcome outcome;
-    long step;
-    double final_loss;
+    long step;           /* steps completed */
+    long start_step;     /* where this call started (== step: it trained nothing, e.g. a finished run) */
+    double final_loss;   /* the last step's loss (the last logged one if none ran here; NaN if none) */
     double wall_s;
 } ic_train_result;
 
-/* Starts a run in dir (created if needed; refuses a dir that already holds
- * a state.safetensors unless resume) with cfg, or resumes the run there
- * (cfg NULL: the run's config.json; train_steps may be raised by passing a
- * cfg whose other keys match). A non-finite loss stops the run with an
- * error naming the step, keeping the last good checkpoint. */
+/* Keys of the run config that may change when a run resumes: train_steps,
+ * threads, log_every, save_every. */
+int ic_run_config_may_change(const char *key);
+/* 1 if a and b differ in a key that may not change (its name and both
+ * values as JSON into key/va/vb), 0 if not, -1 out of memory. */
+int ic_run_config_diff(const ic_run_config *a, const ic_run_config *b, char *key, size_t key_len, char *va,
+                       char *vb, size_t val_len);
+/* 1 if dir holds any file a run writes (config.json, state.safetensors,
+ * model.safetensors, metrics.csv, loss.svg). */
+int ic_train_dir_has_run(const char *dir);
+/* The config of the run in dir, to resume it: its config.json, or, if an
+ * older iclab was killed before writing that, the state's recorded copy.
+ * Errors say whether dir is missing, empty or holds no run. */
+int ic_train_dir_config(const char *dir, ic_run_config *cfg, ic_err *err);
+
+/* Starts a run in dir with cfg, or resumes the run there.
+ * New run: dir is created if needed (not when cfg is invalid or the trainer
+ * cannot be set up) and must hold no run file; a start that fails before
+ * its first checkpoint removes what it wrote.
+ * Both: dir is locked for the whole call (another process gets "locked by
+ * pid P on host H"), and temporary files of killed writers are removed.
+ * Resume: cfg NULL uses the run's config.json; otherwise cfg may differ
+ * from it only in ic_run_config_may_change keys. The state is validated
+ * (ic_trainer_load_state); metrics.csv keeps only well-formed rows with
+ * increasing steps up to the state's. A run at its train_steps rewrites its
+ * final checkpoint and trains nothing (res->step == res->start_step); a run
+ * past them is an error. Any failure mid-run (a non-finite loss, a failed
+ * metrics or checkpoint write) stops with an error that keeps the last good
+ * checkpoint. */
 int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
                  ic_train_result *res, ic_err *err);
 

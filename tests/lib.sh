@@ -23,22 +23,32 @@ finish() {
     echo "$PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]
 }
-# poison_rows IN OUT TENSOR ROWS: copies the checkpoint IN to OUT with the first
+# poison_rows IN OUT TENSOR ROWS: copies the checkpoint IN to OUT with every
 # element of each listed row (comma-separated) of the F32 matrix TENSOR set to
-# NaN. Poisoning row 2k of _backbone.wpe.weight (the position embedding of the
-# k-th x token) makes the model's predictions NaN at positions k.. (causal
-# attention carries the NaN forward) and leaves positions 0..k-1 untouched.
+# 3e38, a finite float whose sums overflow: a layernorm of that token computes
+# inf - inf, so the model's predictions are NaN from there on while every
+# parameter is finite (a checkpoint with a NaN or Inf parameter is refused at
+# load, and the edited tensor's checksum would be refused too, so OUT carries
+# no iclab_crc32 entry: like a file written by PyTorch). Poisoning row 2k of
+# _backbone.wpe.weight (the position embedding of the k-th x token) makes the
+# predictions NaN at positions k.. (causal attention carries the NaN forward)
+# and leaves positions 0..k-1 untouched.
 poison_rows() {
     python3 - "$@" <<'PY'
 import json, struct, sys
 src, dst, name, rows = sys.argv[1], sys.argv[2], sys.argv[3], [int(r) for r in sys.argv[4].split(",")]
-b = bytearray(open(src, "rb").read())
+b = open(src, "rb").read()
 n = struct.unpack("<Q", b[:8])[0]
-t = json.loads(b[8:8 + n])[name]
+head = json.loads(b[8:8 + n])
+data = bytearray(b[8 + n:])
+t = head[name]
 assert t["dtype"] == "F32" and len(t["shape"]) == 2, t
 for r in rows:
-    off = 8 + n + t["data_offsets"][0] + r * t["shape"][1] * 4
-    b[off:off + 4] = struct.pack("<f", float("nan"))
-open(dst, "wb").write(b)
+    off = t["data_offsets"][0] + r * t["shape"][1] * 4
+    data[off:off + 4 * t["shape"][1]] = struct.pack("<%df" % t["shape"][1], *([3e38] * t["shape"][1]))
+head.get("__metadata__", {}).pop("iclab_crc32", None)
+h = json.dumps(head).encode()
+h += b" " * (-len(h) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(h)) + h + bytes(data))
 PY
 }
