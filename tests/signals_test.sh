@@ -99,6 +99,7 @@ t0=$(now)
     --train_steps 1000000 >out.txt 2>err.txt )
 took=$(elapsed "$t0")
 spun=$(grep -c "still running 2 s after the stop request" err.txt)
+echo "note: ulimit -v run took ${took}s, grace used: $spun"
 check "a run stuck under 'ulimit -v' ends after SIGTERM + grace (${took}s; grace used: $spun)" '[ "$took" -le 12 ]'
 
 # ---- analysis output directories ----
