@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "outdir.h"
 #include "eval.h"
 #include "fsutil.h"
 #include "numout.h"
@@ -83,6 +84,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_surgery_opts o = {.B = B, .n_boot = n_boot, .boot_seed = seed + 1, .chunk = batch};
     ic_task_spec task; /* the first model's: every model sees its prompts */
     const char *dir = cli_get(&a, "out");
+    ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
+    if (cli_outdir_begin(cmd, &od, dir, (const char *const *)paths, nm)) goto done;
+    dir = od.tmp;
     for (int i = 0; i < nm; i++) {
         int np = i == 0 ? n_points : n;
         if (cli_load_model(cmd, paths[i], 0, &m, s, rcfg, &np)) goto done;
@@ -141,7 +145,6 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             goto done;
         }
     }
-    if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     /* CSV, JSON, plot, table */
     {
         /* room for every row: the quoted path and label plus 5 numbers per k */
@@ -214,7 +217,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         wrc = ic_path_join(path, sizeof path, dir, "compare.svg", &err) || ic_plot_lines(path, &po, ser, nm, &err);
         free(px);
         if (wrc) { cli_error(cmd, "%s", err.msg); goto done; }
-        printf("wrote %s/compare.csv, compare.json, compare.svg\n", dir);
+        printf("wrote %s/compare.csv, compare.json, compare.svg\n", od.out);
     }
     rc = CLI_OK;
 done:

@@ -13,6 +13,7 @@
 #include "eval.h"
 #include "fsutil.h"
 #include "numout.h"
+#include "outdir.h"
 #include "prompts.h"
 #include "schedule.h"
 #include "shifts.h"
@@ -184,7 +185,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         n_points = pf.n;
     }
     const int n = n_points;
-    if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
+    const char *inputs[] = {model_path, prompt_file};
+    if (cli_outdir_begin(cmd, &od, dir, inputs, 2)) goto done;
+    dir = od.tmp;
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     qx = malloc(sizeof(float) * (size_t)B * n * d);
@@ -263,7 +267,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     free(js);
-    printf("\nwrote %s/results.json and, per setting, <setting>.csv, <setting>.svg, <setting>_log.svg (':' written as '_')\n", dir);
+    printf("\nwrote %s/results.json and, per setting, <setting>.csv, <setting>.svg, <setting>_log.svg (':' written as '_')\n", od.out);
     rc = CLI_OK;
 done:
     for (int i = 0; i < MAX_PRED; i++) ic_curve_free(&curves[i]);

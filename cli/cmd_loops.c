@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "fsutil.h"
 #include "numout.h"
+#include "outdir.h"
 #include "plot.h"
 #include "tasks.h"
 
@@ -53,6 +54,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
+    ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
+    const char *inputs[] = {model_path};
+    if (cli_outdir_begin(cmd, &od, dir, inputs, 1)) goto done;
+    dir = od.tmp;
     const int trained = s->loops, d = m.cfg.n_dims;
     if (!max_loops) max_loops = 4 * trained > 20 ? 4 * trained : 20;
     const int n = n_points, L = max_loops;
@@ -94,7 +99,6 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     fprintf(stderr, "\n");
     for (int t = 0; t < L; t++) delta[t] = t > 0 && dden[t] > 0 ? sqrt(dnum[t] / dden[t]) : NAN;
-    if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
 
     /* CSV, JSON, plots */
     size_t cap = 128 + (size_t)L * 120, used = 0;
@@ -173,7 +177,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             printf("%6d  %12.5g  %12.5g  %12.4g%s\n", t + 1, se[t], ks[1] < n ? sek[t * 3 + 1] : NAN, delta[t],
                    t + 1 == trained ? "   <- trained" : "");
     }
-    printf("wrote %s/loops.csv, loops.json, loops_error.svg, loops_fixed_point.svg\n", dir);
+    printf("wrote %s/loops.csv, loops.json, loops_error.svg, loops_fixed_point.svg\n", od.out);
     rc = CLI_OK;
 plots_done:
     free(lx);

@@ -12,6 +12,7 @@
 #include "baselines.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "outdir.h"
 #include "eval.h"
 #include "fsutil.h"
 #include "numout.h"
@@ -275,7 +276,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_task_spec task;
     if (ic_run_config_task(rcfg, d, &task, NULL, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     const ic_task_kind kind = task.kind;
-    if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
+    if (cli_outdir_begin(cmd, &od, dir, &model_path, 1)) goto done;
+    dir = od.tmp;
     char sched_text[8192];
     ic_schedule_format(s, sched_text, sizeof sched_text);
     printf("iclab probe: %s, schedule %s x %d loop%s, %s, d=%d, %d points, %d held-out prompts (seed %llu)\n",
@@ -317,7 +320,11 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         char sd[32];
         snprintf(sd, sizeof sd, "%llu", seed);
         const char *v[3] = {model_path, sd, ic_task_name(kind)};
-        if (ic_capture_dump(dump, &cap, k, v, 3, &err)) { cli_error(cmd, "--dump: %s", err.msg); goto meta_done; }
+        char dump_at[4096]; /* a --dump inside DIR goes in with the rest */
+        if (ic_outdir_path(&od, dump, dump_at, sizeof dump_at, &err) || ic_capture_dump(dump_at, &cap, k, v, 3, &err)) {
+            cli_error(cmd, "--dump: %s", err.msg);
+            goto meta_done;
+        }
         printf("wrote %s (%d states of [%d,%d,%d])\n", dump, S, B, 2 * n, C);
     }
 
@@ -798,7 +805,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             printf("\n");
         }
     }
-    printf("wrote %s/ (", dir);
+    printf("wrote %s/ (", od.out);
     for (int i = 0, first = 1; i < 5; i++)
         if (want[i]) {
             printf("%s%s", first ? "" : ", ", WHAT[i]);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outdir.h"
 #include "surgery.h"
 #include "tasks.h"
 
@@ -159,6 +160,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         memcpy(o.ks, ks, sizeof ks);
     }
 
+    ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
+    if (cli_outdir_begin(cmd, &od, dir, &model_path, 1)) goto done;
+    dir = od.tmp;
     ic_task_spec task;
     if (ic_run_config_task(rcfg, d, &task, &o.norm, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
@@ -207,7 +211,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         free(v); v = NULL;
         nv = 0;
     }
-    printf("wrote %s/<sweep>.csv, .json, .svg\n", dir);
+    printf("wrote %s/<sweep>.csv, .json, .svg\n", od.out);
     rc = CLI_OK;
 done:
     ic_surgery_results_free(&rb, 1);

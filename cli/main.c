@@ -8,6 +8,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "progress.h"
 
 static const cli_command *const COMMANDS[] = {
     &cli_cmd_demo, &cli_cmd_train, &cli_cmd_eval, &cli_cmd_loops, &cli_cmd_probe, &cli_cmd_surgery, &cli_cmd_compare, &cli_cmd_plot, &cli_cmd_init, &cli_cmd_predict, &cli_cmd_bench, &cli_cmd_make_prompts,
@@ -68,6 +69,7 @@ static void reexec_with_settings(char **argv) {
 
 int main(int argc, char **argv) {
     reexec_with_settings(argv);
+    cli_signals_init(argc > 1 ? argv[1] : NULL);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         print_overview(stdout);
         return CLI_OK;

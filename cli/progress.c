@@ -1,25 +1,91 @@
 #include "progress.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_flag; /* CLI-only: set by the signal handler */
+/* Stop requests (CLI-only state, set by the signal handlers).
+ *
+ * The first SIGINT, SIGTERM or SIGHUP sets stop_flag: training stops at the
+ * next step boundary, saves a checkpoint and exits 130. If the process is
+ * still running grace_s seconds later (a computation that never reaches that
+ * point, e.g. OpenBLAS retrying an allocation forever under a memory limit),
+ * SIGALRM ends it; so does a second request, at once. Both write one
+ * preformatted line with write(2) and _exit(128 + signal): nothing in a
+ * handler allocates, locks or uses stdio. */
+static volatile sig_atomic_t stop_flag, stop_sig;
+static unsigned grace_s = CLI_STOP_GRACE_S;
+static long test_hang_step; /* ICLAB_TEST_HANG=N (tests): step N never ends (the progress callback does not return) */
+static char cmd_name[64] = "iclab";
+static char msg_second[256], msg_grace[256];
+static size_t len_second, len_grace;
 
-static void on_signal(int sig) {
+void cli_signals_init(const char *command) {
+    /* a closed stdout/stderr (`iclab train | head`, a dropped SSH session) is
+     * no reason to lose a run: writes to it fail with EPIPE and are ignored */
+    signal(SIGPIPE, SIG_IGN);
+    if (command && command[0] != '-') snprintf(cmd_name, sizeof cmd_name, "iclab %s", command);
+}
+
+static void say_and_exit(const char *msg, size_t len, int code) {
+    ssize_t w = write(STDERR_FILENO, msg, len);
+    (void)w;
+    _exit(code);
+}
+
+static void on_stop(int sig) {
+    if (stop_flag) say_and_exit(msg_second, len_second, 128 + sig);
     stop_flag = 1;
-    signal(sig, SIG_DFL); /* a second Ctrl-C ends the process at once */
+    stop_sig = sig;
+    if (grace_s) alarm(grace_s);
+}
+
+static void on_grace(int sig) {
+    (void)sig;
+    say_and_exit(msg_grace, len_grace, 128 + (stop_sig ? stop_sig : SIGTERM));
 }
 
 volatile sig_atomic_t *cli_install_stop_handler(void) {
     stop_flag = 0;
+    stop_sig = 0;
+    grace_s = CLI_STOP_GRACE_S;
+    const char *g = getenv("ICLAB_STOP_GRACE");
+    if (g && *g) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(g, &end, 10);
+        if (end == g || *end || errno || v > 86400 || g[0] == '-')
+            fprintf(stderr, "%s: ICLAB_STOP_GRACE='%s' is not a number of seconds in 0..86400; using %u\n", cmd_name, g,
+                    (unsigned)CLI_STOP_GRACE_S);
+        else
+            grace_s = (unsigned)v;
+    }
+    const char *h = getenv("ICLAB_TEST_HANG");
+    test_hang_step = h ? atol(h) : 0;
+    int n = snprintf(msg_second, sizeof msg_second,
+                     "%s: second stop request: ending now (the run keeps its last saved checkpoint)\n", cmd_name);
+    len_second = n > 0 ? ((size_t)n < sizeof msg_second ? (size_t)n : sizeof msg_second - 1) : 0;
+    n = snprintf(msg_grace, sizeof msg_grace,
+                 "%s: still running %u s after the stop request: ending now (the run keeps its last saved checkpoint)\n",
+                 cmd_name, grace_s);
+    len_grace = n > 0 ? ((size_t)n < sizeof msg_grace ? (size_t)n : sizeof msg_grace - 1) : 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = on_stop;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGHUP);
+    sigaddset(&sa.sa_mask, SIGALRM);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_grace;
+    sigaction(SIGALRM, &sa, NULL);
     return &stop_flag;
 }
 
@@ -45,6 +111,8 @@ static void fmt_time(char *buf, size_t len, double s) {
 
 void cli_progress_cb(void *ctx, const ic_progress *pr) {
     cli_progress *p = ctx;
+    if (test_hang_step > 0 && pr->step >= test_hang_step)
+        for (;;) pause(); /* a step that never ends: only the grace period or a second stop request end it */
     char eta[32], el[32];
     fmt_time(eta, sizeof eta, pr->eta_s);
     fmt_time(el, sizeof el, pr->elapsed_s);

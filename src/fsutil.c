@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 int ic_write_file_atomic(const char *path, const void *data, size_t len, ic_err *err) {
     if (!path || !path[0]) return ic_errf(err, "no output path given");
@@ -271,4 +275,333 @@ unsigned long ic_crc32(unsigned long crc, const void *data, size_t n) {
     }
     for (; n > 0; n--, p++) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- output directories that change as a whole ---- */
+
+/* Absolute, normalised ("." and ".." and repeated slashes folded) form of
+ * path, lexically. */
+static int abs_normal(const char *path, char *buf, size_t len) {
+    char tmp[8192];
+    if (path[0] == '/') {
+        if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) return -1;
+    } else {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd)) return -1;
+        if (snprintf(tmp, sizeof tmp, "%s/%s", cwd, path) >= (int)sizeof tmp) return -1;
+    }
+    size_t n = 0;
+    char *save = NULL;
+    buf[0] = 0;
+    for (char *c = strtok_r(tmp, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(c, ".")) continue;
+        if (!strcmp(c, "..")) {
+            while (n > 0 && buf[n - 1] != '/') n--;
+            if (n > 0) n--; /* the slash */
+            buf[n] = 0;
+            continue;
+        }
+        size_t cl = strlen(c);
+        if (n + 1 + cl + 1 > len) return -1;
+        buf[n++] = '/';
+        memcpy(buf + n, c, cl + 1);
+        n += cl;
+    }
+    if (n == 0) {
+        if (len < 2) return -1;
+        strcpy(buf, "/");
+    }
+    return 0;
+}
+
+/* Canonical form of path: realpath of its longest existing prefix, then the
+ * rest (which does not exist) lexically. */
+static int resolve_path(const char *path, char *buf, size_t len) {
+    char norm[4096];
+    if (abs_normal(path, norm, sizeof norm)) return -1;
+    size_t cut = strlen(norm); /* the prefix tried: norm[cut] is the end or a slash */
+    for (;;) {
+        char head[4096], real[PATH_MAX];
+        if (cut == 0) {
+            strcpy(head, "/");
+        } else {
+            memcpy(head, norm, cut);
+            head[cut] = 0;
+        }
+        if (realpath(head, real)) {
+            const char *rest = norm + cut; /* "" or "/..." */
+            int w = snprintf(buf, len, "%s%s", strcmp(real, "/") == 0 && *rest ? "" : real, rest);
+            return w < 0 || (size_t)w >= len ? -1 : 0;
+        }
+        if (cut == 0) return -1;
+        do cut--;
+        while (cut > 0 && norm[cut] != '/');
+    }
+}
+
+int ic_path_within(const char *inner, const char *outer) {
+    char a[4096], b[4096];
+    if (!inner || !outer || resolve_path(inner, a, sizeof a) || resolve_path(outer, b, sizeof b)) return 0;
+    size_t bl = strlen(b);
+    if (!strcmp(b, "/")) return 1;
+    return strncmp(a, b, bl) == 0 && (a[bl] == 0 || a[bl] == '/');
+}
+
+static int remove_at(int dirfd, const char *name, int depth) {
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode)) return unlinkat(dirfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+    if (depth > 64) {
+        errno = ELOOP;
+        return -1;
+    }
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    int rc = 0;
+    /* removing entries while reading may hide others from this pass: repeat
+     * until a pass finds nothing (or nothing more can be removed) */
+    for (int pass = 0; pass < 8 && rc == 0; pass++) {
+        int seen = 0;
+        struct dirent *e;
+        rewinddir(d);
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            seen++;
+            if (remove_at(fd, e->d_name, depth + 1)) rc = -1;
+        }
+        if (!seen) break;
+    }
+    int e = errno;
+    closedir(d);
+    errno = e;
+    if (rc) return -1;
+    return unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int ic_remove_tree(const char *path, ic_err *err) {
+    if (!path || !path[0]) return ic_errf(err, "no path to remove");
+    if (remove_at(AT_FDCWD, path, 0)) return ic_errf(err, "cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* "dir" and "base" of a path without trailing slashes ("." for a bare name). */
+static void split_path(const char *path, char *dir, size_t dlen, const char **base) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, dlen, ".");
+        *base = path;
+    } else if (slash == path) {
+        snprintf(dir, dlen, "/");
+        *base = slash + 1;
+    } else {
+        snprintf(dir, dlen, "%.*s", (int)(slash - path), path);
+        *base = slash + 1;
+    }
+}
+
+static void fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* Is name "<base>.tmp-<pid>-XXXXXX" or "<base>.old-<pid>-XXXXXX"? Returns the pid or 0. */
+static long leftover_pid(const char *name, const char *base) {
+    size_t bl = strlen(base);
+    if (strncmp(name, base, bl) || (strncmp(name + bl, ".tmp-", 5) && strncmp(name + bl, ".old-", 5))) return 0;
+    const char *p = name + bl + 5;
+    char *end;
+    errno = 0;
+    long pid = strtol(p, &end, 10);
+    if (end == p || errno || pid <= 0 || *end != '-' || strlen(end + 1) != 6) return 0;
+    return pid;
+}
+
+/* Removes OUT's temporary and set-aside directories left by processes that
+ * are no longer alive (best effort). */
+static void remove_leftovers(const char *dir, const char *base) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char names[64][256];
+    int n = 0;
+    while ((e = readdir(d)) && n < 64) {
+        long pid = leftover_pid(e->d_name, base);
+        if (!pid || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive (or not ours to judge) */
+        if (strlen(e->d_name) < sizeof names[0]) snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        char path[8192];
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path) (void)remove_at(AT_FDCWD, path, 0);
+    }
+}
+
+int ic_outdir_begin(ic_outdir *od, const char *out, const char *const *inputs, int n_inputs, ic_err *err) {
+    memset(od, 0, sizeof *od);
+    if (!out || !out[0]) return ic_errf(err, "no output directory given");
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/') n--;
+    if (n + 32 >= sizeof od->out) return ic_errf(err, "output directory path too long: %.64s...", out);
+    memcpy(od->out, out, n);
+    od->out[n] = 0;
+    char dir[4096];
+    const char *base;
+    split_path(od->out, dir, sizeof dir, &base);
+    if (!base[0] || !strcmp(base, ".") || !strcmp(base, ".."))
+        return ic_errf(err, "'%s' cannot be an output directory: it is replaced as a whole, so name a directory of its own", out);
+
+    struct stat st;
+    if (lstat(od->out, &st) == 0) {
+        if (S_ISLNK(st.st_mode))
+            return ic_errf(err, "%s is a symbolic link; give the directory it points to as the output directory", od->out);
+        if (!S_ISDIR(st.st_mode)) return ic_errf(err, "%s exists and is not a directory", od->out);
+        DIR *d = opendir(od->out);
+        if (!d) return ic_errf(err, "%s: cannot read: %s", od->out, strerror(errno));
+        struct dirent *e;
+        int bad = 0;
+        while (!bad && (e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            struct stat es;
+            if (fstatat(dirfd(d), e->d_name, &es, AT_SYMLINK_NOFOLLOW) != 0) continue;
+            if (!strcmp(e->d_name, "state.safetensors"))
+                bad = ic_errf(err, "%s holds a training run (state.safetensors); an output directory is replaced as a "
+                                   "whole, so choose another one, e.g. %s/eval", od->out, od->out);
+            else if (!S_ISREG(es.st_mode))
+                bad = ic_errf(err, "%s holds '%s', which is not a file; an output directory is replaced as a whole and "
+                                   "holds only the files one command writes: choose another one", od->out, e->d_name);
+        }
+        closedir(d);
+        if (bad) return -1;
+        od->existed = 1;
+    } else if (errno != ENOENT) {
+        return ic_errf(err, "%s: %s", od->out, strerror(errno));
+    }
+    if (ic_path_within(".", od->out))
+        return ic_errf(err, "%s contains the current directory; an output directory is replaced as a whole: choose "
+                            "another one", od->out);
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs && inputs[i] && ic_path_within(inputs[i], od->out))
+            return ic_errf(err, "%s lies inside the output directory %s, which is replaced as a whole when the command "
+                                "finishes: choose another output directory", inputs[i], od->out);
+
+    if (strcmp(dir, ".") && strcmp(dir, "/") && ic_mkdirs(dir, err)) return -1;
+    remove_leftovers(dir, base);
+    if (snprintf(od->tmp, sizeof od->tmp, "%s.tmp-%ld-XXXXXX", od->out, (long)getpid()) >= (int)sizeof od->tmp ||
+        !mkdtemp(od->tmp)) {
+        int e = errno;
+        od->tmp[0] = 0;
+        return ic_errf(err, "%s: cannot create a temporary directory next to it: %s", od->out, strerror(e));
+    }
+    /* mkdtemp makes it 0700; the directory gets the usual mode (or the old one's) */
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)chmod(od->tmp, od->existed ? (st.st_mode & 07777) : (0777 & ~mask));
+    return 0;
+}
+
+int ic_outdir_abort(ic_outdir *od, ic_err *err) {
+    if (!od->tmp[0]) return 0;
+    int rc = ic_remove_tree(od->tmp, err);
+    od->tmp[0] = 0;
+    return rc;
+}
+
+#define IC_RENAME_EXCHANGE (1 << 1)
+
+/* Exchanges two paths atomically; -1 with errno ENOSYS where unsupported. */
+static int exchange_paths(const char *a, const char *b) {
+#if defined(__linux__) && defined(SYS_renameat2)
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, IC_RENAME_EXCHANGE);
+#else
+    (void)a;
+    (void)b;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int ic_outdir_commit(ic_outdir *od, ic_err *err) {
+    if (!od->tmp[0]) return ic_errf(err, "%s: nothing to commit", od->out);
+    char dir[4096];
+    const char *base;
+    split_path(od->out, dir, sizeof dir, &base);
+    fsync_dir(od->tmp);
+    struct stat st;
+    int rc = 0, e = 0;
+    if (lstat(od->out, &st) != 0) {
+        if (rename(od->tmp, od->out) == 0) goto done;
+        e = errno;
+        if ((e != EEXIST && e != ENOTEMPTY) || lstat(od->out, &st) != 0) goto fail; /* else: it appeared meanwhile */
+    }
+    if (!S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) {
+        e = ENOTDIR;
+        goto fail;
+    }
+    if (!od->no_exchange) {
+        if (exchange_paths(od->tmp, od->out) == 0) {
+            /* od->tmp now holds the old set */
+            (void)remove_at(AT_FDCWD, od->tmp, 0);
+            goto done;
+        }
+        e = errno;
+        if (e != ENOSYS && e != EINVAL && e != ENOTSUP && e != EOPNOTSUPP) goto fail;
+    }
+    {
+        /* rename the old set aside (onto an empty directory of a unique name), the new one into place */
+        char old[4096];
+        if (snprintf(old, sizeof old, "%s.old-%ld-XXXXXX", od->out, (long)getpid()) >= (int)sizeof old) {
+            e = ENAMETOOLONG;
+            goto fail;
+        }
+        if (!mkdtemp(old)) {
+            e = errno;
+            goto fail;
+        }
+        if (rename(od->out, old) != 0) {
+            e = errno;
+            rmdir(old);
+            goto fail;
+        }
+        if (rename(od->tmp, od->out) != 0) {
+            e = errno;
+            (void)rename(old, od->out); /* put the old set back */
+            goto fail;
+        }
+        (void)remove_at(AT_FDCWD, old, 0);
+    }
+done:
+    od->tmp[0] = 0;
+    fsync_dir(dir);
+    return 0;
+fail:
+    rc = ic_errf(err, "%s: cannot move the new files into place: %s (%s unchanged)", od->out, strerror(e), od->out);
+    (void)remove_at(AT_FDCWD, od->tmp, 0);
+    od->tmp[0] = 0;
+    return rc;
+}
+
+int ic_outdir_path(const ic_outdir *od, const char *path, char *buf, size_t len, ic_err *err) {
+    if (!path) return ic_errf(err, "no path given");
+    if (!ic_path_within(path, od->out)) {
+        if (snprintf(buf, len, "%s", path) >= (int)len) return ic_errf(err, "path too long: %s", path);
+        return 0;
+    }
+    char a[4096], b[4096];
+    if (resolve_path(path, a, sizeof a) || resolve_path(od->out, b, sizeof b))
+        return ic_errf(err, "%s: cannot resolve the path", path);
+    const char *rest = a + strlen(b);
+    if (!*rest) return ic_errf(err, "%s is the output directory itself, not a file in it", path);
+    if (snprintf(buf, len, "%s%s", od->tmp, rest) >= (int)len) return ic_errf(err, "path too long: %s%s", od->tmp, rest);
+    return 0;
 }

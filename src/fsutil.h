@@ -46,4 +46,53 @@ int ic_remove_atomic_temps(const char *dir, const char *const *names, int n_name
  * crc to start, or a previous result to continue. */
 unsigned long ic_crc32(unsigned long crc, const void *data, size_t n);
 
+/* ---- output directories that change as a whole ----
+ *
+ * An analysis command (eval, loops, probe, surgery, compare) writes its files
+ * into a fresh temporary sibling of its output directory OUT,
+ * "OUT.tmp-<pid>-XXXXXX", and swaps it in only when every file is written, so
+ * a reader of OUT sees either the old complete set or the new complete set:
+ *
+ *     ic_outdir od;
+ *     if (ic_outdir_begin(&od, out, inputs, n_inputs, err)) return -1;
+ *     ... write everything into od.tmp ...
+ *     if (ok) ic_outdir_commit(&od, err); else ic_outdir_abort(&od, err);
+ *
+ * The swap replaces OUT as a whole: files the new run does not write are gone
+ * afterwards. The old directory is exchanged with the new one in one step
+ * (renameat2 RENAME_EXCHANGE) where the kernel and file system support it;
+ * elsewhere OUT is renamed aside to "OUT.old-<pid>-XXXXXX", the new directory
+ * renamed into place (the old one is put back if that fails), and the old one
+ * removed, which leaves a moment in which OUT does not exist. */
+typedef struct {
+    char out[4096];  /* OUT as given, without trailing slashes */
+    char tmp[4096];  /* where the files go until the commit */
+    int existed;     /* OUT existed when begun */
+    int no_exchange; /* 1: skip RENAME_EXCHANGE and use the rename-aside fallback (tests) */
+} ic_outdir;
+
+/* Creates OUT's parent directories and the temporary directory od->tmp, after
+ * removing leftover temporary directories of OUT whose process (the pid in the
+ * name) is no longer alive. Refuses, with nothing created, an OUT that is not
+ * a directory or is a symbolic link, one that holds anything but regular files
+ * or holds a training run (state.safetensors) — it is replaced as a whole —,
+ * one that contains the current directory, and one that contains any of the
+ * n_inputs paths in inputs (NULL entries are skipped): the swap would delete
+ * them. */
+int ic_outdir_begin(ic_outdir *od, const char *out, const char *const *inputs, int n_inputs, ic_err *err);
+/* Swaps od->tmp in as OUT and removes the previous OUT. On failure OUT is as it
+ * was and od->tmp is removed. */
+int ic_outdir_commit(ic_outdir *od, ic_err *err);
+/* Removes od->tmp and everything in it; OUT is untouched. */
+int ic_outdir_abort(ic_outdir *od, ic_err *err);
+/* A path the command was asked to write: if it lies inside OUT, the same path
+ * inside od->tmp (so the file arrives with the swap), else path itself. */
+int ic_outdir_path(const ic_outdir *od, const char *path, char *buf, size_t len, ic_err *err);
+/* rm -r: removes path and, if it is a directory, everything below it (symbolic
+ * links are removed, not followed). A missing path is not an error. */
+int ic_remove_tree(const char *path, ic_err *err);
+/* 1 if `inner` is `outer` or lies below it (both resolved through the file
+ * system where they exist, else compared as absolute, normalised paths). */
+int ic_path_within(const char *inner, const char *outer);
+
 #endif
