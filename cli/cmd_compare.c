@@ -185,7 +185,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
         json_object_set_new(root, "prompts", json_integer(B));
         json_object_set_new(root, "n_points", json_integer(n));
-        json_object_set_new(root, "seed", json_integer((json_int_t)seed));
+        json_object_set_new(root, "seed", ic_json_u64(seed));
         json_object_set_new(root, "reference", json_string(labels[0]));
         json_object_set_new(root, "ratio_definition",
                             json_string("mean error of the model / mean error of the reference at k, same prompts; interval: "

@@ -241,7 +241,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_object_set_new(report, "n_dims", json_integer(d));
     json_object_set_new(report, "n_points", json_integer(n));
     json_object_set_new(report, "prompts", json_integer(B));
-    json_object_set_new(report, "seed", json_integer((json_int_t)seed));
+    json_object_set_new(report, "seed", ic_json_u64(seed));
     json_object_set_new(report, "schedule", json_string(sched_buf));
     json_object_set_new(report, "loops", json_integer(s->loops));
     json_object_set_new(report, "metric", json_string(metric));

@@ -309,9 +309,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     for (int l = 0; l < cap.loops; l++)
         for (int q = 0; q < NS; q++) steplabels[l * NS + q] = labels[ic_capture_index(&cap, l, q + 1)];
-    json_t *meta = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:i,s:I}", "model", model_path, "schedule", sched_text, "loops",
+    json_t *meta = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:i,s:o}", "model", model_path, "schedule", sched_text, "loops",
                              s->loops, "task", ic_task_name(kind), "n_dims", d, "n_points", n, "prompts", B, "seed",
-                             (json_int_t)seed);
+                             ic_json_u64(seed));
     json_object_set_new(meta, "states", jlabels(labels, S));
     json_object_set_new(meta, "state_definition",
                         json_string("state 'in' is a loop's input; 'j:bK' the residual after step j (block K); "
@@ -454,12 +454,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                           p->r2_shuf, p->mse_shuf);
             }
         }
-        json_t *j = json_pack("{s:O,s:s,s:i,s:I,s:f,s:b,s:o}", "meta", meta, "definition",
+        json_t *j = json_pack("{s:O,s:s,s:i,s:o,s:f,s:b,s:o}", "meta", meta, "definition",
                               "ridge probe from the residual at x_i's token (points i = 1..n-1) to each target, "
                               "fitted on train_prompts prompts (seed+1), scored on the held-out prompts: "
                               "R^2 = 1 - SSE/SST (SST about the held-out mean, summed over the target's components); "
                               "shuffled: the same probe fitted on targets permuted across training prompts",
-                              "train_prompts", Bt, "train_seed", (json_int_t)(seed + 1), "lambda", lambda, "prev_y",
+                              "train_prompts", Bt, "train_seed", ic_json_u64(seed + 1), "lambda", lambda, "prev_y",
                               prev_y, "targets", jt);
         ic_series ser[2 * IC_PT_COUNT];
         char sl[IC_PT_COUNT][40];

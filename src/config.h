@@ -74,6 +74,10 @@ char *ic_run_config_to_json(const ic_run_config *c);
 /* Checks cross-key rules (model config valid, n_points <= n_positions,
  * schedule parses and names existing blocks, loss_loops <= loops). */
 int ic_run_config_validate(const ic_run_config *c, ic_err *err);
+/* A u64 (a seed) as JSON: an integer up to 2^63 - 1, above that a string of
+ * its decimal digits (jansson's integers are signed 64-bit). Every key of
+ * type u64 reads both forms back. */
+struct json_t *ic_json_u64(uint64_t v);
 /* The schedule the config describes. */
 int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err);
 

@@ -17,8 +17,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
+#include "config.h"
 #include "fsutil.h"
+#include "prompts.h"
+#include "safetensors.h"
 #include "testutil.h"
+
+#define EXPECT_ERR(call, ...) do {                                                     \
+        ic_err e_ = {{0}};                                                             \
+        ic_err *err_ = &e_;                                                            \
+        (void)err_;                                                                    \
+        if ((call) != -1) fail_msg("%s: expected an error", #call);                   \
+        const char *want_[] = {__VA_ARGS__};                                           \
+        for (size_t w_ = 0; w_ < sizeof want_ / sizeof *want_; w_++)                   \
+            if (!strstr(e_.msg, want_[w_]))                                            \
+                fail_msg("%s: error '%s' lacks '%s'", #call, e_.msg, want_[w_]);       \
+    } while (0)
 
 /* Names in the scratch directory that ic_write_file_atomic may leave: none. */
 static int count_temp_files(void) {
@@ -102,11 +117,157 @@ static void test_same_file(void **st) {
     unlink(b);
 }
 
+
+/* ---------------- run-config keys: types, ranges, 64-bit seeds ---------------- */
+
+static void test_config_booleans_strict(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_run_config_default(&c);
+    // the command line: true/false/1/0 only
+    EXPECT_ERR(ic_run_config_set(&c, "inject", "yes", err_), "inject", "true, false, 1 or 0", "'yes'");
+    EXPECT_ERR(ic_run_config_set(&c, "loop_lnf", "off", err_), "loop_lnf");
+    EXPECT_ERR(ic_run_config_set(&c, "inject", "2", err_), "inject");
+    ic_err err;
+    assert_int_equal(ic_run_config_set(&c, "inject", "0", &err), 0);
+    assert_int_equal(c.inject, 0);
+    assert_int_equal(ic_run_config_set(&c, "inject", "true", &err), 0);
+    assert_int_equal(c.inject, 1);
+    // JSON: true/false only
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"inject\": \"yes\"}", "c.json", err_), "c.json", "inject", "true or false");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"inject\": \"true\"}", "c.json", err_), "inject");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"loop_lnf\": 1}", "c.json", err_), "loop_lnf");
+    assert_int_equal(ic_run_config_load_json(&c, "{\"inject\": false}", "c.json", &err), 0);
+    assert_int_equal(c.inject, 0);
+}
+
+static void test_config_json_types_and_ranges(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_run_config_default(&c);
+    // integers that wrapped when narrowed: 2^32 + 1 -> 1
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"schedule\": [0, 4294967297]}", "s.json", err_), "s.json", "schedule",
+               "element 2", "4294967297", "0..4095");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"schedule\": [0, -1]}", "s.json", err_), "element 2", "0..4095");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"schedule\": [0, 1.5]}", "s.json", err_), "element 2", "integer");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"schedule\": [0, 123456789012345678901234]}", "s.json", err_), "element 2",
+               "0..4095");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"grad_loops\": 1099511627776}", "g.json", err_), "g.json", "grad_loops",
+               "0..100000");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"loops\": 4294967297}", "g.json", err_), "loops", "1..100000");
+    // beyond 64 bits: no longer "invalid JSON", but the key and its range
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"n_embd\": 99999999999999999999}", "e.json", err_), "e.json", "n_embd",
+               "99999999999999999999", "1..65536");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"train_steps\": -99999999999999999999}", "e.json", err_), "train_steps",
+               "0..1000000000000");
+    EXPECT_ERR(ic_run_config_set(&c, "train_steps", "99999999999999999999", err_), "train_steps", "0..1000000000000");
+    // JSON types: numbers are numbers, text is text
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"n_embd\": \"64\"}", "t.json", err_), "n_embd", "integer", "string");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"learning_rate\": \"0.1\"}", "t.json", err_), "learning_rate", "number");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"task\": 3}", "t.json", err_), "task", "string");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"n_embd\": null}", "t.json", err_), "n_embd");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"n_embd\": 64.5}", "t.json", err_), "n_embd", "64.5");
+    ic_err err;
+    assert_int_equal(ic_run_config_load_json(&c, "{\"train_steps\": 1e6, \"n_embd\": 64, \"task\": \"x\\\"-99999999999999999999\"}",
+                                             "ok.json", &err), 0);
+    assert_int_equal(c.train_steps, 1000000);
+    assert_string_equal(c.task, "x\"-99999999999999999999"); /* strings are left alone */
+    assert_int_equal(ic_run_config_load_json(&c, "{\"train_steps\": 999999999999}", "ok.json", &err), 0);
+    assert_true(c.train_steps == 999999999999L);
+}
+
+static void test_seed_round_trip(void **st) {
+    (void)st;
+    const uint64_t seeds[] = {0, 1, 9223372036854775807ULL, 9223372036854775808ULL, 10000000000000000000ULL,
+                              18000000000000000000ULL};
+    ic_err err;
+    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
+        ic_run_config c, d;
+        ic_run_config_default(&c);
+        c.seed = seeds[i];
+        c.data_seed = seeds[sizeof seeds / sizeof *seeds - 1 - i];
+        char *j = ic_run_config_to_json(&c);
+        ic_run_config_default(&d);
+        if (ic_run_config_load_json(&d, j, "config.json", &err)) fail_msg("seed %llu: %s", (unsigned long long)seeds[i], err.msg);
+        assert_true(d.seed == c.seed);
+        assert_true(d.data_seed == c.data_seed);
+        // below 2^63 an integer, above a string of digits
+        char want[64];
+        if (seeds[i] > 9223372036854775807ULL) snprintf(want, sizeof want, "\"seed\": \"%llu\"", (unsigned long long)seeds[i]);
+        else snprintf(want, sizeof want, "\"seed\": %llu", (unsigned long long)seeds[i]);
+        if (!strstr(j, want)) fail_msg("config JSON lacks %s:\n%s", want, j);
+        free(j);
+    }
+    ic_run_config c;
+    ic_run_config_default(&c);
+    // both forms read; what a user writes as a bare integer beyond 2^63 too
+    assert_int_equal(ic_run_config_load_json(&c, "{\"seed\": 10000000000000000000}", "c.json", &err), 0);
+    assert_true(c.seed == 10000000000000000000ULL);
+    assert_int_equal(ic_run_config_load_json(&c, "{\"seed\": \"42\"}", "c.json", &err), 0);
+    assert_true(c.seed == 42);
+    assert_int_equal(ic_run_config_set(&c, "seed", "18000000000000000000", &err), 0);
+    assert_true(c.seed == 18000000000000000000ULL);
+    EXPECT_ERR(ic_run_config_set(&c, "seed", "18000000000000000001", err_), "seed", "0..18000000000000000000");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"seed\": 18446744073709551616}", "c.json", err_), "seed",
+               "0..18000000000000000000");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"seed\": \"12a\"}", "c.json", err_), "seed", "12a");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"seed\": \"\"}", "c.json", err_), "seed");
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"seed\": -1}", "c.json", err_), "seed", "0..18000000000000000000");
+    // what the old writer made of 10^19: says what it stood for
+    EXPECT_ERR(ic_run_config_load_json(&c, "{\"seed\": -8446744073709551616}", "c.json", err_), "seed",
+               "10000000000000000000");
+}
+
+/* ---------------- checkpoint metadata ---------------- */
+
+static const ic_config TINY = {.n_dims = 3, .n_positions = 6, .n_embd = 8, .n_layer = 2, .n_head = 1};
+
+/* Copies src to dst with metadata key set to val (added if absent). */
+static void rewrite_meta(const char *src, const char *dst, const char *key, const char *val) {
+    st_file f;
+    ic_err err;
+    assert_int_equal(st_read_file(src, &f, &err), 0);
+    st_wtensor *w = calloc((size_t)f.n_tensors, sizeof *w);
+    for (int i = 0; i < f.n_tensors; i++) {
+        w[i].name = f.tensors[i].name;
+        w[i].dtype = f.tensors[i].dtype;
+        w[i].ndim = f.tensors[i].ndim;
+        memcpy(w[i].shape, f.tensors[i].shape, sizeof w[i].shape);
+        w[i].data = f.buf + f.data_start + f.tensors[i].begin;
+    }
+    const char *keys[16], *vals[16];
+    int nm = 0, found = 0;
+    for (int i = 0; i < f.n_meta && nm < 15; i++, nm++) {
+        keys[nm] = f.meta_keys[i];
+        vals[nm] = strcmp(f.meta_keys[i], key) ? f.meta_vals[i] : val;
+        found |= !strcmp(f.meta_keys[i], key);
+    }
+    if (!found) keys[nm] = key, vals[nm++] = val;
+    assert_int_equal(st_write_file(dst, w, f.n_tensors, keys, vals, nm, &err), 0);
+    free(w);
+    st_free(&f);
+}
+
+
+
+/* ---------------- prompt files ---------------- */
+
+static void write_prompts(const char *path, int B, int n, int d, const float *xs, const float *ys) {
+    ic_err err;
+    st_wtensor t[2] = {{.name = "xs", .dtype = ST_F32, .ndim = 3, .shape = {B, n, d}, .data = xs},
+                       {.name = "ys", .dtype = ST_F32, .ndim = 2, .shape = {B, n}, .data = ys}};
+    assert_int_equal(st_write_file(path, t, 2, NULL, NULL, 0, &err), 0);
+}
+
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_atomic_write_long_names),
         cmocka_unit_test(test_temp_name_pattern),
         cmocka_unit_test(test_same_file),
+        cmocka_unit_test(test_config_booleans_strict),
+        cmocka_unit_test(test_config_json_types_and_ranges),
+        cmocka_unit_test(test_seed_round_trip),
     };
     return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }
