@@ -248,7 +248,86 @@ static void rewrite_meta(const char *src, const char *dst, const char *key, cons
     st_free(&f);
 }
 
+static void test_checkpoint_metadata_ranges(void **st) {
+    (void)st;
+    ic_model m, l;
+    ic_schedule s;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &TINY, &err), 0);
+    const char *src = tu_tmp_path("meta.safetensors");
+    assert_int_equal(ic_checkpoint_save(src, &m, NULL, NULL, NULL, 0, &err), 0);
+    const char *dst = tu_tmp_path("meta_bad.safetensors");
+    const char *head = "{\"steps\":[0,1],\"loops\":2,\"loss_loops\":1,\"inject\":true,\"loop_lnf\":true";
+    char meta[512];
+    static const struct { const char *tail, *want; } bad[] = {
+        {",\"grad_loops\":1099511627776}", "grad_loops is 1099511627776, outside 0..100000"}, /* was read as 0 */
+        {",\"grad_loops\":-1}", "grad_loops is -1, outside 0..100000"},
+        {",\"grad_loops\":\"2\"}", "grad_loops"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(meta, sizeof meta, "%s%s", head, bad[i].tail);
+        rewrite_meta(src, dst, "iclab_schedule", meta);
+        err.msg[0] = 0;
+        if (ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, &err) != -1) fail_msg("%s: loaded", meta);
+        if (!strstr(err.msg, bad[i].want) || !strstr(err.msg, "meta_bad.safetensors") || !strstr(err.msg, "iclab_schedule"))
+            fail_msg("%s: error '%s' lacks '%s'", meta, err.msg, bad[i].want);
+    }
+    static const struct { const char *meta, *want; } bad2[] = {
+        {"{\"steps\":[0,4294967297],\"loops\":1,\"loss_loops\":1,\"inject\":true,\"loop_lnf\":true}",
+         "step 2 is 4294967297, outside 0..4095"},
+        {"{\"steps\":[0,1],\"loops\":4294967297,\"loss_loops\":1,\"inject\":true,\"loop_lnf\":true}",
+         "loops is 4294967297, outside 1..100000"},
+        {"{\"steps\":[0,1],\"loops\":1,\"loss_loops\":0,\"inject\":true,\"loop_lnf\":true}", "loss_loops is 0, outside 1..100000"},
+        {"{\"steps\":[0,1],\"loops\":1,\"loss_loops\":1,\"inject\":1,\"loop_lnf\":true}", "iclab_schedule"},
+    };
+    for (size_t i = 0; i < sizeof bad2 / sizeof *bad2; i++) {
+        rewrite_meta(src, dst, "iclab_schedule", bad2[i].meta);
+        err.msg[0] = 0;
+        if (ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, &err) != -1) fail_msg("%s: loaded", bad2[i].meta);
+        if (!strstr(err.msg, bad2[i].want)) fail_msg("%s: error '%s' lacks '%s'", bad2[i].meta, err.msg, bad2[i].want);
+    }
+    rewrite_meta(src, dst, "iclab_config", "{\"n_dims\":3,\"n_positions\":6,\"n_embd\":4294967304,\"n_layer\":2,\"n_head\":1}");
+    EXPECT_ERR(ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, err_), "iclab_config", "n_embd is 4294967304, outside 1..65536");
+    // a good file still loads, grad_loops and all
+    snprintf(meta, sizeof meta, "%s,\"grad_loops\":2}", head);
+    rewrite_meta(src, dst, "iclab_schedule", meta);
+    assert_int_equal(ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, &err), 0);
+    assert_int_equal(s.grad_loops, 2);
+    ic_model_free(&l);
+    ic_model_free(&m);
+}
 
+static void test_checkpoint_run_config(void **st) {
+    (void)st;
+    ic_model m, l;
+    ic_schedule s;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &TINY, &err), 0);
+    ic_run_config rc, got;
+    ic_run_config_default(&rc);
+    rc.model = TINY;
+    rc.n_points = 5;
+    rc.seed = 10000000000000000000ULL;
+    assert_int_equal(ic_run_config_set(&rc, "task", "sparse_linear_regression", &err), 0);
+    char *j = ic_run_config_to_json(&rc);
+    const char *k[] = {"iclab_run_config"}, *v[] = {j};
+    const char *path = tu_tmp_path("run.safetensors");
+    assert_int_equal(ic_checkpoint_save(path, &m, NULL, k, v, 1, &err), 0);
+    free(j);
+    // the whole record comes back: the seed and every key after it (the task)
+    if (ic_checkpoint_load_run(path, &l, &s, 0, NULL, 0, &got, &err)) fail_msg("%s", err.msg);
+    assert_true(got.seed == 10000000000000000000ULL);
+    assert_string_equal(got.task, "sparse_linear_regression");
+    assert_int_equal(got.n_points, 5);
+    ic_model_free(&l);
+    // a record that does not parse is an error naming it and the key, not the defaults
+    const char *bad = tu_tmp_path("run_bad.safetensors");
+    rewrite_meta(path, bad, "iclab_run_config", "{\"task\": \"sparse_linear_regression\", \"seed\": -8446744073709551616}");
+    EXPECT_ERR(ic_checkpoint_load_run(bad, &l, &s, 0, NULL, 0, &got, err_), "run_bad.safetensors", "iclab_run_config", "seed");
+    rewrite_meta(path, bad, "iclab_run_config", "{\"inject\": \"yes\"}");
+    EXPECT_ERR(ic_checkpoint_load_run(bad, &l, &s, 0, NULL, 0, &got, err_), "iclab_run_config", "inject");
+    ic_model_free(&m);
+}
 
 /* ---------------- prompt files ---------------- */
 
@@ -268,6 +347,8 @@ int main(void) {
         cmocka_unit_test(test_config_booleans_strict),
         cmocka_unit_test(test_config_json_types_and_ranges),
         cmocka_unit_test(test_seed_round_trip),
+        cmocka_unit_test(test_checkpoint_metadata_ranges),
+        cmocka_unit_test(test_checkpoint_run_config),
     };
     return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }
