@@ -338,6 +338,36 @@ static void write_prompts(const char *path, int B, int n, int d, const float *xs
     assert_int_equal(st_write_file(path, t, 2, NULL, NULL, 0, &err), 0);
 }
 
+static void test_prompts_nonfinite(void **st) {
+    (void)st;
+    enum { B = 3, N = 4, D = 2 };
+    float xs[B * N * D], ys[B * N];
+    for (int i = 0; i < B * N * D; i++) xs[i] = 0.25f * (float)(i % 7) - 0.5f;
+    for (int i = 0; i < B * N; i++) ys[i] = 0.5f * (float)(i % 5);
+    const char *path = tu_tmp_path("p.safetensors");
+    ic_prompts p;
+    ic_err err;
+    write_prompts(path, B, N, D, xs, ys);
+    assert_int_equal(ic_prompts_load(path, D, 0, &p, &err), 0);
+    ic_prompts_free(&p);
+    static const struct { int which, b, i, k; float v; const char *want; } bad[] = {
+        {0, 1, 2, 1, NAN, "xs[1,2,1]"}, {0, 2, 3, 0, INFINITY, "+Inf at xs[2,3,0]"}, {0, 0, 0, 0, -INFINITY, "-Inf at xs[0,0,0]"},
+        {1, 2, 1, 0, NAN, "NaN at ys[2,1]"},     {1, 0, 3, 0, -INFINITY, "ys[0,3]"},
+    };
+    for (size_t t = 0; t < sizeof bad / sizeof *bad; t++) {
+        float bx[B * N * D], by[B * N];
+        memcpy(bx, xs, sizeof bx);
+        memcpy(by, ys, sizeof by);
+        if (bad[t].which == 0) bx[(bad[t].b * N + bad[t].i) * D + bad[t].k] = bad[t].v;
+        else by[bad[t].b * N + bad[t].i] = bad[t].v;
+        write_prompts(path, B, N, D, bx, by);
+        err.msg[0] = 0;
+        if (ic_prompts_load(path, D, 0, &p, &err) != -1) fail_msg("case %zu: loaded", t);
+        if (!strstr(err.msg, bad[t].want) || !strstr(err.msg, "p.safetensors") || !strstr(err.msg, "prompt "))
+            fail_msg("case %zu: error '%s' lacks '%s'", t, err.msg, bad[t].want);
+        assert_null(p.xs);
+    }
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -349,6 +379,7 @@ int main(void) {
         cmocka_unit_test(test_seed_round_trip),
         cmocka_unit_test(test_checkpoint_metadata_ranges),
         cmocka_unit_test(test_checkpoint_run_config),
+        cmocka_unit_test(test_prompts_nonfinite),
     };
     return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }
