@@ -88,6 +88,23 @@ int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_mode
  * its squared errors are divided by, s for sparse tasks, else d. */
 void cli_model_task(const ic_run_config *run_cfg, int d, ic_task_spec *task, double *norm);
 
+/* An option naming a file or directory: "prompts", "p.safetensors". */
+typedef struct {
+    const char *opt;
+    const char *path; /* NULL: not given (skipped) */
+} cli_path;
+
+/* Refuses (message printed, CLI_FAIL) before anything is written when an
+ * output would replace an input: an output file that resolves to the same
+ * file as an input (same st_dev/st_ino: also through links, "./x", "../d/x"),
+ * or an input that lies in out_dir (may be NULL) under a name the command
+ * writes there. dir_names: NULL-terminated names written in out_dir; "*.csv"
+ * stands for any name ending in ".csv". Returns 0 when nothing collides. */
+int cli_check_overwrite(const cli_command *cmd, const cli_path *inputs, int n_in, const cli_path *outputs, int n_out,
+                        const cli_path *out_dir, const char *const *dir_names);
+/* The --config FILE entries of a, as inputs: fills up to max, returns how many. */
+int cli_config_inputs(const cli_args *a, cli_path *out, int max);
+
 /* Sets OpenMP and OpenBLAS thread counts; n <= 0 leaves the defaults. */
 void cli_set_threads(int n);
 

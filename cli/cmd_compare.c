@@ -78,9 +78,16 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
     }
     rc = CLI_FAIL;
+    const char *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"compare.csv", "compare.json", "compare.svg", NULL};
+        cli_path ins[MAX_MODELS];
+        for (int i = 0; i < nm; i++) ins[i] = (cli_path){"models", paths[i]};
+        const cli_path od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, nm, NULL, 0, &od, written)) goto done;
+    }
     cli_set_threads(threads);
     ic_surgery_opts o = {.B = B, .n_boot = n_boot, .boot_seed = seed + 1, .chunk = batch};
-    const char *dir = cli_get(&a, "out");
     for (int i = 0; i < nm; i++) {
         int np = i == 0 ? n_points : n;
         if (cli_load_model(cmd, paths[i], 0, &m, s, rcfg, &np)) goto done;

@@ -112,8 +112,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         (rc = cli_get_double(&a, "noise_std", 0, 1e6, 1.0, &noise_std)))
         goto done;
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"results.json", "*.csv", "*.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}, {"prompt_file", cli_get(&a, "prompt_file")}}, od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, 2, NULL, 0, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
 
     /* the model, its schedule and (if recorded) its training config */
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;

@@ -49,8 +49,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         (rc = cli_get_int(&a, "threads", 0, 1024, 0, &threads)) || (rc = cli_get_u64(&a, "seed", 1234, &seed)))
         goto done;
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"loops.csv", "loops.json", "loops_error.svg", "loops_fixed_point.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}}, od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, (int)(sizeof ins / sizeof *ins), NULL, 0, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     const int trained = s->loops, d = m.cfg.n_dims;
     if (!max_loops) max_loops = 4 * trained > 20 ? 4 * trained : 20;

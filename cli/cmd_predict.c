@@ -61,6 +61,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     rc = CLI_FAIL;
+    const cli_path ins[] = {{"model", model_path}, {"prompts", prompts_path}}, outs[] = {{"out", out_path}};
+    if (cli_check_overwrite(cmd, ins, 2, outs, 1, NULL, NULL)) goto done;
     cli_set_threads(threads);
 
     /* the model, and the schedule to run it with */

@@ -254,8 +254,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"*.csv", "*.json", "*.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}}, od = {"out", dir}, outs[] = {{"dump", cli_get(&a, "dump")}};
+        if (cli_check_overwrite(cmd, ins, 1, outs, 1, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     if (n_points < 2) { cli_error(cmd, "probing needs prompts of at least 2 points"); goto done; }
     if (cli_get(&a, "schedule") && ic_schedule_parse(s, cli_get(&a, "schedule"), s, m.cfg.n_layer, &err)) {

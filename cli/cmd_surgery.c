@@ -120,8 +120,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
     }
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"*.csv", "*.json", "*.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}}, od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, (int)(sizeof ins / sizeof *ins), NULL, 0, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     const int d = m.cfg.n_dims, n = n_points, S = ic_schedule_slots(s);
 
