@@ -14,6 +14,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "fsutil.h"
+#include "sysmem.h"
 
 /* From OpenBLAS (also in its cblas.h); declared here so the CLI does not
  * depend on where that header lives. */
@@ -327,6 +328,23 @@ int cli_config_inputs(const cli_args *a, cli_path *out, int max) {
     for (int i = 0; i < a->n_keys && n < max; i++)
         if (!strcmp(a->key_name[i], "config")) out[n++] = (cli_path){"config", a->key_val[i]};
     return n;
+}
+
+/* ---------------- memory ---------------- */
+
+int cli_check_memory(const cli_command *cmd, const ic_model *m, const ic_schedule *s, int B, int n, int chunk, int need_grad,
+                     double extra, const char *lower) {
+    ic_mem_bytes mb;
+    ic_err err;
+    char hint[256];
+    snprintf(hint, sizeof hint, "lower %s", lower);
+    ic_model_mem_estimate(&m->cfg, s, chunk < B ? chunk : B, n, need_grad, 1, &mb);
+    /* the parameters are loaded already */
+    if (ic_mem_check(mb.total - mb.params + extra, cmd->name, hint, &err)) {
+        cli_error(cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    return 0;
 }
 
 /* ---------------- config ---------------- */

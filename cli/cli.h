@@ -105,6 +105,15 @@ int cli_check_overwrite(const cli_command *cmd, const cli_path *inputs, int n_in
 /* The --config FILE entries of a, as inputs: fills up to max, returns how many. */
 int cli_config_inputs(const cli_args *a, cli_path *out, int max);
 
+/* Up-front memory check of a command that runs the loaded model m under s
+ * on B prompts of n points, chunk prompts per forward pass (need_grad: with
+ * stored activations), plus extra bytes of its own arrays still to be
+ * allocated. Prints "iclab <cmd>: <cmd> needs X of memory but Y is
+ * available (<limit>); lower <lower>" and returns CLI_FAIL when it cannot
+ * fit; 0 otherwise. Call it before anything is written. */
+int cli_check_memory(const cli_command *cmd, const ic_model *m, const ic_schedule *s, int B, int n, int chunk, int need_grad,
+                     double extra, const char *lower);
+
 /* Sets OpenMP and OpenBLAS thread counts; n <= 0 leaves the defaults. */
 void cli_set_threads(int n);
 

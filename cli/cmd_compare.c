@@ -97,6 +97,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             n = np;
             ic_task_spec task;
             cli_model_task(rcfg, d, &task, &norm);
+            if (cli_check_memory(cmd, &m, s, B, n, batch, 0, (double)B * n * (d + 1.0 + nm) * 4,
+                                 "--batch_size, --prompts or --n_points"))
+                goto done;
             xs = malloc(sizeof(float) * (size_t)B * n * d);
             ys = malloc(sizeof(float) * (size_t)B * n);
             preds = malloc(sizeof(float) * (size_t)B * n * nm);

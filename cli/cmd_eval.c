@@ -179,6 +179,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         n_points = pf.n;
     }
     const int n = n_points;
+    {
+        /* prompts, shifted queries, predictions, errors, per-position prompts, bootstrap */
+        const double Bn = (double)B * n;
+        const double extra = Bn * (2.0 * d + 3) * 4 + Bn * 8 + Bn * (d + 2.0) * 4 + (double)n_boot * n * 8 + 4.0 * B;
+        if (cli_check_memory(cmd, &m, s, B, n, 256, 0, extra, "--prompts, --n_points or --loops")) goto done;
+    }
     if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);

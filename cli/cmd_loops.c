@@ -64,6 +64,18 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (ic_task_parse(rcfg->task, &kind, &err)) kind = IC_TASK_LINEAR;
     ic_task_spec task;
     ic_task_spec_default(&task, kind, d);
+    {
+        ic_schedule *ls = malloc(sizeof *ls);
+        if (!ls) { cli_error(cmd, "out of memory"); goto done; }
+        *ls = *s;
+        ls->loops = L;
+        ls->loss_loops = 1;
+        ls->grad_loops = 0;
+        const double extra = (double)B * n * (d + 1.0) * 4 + 5.0 * L * 8;
+        int bad = cli_check_memory(cmd, &m, ls, B, n, batch, 0, extra, "--batch_size, --max_loops or --prompts");
+        free(ls);
+        if (bad) goto done;
+    }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     se = calloc((size_t)L, sizeof(double));      /* squared error / d, all positions */

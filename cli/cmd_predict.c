@@ -95,6 +95,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     const int B = pr.B, n = pr.n, d = pr.d;
     const size_t ny = (size_t)B * n;
+    if (!bl_text && cli_check_memory(cmd, &m, s, B, n, batch, 0, 4.0 * ny, "--batch_size or --loops")) goto done;
     pred = malloc(sizeof(float) * ny);
     if (!pred) {
         cli_error(cmd, "out of memory for %d prompts of %d points", B, n);

@@ -285,6 +285,24 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_task_spec task;
     cli_model_task(rcfg, d, &task, NULL);
     const ic_task_kind kind = task.kind;
+    {
+        /* the capture of every state (+ attention/MLP parts for --dump, from a forward that
+         * stores every loop's activations), the training prompts' capture per 4 chunks */
+        int NS = 0;
+        for (int j = 0; j < s->n; j++) NS += !s->par[j];
+        const double states = (double)s->loops * (NS + 1), BTC = (double)B * 2 * n * C;
+        const int dump = cli_get(&a, "dump") != NULL, tc = 4 * chunk < Bt ? 4 * chunk : Bt;
+        const double extra = BTC * states * 4 + (dump ? 2.0 * BTC * s->loops * NS * 4 : 0) + (double)B * n * (d + 2.0) * 4 +
+                             (double)tc * 2 * n * C * states * 4 + (double)Bt * n * (d + 1.0) * 4 +
+                             2.0 * Bt * (n - 1) * IC_PT_COLS(d) * 8;
+        ic_schedule *ps = malloc(sizeof *ps);
+        if (!ps) { cli_error(cmd, "out of memory"); goto done; }
+        *ps = *s;
+        if (dump) ps->grad_loops = ps->loops;
+        int bad = cli_check_memory(cmd, &m, ps, B, n, chunk, dump, extra, "--prompts, --train_prompts, --chunk or --n_points");
+        free(ps);
+        if (bad) goto done;
+    }
     if (ic_mkdirs(dir, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     char sched_text[8192];
     ic_schedule_format(s, sched_text, sizeof sched_text);

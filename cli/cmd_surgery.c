@@ -166,6 +166,21 @@ static int run(const cli_command *cmd, int argc, char **argv) {
 
     ic_task_spec task;
     cli_model_task(rcfg, d, &task, &o.norm);
+    {
+        /* the largest forward: the body at the most loops a sweep runs; prompts, the
+         * loops sweep's predictions of every variant, squared errors */
+        ic_schedule *ls = malloc(sizeof *ls);
+        if (!ls) { cli_error(cmd, "out of memory"); goto done; }
+        *ls = *s;
+        if (so.max_loops > ls->loops) ls->loops = so.max_loops;
+        ls->loss_loops = 1;
+        ls->grad_loops = 0;
+        const double Bn = (double)B * n;
+        const double extra = Bn * (d + 1.0) * 4 + Bn * 4 * (so.max_loops + 1.0) + Bn * 16 + (double)n_boot * IC_SWEEP_MAX_K * 8;
+        int bad = cli_check_memory(cmd, &m, ls, B, n, batch, 0, extra, "--batch_size, --prompts, --max_loops or --n_points");
+        free(ls);
+        if (bad) goto done;
+    }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     if (!xs || !ys) { cli_error(cmd, "out of memory"); goto done; }

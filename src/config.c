@@ -1,5 +1,6 @@
 #include "config.h"
 #include "schedule.h"
+#include "sysmem.h"
 #include "tasks.h"
 
 #include <ctype.h>
@@ -393,6 +394,30 @@ int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) 
     s->inject = c->inject;
     s->loop_lnf = c->loop_lnf;
     return ic_schedule_validate(s, &c->model, err);
+}
+
+double ic_run_config_train_bytes(const ic_run_config *c, int nshards) {
+    ic_schedule *s = malloc(sizeof *s);
+    ic_err e;
+    if (!s || ic_run_config_schedule(c, s, &e)) {
+        free(s);
+        return 0; /* invalid configs are refused by validation */
+    }
+    ic_mem_bytes mb;
+    ic_model_mem_estimate(&c->model, s, c->batch_size, c->n_points, 1, nshards, &mb);
+    free(s);
+    size_t sz[IC_NUM_PARAM_TENSORS];
+    double np = 0;
+    ic_param_sizes(&c->model, sz);
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) np += (double)sz[k];
+    const double adam = 2 * np * sizeof(float);
+    const double batch = (double)c->batch_size * c->n_points * (c->model.n_dims + 1) * sizeof(float);
+    return mb.total + adam + batch;
+}
+
+int ic_run_config_check_memory(const ic_run_config *c, int nshards, ic_err *err) {
+    return ic_mem_check(ic_run_config_train_bytes(c, nshards), "training",
+                        "lower batch_size, n_points, loops (grad_loops, loss_loops) or the model size", err);
 }
 
 int ic_run_config_validate(const ic_run_config *c, ic_err *err) {

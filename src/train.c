@@ -65,6 +65,8 @@ static uint64_t data_seed_of(const ic_run_config *c) {
 int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err) {
     memset(t, 0, sizeof *t);
     if (ic_run_config_validate(cfg, err)) return -1;
+    /* before anything is allocated or written: a config that cannot fit is refused */
+    if (ic_run_config_check_memory(cfg, ic_default_shards(), err)) return -1;
     t->cfg = *cfg;
     ic_task_kind kind;
     if (ic_task_parse(cfg->task, &kind, err)) return ic_err_prefix(err, "task");

@@ -126,4 +126,23 @@ echo '{"schedule": [0, 4294967297]}' >wrap.json
 "$BIN" init --config wrap.json --out w.safetensors --n_layer 2 --n_embd 8 --n_head 1 --n_dims 3 --n_positions 6 >out.txt 2>err.txt; rc=$?
 check "schedule [0, 4294967297] is refused (was: 0,1)" '[ $rc -eq 1 ] && grep -q "element 2 is 4294967297, outside 0..4095" err.txt'
 
+# ---------------------------------------------------------------- configurations that cannot fit
+"$BIN" train --out unfit1 --batch_size 1048576 --train_steps 1 --threads 1 >out.txt 2>err.txt; rc=$?
+check "train --batch_size 1048576 (standard model) is refused up front" '[ $rc -eq 1 ] && grep -q "training needs .* TB of memory but .* is available" err.txt'
+check "  and leaves no run directory" '[ ! -e unfit1 ]'
+"$BIN" train --out unfit2 --loops 100000 --loss_loops 100000 --train_steps 1 --threads 1 >out.txt 2>err.txt; rc=$?
+check "train --loops 100000 --loss_loops 100000 is refused, no directory" '[ $rc -eq 1 ] && grep -q "training needs" err.txt && [ ! -e unfit2 ]'
+"$BIN" bench --batch_size 1048576 --steps 1 --warmup 0 >out.txt 2>err.txt; rc=$?
+check "bench --batch_size 1048576 is refused" '[ $rc -eq 1 ] && grep -q "training needs" err.txt'
+"$BIN" init --out wide.safetensors --n_positions 100000 --n_embd 8 --n_head 8 --n_layer 1 --n_dims 1 >/dev/null 2>&1
+for c in eval loops probe surgery; do
+    timeout 120 "$BIN" $c --model wide.safetensors --out unfit_$c --n_points 100000 --prompts 64 >out.txt 2>err.txt; rc=$?
+    check "$c with 100000 points is refused up front (no output directory)" '[ $rc -eq 1 ] && grep -q "$c needs .* of memory but" err.txt && [ ! -e unfit_$c ]'
+done
+timeout 120 "$BIN" compare --models wide.safetensors --out unfit_cmp --n_points 100000 --prompts 64 >out.txt 2>err.txt; rc=$?
+check "compare with 100000 points is refused" '[ $rc -eq 1 ] && grep -q "compare needs" err.txt && [ ! -e unfit_cmp ]'
+"$BIN" make-prompts --out pw.safetensors --n_dims 1 --n_points 100000 --prompts 2 >/dev/null 2>&1
+timeout 120 "$BIN" predict --model wide.safetensors --prompts pw.safetensors --out pw_pred.safetensors --batch_size 1 >out.txt 2>err.txt; rc=$?
+check "predict of one 100000-point prompt (1.3 TB) is refused" '[ $rc -eq 1 ] && grep -q "predict needs .* TB" err.txt && [ ! -e pw_pred.safetensors ]'
+
 finish

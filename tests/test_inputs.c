@@ -21,8 +21,12 @@
 #include "config.h"
 #include "fsutil.h"
 #include "prompts.h"
+#include "model.h"
 #include "safetensors.h"
+#include "schedule.h"
+#include "sysmem.h"
 #include "testutil.h"
+#include "train.h"
 
 #define EXPECT_ERR(call, ...) do {                                                     \
         ic_err e_ = {{0}};                                                             \
@@ -369,6 +373,164 @@ static void test_prompts_nonfinite(void **st) {
     }
 }
 
+/* ---------------- memory: what a configuration needs, what the machine has ---------------- */
+
+static void expect_mem_equal(const char *what, const ic_mem_bytes *est, const ic_mem_bytes *held) {
+    const double e[] = {est->params, est->grads, est->acts, est->dacts, est->preds, est->replicas, est->total};
+    const double h[] = {held->params, held->grads, held->acts, held->dacts, held->preds, held->replicas, held->total};
+    const char *names[] = {"params", "grads", "acts", "dacts", "preds", "replicas", "total"};
+    for (int i = 0; i < 7; i++)
+        if (e[i] != h[i]) fail_msg("%s: %s estimated %.0f bytes, allocated %.0f", what, names[i], e[i], h[i]);
+}
+
+static void test_mem_estimate_matches_allocation(void **st) {
+    (void)st;
+    static const struct { const char *sched; int loops, loss_loops, grad_loops, B, n, shards; } cases[] = {
+        {"0-2", 1, 1, 0, 5, 4, 1},        {"0,1,1,0,2", 1, 1, 0, 7, 6, 1},  {"0,(1|2),0", 1, 1, 0, 3, 5, 1},
+        {"0-2", 4, 2, 0, 4, 3, 1},        {"1,2", 5, 2, 4, 6, 6, 1},         {"0-2", 1, 1, 0, 7, 4, 3},
+        {"0,(1|2)", 3, 1, 3, 9, 5, 4},    {"2", 6, 3, 0, 2, 6, 2},           {"0-2", 1, 1, 0, 3, 2, 5},
+    };
+    const ic_config c = {.n_dims = 3, .n_positions = 6, .n_embd = 8, .n_layer = 3, .n_head = 2};
+    ic_err err;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ic_schedule s;
+        ic_schedule_default(&s, &c);
+        assert_int_equal(ic_schedule_parse(&s, cases[i].sched, NULL, c.n_layer, &err), 0);
+        s.loops = cases[i].loops;
+        s.loss_loops = cases[i].loss_loops;
+        s.grad_loops = cases[i].grad_loops;
+        const int B = cases[i].B, n = cases[i].n;
+        float *xs = tu_falloc((size_t)B * n * c.n_dims), *ys = tu_falloc((size_t)B * n);
+        tu_rng r = tu_rng_make(i + 1);
+        tu_fill_f(&r, xs, (size_t)B * n * c.n_dims, 1.0, 0.0);
+        tu_fill_f(&r, ys, (size_t)B * n, 1.0, 0.0);
+        char what[128];
+        ic_mem_bytes est, held;
+        // inference: a fresh model after one forward without gradients
+        ic_model m;
+        assert_int_equal(ic_model_create(&m, &c, &err), 0);
+        assert_int_equal(ic_model_forward(&m, &s, xs, ys, B, n, 0, &err), 0);
+        ic_model_mem_estimate(&c, &s, B, n, 0, 1, &est);
+        ic_model_mem_held(&m, NULL, &held);
+        snprintf(what, sizeof what, "inference %s x%d B=%d n=%d", cases[i].sched, s.loops, B, n);
+        expect_mem_equal(what, &est, &held);
+        ic_model_free(&m);
+        // training: a fresh model after one training pass on the given shards
+        ic_shards sh = {0};
+        assert_int_equal(ic_model_create(&m, &c, &err), 0);
+        ic_model_zero_grad(&m);
+        if (ic_model_train_pass(&m, &sh, cases[i].shards, &s, xs, ys, B, n, &err)) fail_msg("%s", err.msg);
+        ic_model_mem_estimate(&c, &s, B, n, 1, cases[i].shards, &est);
+        ic_model_mem_held(&m, &sh, &held);
+        snprintf(what, sizeof what, "training %s x%d B=%d n=%d on %d shards", cases[i].sched, s.loops, B, n, cases[i].shards);
+        expect_mem_equal(what, &est, &held);
+        ic_shards_free(&sh);
+        ic_model_free(&m);
+        free(xs);
+        free(ys);
+    }
+    // linear in the schedule length and the batch, quadratic in the points (attention)
+    ic_schedule s;
+    ic_schedule_default(&s, &c);
+    ic_mem_bytes a, b;
+    ic_model_mem_estimate(&c, &s, 100, 6, 1, 1, &a);
+    ic_model_mem_estimate(&c, &s, 200, 6, 1, 1, &b);
+    assert_true(b.acts > 1.99 * a.acts && b.acts < 2.01 * a.acts);
+    // a configuration beyond any machine: finite, huge, no wrap-around
+    const ic_config big = {.n_dims = 20, .n_positions = 100000, .n_embd = 65536, .n_layer = 4096, .n_head = 65536};
+    ic_schedule_default(&s, &big);
+    s.loops = s.loss_loops = IC_MAX_LOOPS;
+    ic_model_mem_estimate(&big, &s, 1 << 20, 100000, 1, 64, &a);
+    assert_true(isfinite(a.total) && a.total > 1e30);
+}
+
+static void test_mem_available(void **st) {
+    (void)st;
+    ic_mem_avail a;
+    const char *meminfo = "MemTotal:       24683620 kB\nMemFree:  100 kB\nMemAvailable:   2048 kB\nBuffers: 1 kB\n";
+    const char *status = "Name:\ticlab\nVmPeak:\t  900 kB\nVmSize:\t  500 kB\nVmData:\t  300 kB\n";
+    ic_mem_avail_from(meminfo, status, -1, -1, -1, -1, &a);
+    assert_true(a.bytes == 2048.0 * 1024);
+    assert_string_equal(a.source, "MemAvailable");
+    // RLIMIT_AS counts what the process already maps (VmSize)
+    ic_mem_avail_from(meminfo, status, 1e6, -1, -1, -1, &a);
+    assert_true(a.bytes == 1e6 - 500.0 * 1024);
+    assert_non_null(strstr(a.source, "RLIMIT_AS"));
+    ic_mem_avail_from(meminfo, status, -1, 400.0 * 1024, -1, -1, &a);
+    assert_true(a.bytes == 100.0 * 1024);
+    assert_non_null(strstr(a.source, "RLIMIT_DATA"));
+    ic_mem_avail_from(meminfo, status, -1, -1, 1.5e6, 1e6, &a);
+    assert_true(a.bytes == 0.5e6);
+    assert_non_null(strstr(a.source, "cgroup"));
+    ic_mem_avail_from(meminfo, status, 1e5, -1, -1, -1, &a); /* already above the limit: 0, not negative */
+    assert_true(a.bytes == 0);
+    ic_mem_avail_from(NULL, NULL, -1, -1, -1, -1, &a); /* nothing known: no check */
+    assert_true(a.bytes < 0);
+    ic_err err;
+    assert_int_equal(ic_mem_check_with(1e18, &a, "x", NULL, &err), 0);
+    ic_mem_avail_from(meminfo, status, -1, -1, -1, -1, &a);
+    assert_int_equal(ic_mem_check_with(2e6, &a, "x", NULL, &err), 0);
+    EXPECT_ERR(ic_mem_check_with(2.5e9, &a, "training", "lower batch_size", err_), "training needs 2.5 GB of memory",
+               "2.1 MB is available (MemAvailable)", "lower batch_size");
+    // this machine: something is known and it is not nothing
+    ic_mem_available(&a);
+    assert_true(a.bytes > 1e6);
+}
+
+static void test_train_refuses_what_cannot_fit(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_run_config_default(&c);
+    c.loops = c.loss_loops = 100000; /* the standard model, gradient through 100000 loops */
+    c.train_steps = 1;
+    ic_err err;
+    assert_int_equal(ic_run_config_validate(&c, &err), 0);
+    assert_true(ic_run_config_train_bytes(&c, 1) > 1e14);
+    ic_trainer t;
+    EXPECT_ERR(ic_trainer_init(&t, &c, err_), "training needs", "TB of memory but", "is available", "batch_size");
+    // and nothing is written: no run directory
+    const char *dir = tu_tmp_path("unfit_run");
+    ic_train_result res;
+    EXPECT_ERR(ic_train_run(dir, &c, 0, NULL, &res, err_), "training needs");
+    assert_false(ic_file_exists(dir));
+    ic_run_config_default(&c);
+    c.batch_size = 1 << 20;
+    EXPECT_ERR(ic_trainer_init(&t, &c, err_), "training needs");
+    // what fits still trains: the estimate of a small config is what it allocates
+    ic_run_config_default(&c);
+    c.model = (ic_config){.n_dims = 3, .n_positions = 6, .n_embd = 8, .n_layer = 2, .n_head = 1};
+    c.n_points = 6;
+    c.batch_size = 8;
+    if (ic_trainer_init(&t, &c, &err)) fail_msg("%s", err.msg);
+    ic_step_stats stats;
+    assert_int_equal(ic_trainer_step(&t, &stats, &err), 0);
+    ic_mem_bytes held;
+    ic_model_mem_held(&t.model, &t.shards, &held);
+    const double adam_batch = 2.0 * t.model.num_params * 4 + 8.0 * 6 * (3 + 1) * 4;
+    assert_true(held.total + adam_batch == ic_run_config_train_bytes(&c, ic_default_shards()));
+    ic_trainer_free(&t);
+}
+
+static void test_forward_refuses_what_cannot_fit(void **st) {
+    (void)st;
+    // one prompt of 100000 points: the attention probabilities alone are 4e10 floats per head,
+    // 1.3 TB for 8 heads (old code: malloc failed, or succeeded and the OOM killer came later)
+    const ic_config c = {.n_dims = 1, .n_positions = 100000, .n_embd = 8, .n_layer = 1, .n_head = 8};
+    ic_model m;
+    ic_schedule s;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &c, &err), 0);
+    ic_schedule_default(&s, &c);
+    const int n = 100000;
+    float *xs = tu_falloc(n), *ys = tu_falloc(n);
+    EXPECT_ERR(ic_model_forward(&m, &s, xs, ys, 1, n, 0, err_), "the activation buffer needs", "TB of memory but",
+               "is available", "--batch_size");
+    EXPECT_ERR(ic_model_forward(&m, &s, xs, ys, 1, n, 1, err_), "activation buffer needs");
+    free(xs);
+    free(ys);
+    ic_model_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_atomic_write_long_names),
@@ -380,6 +542,10 @@ int main(void) {
         cmocka_unit_test(test_checkpoint_metadata_ranges),
         cmocka_unit_test(test_checkpoint_run_config),
         cmocka_unit_test(test_prompts_nonfinite),
+        cmocka_unit_test(test_mem_estimate_matches_allocation),
+        cmocka_unit_test(test_mem_available),
+        cmocka_unit_test(test_train_refuses_what_cannot_fit),
+        cmocka_unit_test(test_forward_refuses_what_cannot_fit),
     };
     return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }
