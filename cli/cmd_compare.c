@@ -115,7 +115,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             const char *kt = cli_get(&a, "k") ? cli_get(&a, "k") : ks_text;
             /* a plain list of integers */
             char *kl = strdup(kt), *kp[IC_SWEEP_MAX_K + 1];
-            nk = kl ? split(kl, kp, IC_SWEEP_MAX_K) : -1;
+            if (!kl) { cli_error(cmd, "out of memory"); goto done; }
+            nk = split(kl, kp, IC_SWEEP_MAX_K);
             for (int j = 0; j < nk; j++) {
                 char *end;
                 long v = strtol(kp[j], &end, 10);

@@ -56,9 +56,13 @@ static double now_s(void) {
 }
 
 /* Splits a comma list in place into at most max items. */
+/* Comma-separated items; -1 when there are more than max (not: the rest dropped). */
 static int split_list(char *text, char **items, int max) {
     int n = 0;
-    for (char *tok = strtok(text, ","); tok && n < max; tok = strtok(NULL, ",")) items[n++] = tok;
+    for (char *tok = strtok(text, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max) return -1;
+        items[n++] = tok;
+    }
     return n;
 }
 
@@ -153,8 +157,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     preds[0].is_model = 1;
     np = 1;
     bl_buf = strdup(cli_get(&a, "baselines") ? cli_get(&a, "baselines") : default_baselines(kind));
+    if (!bl_buf) { cli_error(cmd, "out of memory"); goto done; } /* not: silently no baselines */
     char *items[MAX_PRED];
-    int nbl = bl_buf ? split_list(bl_buf, items, MAX_PRED - 1) : 0;
+    int nbl = split_list(bl_buf, items, MAX_PRED - 1);
+    if (nbl < 0) { cli_error(cmd, "--baselines: at most %d", MAX_PRED - 1); rc = CLI_USAGE; goto done; }
     for (int i = 0; i < nbl; i++) {
         if (ic_baseline_parse(items[i], &preds[np].bl, &err)) { cli_error(cmd, "--baselines: %s", err.msg); rc = CLI_USAGE; goto done; }
         ic_baseline_label(&preds[np].bl, preds[np].label, sizeof preds[np].label);
@@ -168,8 +174,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         settings_text = "standard,noisy:1,scale_x:0.333333,scale_x:0.5,scale_x:2,scale_x:3,scale_y:0.333333,scale_y:0.5,"
                         "scale_y:2,scale_y:3,skewed,half_subspace,random_quadrants,orthogonal_query,overlapping_query";
     settings_buf = strdup(prompt_file ? "file" : settings_text);
+    if (!settings_buf) { cli_error(cmd, "out of memory"); goto done; } /* not: silently no settings */
     char *sitems[64];
-    int nset = settings_buf ? split_list(settings_buf, sitems, 64) : 0;
+    int nset = split_list(settings_buf, sitems, 64);
+    if (nset < 1) { cli_error(cmd, "--settings: give 1..64 settings"); rc = CLI_USAGE; goto done; }
     ic_shift shifts[64];
     for (int i = 0; i < nset && !prompt_file; i++)
         if (ic_shift_parse(sitems[i], &shifts[i], &err)) { cli_error(cmd, "--settings: %s", err.msg); rc = CLI_USAGE; goto done; }

@@ -145,4 +145,11 @@ check "compare with 100000 points is refused" '[ $rc -eq 1 ] && grep -q "compare
 timeout 120 "$BIN" predict --model wide.safetensors --prompts pw.safetensors --out pw_pred.safetensors --batch_size 1 >out.txt 2>err.txt; rc=$?
 check "predict of one 100000-point prompt (1.3 TB) is refused" '[ $rc -eq 1 ] && grep -q "predict needs .* TB" err.txt && [ ! -e pw_pred.safetensors ]'
 
+# ---------------------------------------------------------------- nothing silently skipped
+"$BIN" eval --model m.safetensors --out evs --prompts 8 --settings , >out.txt 2>err.txt; rc=$?
+check "eval --settings with no setting is a usage error (was: an empty results.json, exit 0)" '[ $rc -eq 2 ] && [ ! -e evs/results.json ]'
+many=$(printf 'scale_x:%s,' $(seq 1 65))
+"$BIN" eval --model m.safetensors --out evs --prompts 8 --settings "${many%,}" >out.txt 2>err.txt; rc=$?
+check "eval with 65 settings is refused (was: the 65th dropped)" '[ $rc -eq 2 ] && grep -q "1..64" err.txt'
+
 finish
