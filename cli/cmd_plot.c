@@ -159,7 +159,8 @@ const cli_command cli_cmd_plot = {
     "plot columns of CSV files (metrics.csv, eval and loops CSVs) on one set of axes",
     "iclab plot --out FILE.svg --series 'LABEL=FILE:XCOL:YCOL;...' [--logy] [--title T]",
     "Compares runs: each series is a column of a CSV file with a header line against another\n"
-    "column (non-numeric cells are gaps).\n"
+    "column (non-numeric or empty cells are gaps; a row with another number of fields than\n"
+    "the header is an error naming file:line). --out may not be one of the CSV files.\n"
     "Example: iclab plot --out loss.svg --logy --series 'plain=runs/a/metrics.csv:step:loss;looped=runs/b/metrics.csv:step:loss'",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),
