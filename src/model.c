@@ -309,22 +309,26 @@ static double dacts_floats(const ic_config *c, double B, double T, double n, int
     return 5 * BTC + 3 * BTC + 2 * 4 * BTC + B * H * T * T + B * n + (groups ? 2 * BTC : 0);
 }
 
-/* Before a buffer of `floats` floats grows: more than size_t can count (the
- * size computation would wrap) or, for a large buffer, more than the machine
- * has, is an error instead of a wrapped size or an OOM kill while the pages
- * are touched (Linux overcommits). */
-static int check_grow(double floats, const char *what, ic_err *err) {
+/* A buffer of `floats` floats that is about to be allocated (grow = 1) or
+ * only sized (grow = 0): more than size_t can count (the size computation
+ * would wrap) is an error; when it grows to a large size, more than the
+ * machine has is an error too, instead of an OOM kill while the pages are
+ * touched (Linux overcommits). A buffer that is already there is not
+ * re-checked. */
+static int check_size(double floats, int grow, const char *what, ic_err *err) {
     const double bytes = floats * sizeof(float);
     if (bytes > (double)(SIZE_MAX / 2))
         return ic_errf(err, "out of memory: %s needs %.3g bytes, more than this machine can address", what, bytes);
-    if (bytes < 64e6) return 0; /* small: malloc failing is the check */
+    if (!grow || bytes < 64e6) return 0; /* small: malloc failing is the check */
     return ic_mem_check(bytes, what, "use fewer prompts per pass (--batch_size), fewer points or loops", err);
 }
 
 static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, int share, ic_err *err) {
-    if (check_grow(acts_floats(&m->cfg, B, T, nslots, nb, share), "the activation buffer", err)) return -1;
+    const double want = acts_floats(&m->cfg, B, T, nslots, nb, share);
+    if (check_size(want, 0, "the activation buffer", err)) return -1;
     size_t need = layout_acts(m, NULL, B, T, nslots, nb, share);
     if (need > m->acts_cap) {
+        if (check_size(want, 1, "the activation buffer", err)) return -1;
         free(m->acts_mem);
         m->acts_mem = malloc(need * sizeof(float));
         m->acts_cap = m->acts_mem ? need : 0;
@@ -353,10 +357,12 @@ static int ensure_dacts(ic_model *m, ic_err *err) {
     const size_t BT = (size_t)m->B * m->T;
     int groups = 0; /* parallel groups need two more [B,T,C] buffers */
     for (int i = 1; i < m->sched.n; i++) groups |= m->sched.par[i];
-    if (check_grow(dacts_floats(&m->cfg, m->B, m->T, m->n, groups), "the backward buffer", err)) return -1;
+    const double want = dacts_floats(&m->cfg, m->B, m->T, m->n, groups);
+    if (check_size(want, 0, "the backward buffer", err)) return -1;
     size_t need = 5 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * H * m->T * m->T +
                   (size_t)m->B * m->n + (groups ? 2 * BT * C : 0);
     if (need > m->dacts_cap) {
+        if (check_size(want, 1, "the backward buffer", err)) return -1;
         free(m->dacts_mem);
         m->dacts_mem = malloc(need * sizeof(float));
         m->dacts_cap = m->dacts_mem ? need : 0;
@@ -451,8 +457,9 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
     m->sched = *s;
     m->have_grad_acts = 0;
     if (ensure_acts(m, B, T, nslots, nb, !need_grad, err)) return -1;
-    if (check_grow((double)L * B * n, "the predictions of every loop", err)) return -1;
+    if (check_size((double)L * B * n, 0, "the predictions of every loop", err)) return -1;
     if ((size_t)L * B * n > m->preds_cap) {
+        if (check_size((double)L * B * n, 1, "the predictions of every loop", err)) return -1;
         free(m->preds);
         m->preds = malloc(sizeof(float) * (size_t)L * B * n);
         m->preds_cap = m->preds ? (size_t)L * B * n : 0;
