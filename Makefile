@@ -76,7 +76,7 @@ $(BUILD)/fuzz_safetensors: fuzz/fuzz_safetensors.c src/safetensors.c src/fsutil.
 	@mkdir -p $(BUILD)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -Isrc $^ -o $@ -ljansson
 # the schedule parser; model.c (ic_schedule_format) pulls in ops.c and BLAS
-$(FUZZ_BUILD)/fuzz_schedule: fuzz/fuzz_schedule.c src/schedule.c src/model.c src/ops.c src/rng.c src/err.c
+$(FUZZ_BUILD)/fuzz_schedule: fuzz/fuzz_schedule.c src/schedule.c src/model.c src/ops.c src/rng.c src/err.c src/sysmem.c src/fsutil.c
 	@mkdir -p $(FUZZ_BUILD)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  $(BLAS_INC) -Isrc $^ -o $@ $(BLAS_LIBS) -lm

@@ -14,6 +14,8 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "fsutil.h"
+#include "sysmem.h"
 
 /* From OpenBLAS (also in its cblas.h); declared here so the CLI does not
  * depend on where that header lives. */
@@ -273,6 +275,76 @@ int cli_get_u64(const cli_args *a, const char *name, unsigned long long def, uns
         return CLI_USAGE;
     }
     *out = x;
+    return 0;
+}
+
+/* ---------------- outputs that would replace inputs ---------------- */
+
+static const char *base_name(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* The name a file would have in the directory: an exact name, or "*.ext" as a suffix. */
+static int written_name(const char *name, const char *const *dir_names) {
+    for (int i = 0; dir_names && dir_names[i]; i++) {
+        const char *w = dir_names[i];
+        if (w[0] == '*') {
+            size_t nl = strlen(name), sl = strlen(w + 1);
+            if (nl >= sl && !strcmp(name + nl - sl, w + 1)) return 1;
+        } else if (!strcmp(name, w)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int cli_check_overwrite(const cli_command *cmd, const cli_path *inputs, int n_in, const cli_path *outputs, int n_out,
+                        const cli_path *out_dir, const char *const *dir_names) {
+    for (int i = 0; i < n_in; i++) {
+        const char *in = inputs[i].path;
+        if (!in) continue;
+        for (int o = 0; o < n_out; o++)
+            if (outputs[o].path && ic_same_file(in, outputs[o].path)) {
+                cli_error(cmd, "--%s %s is the same file as --%s %s: writing it would destroy the input; choose another --%s",
+                          outputs[o].opt, outputs[o].path, inputs[i].opt, in, outputs[o].opt);
+                return CLI_FAIL;
+            }
+        if (out_dir && out_dir->path && ic_same_file(in, out_dir->path)) {
+            cli_error(cmd, "--%s %s is the same as --%s %s; choose another --%s", out_dir->opt, out_dir->path, inputs[i].opt,
+                      in, out_dir->opt);
+            return CLI_FAIL;
+        }
+        if (out_dir && out_dir->path && written_name(base_name(in), dir_names) && ic_file_in_dir(in, out_dir->path)) {
+            cli_error(cmd, "--%s %s lies in --%s %s, where this command writes files named like it: it would be overwritten; "
+                      "move it or choose another --%s", inputs[i].opt, in, out_dir->opt, out_dir->path, out_dir->opt);
+            return CLI_FAIL;
+        }
+    }
+    return 0;
+}
+
+int cli_config_inputs(const cli_args *a, cli_path *out, int max) {
+    int n = 0;
+    for (int i = 0; i < a->n_keys && n < max; i++)
+        if (!strcmp(a->key_name[i], "config")) out[n++] = (cli_path){"config", a->key_val[i]};
+    return n;
+}
+
+/* ---------------- memory ---------------- */
+
+int cli_check_memory(const cli_command *cmd, const ic_model *m, const ic_schedule *s, int B, int n, int chunk, int need_grad,
+                     double extra, const char *lower) {
+    ic_mem_bytes mb;
+    ic_err err;
+    char hint[256];
+    snprintf(hint, sizeof hint, "lower %s", lower);
+    ic_model_mem_estimate(&m->cfg, s, chunk < B ? chunk : B, n, need_grad, 1, &mb);
+    /* the parameters are loaded already */
+    if (ic_mem_check(mb.total - mb.params + extra, cmd->name, hint, &err)) {
+        cli_error(cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
     return 0;
 }
 

@@ -87,6 +87,32 @@ int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_mode
  * NULL when out of memory. */
 struct json_t *cli_task_json(const ic_task_spec *task);
 
+/* An option naming a file or directory: "prompts", "p.safetensors". */
+typedef struct {
+    const char *opt;
+    const char *path; /* NULL: not given (skipped) */
+} cli_path;
+
+/* Refuses (message printed, CLI_FAIL) before anything is written when an
+ * output would replace an input: an output file that resolves to the same
+ * file as an input (same st_dev/st_ino: also through links, "./x", "../d/x"),
+ * or an input that lies in out_dir (may be NULL) under a name the command
+ * writes there. dir_names: NULL-terminated names written in out_dir; "*.csv"
+ * stands for any name ending in ".csv". Returns 0 when nothing collides. */
+int cli_check_overwrite(const cli_command *cmd, const cli_path *inputs, int n_in, const cli_path *outputs, int n_out,
+                        const cli_path *out_dir, const char *const *dir_names);
+/* The --config FILE entries of a, as inputs: fills up to max, returns how many. */
+int cli_config_inputs(const cli_args *a, cli_path *out, int max);
+
+/* Up-front memory check of a command that runs the loaded model m under s
+ * on B prompts of n points, chunk prompts per forward pass (need_grad: with
+ * stored activations), plus extra bytes of its own arrays still to be
+ * allocated. Prints "iclab <cmd>: <cmd> needs X of memory but Y is
+ * available (<limit>); lower <lower>" and returns CLI_FAIL when it cannot
+ * fit; 0 otherwise. Call it before anything is written. */
+int cli_check_memory(const cli_command *cmd, const ic_model *m, const ic_schedule *s, int B, int n, int chunk, int need_grad,
+                     double extra, const char *lower);
+
 /* Sets OpenMP and OpenBLAS thread counts; n <= 0 leaves the defaults. */
 void cli_set_threads(int n);
 

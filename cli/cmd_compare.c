@@ -80,10 +80,17 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
     }
     rc = CLI_FAIL;
+    const char *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"compare.csv", "compare.json", "compare.svg", NULL};
+        cli_path ins[MAX_MODELS];
+        for (int i = 0; i < nm; i++) ins[i] = (cli_path){"models", paths[i]};
+        const cli_path od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, nm, NULL, 0, &od, written)) goto done;
+    }
     cli_set_threads(threads);
     ic_surgery_opts o = {.B = B, .n_boot = n_boot, .boot_seed = seed + 1, .chunk = batch};
     ic_task_spec task; /* the first model's: every model sees its prompts */
-    const char *dir = cli_get(&a, "out");
     ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
     if (cli_outdir_begin(cmd, &od, dir, (const char *const *)paths, nm)) goto done;
     dir = od.tmp;
@@ -95,6 +102,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             d = m.cfg.n_dims;
             n = np;
             if (ic_run_config_task(rcfg, d, &task, &norm, &err)) { cli_error(cmd, "%s: %s", paths[i], err.msg); goto done; }
+            if (cli_check_memory(cmd, &m, s, B, n, batch, 0, (double)B * n * (d + 1.0 + nm) * 4,
+                                 "--batch_size, --prompts or --n_points"))
+                goto done;
             xs = malloc(sizeof(float) * (size_t)B * n * d);
             ys = malloc(sizeof(float) * (size_t)B * n);
             preds = malloc(sizeof(float) * (size_t)B * n * nm);
@@ -110,7 +120,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             const char *kt = cli_get(&a, "k") ? cli_get(&a, "k") : ks_text;
             /* a plain list of integers */
             char *kl = strdup(kt), *kp[IC_SWEEP_MAX_K + 1];
-            nk = kl ? split(kl, kp, IC_SWEEP_MAX_K) : -1;
+            if (!kl) { cli_error(cmd, "out of memory"); goto done; }
+            nk = split(kl, kp, IC_SWEEP_MAX_K);
             for (int j = 0; j < nk; j++) {
                 char *end;
                 long v = strtol(kp[j], &end, 10);
@@ -188,7 +199,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         json_object_set_new(root, "prompts", json_integer(B));
         json_object_set_new(root, "n_points", json_integer(n));
         json_object_set_new(root, "task_spec", cli_task_json(&task));
-        json_object_set_new(root, "seed", json_integer((json_int_t)seed));
+        json_object_set_new(root, "seed", ic_json_u64(seed));
         json_object_set_new(root, "reference", json_string(labels[0]));
         json_object_set_new(root, "ratio_definition",
                             json_string("mean error of the model / mean error of the reference at k, same prompts; interval: "

@@ -90,6 +90,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         if (bad) { cli_error(cmd, "option '--%s': %s", a.key_name[i], err.msg); rc = CLI_USAGE; goto done; }
     }
     if (ic_run_config_validate(cfg, &err)) { cli_error(cmd, "invalid config: %s", err.msg); rc = CLI_FAIL; goto done; }
+    {
+        static const char *const written[] = {"state.safetensors", "model.safetensors", "*.json", "*.csv", "*.svg", NULL};
+        cli_path ins[CLI_MAX_OPTS];
+        const cli_path od = {"out", dir};
+        if ((rc = cli_check_overwrite(cmd, ins, cli_config_inputs(&a, ins, CLI_MAX_OPTS), NULL, 0, &od, written))) goto done;
+    }
     cli_set_threads(cfg->threads);
 
     /* 1. train (resuming an interrupted demo; re-evaluating a finished one) */

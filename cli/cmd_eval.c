@@ -59,9 +59,13 @@ static double now_s(void) {
 }
 
 /* Splits a comma list in place into at most max items. */
+/* Comma-separated items; -1 when there are more than max (not: the rest dropped). */
 static int split_list(char *text, char **items, int max) {
     int n = 0;
-    for (char *tok = strtok(text, ","); tok && n < max; tok = strtok(NULL, ",")) items[n++] = tok;
+    for (char *tok = strtok(text, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max) return -1;
+        items[n++] = tok;
+    }
     return n;
 }
 
@@ -115,8 +119,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         (rc = cli_get_double(&a, "noise_std", 0, 1e6, 1.0, &noise_std)))
         goto done;
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"results.json", "*.csv", "*.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}, {"prompt_file", cli_get(&a, "prompt_file")}}, od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, 2, NULL, 0, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
 
     /* the model, its schedule and (if recorded) its training config */
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
@@ -159,8 +168,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     preds[0].is_model = 1;
     np = 1;
     bl_buf = strdup(cli_get(&a, "baselines") ? cli_get(&a, "baselines") : default_baselines(kind));
+    if (!bl_buf) { cli_error(cmd, "out of memory"); goto done; } /* not: silently no baselines */
     char *items[MAX_PRED];
-    int nbl = bl_buf ? split_list(bl_buf, items, MAX_PRED - 1) : 0;
+    int nbl = split_list(bl_buf, items, MAX_PRED - 1);
+    if (nbl < 0) { cli_error(cmd, "--baselines: at most %d", MAX_PRED - 1); rc = CLI_USAGE; goto done; }
     for (int i = 0; i < nbl; i++) {
         if (ic_baseline_parse(items[i], &preds[np].bl, &err)) { cli_error(cmd, "--baselines: %s", err.msg); rc = CLI_USAGE; goto done; }
         ic_baseline_label(&preds[np].bl, preds[np].label, sizeof preds[np].label);
@@ -174,8 +185,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         settings_text = "standard,noisy:1,scale_x:0.333333,scale_x:0.5,scale_x:2,scale_x:3,scale_y:0.333333,scale_y:0.5,"
                         "scale_y:2,scale_y:3,skewed,half_subspace,random_quadrants,orthogonal_query,overlapping_query";
     settings_buf = strdup(prompt_file ? "file" : settings_text);
+    if (!settings_buf) { cli_error(cmd, "out of memory"); goto done; } /* not: silently no settings */
     char *sitems[64];
-    int nset = settings_buf ? split_list(settings_buf, sitems, 64) : 0;
+    int nset = split_list(settings_buf, sitems, 64);
+    if (nset < 1) { cli_error(cmd, "--settings: give 1..64 settings"); rc = CLI_USAGE; goto done; }
     ic_shift shifts[64];
     for (int i = 0; i < nset && !prompt_file; i++)
         if (ic_shift_parse(sitems[i], &shifts[i], &err)) { cli_error(cmd, "--settings: %s", err.msg); rc = CLI_USAGE; goto done; }
@@ -185,6 +198,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         n_points = pf.n;
     }
     const int n = n_points;
+    {
+        /* prompts, shifted queries, predictions, errors, per-position prompts, bootstrap */
+        const double Bn = (double)B * n;
+        const double extra = Bn * (2.0 * d + 3) * 4 + Bn * 8 + Bn * (d + 2.0) * 4 + (double)n_boot * n * 8 + 4.0 * B;
+        if (cli_check_memory(cmd, &m, s, B, n, 256, 0, extra, "--prompts, --n_points or --loops")) goto done;
+    }
     ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
     const char *inputs[] = {model_path, prompt_file};
     if (cli_outdir_begin(cmd, &od, dir, inputs, 2)) goto done;
@@ -252,7 +271,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_object_set_new(report, "n_dims", json_integer(d));
     json_object_set_new(report, "n_points", json_integer(n));
     json_object_set_new(report, "prompts", json_integer(B));
-    json_object_set_new(report, "seed", json_integer((json_int_t)seed));
+    json_object_set_new(report, "seed", ic_json_u64(seed));
     json_object_set_new(report, "schedule", json_string(sched_buf));
     json_object_set_new(report, "loops", json_integer(s->loops));
     json_object_set_new(report, "metric", json_string(metric));

@@ -36,7 +36,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
            "(`--key value` or `--key=value`) by `iclab train`, `demo`, `init` and `bench`, and as a key of\n"
            "the JSON object in a `--config FILE` (`{\"n_embd\": 64, \"schedule\": [0, 1, 1, 2]}`).\n"
            "Defaults apply first, then `--config` files, then flags, in command-line order.\n"
-           "Booleans accept true/false/1/0.\n\n"
+           "Values are checked against the key's type and range wherever they come from (an error\n"
+           "names the file, the key and the allowed range). In JSON, integer keys take integers,\n"
+           "booleans only `true`/`false`, text keys strings; on the command line booleans are\n"
+           "true/false/1/0. Unsigned 64-bit keys (seeds) also take a string of decimal digits:\n"
+           "iclab writes seeds of 2^63 and more as strings (`\"seed\": \"10000000000000000000\"`),\n"
+           "since JSON readers commonly hold integers as signed 64-bit, and reads both forms.\n\n"
            "| key | type | default | range | meaning |\n"
            "|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {

@@ -25,6 +25,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     if ((rc = cli_require(&a, "out")) || (rc = cli_build_config(&a, cfg))) goto done;
     const char *out = cli_get(&a, "out");
+    cli_path ins[CLI_MAX_OPTS];
+    const cli_path outs[] = {{"out", out}};
+    if ((rc = cli_check_overwrite(cmd, ins, cli_config_inputs(&a, ins, CLI_MAX_OPTS), outs, 1, NULL, NULL))) goto done;
     cli_set_threads(cfg->threads);
     if (ic_run_config_schedule(cfg, s, &err) || ic_model_create(&m, &cfg->model, &err)) {
         cli_error(cmd, "%s", err.msg);

@@ -51,8 +51,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         (rc = cli_get_int(&a, "threads", 0, 1024, 0, &threads)) || (rc = cli_get_u64(&a, "seed", 1234, &seed)))
         goto done;
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"loops.csv", "loops.json", "loops_error.svg", "loops_fixed_point.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}}, od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, (int)(sizeof ins / sizeof *ins), NULL, 0, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
     const char *inputs[] = {model_path};
@@ -63,6 +68,18 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     const int n = n_points, L = max_loops;
     ic_task_spec task;
     if (ic_run_config_task(rcfg, d, &task, NULL, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
+    {
+        ic_schedule *ls = malloc(sizeof *ls);
+        if (!ls) { cli_error(cmd, "out of memory"); goto done; }
+        *ls = *s;
+        ls->loops = L;
+        ls->loss_loops = 1;
+        ls->grad_loops = 0;
+        const double extra = (double)B * n * (d + 1.0) * 4 + 5.0 * L * 8;
+        int bad = cli_check_memory(cmd, &m, ls, B, n, batch, 0, extra, "--batch_size, --max_loops or --prompts");
+        free(ls);
+        if (bad) goto done;
+    }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     se = calloc((size_t)L, sizeof(double));      /* squared error / d, all positions */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "sysmem.h"
 #include "rng.h"
 #include "safetensors.h"
 
@@ -42,6 +43,15 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     rc = CLI_FAIL;
+    {
+        /* the tensors, and the file image the writer builds from them */
+        ic_err err;
+        const double bytes = 2.0 * sizeof(float) * ((double)nx + (double)B * n + (double)B * d);
+        if (ic_mem_check(bytes, "make-prompts", "lower --prompts or --n_points", &err)) {
+            cli_error(cmd, "%s", err.msg);
+            goto done;
+        }
+    }
     xs = malloc(sizeof(float) * (size_t)nx);
     ys = malloc(sizeof(float) * (size_t)B * n);
     ws = malloc(sizeof(float) * (size_t)B * d);

@@ -26,7 +26,17 @@ typedef struct {
     int n;
 } column_pair;
 
-/* Reads two named columns of a CSV file with a header line. Non-numeric cells become NaN. */
+/* Fields of one line (cut at '\n', a trailing '\r' dropped), empty ones included. */
+static int count_fields(const char *line) {
+    int n = 1;
+    for (const char *p = line; *p; p++) n += *p == ',';
+    return n;
+}
+
+/* Reads two named columns of a CSV file with a header line. Non-numeric
+ * cells become NaN (gaps); a row with another number of fields than the
+ * header is an error naming the file and line (its columns would be read
+ * from the wrong places). */
 static int read_columns(const char *path, const char *xcol, const char *ycol, column_pair *out, ic_err *err) {
     char *text;
     size_t len;
@@ -35,9 +45,14 @@ static int read_columns(const char *path, const char *xcol, const char *ycol, co
     int xi = -1, yi = -1, col = 0, rc = -1;
     char *line = text, *nl = strchr(line, '\n');
     if (nl) *nl = 0;
-    for (char *tok = strtok(line, ",\r"); tok; tok = strtok(NULL, ",\r"), col++) {
-        if (!strcmp(tok, xcol)) xi = col;
-        if (!strcmp(tok, ycol)) yi = col;
+    size_t ll = strlen(line);
+    if (ll && line[ll - 1] == '\r') line[--ll] = 0;
+    const int nfields = count_fields(line);
+    for (char *p = line, *q; p; p = q ? q + 1 : NULL, col++) {
+        q = strchr(p, ',');
+        if (q) *q = 0;
+        if (!strcmp(p, xcol) && xi < 0) xi = col;
+        if (!strcmp(p, ycol) && yi < 0) yi = col;
     }
     if (xi < 0 || yi < 0) {
         ic_errf(err, "%s: no column '%s' in the header", path, xi < 0 ? xcol : ycol);
@@ -47,16 +62,26 @@ static int read_columns(const char *path, const char *xcol, const char *ycol, co
     out->x = malloc(sizeof(double) * cap);
     out->y = malloc(sizeof(double) * cap);
     if (!out->x || !out->y) { ic_errf(err, "out of memory"); goto done; }
+    long lineno = 1;
     for (line = nl ? nl + 1 : text + len; *line;) {
+        lineno++;
         nl = strchr(line, '\n');
         if (nl) *nl = 0;
+        ll = strlen(line);
+        if (ll && line[ll - 1] == '\r') line[--ll] = 0;
+        const int nf = count_fields(line);
+        if (nf != nfields) {
+            ic_errf(err, "%s:%ld: %d field%s, but the header has %d (a ragged or truncated row; fix or remove it)", path, lineno,
+                    nf, nf == 1 ? "" : "s", nfields);
+            goto done;
+        }
         double xv = NAN, yv = NAN;
         col = 0;
         for (char *p = line, *q; p; p = q ? q + 1 : NULL, col++) {
             q = strchr(p, ',');
             char *end;
             double v = strtod(p, &end);
-            if (end == p) v = NAN;
+            if (end == p || (*end && *end != ',')) v = NAN;
             if (col == xi) xv = v;
             if (col == yi) yv = v;
         }
@@ -107,6 +132,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
         *eq = *c1 = *c2 = 0;
         const char *label = item, *file = eq + 1, *xc = c1 + 1, *yc = c2 + 1;
+        const cli_path in = {"series", file}, out = {"out", cli_get(&a, "out")};
+        if (cli_check_overwrite(cmd, &in, 1, &out, 1, NULL, NULL)) goto done;
         if (read_columns(file, xc, yc, &cols[ns], &err)) { cli_error(cmd, "%s", err.msg); goto done; }
         if (!first_x) { first_x = xc; first_y = yc; }
         s[ns] = (ic_series){.label = label, .x = cols[ns].x, .y = cols[ns].y, .n = cols[ns].n, .dashed = ns >= 8};
@@ -132,7 +159,8 @@ const cli_command cli_cmd_plot = {
     "plot columns of CSV files (metrics.csv, eval and loops CSVs) on one set of axes",
     "iclab plot --out FILE.svg --series 'LABEL=FILE:XCOL:YCOL;...' [--logy] [--title T]",
     "Compares runs: each series is a column of a CSV file with a header line against another\n"
-    "column (non-numeric cells are gaps).\n"
+    "column (non-numeric or empty cells are gaps; a row with another number of fields than\n"
+    "the header is an error naming file:line). --out may not be one of the CSV files.\n"
     "Example: iclab plot --out loss.svg --logy --series 'plain=runs/a/metrics.csv:step:loss;looped=runs/b/metrics.csv:step:loss'",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),

@@ -61,6 +61,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     rc = CLI_FAIL;
+    const cli_path ins[] = {{"model", model_path}, {"prompts", prompts_path}}, outs[] = {{"out", out_path}};
+    if (cli_check_overwrite(cmd, ins, 2, outs, 1, NULL, NULL)) goto done;
     cli_set_threads(threads);
 
     /* the model, and the schedule to run it with */
@@ -93,6 +95,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     const int B = pr.B, n = pr.n, d = pr.d;
     const size_t ny = (size_t)B * n;
+    if (!bl_text && cli_check_memory(cmd, &m, s, B, n, batch, 0, 4.0 * ny, "--batch_size or --loops")) goto done;
     pred = malloc(sizeof(float) * ny);
     if (!pred) {
         cli_error(cmd, "out of memory for %d prompts of %d points", B, n);

@@ -250,8 +250,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"*.csv", "*.json", "*.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}}, od = {"out", dir}, outs[] = {{"dump", cli_get(&a, "dump")}};
+        if (cli_check_overwrite(cmd, ins, 1, outs, 1, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     if (n_points < 2) { cli_error(cmd, "probing needs prompts of at least 2 points"); goto done; }
     if (cli_get(&a, "schedule") && ic_schedule_parse(s, cli_get(&a, "schedule"), s, m.cfg.n_layer, &err)) {
@@ -276,6 +281,24 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_task_spec task;
     if (ic_run_config_task(rcfg, d, &task, NULL, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
     const ic_task_kind kind = task.kind;
+    {
+        /* the capture of every state (+ attention/MLP parts for --dump, from a forward that
+         * stores every loop's activations), the training prompts' capture per 4 chunks */
+        int NS = 0;
+        for (int j = 0; j < s->n; j++) NS += !s->par[j];
+        const double states = (double)s->loops * (NS + 1), BTC = (double)B * 2 * n * C;
+        const int dump = cli_get(&a, "dump") != NULL, tc = 4 * chunk < Bt ? 4 * chunk : Bt;
+        const double extra = BTC * states * 4 + (dump ? 2.0 * BTC * s->loops * NS * 4 : 0) + (double)B * n * (d + 2.0) * 4 +
+                             (double)tc * 2 * n * C * states * 4 + (double)Bt * n * (d + 1.0) * 4 +
+                             2.0 * Bt * (n - 1) * IC_PT_COLS(d) * 8;
+        ic_schedule *ps = malloc(sizeof *ps);
+        if (!ps) { cli_error(cmd, "out of memory"); goto done; }
+        *ps = *s;
+        if (dump) ps->grad_loops = ps->loops;
+        int bad = cli_check_memory(cmd, &m, ps, B, n, chunk, dump, extra, "--prompts, --train_prompts, --chunk or --n_points");
+        free(ps);
+        if (bad) goto done;
+    }
     ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
     if (cli_outdir_begin(cmd, &od, dir, &model_path, 1)) goto done;
     dir = od.tmp;
@@ -307,9 +330,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     for (int l = 0; l < cap.loops; l++)
         for (int q = 0; q < NS; q++) steplabels[l * NS + q] = labels[ic_capture_index(&cap, l, q + 1)];
-    json_t *meta = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:i,s:I}", "model", model_path, "schedule", sched_text, "loops",
+    json_t *meta = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:i,s:o}", "model", model_path, "schedule", sched_text, "loops",
                              s->loops, "task", ic_task_name(kind), "n_dims", d, "n_points", n, "prompts", B, "seed",
-                             (json_int_t)seed);
+                             ic_json_u64(seed));
     json_object_set_new(meta, "task_spec", cli_task_json(&task)); /* what the prompts were drawn from */
     json_object_set_new(meta, "states", jlabels(labels, S));
     json_object_set_new(meta, "state_definition",
@@ -458,12 +481,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                           ic_csv_num(p->mse, 6).s, ic_csv_num(p->r2_shuf, 6).s, ic_csv_num(p->mse_shuf, 6).s);
             }
         }
-        json_t *j = json_pack("{s:O,s:s,s:i,s:I,s:o,s:b,s:o}", "meta", meta, "definition",
+        json_t *j = json_pack("{s:O,s:s,s:i,s:o,s:o,s:b,s:o}", "meta", meta, "definition",
                               "ridge probe from the residual at x_i's token (points i = 1..n-1) to each target, "
                               "fitted on train_prompts prompts (seed+1), scored on the held-out prompts: "
                               "R^2 = 1 - SSE/SST (SST about the held-out mean, summed over the target's components); "
                               "shuffled: the same probe fitted on targets permuted across training prompts",
-                              "train_prompts", Bt, "train_seed", (json_int_t)(seed + 1), "lambda", ic_json_num(lambda), "prev_y",
+                              "train_prompts", Bt, "train_seed", ic_json_u64(seed + 1), "lambda", ic_json_num(lambda), "prev_y",
                               prev_y, "targets", jt);
         ic_series ser[2 * IC_PT_COUNT];
         char sl[IC_PT_COUNT][40];

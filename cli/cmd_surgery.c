@@ -121,8 +121,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
     }
     rc = CLI_FAIL;
-    cli_set_threads(threads);
     const char *model_path = cli_get(&a, "model"), *dir = cli_get(&a, "out");
+    {
+        static const char *const written[] = {"*.csv", "*.json", "*.svg", NULL};
+        const cli_path ins[] = {{"model", model_path}}, od = {"out", dir};
+        if (cli_check_overwrite(cmd, ins, (int)(sizeof ins / sizeof *ins), NULL, 0, &od, written)) goto done;
+    }
+    cli_set_threads(threads);
     if (cli_load_model(cmd, model_path, n_head, &m, s, rcfg, &n_points)) goto done;
     const int d = m.cfg.n_dims, n = n_points, S = ic_schedule_slots(s);
 
@@ -165,6 +170,21 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     dir = od.tmp;
     ic_task_spec task;
     if (ic_run_config_task(rcfg, d, &task, &o.norm, &err)) { cli_error(cmd, "%s: %s", model_path, err.msg); goto done; }
+    {
+        /* the largest forward: the body at the most loops a sweep runs; prompts, the
+         * loops sweep's predictions of every variant, squared errors */
+        ic_schedule *ls = malloc(sizeof *ls);
+        if (!ls) { cli_error(cmd, "out of memory"); goto done; }
+        *ls = *s;
+        if (so.max_loops > ls->loops) ls->loops = so.max_loops;
+        ls->loss_loops = 1;
+        ls->grad_loops = 0;
+        const double Bn = (double)B * n;
+        const double extra = Bn * (d + 1.0) * 4 + Bn * 4 * (so.max_loops + 1.0) + Bn * 16 + (double)n_boot * IC_SWEEP_MAX_K * 8;
+        int bad = cli_check_memory(cmd, &m, ls, B, n, batch, 0, extra, "--batch_size, --prompts, --max_loops or --n_points");
+        free(ls);
+        if (bad) goto done;
+    }
     xs = malloc(sizeof(float) * (size_t)B * n * d);
     ys = malloc(sizeof(float) * (size_t)B * n);
     if (!xs || !ys) { cli_error(cmd, "out of memory"); goto done; }

@@ -50,6 +50,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
     } else if ((rc = cli_build_config(&a, cfg))) {
         goto done;
+    } else {
+        static const char *const written[] = {"config.json", "metrics.csv", "state.safetensors", "model.safetensors",
+                                              "loss.svg", NULL};
+        cli_path ins[CLI_MAX_OPTS];
+        const cli_path od = {"out", out};
+        if ((rc = cli_check_overwrite(cmd, ins, cli_config_inputs(&a, ins, CLI_MAX_OPTS), NULL, 0, &od, written))) goto done;
     }
     cli_set_threads(cfg->threads);
     cli_progress prog;

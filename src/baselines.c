@@ -14,6 +14,9 @@
 
 /* ======================= names, defaults, parsing ======================= */
 
+#define STR_(x) #x
+#define XSTR(x) STR_(x)
+
 static const char *const NAMES[IC_NUM_BASELINES] = {
     "zero", "least_squares", "ridge", "averaging", "knn",
     "lasso", "gd", "newton", "tree", "relu_net",
@@ -70,32 +73,40 @@ int ic_baseline_validate(const ic_baseline_spec *s, ic_err *err) {
     switch (s->kind) {
     case IC_BL_ZERO: case IC_BL_LEAST_SQUARES: case IC_BL_AVERAGING: return 0;
     case IC_BL_RIDGE:
-        if (!(s->lambda > 0.0) || !isfinite(s->lambda))
-            return ic_errf(err, "ridge: lambda must be a finite number > 0, got %g", s->lambda);
+        if (!(s->lambda > 0.0) || !(s->lambda <= IC_BL_MAX_PENALTY))
+            return ic_errf(err, "ridge: lambda must be a number in (0, " XSTR(IC_BL_MAX_PENALTY) "], got %g", s->lambda);
         return 0;
     case IC_BL_KNN:
-        if (s->k < 1) return ic_errf(err, "knn: k must be >= 1, got %d", s->k);
+        if (s->k < 1 || s->k > IC_BL_MAX_K) return ic_errf(err, "knn: k must be in 1..%d, got %d", IC_BL_MAX_K, s->k);
         return 0;
     case IC_BL_LASSO:
-        if (!(s->alpha >= 0.0) || !isfinite(s->alpha))
-            return ic_errf(err, "lasso: alpha must be a finite number >= 0, got %g", s->alpha);
+        if (!(s->alpha >= 0.0) || !(s->alpha <= IC_BL_MAX_PENALTY))
+            return ic_errf(err, "lasso: alpha must be a number in [0, " XSTR(IC_BL_MAX_PENALTY) "], got %g", s->alpha);
         return 0;
     case IC_BL_GD:
-        if (s->steps < 0) return ic_errf(err, "gd: steps must be >= 0, got %d", s->steps);
-        if (!(s->eta > 0.0) || !isfinite(s->eta))
-            return ic_errf(err, "gd: eta must be a finite number > 0, got %g", s->eta);
+        if (s->steps < 0 || s->steps > IC_BL_MAX_GD_STEPS)
+            return ic_errf(err, "gd: steps must be in 0..%d (the run time is linear in steps), got %d", IC_BL_MAX_GD_STEPS,
+                           s->steps);
+        if (!(s->eta > 0.0) || !(s->eta <= IC_BL_MAX_STEP_SIZE))
+            return ic_errf(err, "gd: eta must be a number in (0, " XSTR(IC_BL_MAX_STEP_SIZE) "], got %g", s->eta);
         return 0;
     case IC_BL_NEWTON:
-        if (s->steps < 0) return ic_errf(err, "newton: steps must be >= 0, got %d", s->steps);
+        if (s->steps < 0 || s->steps > IC_BL_MAX_NEWTON_STEPS)
+            return ic_errf(err, "newton: steps must be in 0..%d (the run time is linear in steps), got %d",
+                           IC_BL_MAX_NEWTON_STEPS, s->steps);
         return 0;
     case IC_BL_TREE:
-        if (s->max_depth < 0) return ic_errf(err, "tree: max_depth must be >= 0 (0 = unlimited), got %d", s->max_depth);
+        if (s->max_depth < 0 || s->max_depth > IC_BL_MAX_DEPTH)
+            return ic_errf(err, "tree: max_depth must be in 0..%d (0 = unlimited), got %d", IC_BL_MAX_DEPTH, s->max_depth);
         return 0;
     case IC_BL_RELU_NET:
-        if (s->hidden < 1) return ic_errf(err, "relu_net: hidden must be >= 1, got %d", s->hidden);
-        if (s->epochs < 0) return ic_errf(err, "relu_net: epochs must be >= 0, got %d", s->epochs);
-        if (!(s->lr > 0.0) || !isfinite(s->lr))
-            return ic_errf(err, "relu_net: lr must be a finite number > 0, got %g", s->lr);
+        if (s->hidden < 1 || s->hidden > IC_BL_MAX_HIDDEN)
+            return ic_errf(err, "relu_net: hidden must be in 1..%d, got %d", IC_BL_MAX_HIDDEN, s->hidden);
+        if (s->epochs < 0 || s->epochs > IC_BL_MAX_EPOCHS)
+            return ic_errf(err, "relu_net: epochs must be in 0..%d (the run time is linear in epochs), got %d",
+                           IC_BL_MAX_EPOCHS, s->epochs);
+        if (!(s->lr > 0.0) || !(s->lr <= IC_BL_MAX_STEP_SIZE))
+            return ic_errf(err, "relu_net: lr must be a number in (0, " XSTR(IC_BL_MAX_STEP_SIZE) "], got %g", s->lr);
         return 0;
     default: return ic_errf(err, "baseline: unknown kind %d (valid: " VALID_LIST ")", (int)s->kind);
     }
@@ -107,7 +118,8 @@ static int parse_int(const char *t, int *v) {
     errno = 0;
     char *end;
     long x = strtol(t, &end, 10);
-    if (*end || errno || x < INT_MIN || x > INT_MAX) return -1;
+    if (*end) return -1;
+    if (errno || x < INT_MIN || x > INT_MAX) return -1;
     *v = (int)x;
     return 0;
 }
@@ -152,19 +164,19 @@ int ic_baseline_parse(const char *text, ic_baseline_spec *out, ic_err *err) {
         int bad = 0;
         const char *pname = "", *what = "";
         switch (kind) {
-        case IC_BL_RIDGE: pname = "lambda"; what = "a number > 0"; bad = parse_double(t, &s.lambda); break;
-        case IC_BL_KNN: pname = "k"; what = "an integer >= 1"; bad = parse_int(t, &s.k); break;
-        case IC_BL_LASSO: pname = "alpha"; what = "a number >= 0"; bad = parse_double(t, &s.alpha); break;
+        case IC_BL_RIDGE: pname = "lambda"; what = "a number in (0, " XSTR(IC_BL_MAX_PENALTY) "]"; bad = parse_double(t, &s.lambda); break;
+        case IC_BL_KNN: pname = "k"; what = "an integer in 1.." XSTR(IC_BL_MAX_K); bad = parse_int(t, &s.k); break;
+        case IC_BL_LASSO: pname = "alpha"; what = "a number in [0, " XSTR(IC_BL_MAX_PENALTY) "]"; bad = parse_double(t, &s.alpha); break;
         case IC_BL_GD:
-            if (i == 1) { pname = "steps"; what = "an integer >= 0"; bad = parse_int(t, &s.steps); }
-            else { pname = "eta"; what = "a number > 0"; bad = parse_double(t, &s.eta); }
+            if (i == 1) { pname = "steps"; what = "an integer in 0.." XSTR(IC_BL_MAX_GD_STEPS); bad = parse_int(t, &s.steps); }
+            else { pname = "eta"; what = "a number in (0, " XSTR(IC_BL_MAX_STEP_SIZE) "]"; bad = parse_double(t, &s.eta); }
             break;
-        case IC_BL_NEWTON: pname = "steps"; what = "an integer >= 0"; bad = parse_int(t, &s.steps); break;
-        case IC_BL_TREE: pname = "max_depth"; what = "an integer >= 0 (0 = unlimited)"; bad = parse_int(t, &s.max_depth); break;
+        case IC_BL_NEWTON: pname = "steps"; what = "an integer in 0.." XSTR(IC_BL_MAX_NEWTON_STEPS); bad = parse_int(t, &s.steps); break;
+        case IC_BL_TREE: pname = "max_depth"; what = "an integer in 0.." XSTR(IC_BL_MAX_DEPTH) " (0 = unlimited)"; bad = parse_int(t, &s.max_depth); break;
         case IC_BL_RELU_NET:
-            if (i == 1) { pname = "hidden"; what = "an integer >= 1"; bad = parse_int(t, &s.hidden); }
-            else if (i == 2) { pname = "epochs"; what = "an integer >= 0"; bad = parse_int(t, &s.epochs); }
-            else { pname = "lr"; what = "a number > 0"; bad = parse_double(t, &s.lr); }
+            if (i == 1) { pname = "hidden"; what = "an integer in 1.." XSTR(IC_BL_MAX_HIDDEN); bad = parse_int(t, &s.hidden); }
+            else if (i == 2) { pname = "epochs"; what = "an integer in 0.." XSTR(IC_BL_MAX_EPOCHS); bad = parse_int(t, &s.epochs); }
+            else { pname = "lr"; what = "a number in (0, " XSTR(IC_BL_MAX_STEP_SIZE) "]"; bad = parse_double(t, &s.lr); }
             break;
         default: break;
         }

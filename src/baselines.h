@@ -50,6 +50,20 @@ typedef struct {
     uint64_t seed;  /* relu_net initialisation [0]; not part of the name */
 } ic_baseline_spec;
 
+/* Upper limits of the parameters (ic_baseline_validate). The iteration
+ * counts bound the run time: per fit the cost is linear in them, and an
+ * evaluation fits every prefix of every prompt (1280 prompts x 41 points at
+ * d = 20: gd:100000 about 12 minutes, newton:1000 about 2 minutes,
+ * relu_net:100:10000 about 2 hours on one core). */
+#define IC_BL_MAX_GD_STEPS 100000
+#define IC_BL_MAX_NEWTON_STEPS 1000
+#define IC_BL_MAX_EPOCHS 10000
+#define IC_BL_MAX_HIDDEN 10000
+#define IC_BL_MAX_K 100000        /* knn: more than any prompt has points */
+#define IC_BL_MAX_DEPTH 64        /* tree: 0 = unlimited */
+#define IC_BL_MAX_PENALTY 1e12    /* ridge lambda, lasso alpha */
+#define IC_BL_MAX_STEP_SIZE 1e6   /* gd eta, relu_net lr */
+
 /* Fills *out with kind's defaults (every field set). */
 void ic_baseline_defaults(ic_baseline_kind kind, ic_baseline_spec *out);
 

@@ -285,7 +285,7 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
                         ic_err *err) {
     memset(out, 0, sizeof *out);
     if (steps < 1 || warmup < 0) return ic_errf(err, "bench needs steps >= 1 and warmup >= 0");
-    if (ic_run_config_validate(cfg, err)) return -1;
+    if (ic_run_config_validate(cfg, err) || ic_run_config_check_memory(cfg, ic_default_shards(), err)) return -1;
     ic_schedule *s = malloc(sizeof *s);
     if (!s) return ic_errf(err, "out of memory");
     if (ic_run_config_schedule(cfg, s, err)) { free(s); return -1; }

@@ -186,22 +186,34 @@ done:
     return rc;
 }
 
-static int json_get_int(json_t *o, const char *key, int *out) {
+/* Integer key of a metadata object, range-checked before it is narrowed to
+ * an int (a JSON integer is 64-bit: 2^32 + 1 must not become 1). */
+static int meta_int(json_t *o, const char *what, const char *key, long long min, long long max, int *out, ic_err *err) {
     json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v)) return -1;
+    if (!v) return ic_errf(err, "metadata '%s': missing integer '%s'", what, key);
+    if (!json_is_integer(v)) return ic_errf(err, "metadata '%s': '%s' is not an integer", what, key);
     json_int_t x = json_integer_value(v);
-    if (x < -2147483647 || x > 2147483647) return -1;
+    if (x < min || x > max)
+        return ic_errf(err, "metadata '%s': %s is %lld, outside %lld..%lld", what, key, (long long)x, min, max);
     *out = (int)x;
     return 0;
+}
+
+/* The range of a model-config key, from the run-config key table. */
+static int config_meta_int(json_t *o, const char *key, int *out, ic_err *err) {
+    const ic_key *k = ic_run_config_find_key(key);
+    return meta_int(o, "iclab_config", key, (long long)k->min, (long long)k->max, out, err);
 }
 
 static int parse_config_meta(const char *text, ic_config *c, ic_err *err) {
     json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
     int rc = 0;
-    if (!json_is_object(o) || json_get_int(o, "n_dims", &c->n_dims) || json_get_int(o, "n_positions", &c->n_positions) ||
-        json_get_int(o, "n_embd", &c->n_embd) || json_get_int(o, "n_layer", &c->n_layer) ||
-        json_get_int(o, "n_head", &c->n_head))
+    if (!json_is_object(o))
         rc = ic_errf(err, "metadata 'iclab_config' is not a valid model config (need integer n_dims, n_positions, n_embd, n_layer, n_head)");
+    else if (config_meta_int(o, "n_dims", &c->n_dims, err) || config_meta_int(o, "n_positions", &c->n_positions, err) ||
+             config_meta_int(o, "n_embd", &c->n_embd, err) || config_meta_int(o, "n_layer", &c->n_layer, err) ||
+             config_meta_int(o, "n_head", &c->n_head, err))
+        rc = -1;
     json_decref(o);
     return rc;
 }
@@ -213,22 +225,26 @@ static int parse_schedule_meta(const char *text, ic_schedule *s, ic_err *err) {
     json_t *lnf = json_is_object(o) ? json_object_get(o, "loop_lnf") : NULL;
     int rc = 0;
     if (!json_is_array(steps) || json_array_size(steps) < 1 || json_array_size(steps) > IC_MAX_SCHEDULE ||
-        json_get_int(o, "loops", &s->loops) || json_get_int(o, "loss_loops", &s->loss_loops) ||
         !json_is_boolean(inj) || !json_is_boolean(lnf)) {
         rc = ic_errf(err, "metadata 'iclab_schedule' is malformed (need steps [..], loops, loss_loops, inject, loop_lnf)");
+    } else if (meta_int(o, "iclab_schedule", "loops", 1, IC_MAX_LOOPS, &s->loops, err) ||
+               meta_int(o, "iclab_schedule", "loss_loops", 1, IC_MAX_LOOPS, &s->loss_loops, err)) {
+        rc = -1;
     } else {
         s->n = (int)json_array_size(steps);
         for (int i = 0; i < s->n && rc == 0; i++) {
             json_t *e = json_array_get(steps, (size_t)i);
             json_int_t v = json_is_integer(e) ? json_integer_value(e) : -1;
-            if (v < 0 || v > 1000000) rc = ic_errf(err, "metadata 'iclab_schedule': step %d is not a block index", i + 1);
+            if (!json_is_integer(e)) rc = ic_errf(err, "metadata 'iclab_schedule': step %d is not an integer block index", i + 1);
+            else if (v < 0 || v > 4095)
+                rc = ic_errf(err, "metadata 'iclab_schedule': step %d is %lld, outside 0..4095 (block indices)", i + 1, (long long)v);
             else s->steps[i] = (int)v;
         }
         // optional "parallel": 0-based indices of the steps that run in parallel with the step
         // before them (absent: no parallel groups)
         memset(s->par, 0, sizeof s->par);
         json_t *par = json_object_get(o, "parallel");
-        if (par && !json_is_array(par))
+        if (rc == 0 && par && !json_is_array(par))
             rc = ic_errf(err, "metadata 'iclab_schedule': parallel is not an array of step indices");
         for (size_t i = 0; rc == 0 && par && i < json_array_size(par); i++) {
             json_t *e = json_array_get(par, i);
@@ -247,9 +263,8 @@ static int parse_schedule_meta(const char *text, ic_schedule *s, ic_err *err) {
                 s->par[v] = 1;
         }
         s->grad_loops = 0; /* optional: older files have none */
-        json_t *gl = json_object_get(o, "grad_loops");
-        if (gl && !json_is_integer(gl)) rc = ic_errf(err, "metadata 'iclab_schedule': grad_loops is not an integer");
-        else if (gl) s->grad_loops = (int)json_integer_value(gl);
+        if (rc == 0 && json_object_get(o, "grad_loops"))
+            rc = meta_int(o, "iclab_schedule", "grad_loops", 0, IC_MAX_LOOPS, &s->grad_loops, err);
         s->inject = json_is_true(inj);
         s->loop_lnf = json_is_true(lnf);
     }
@@ -372,8 +387,12 @@ int ic_checkpoint_load_run(const char *path, ic_model *m, ic_schedule *s, int n_
     if (rc == 0 && run_cfg) {
         ic_run_config_default(run_cfg);
         const char *j = st_meta(&f, "iclab_run_config");
-        ic_err ignored; /* best effort: a stale or foreign record only loses the defaults */
-        if (j) (void)ic_run_config_load_json(run_cfg, j, path, &ignored);
+        /* a record that does not parse is an error: reading it up to the bad key and
+         * keeping defaults for the rest silently evaluated on the wrong task */
+        if (j && ic_run_config_load_json(run_cfg, j, "metadata 'iclab_run_config'", err)) {
+            ic_model_free(m);
+            rc = -1;
+        }
     }
     st_free(&f);
     if (rc) return ic_err_prefix(err, "%s", path);

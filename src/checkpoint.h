@@ -62,7 +62,9 @@ int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head
 /* Same, and (run_cfg non-NULL) the run config the file was made with: the
  * defaults overlaid with its "iclab_run_config" metadata when present (init
  * and train record it); used for defaults such as the task and n_points.
- * The file is read once. */
+ * A record that does not parse (an unknown key, a value of the wrong type or
+ * out of range) is an error naming the key. The file is read once.
+ * Every integer of the metadata is range-checked before use. */
 int ic_checkpoint_load_run(const char *path, ic_model *m, ic_schedule *s, int n_head, char *notice,
                            size_t notice_len, ic_run_config *run_cfg, ic_err *err);
 

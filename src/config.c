@@ -1,10 +1,12 @@
 #include "config.h"
 #include "numout.h"
 #include "schedule.h"
+#include "sysmem.h"
 #include "tasks.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -93,9 +95,10 @@ void ic_run_config_default(ic_run_config *c) {
     }
 }
 
+/* true/false/1/0 only: "yes", "on", "2" are typos as often as intent */
 static int parse_bool(const char *v, int *out) {
-    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) { *out = 1; return 0; }
-    if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) { *out = 0; return 0; }
+    if (!strcmp(v, "true") || !strcmp(v, "1")) { *out = 1; return 0; }
+    if (!strcmp(v, "false") || !strcmp(v, "0")) { *out = 0; return 0; }
     return -1;
 }
 
@@ -112,7 +115,7 @@ int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_e
     }
     if (k->type == IC_KEY_BOOL) {
         int b;
-        if (parse_bool(value, &b)) return ic_errf(err, "%s: expected true or false, got '%s'", key, value);
+        if (parse_bool(value, &b)) return ic_errf(err, "%s: expected true, false, 1 or 0, got '%s'", key, value);
         *(int *)dst = b;
         return 0;
     }
@@ -128,16 +131,18 @@ int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_e
         *(double *)dst = v;
         return 0;
     }
-    if (value[0] == '-' && k->type == IC_KEY_U64)
-        return ic_errf(err, "%s: expected a non-negative integer, got '%s'", key, value);
     unsigned long long u = 0;
     long long s = 0;
-    if (k->type == IC_KEY_U64) u = strtoull(value, &end, 10);
+    if (k->type == IC_KEY_U64 && value[0] != '-') u = strtoull(value, &end, 10);
     else s = strtoll(value, &end, 10);
     while (isspace((unsigned char)*end)) end++;
-    if (*end || errno || end == value) return ic_errf(err, "%s: expected an integer, got '%s'", key, value);
-    double dv = k->type == IC_KEY_U64 ? (double)u : (double)s;
-    if (dv < k->min || dv > k->max) return ic_errf(err, "%s: %s is outside %.0f..%.0f", key, value, k->min, k->max);
+    if (*end || end == value || (errno && errno != ERANGE))
+        return ic_errf(err, "%s: expected an integer, got '%s'", key, value);
+    /* too large for 64 bits (ERANGE), negative for an unsigned key, or outside the key's range */
+    int out = errno == ERANGE || (k->type == IC_KEY_U64 && value[0] == '-');
+    if (!out && k->type == IC_KEY_U64) out = u > (unsigned long long)k->max || (double)u < k->min;
+    else if (!out) out = (double)s < k->min || (double)s > k->max;
+    if (out) return ic_errf(err, "%s: %s is outside %.0f..%.0f", key, value, k->min, k->max);
     switch (k->type) {
     case IC_KEY_INT: *(int *)dst = (int)s; break;
     case IC_KEY_LONG: *(long *)dst = (long)s; break;
@@ -147,9 +152,162 @@ int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_e
     return 0;
 }
 
+/* 1 if s is an optional '-' and decimal digits whose value does not fit a
+ * signed 64-bit integer (what jansson cannot hold as a JSON integer). */
+static int is_big_decimal(const char *s) {
+    const int neg = *s == '-';
+    const char *d = s + neg;
+    size_t n = strlen(d);
+    if (n == 0 || strspn(d, "0123456789") != n) return 0;
+    while (n > 1 && *d == '0') d++, n--;
+    if (n != 19) return n > 19;
+    return strcmp(d, neg ? "9223372036854775808" : "9223372036854775807") > 0;
+}
+
+/* jansson refuses integers beyond 64 signed bits ("too big integer"), so a
+ * seed of 2^63 or more could not even be read. Outside strings, such
+ * integer literals are put in quotes; the key checks below read them as the
+ * numbers they are (for u64 keys) or report them as out of range. Returns a
+ * malloc'ed copy, or NULL when memory runs out. */
+static char *quote_big_integers(const char *text) {
+    size_t n = strlen(text), extra = 0;
+    for (size_t i = 0, str = 0; i < n; i++) { /* count first: each quoted literal adds 2 */
+        if (str) { if (text[i] == '\\' && i + 1 < n) i++; else if (text[i] == '"') str = 0; continue; }
+        if (text[i] == '"') { str = 1; continue; }
+        if (text[i] == '-' || isdigit((unsigned char)text[i])) {
+            size_t j = i + 1;
+            while (j < n && strchr("0123456789+-.eE", text[j])) j++;
+            extra += 2;
+            i = j - 1;
+        }
+    }
+    char *out = malloc(n + extra + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0, str = 0; i < n; i++) {
+        if (str) {
+            *o++ = text[i];
+            if (text[i] == '\\' && i + 1 < n) *o++ = text[++i];
+            else if (text[i] == '"') str = 0;
+            continue;
+        }
+        if (text[i] == '"') { str = 1; *o++ = text[i]; continue; }
+        if (text[i] == '-' || isdigit((unsigned char)text[i])) {
+            size_t j = i + 1;
+            while (j < n && strchr("0123456789+-.eE", text[j])) j++;
+            char tok[64];
+            int big = j - i < sizeof tok && (memcpy(tok, text + i, j - i), tok[j - i] = 0, is_big_decimal(tok));
+            if (!big && j - i >= sizeof tok) big = strspn(text + i + (text[i] == '-'), "0123456789") == j - i - (text[i] == '-');
+            if (big) *o++ = '"';
+            memcpy(o, text + i, j - i);
+            o += j - i;
+            if (big) *o++ = '"';
+            i = j - 1;
+            continue;
+        }
+        *o++ = text[i];
+    }
+    *o = 0;
+    return out;
+}
+
+static const char *json_type_name(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    default: return "null";
+    }
+}
+
+/* "schedule": [0, 1, 1, 2] as the text "0,1,1,2"; elements are block indices. */
+static int schedule_array_text(const json_t *val, char **out, ic_err *err) {
+    const size_t n = json_array_size(val);
+    const int max_block = 4095; /* n_layer is at most 4096 */
+    char *t = malloc(n * 12 + 2);
+    if (!t) return ic_errf(err, "schedule: out of memory for %zu elements", n);
+    size_t used = 0;
+    t[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(val, i);
+        const char *big = json_is_string(e) && is_big_decimal(json_string_value(e)) ? json_string_value(e) : NULL;
+        json_int_t v = json_is_integer(e) ? json_integer_value(e) : 0;
+        if (big || (json_is_integer(e) && (v < 0 || v > max_block))) {
+            free(t);
+            if (big) return ic_errf(err, "schedule: element %zu is %s, outside 0..%d (block indices)", i + 1, big, max_block);
+            return ic_errf(err, "schedule: element %zu is %" JSON_INTEGER_FORMAT ", outside 0..%d (block indices)", i + 1, v,
+                           max_block);
+        }
+        if (!json_is_integer(e)) {
+            free(t);
+            return ic_errf(err, "schedule: element %zu is %s, expected an integer block index", i + 1, json_type_name(e));
+        }
+        used += (size_t)snprintf(t + used, 12, i ? ",%d" : "%d", (int)v);
+    }
+    *out = t;
+    return 0;
+}
+
+/* The text form of one JSON value for key k, checking its JSON type:
+ * integers for integer keys (an integral number like 1e6 too; for u64 keys
+ * also a string of decimal digits, how seeds of 2^63 and more are written),
+ * numbers for number keys, true/false for booleans, strings for text keys
+ * (and an integer array for the schedule). */
+static int json_value_text(const ic_key *k, json_t *val, char *buf, size_t len, char **owned, ic_err *err) {
+    *owned = NULL;
+    const char *sv = json_is_string(val) ? json_string_value(val) : NULL;
+    switch (k->type) {
+    case IC_KEY_BOOL:
+        if (!json_is_boolean(val))
+            return ic_errf(err, "%s: expected true or false (JSON booleans), got %s", k->name, json_type_name(val));
+        snprintf(buf, len, "%s", json_is_true(val) ? "true" : "false");
+        return 0;
+    case IC_KEY_STRING:
+        if (json_is_array(val) && !strcmp(k->name, "schedule")) return schedule_array_text(val, owned, err);
+        if (!sv) return ic_errf(err, "%s: expected a string, got %s", k->name, json_type_name(val));
+        *owned = strdup(sv);
+        if (!*owned) return ic_errf(err, "%s: out of memory", k->name);
+        return 0;
+    case IC_KEY_INT:
+    case IC_KEY_LONG:
+    case IC_KEY_U64:
+    case IC_KEY_DOUBLE:
+        if (json_is_integer(val)) {
+            json_int_t v = json_integer_value(val);
+            if (k->type == IC_KEY_U64 && v < 0) /* iclab before 2^63-safe seeds wrote them as int64 */
+                return ic_errf(err, "%s: %" JSON_INTEGER_FORMAT " is outside 0..%.0f (a file from an iclab that wrote "
+                               "seeds >= 2^63 as negative numbers? this one stands for \"%llu\")",
+                               k->name, v, k->max, (unsigned long long)(uint64_t)v);
+            snprintf(buf, len, "%" JSON_INTEGER_FORMAT, v);
+            return 0;
+        }
+        if (json_is_real(val)) {
+            snprintf(buf, len, "%.17g", json_real_value(val));
+            return 0;
+        }
+        if (sv && (is_big_decimal(sv) || (k->type == IC_KEY_U64 && sv[0] && strspn(sv, "0123456789") == strlen(sv)))) {
+            if (strlen(sv) >= len) return ic_errf(err, "%s: %.40s... is outside %.0f..%.0f", k->name, sv, k->min, k->max);
+            snprintf(buf, len, "%s", sv);
+            return 0;
+        }
+        if (sv && k->type == IC_KEY_U64)
+            return ic_errf(err, "%s: expected a non-negative integer (a number, or a string of decimal digits), got \"%s\"",
+                           k->name, sv);
+        return ic_errf(err, "%s: expected %s, got %s", k->name, k->type == IC_KEY_DOUBLE ? "a number" : "an integer",
+                       json_type_name(val));
+    }
+    return ic_errf(err, "%s: unsupported key type", k->name);
+}
+
 int ic_run_config_load_json(ic_run_config *c, const char *text, const char *source, ic_err *err) {
     json_error_t je;
-    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    char *quoted = quote_big_integers(text);
+    if (!quoted) return ic_errf(err, "%s: out of memory", source);
+    json_t *root = json_loads(quoted, JSON_REJECT_DUPLICATES, &je);
+    free(quoted);
     if (!root) return ic_errf(err, "%s:%d:%d: invalid JSON: %s", source, je.line, je.column, je.text);
     if (!json_is_object(root)) {
         json_decref(root);
@@ -159,39 +317,10 @@ int ic_run_config_load_json(ic_run_config *c, const char *text, const char *sour
     json_t *val;
     json_object_foreach(root, key, val) {
         char buf[64];
-        const char *text_val = NULL;
         char *owned = NULL;
-        if (json_is_string(val)) text_val = json_string_value(val);
-        else if (json_is_true(val)) text_val = "true";
-        else if (json_is_false(val)) text_val = "false";
-        else if (json_is_integer(val)) { snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(val)); text_val = buf; }
-        else if (json_is_real(val)) { snprintf(buf, sizeof buf, "%.17g", json_real_value(val)); text_val = buf; }
-        else if (json_is_array(val) && !strcmp(key, "schedule")) {
-            // allow "schedule": [0, 1, 1, 2]
-            size_t i, n = json_array_size(val);
-            owned = malloc(n * 12 + 2);
-            if (!owned) { json_decref(root); return ic_errf(err, "out of memory"); }
-            owned[0] = 0;
-            size_t used = 0;
-            for (i = 0; i < n; i++) {
-                json_t *e = json_array_get(val, i);
-                if (!json_is_integer(e)) {
-                    free(owned);
-                    json_decref(root);
-                    return ic_errf(err, "%s: schedule: element %zu is not an integer", source, i + 1);
-                }
-                used += (size_t)snprintf(owned + used, 12, i ? ",%d" : "%d", (int)json_integer_value(e));
-            }
-            text_val = owned;
-        } else {
-            /* key belongs to root: format the message before releasing it. null is how iclab
-             * writes an undefined number, and no config key may be undefined. */
-            ic_errf(err, "%s: key '%s': %s", source, key,
-                    json_is_null(val) ? "null is not a value (a config number must be finite)" : "unsupported value type");
-            json_decref(root);
-            return -1;
-        }
-        int rc = ic_run_config_set(c, key, text_val, err);
+        const ic_key *k = ic_run_config_find_key(key);
+        int rc = !k ? ic_errf(err, "unknown config key '%s'", key) : json_value_text(k, val, buf, sizeof buf, &owned, err);
+        if (!rc) rc = ic_run_config_set(c, key, owned ? owned : buf, err);
         free(owned);
         if (rc) {
             json_decref(root);
@@ -229,6 +358,13 @@ int ic_run_config_load_file(ic_run_config *c, const char *path, ic_err *err) {
     return rc;
 }
 
+json_t *ic_json_u64(uint64_t v) {
+    if (v <= (uint64_t)INT64_MAX) return json_integer((json_int_t)v);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return json_string(buf);
+}
+
 char *ic_run_config_to_json(const ic_run_config *c) {
     json_t *o = json_object();
     for (int i = 0; i < NKEYS; i++) {
@@ -238,7 +374,7 @@ char *ic_run_config_to_json(const ic_run_config *c) {
         switch (k->type) {
         case IC_KEY_INT: v = json_integer(*(const int *)src); break;
         case IC_KEY_LONG: v = json_integer(*(const long *)src); break;
-        case IC_KEY_U64: v = json_integer((json_int_t)*(const uint64_t *)src); break;
+        case IC_KEY_U64: v = ic_json_u64(*(const uint64_t *)src); break;
         case IC_KEY_DOUBLE: v = ic_json_num(*(const double *)src); break; /* finite once set (ic_run_config_set) */
         case IC_KEY_BOOL: v = json_boolean(*(const int *)src); break;
         case IC_KEY_STRING: v = json_string(src); break;
@@ -259,6 +395,30 @@ int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) 
     s->inject = c->inject;
     s->loop_lnf = c->loop_lnf;
     return ic_schedule_validate(s, &c->model, err);
+}
+
+double ic_run_config_train_bytes(const ic_run_config *c, int nshards) {
+    ic_schedule *s = malloc(sizeof *s);
+    ic_err e;
+    if (!s || ic_run_config_schedule(c, s, &e)) {
+        free(s);
+        return 0; /* invalid configs are refused by validation */
+    }
+    ic_mem_bytes mb;
+    ic_model_mem_estimate(&c->model, s, c->batch_size, c->n_points, 1, nshards, &mb);
+    free(s);
+    size_t sz[IC_NUM_PARAM_TENSORS];
+    double np = 0;
+    ic_param_sizes(&c->model, sz);
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) np += (double)sz[k];
+    const double adam = 2 * np * sizeof(float);
+    const double batch = (double)c->batch_size * c->n_points * (c->model.n_dims + 1) * sizeof(float);
+    return mb.total + adam + batch;
+}
+
+int ic_run_config_check_memory(const ic_run_config *c, int nshards, ic_err *err) {
+    return ic_mem_check(ic_run_config_train_bytes(c, nshards), "training",
+                        "lower batch_size, n_points, loops (grad_loops, loss_loops) or the model size", err);
 }
 
 int ic_run_config_task(const ic_run_config *c, int n_dims, ic_task_spec *task, double *err_norm, ic_err *err) {

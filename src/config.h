@@ -75,6 +75,19 @@ char *ic_run_config_to_json(const ic_run_config *c);
 /* Checks cross-key rules (model config valid, n_points <= n_positions,
  * schedule parses and names existing blocks, loss_loops <= loops). */
 int ic_run_config_validate(const ic_run_config *c, ic_err *err);
+/* A u64 (a seed) as JSON: an integer up to 2^63 - 1, above that a string of
+ * its decimal digits (jansson's integers are signed 64-bit). Every key of
+ * type u64 reads both forms back. */
+struct json_t *ic_json_u64(uint64_t v);
+/* Bytes a training run of c needs at its largest (final n_points, loops and
+ * grad_loops; curricula only start smaller): the model trained on nshards
+ * shards (ic_model_mem_estimate: parameters, gradients, activations,
+ * backward scratch, predictions, replicas), Adam's two moments and one batch
+ * of prompts. Allocates nothing; c must be valid. */
+double ic_run_config_train_bytes(const ic_run_config *c, int nshards);
+/* Refuses (-1, one line: needed, available, which limit, what to lower) a
+ * config whose training does not fit in the memory available now (sysmem.h). */
+int ic_run_config_check_memory(const ic_run_config *c, int nshards, ic_err *err);
 /* The schedule the config describes. */
 int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err);
 /* The task the config describes, for prompts of n_dims coordinates: kind

@@ -19,11 +19,15 @@
 
 int ic_write_file_atomic(const char *path, const void *data, size_t len, ic_err *err) {
     if (!path || !path[0]) return ic_errf(err, "no output path given");
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
+    /* the temporary file: same directory, a short fixed-length name (a
+     * suffix on the target's name would push names near NAME_MAX over it) */
+    const char *slash0 = strrchr(path, '/');
+    const size_t dl = slash0 ? (size_t)(slash0 - path) + 1 : 0;
+    const size_t tl = dl + sizeof IC_TMP_PREFIX - 1 + 6 + sizeof IC_TMP_SUFFIX;
+    char *tmp = malloc(tl);
     if (!tmp) return ic_errf(err, "%s: out of memory", path);
-    snprintf(tmp, pl + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
+    snprintf(tmp, tl, "%.*s%sXXXXXX%s", (int)dl, path, IC_TMP_PREFIX, IC_TMP_SUFFIX);
+    int fd = mkstemps(tmp, (int)sizeof IC_TMP_SUFFIX - 1);
     if (fd < 0) {
         int e = errno;
         free(tmp);
@@ -230,7 +234,10 @@ int ic_remove_atomic_temps(const char *dir, const char *const *names, int n_name
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         const char *ent = e->d_name;
-        int match = 0;
+        /* today's temporaries (ic_is_temp_name) carry no target name: under the
+         * directory's lock every one of them is a dead writer's */
+        int match = ic_is_temp_name(ent);
+        /* older iclab versions named them NAME.tmpXXXXXX */
         for (int i = 0; i < n_names && !match; i++) {
             size_t nl = strlen(names[i]);
             const char *tail = ent + nl;
@@ -604,4 +611,29 @@ int ic_outdir_path(const ic_outdir *od, const char *path, char *buf, size_t len,
     if (!*rest) return ic_errf(err, "%s is the output directory itself, not a file in it", path);
     if (snprintf(buf, len, "%s%s", od->tmp, rest) >= (int)len) return ic_errf(err, "path too long: %s%s", od->tmp, rest);
     return 0;
+}
+
+int ic_is_temp_name(const char *name) {
+    const size_t pl = sizeof IC_TMP_PREFIX - 1, sl = sizeof IC_TMP_SUFFIX - 1;
+    if (strlen(name) != pl + 6 + sl || strncmp(name, IC_TMP_PREFIX, pl) || strcmp(name + pl + 6, IC_TMP_SUFFIX))
+        return 0;
+    for (size_t i = pl; i < pl + 6; i++)
+        if (!isalnum((unsigned char)name[i])) return 0;
+    return 1;
+}
+
+int ic_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int ic_file_in_dir(const char *path, const char *dir) {
+    if (!path || !dir) return 0;
+    const char *slash = strrchr(path, '/');
+    char *pdir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    if (!pdir) return 1; /* cannot tell: say yes, the caller refuses rather than risk the file */
+    int same = ic_same_file(pdir, dir);
+    free(pdir);
+    return same;
 }

@@ -6,11 +6,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
+#include "sysmem.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -255,6 +257,7 @@ void ic_model_zero_grad(ic_model *m) {
  * safe. */
 static size_t layout_acts(ic_model *m, float *base, int B, int T, int nslots, int nb, int share) {
     const size_t C = (size_t)m->cfg.n_embd, H = (size_t)m->cfg.n_head, d = (size_t)m->cfg.n_dims;
+    /* acts_floats() below is the closed form of this layout (tested equal) */
     const size_t BT = (size_t)B * T;
     size_t off = 0;
 #define TAKE(ptr, count) do { if (base) (ptr) = base + off; off += (count); } while (0)
@@ -294,9 +297,40 @@ static size_t layout_acts(ic_model *m, float *base, int B, int T, int nslots, in
     return off;
 }
 
+/* Floats of the activation buffer layout_acts() lays out, in double. */
+static double acts_floats(const ic_config *c, double B, double T, double nslots, double nb, int share) {
+    const double C = c->n_embd, H = c->n_head, d = c->n_dims, BT = B * T, BTC = BT * C;
+    const double full = 16 * BTC + 4 * BT + B * H * T * T; /* one block application's internals and output */
+    const double per_slot = 2 * BTC + 2 * BT + (share ? full + (nb - 1) * BTC : nb * full);
+    return BT * d + B * floor(T / 2) + 2 * BTC + nslots * per_slot;
+}
+
+/* Floats of the backward scratch ensure_dacts() allocates. */
+static double dacts_floats(const ic_config *c, double B, double T, double n, int groups) {
+    const double C = c->n_embd, H = c->n_head, BTC = B * T * C;
+    return 5 * BTC + 3 * BTC + 2 * 4 * BTC + B * H * T * T + B * n + (groups ? 2 * BTC : 0);
+}
+
+/* A buffer of `floats` floats that is about to be allocated (grow = 1) or
+ * only sized (grow = 0): more than size_t can count (the size computation
+ * would wrap) is an error; when it grows to a large size, more than the
+ * machine has is an error too, instead of an OOM kill while the pages are
+ * touched (Linux overcommits). A buffer that is already there is not
+ * re-checked. */
+static int check_size(double floats, int grow, const char *what, ic_err *err) {
+    const double bytes = floats * sizeof(float);
+    if (bytes > (double)(SIZE_MAX / 2))
+        return ic_errf(err, "out of memory: %s needs %.3g bytes, more than this machine can address", what, bytes);
+    if (!grow || bytes < 64e6) return 0; /* small: malloc failing is the check */
+    return ic_mem_check(bytes, what, "use fewer prompts per pass (--batch_size), fewer points or loops", err);
+}
+
 static int ensure_acts(ic_model *m, int B, int T, int nslots, int nb, int share, ic_err *err) {
+    const double want = acts_floats(&m->cfg, B, T, nslots, nb, share);
+    if (check_size(want, 0, "the activation buffer", err)) return -1;
     size_t need = layout_acts(m, NULL, B, T, nslots, nb, share);
     if (need > m->acts_cap) {
+        if (check_size(want, 1, "the activation buffer", err)) return -1;
         free(m->acts_mem);
         m->acts_mem = malloc(need * sizeof(float));
         m->acts_cap = m->acts_mem ? need : 0;
@@ -325,9 +359,12 @@ static int ensure_dacts(ic_model *m, ic_err *err) {
     const size_t BT = (size_t)m->B * m->T;
     int groups = 0; /* parallel groups need two more [B,T,C] buffers */
     for (int i = 1; i < m->sched.n; i++) groups |= m->sched.par[i];
+    const double want = dacts_floats(&m->cfg, m->B, m->T, m->n, groups);
+    if (check_size(want, 0, "the backward buffer", err)) return -1;
     size_t need = 5 * BT * C + BT * 3 * C + 2 * BT * 4 * C + (size_t)m->B * H * m->T * m->T +
                   (size_t)m->B * m->n + (groups ? 2 * BT * C : 0);
     if (need > m->dacts_cap) {
+        if (check_size(want, 1, "the backward buffer", err)) return -1;
         free(m->dacts_mem);
         m->dacts_mem = malloc(need * sizeof(float));
         m->dacts_cap = m->dacts_mem ? need : 0;
@@ -427,7 +464,9 @@ int ic_model_forward(ic_model *m, const ic_schedule *s, const float *xs, const f
     m->sched = *s;
     m->have_grad_acts = 0;
     if (ensure_acts(m, B, T, nslots, nb, !need_grad, err)) return -1;
+    if (check_size((double)L * B * n, 0, "the predictions of every loop", err)) return -1;
     if ((size_t)L * B * n > m->preds_cap) {
+        if (check_size((double)L * B * n, 1, "the predictions of every loop", err)) return -1;
         free(m->preds);
         m->preds = malloc(sizeof(float) * (size_t)L * B * n);
         m->preds_cap = m->preds ? (size_t)L * B * n : 0;
@@ -707,6 +746,74 @@ int ic_model_train_pass(ic_model *m, ic_shards *sh, int nshards, const ic_schedu
     m->preds = NULL;
     m->preds_cap = 0;
     return 0;
+}
+
+/* ---------------- memory ---------------- */
+
+/* One model's buffers after a forward (need_grad 0) or forward + backward
+ * (need_grad 1) of B prompts: what ensure_acts, ensure_dacts, the
+ * predictions, the loop statistics and the gradients allocate. */
+static void model_bytes(const ic_config *c, const ic_schedule *s, double B, double n, int need_grad, int owns_params,
+                        ic_mem_bytes *o) {
+    size_t sz[IC_NUM_PARAM_TENSORS];
+    double np = 0;
+    ic_param_sizes(c, sz);
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) np += (double)sz[k];
+    const double T = 2 * n, L = s->loops, nb = s->n;
+    const double nslots = need_grad ? ic_schedule_grad_loops(s) : 1;
+    int groups = 0;
+    for (int i = 1; i < s->n; i++) groups |= s->par[i];
+    memset(o, 0, sizeof *o);
+    o->params = owns_params ? np * sizeof(float) : 0;
+    o->grads = need_grad ? np * sizeof(float) : 0;
+    o->acts = acts_floats(c, B, T, nslots, nb, !need_grad) * sizeof(float) + nslots * sizeof(ic_loop_acts) +
+              nslots * nb * sizeof(ic_block_acts);
+    o->dacts = need_grad ? dacts_floats(c, B, T, n, groups) * sizeof(float) : 0;
+    o->preds = L * B * n * sizeof(float) + 2 * L * sizeof(double);
+    o->total = o->params + o->grads + o->acts + o->dacts + o->preds;
+}
+
+void ic_model_mem_estimate(const ic_config *c, const ic_schedule *s, int B, int n, int need_grad, int nshards,
+                           ic_mem_bytes *out) {
+    if (n <= 0) n = c->n_positions;
+    if (nshards > B) nshards = B;
+    if (!need_grad || nshards <= 1) {
+        model_bytes(c, s, B, n, need_grad, 1, out);
+        return;
+    }
+    /* ic_model_train_pass on shards: the master keeps its parameters, gradients and
+     * loop statistics (no activations or predictions); each replica borrows the
+     * parameters and holds its shard's buffers */
+    model_bytes(c, s, B, n, 1, 1, out);
+    out->acts = out->dacts = 0;
+    out->preds = 2.0 * s->loops * sizeof(double);
+    out->replicas = (double)nshards * sizeof(ic_model);
+    for (int i = 0; i < nshards; i++) {
+        const int bi = (int)((long)B * (i + 1) / nshards - (long)B * i / nshards);
+        ic_mem_bytes r;
+        model_bytes(c, s, bi, n, 1, 0, &r);
+        out->replicas += r.total;
+    }
+    out->total = out->params + out->grads + out->preds + out->replicas;
+}
+
+void ic_model_mem_held(const ic_model *m, const ic_shards *sh, ic_mem_bytes *o) {
+    memset(o, 0, sizeof *o);
+    o->params = m->owns_params && m->params_mem ? (double)m->num_params * sizeof(float) : 0;
+    o->grads = m->grads_mem ? (double)m->num_params * sizeof(float) : 0;
+    o->acts = (double)m->acts_cap * sizeof(float) + (double)m->loop_acts_cap * sizeof(ic_loop_acts) +
+              (double)m->block_acts_cap * sizeof(ic_block_acts);
+    o->dacts = (double)m->dacts_cap * sizeof(float);
+    o->preds = (double)m->preds_cap * sizeof(float) + (double)m->loop_mse_cap * 2 * sizeof(double);
+    if (sh && sh->cap) {
+        o->replicas = (double)sh->cap * sizeof(ic_model);
+        for (int i = 0; i < sh->cap; i++) {
+            ic_mem_bytes r;
+            ic_model_mem_held(&sh->rep[i], NULL, &r);
+            o->replicas += r.total;
+        }
+    }
+    o->total = o->params + o->grads + o->acts + o->dacts + o->preds + o->replicas;
 }
 
 /* ---------------- FLOP count ---------------- */

@@ -261,6 +261,30 @@ int ic_default_shards(void);
 /* Predictions [B,n] after loop t (t < 0: the last loop) of the last forward. */
 const float *ic_model_preds(const ic_model *m, int t);
 
+/* ---- memory ---- */
+
+/* Bytes of a model's buffers, by category (doubles, so that a configuration
+ * beyond any machine still compares instead of wrapping around). */
+typedef struct {
+    double params;   /* parameters (a replica borrows them: 0) */
+    double grads;    /* parameter gradients */
+    double acts;     /* activations and their view arrays */
+    double dacts;    /* backward scratch */
+    double preds;    /* predictions [L,B,n] and per-loop statistics */
+    double replicas; /* training shards: every replica's buffers and structs */
+    double total;
+} ic_mem_bytes;
+
+/* What ic_model_forward (need_grad = 0: inference, one loop's activations
+ * shared by the steps) or ic_model_train_pass with nshards shards
+ * (need_grad = 1) leaves allocated in a fresh model for B prompts of n points
+ * under s: computed from the shapes with the same layout as the
+ * allocation, allocating nothing. n = 0 means c->n_positions. */
+void ic_model_mem_estimate(const ic_config *c, const ic_schedule *s, int B, int n, int need_grad, int nshards,
+                           ic_mem_bytes *out);
+/* What m (and the replicas in sh, may be NULL) holds now: its allocation sizes. */
+void ic_model_mem_held(const ic_model *m, const ic_shards *sh, ic_mem_bytes *out);
+
 /* Floating-point operations of one forward (2 per multiply-add, matrix
  * products and attention only) for B prompts of n points under s. The
  * backward costs twice this. */

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "baselines.h"
 #include "eval.h"
@@ -864,6 +867,8 @@ double ic_subspace_overlap(const double *U1, const double *U2, int C, int r) {
 typedef struct {
     int loop, step, r, C;
     const double *dirs;
+    double *coef; /* r per thread, allocated before the forward (a hook cannot fail) */
+    int nthr;
 } ablate_ctx;
 
 static void ablate_hook(void *vctx, int loop, int step, float *resid, const float *resid_in, int B, int T, int C) {
@@ -871,12 +876,15 @@ static void ablate_hook(void *vctx, int loop, int step, float *resid, const floa
     if (loop != a->loop || step != a->step || a->r <= 0 || C != a->C) return;
     const long N = (long)B * T;
     const int r = a->r;
-    #pragma omp parallel if (N * C * r > 100000)
+    #pragma omp parallel num_threads(a->nthr) if (N * C * r > 100000)
     {
-        double *coef = malloc(sizeof(double) * (size_t)r);
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        double *coef = a->coef + (size_t)tid * r;
         #pragma omp for
         for (long i = 0; i < N; i++) {
-            if (!coef) continue; /* out of memory: the token is left as it is */
             float *h = resid + (size_t)i * C;
             const float *x = resid_in + (size_t)i * C;
             for (int k = 0; k < r; k++) {
@@ -891,7 +899,6 @@ static void ablate_hook(void *vctx, int loop, int step, float *resid, const floa
                 h[c] = (float)((double)h[c] - p);
             }
         }
-        free(coef);
     }
 }
 
@@ -903,7 +910,12 @@ int ic_probe_ablate(ic_model *m, const ic_schedule *s, const float *xs, const fl
     int S = 0;
     for (int j = 0; j < s->n; j++) S += !s->par[j];
     if (step < 0 || step >= S) return ic_errf(err, "ablation step %d is outside 0..%d", step, S - 1);
-    ablate_ctx a = {loop, step, r, C, dirs};
+    int nthr = 1;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    ablate_ctx a = {loop, step, r, C, dirs, malloc(sizeof(double) * (size_t)(r > 0 ? r : 1) * (size_t)nthr), nthr};
+    if (!a.coef) return ic_errf(err, "out of memory for the ablation (%d directions x %d threads)", r, nthr);
     ic_step_hook old = m->step_hook;
     void *old_ctx = m->step_hook_ctx;
     m->step_hook = ablate_hook;
@@ -911,5 +923,6 @@ int ic_probe_ablate(ic_model *m, const ic_schedule *s, const float *xs, const fl
     int rc = ic_model_predict(m, s, xs, ys, B, n, chunk > 0 ? chunk : 256, pred, err);
     m->step_hook = old;
     m->step_hook_ctx = old_ctx;
+    free(a.coef);
     return rc;
 }

@@ -1,6 +1,7 @@
 #include "prompts.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,22 @@ int ic_prompts_load(const char *path, int d_expected, int max_n, ic_prompts *out
         ic_err_prefix(err, "%s", path);
         goto done;
     }
+    /* NaN/Inf would run through every predictor and come out as a NaN error
+     * (or a LAPACK failure in a baseline): refuse them here, saying where */
+    for (size_t i = 0; i < nx; i++)
+        if (!isfinite(out->xs[i])) {
+            const size_t b = i / ((size_t)n * d), p = i / d % n, k = i % d;
+            ic_errf(err, "%s: tensor 'xs' holds %s at xs[%zu,%zu,%zu] (prompt %zu, point %zu, coordinate %zu, counted from 0); "
+                    "prompts must be finite", path, isnan(out->xs[i]) ? "NaN" : out->xs[i] > 0 ? "+Inf" : "-Inf", b, p, k, b, p, k);
+            goto done;
+        }
+    for (size_t i = 0; i < ny; i++)
+        if (!isfinite(out->ys[i])) {
+            const size_t b = i / n, p = i % n;
+            ic_errf(err, "%s: tensor 'ys' holds %s at ys[%zu,%zu] (prompt %zu, point %zu, counted from 0); prompts must be finite",
+                    path, isnan(out->ys[i]) ? "NaN" : out->ys[i] > 0 ? "+Inf" : "-Inf", b, p, b, p);
+            goto done;
+        }
     out->B = B;
     out->n = n;
     out->d = d;

@@ -14,7 +14,9 @@ typedef struct {
 
 /* Reads and checks a prompt file: both tensors present, F32, right ranks,
  * matching shapes, B and n at least 1, d == d_expected and n <= max_n when
- * those are > 0. Errors name the file, tensor and what is wrong. */
+ * those are > 0, every value finite (NaN/Inf: an error naming the tensor,
+ * prompt, point and coordinate). Errors name the file, tensor and what is
+ * wrong. */
 int ic_prompts_load(const char *path, int d_expected, int max_n, ic_prompts *out, ic_err *err);
 void ic_prompts_free(ic_prompts *p);
 

@@ -69,6 +69,8 @@ static uint64_t data_seed_of(const ic_run_config *c) {
 int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err) {
     memset(t, 0, sizeof *t);
     if (ic_run_config_validate(cfg, err)) return -1;
+    /* before anything is allocated or written: a config that cannot fit is refused */
+    if (ic_run_config_check_memory(cfg, ic_default_shards(), err)) return -1;
     t->cfg = *cfg;
     if (ic_run_config_task(cfg, cfg->model.n_dims, &t->task, NULL, err)) return -1;
     if (ic_run_config_schedule(cfg, &t->sched, err)) return -1;

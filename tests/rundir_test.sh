@@ -21,7 +21,7 @@ check "the lock file is gone after a run" '[ ! -e ref/iclab.lock ]'
 # same model, same losses as ref; no temporary file left; steps 1..N in order, 10 fields each
 same_as_ref() { cmp -s ref/model.safetensors "$1/model.safetensors" &&
     diff <(cut -d, -f1-5 ref/metrics.csv) <(cut -d, -f1-5 "$1/metrics.csv") >/dev/null; }
-no_temps() { ! ls "$1" | grep -q '\.tmp'; }
+no_temps() { ! ls -A "$1" | grep -q '\.tmp'; }
 metrics_ok() { awk -F, 'NR > 1 && (NF != 10 || $1 != NR - 1) { bad = 1 } END { exit bad }' "$1/metrics.csv"; }
 
 # kill_at SYSCALL N ARGS...: runs iclab ARGS, SIGKILLed on entering its Nth SYSCALL;

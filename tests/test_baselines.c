@@ -779,8 +779,8 @@ static void test_parse_errors(void **state) {
         {"", "valid: zero"},
         {"foo", "unknown baseline 'foo' (valid: zero, least_squares"},
         {"Ridge", "unknown baseline"},
-        {"knn:0", "k must be >= 1"},
-        {"knn:x", "k must be an integer >= 1, got 'x' (knn[:k])"},
+        {"knn:0", "k must be in 1..100000, got 0"},
+        {"knn:x", "k must be an integer in 1..100000, got 'x' (knn[:k])"},
         {"knn:3.5", "got '3.5'"},
         {"knn:", "got ''"},
         {"ridge:-1", "lambda must be"},
@@ -788,16 +788,29 @@ static void test_parse_errors(void **state) {
         {"ridge:nan", "lambda"},
         {"ridge:1:2", "at most 1 parameter (ridge[:lambda])"},
         {"lasso:-0.1", "alpha must be"},
-        {"gd:-1", "steps must be >= 0"},
+        {"gd:-1", "steps must be in 0..100000"},
         {"gd:10:0", "eta must be"},
         {"gd:10:0.1:3", "at most 2 parameters"},
-        {"newton:1e3", "steps must be an integer >= 0"},
+        {"newton:1e3", "steps must be an integer in 0..1000"},
         {"tree:-1", "max_depth"},
-        {"relu_net:0", "hidden must be >= 1"},
-        {"relu_net:10:-5", "epochs must be >= 0"},
+        {"relu_net:0", "hidden must be in 1..10000"},
+        {"relu_net:10:-5", "epochs must be in 0..10000"},
         {"relu_net:10:5:0", "lr must be"},
         {"zero:1", "at most 0 parameters"},
         {"knn:99999999999", "k must be an integer"},
+        // documented maxima (docs/baselines.md): gd:1000000000 ran for hours with no progress
+        {"gd:1000000000", "gd: steps must be in 0..100000 (the run time is linear in steps), got 1000000000"},
+        {"gd:100001", "steps must be in 0..100000"},
+        {"gd:99999999999999999999", "steps must be an integer in 0..100000"},
+        {"gd:10:1e7", "eta must be a number in (0, 1e6]"},
+        {"newton:1001", "newton: steps must be in 0..1000"},
+        {"relu_net:10001", "hidden must be in 1..10000"},
+        {"relu_net:10:10001", "epochs must be in 0..10000"},
+        {"relu_net:10:10:1e7", "lr must be a number in (0, 1e6]"},
+        {"knn:100001", "k must be in 1..100000"},
+        {"tree:65", "max_depth must be in 0..64"},
+        {"ridge:1e13", "lambda must be a number in (0, 1e12]"},
+        {"lasso:1e13", "alpha must be a number in [0, 1e12]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ic_baseline_spec s;
@@ -812,6 +825,13 @@ static void test_parse_errors(void **state) {
     }
     ic_err err;
     assert_int_equal(ic_baseline_parse(NULL, NULL, &err), -1);
+    // the maxima themselves are accepted
+    const char *edge[] = {"gd:100000:1e6", "newton:1000", "relu_net:10000:10000:1e6", "knn:100000", "tree:64",
+                          "ridge:1e12", "lasso:1e12", "gd:0", "newton:0", "relu_net:1:0"};
+    for (size_t i = 0; i < sizeof edge / sizeof *edge; i++) {
+        ic_baseline_spec s;
+        if (ic_baseline_parse(edge[i], &s, &err)) fail_msg("'%s': %s", edge[i], err.msg);
+    }
 }
 
 int main(void) {

@@ -90,21 +90,24 @@ static void test_remove_atomic_temps(void **st) {
     ic_err err;
     const char *dir = tu_tmp_path("temps");
     assert_int_equal(ic_mkdirs(dir, &err), 0);
-    // a real leftover: ic_write_file_atomic's own temp name
+    // real leftovers: ic_write_file_atomic's temp names, today's and an older iclab's
     const char *names[] = {"state.safetensors", "model.safetensors"};
-    const char *doomed[] = {"state.safetensors.tmpAb3xYz", "model.safetensors.tmp000000"};
+    const char *doomed[] = {".iclab-Ab3xYz.tmp", ".iclab-000000.tmp", "state.safetensors.tmpAb3xYz",
+                            "model.safetensors.tmp000000"};
     const char *kept[] = {"state.safetensors", "state.safetensors.tmpAb3xY", "state.safetensors.tmpAb3xYz1",
-                          "other.csv.tmpAb3xYz", "state.safetensors.tmp-b3xYz", "xstate.safetensors.tmpAb3xYz"};
+                          "other.csv.tmpAb3xYz", "state.safetensors.tmp-b3xYz", "xstate.safetensors.tmpAb3xYz",
+                          ".iclab-Ab3xY.tmp", ".iclab-Ab3xYz.tmpx", "iclab-Ab3xYz.tmp", ".iclab-Ab3-Yz.tmp"};
+    const int nd = 4, nk = 10;
     char p[600];
-    for (int i = 0; i < 2; i++) { snprintf(p, sizeof p, "%s/%s", dir, doomed[i]); write_text(p, "12345"); }
-    for (int i = 0; i < 6; i++) { snprintf(p, sizeof p, "%s/%s", dir, kept[i]); write_text(p, "x"); }
+    for (int i = 0; i < nd; i++) { snprintf(p, sizeof p, "%s/%s", dir, doomed[i]); write_text(p, "12345"); }
+    for (int i = 0; i < nk; i++) { snprintf(p, sizeof p, "%s/%s", dir, kept[i]); write_text(p, "x"); }
     int n;
     unsigned long long bytes;
     assert_int_equal(ic_remove_atomic_temps(dir, names, 2, &n, &bytes, &err), 0);
-    assert_int_equal(n, 2);
-    assert_int_equal(bytes, 10);
-    for (int i = 0; i < 2; i++) { snprintf(p, sizeof p, "%s/%s", dir, doomed[i]); assert_false(ic_file_exists(p)); }
-    for (int i = 0; i < 6; i++) { snprintf(p, sizeof p, "%s/%s", dir, kept[i]); assert_true(ic_file_exists(p)); }
+    assert_int_equal(n, nd);
+    assert_int_equal(bytes, 5 * nd);
+    for (int i = 0; i < nd; i++) { snprintf(p, sizeof p, "%s/%s", dir, doomed[i]); assert_false(ic_file_exists(p)); }
+    for (int i = 0; i < nk; i++) { snprintf(p, sizeof p, "%s/%s", dir, kept[i]); assert_true(ic_file_exists(p)); }
     assert_int_equal(ic_remove_atomic_temps(tu_tmp_path("missing"), names, 2, &n, &bytes, &err), -1);
 }
 
