@@ -75,6 +75,9 @@ const char *ic_blas_coretype_suggestion(const char *corename) {
 #define IC_ACC12(OP) \
     a0 = OP(a0); a1 = OP(a1); a2 = OP(a2); a3 = OP(a3); a4 = OP(a4); a5 = OP(a5); \
     a6 = OP(a6); a7 = OP(a7); a8 = OP(a8); a9 = OP(a9); a10 = OP(a10); a11 = OP(a11)
+/* the sum of the twelve accumulators, a tree of ADD(x, y) */
+#define IC_SUM12(ADD) \
+    ADD(ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7))), ADD(ADD(a8, a9), ADD(a10, a11)))
 #define IC_KEEP12(C) \
     __asm__ volatile("" : "+" C(a0), "+" C(a1), "+" C(a2), "+" C(a3), "+" C(a4), "+" C(a5)); \
     __asm__ volatile("" : "+" C(a6), "+" C(a7), "+" C(a8), "+" C(a9), "+" C(a10), "+" C(a11))
@@ -94,9 +97,7 @@ __attribute__((target("avx512f"))) static double loop_avx512(long iters, float *
         IC_KEEP12("v");
     }
 #undef OP
-    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    const __m512 t = IC_SUM12(_mm512_add_ps);
     *sink = _mm512_reduce_add_ps(t);
     return (double)iters * 12 * 16 * 2;
 }
@@ -112,9 +113,7 @@ __attribute__((target("avx2,fma"))) static double loop_avx2(long iters, float *s
         IC_KEEP12("x");
     }
 #undef OP
-    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    t = _mm256_add_ps(t, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    const __m256 t = IC_SUM12(_mm256_add_ps);
     float v[8];
     _mm256_storeu_ps(v, t);
     *sink = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
@@ -132,9 +131,7 @@ static double loop_sse(long iters, float *sink) {
         IC_KEEP12("x");
     }
 #undef OP
-    __m128 t = _mm_add_ps(_mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)),
-                          _mm_add_ps(_mm_add_ps(a4, a5), _mm_add_ps(a6, a7)));
-    t = _mm_add_ps(t, _mm_add_ps(_mm_add_ps(a8, a9), _mm_add_ps(a10, a11)));
+    const __m128 t = IC_SUM12(_mm_add_ps);
     float v[4];
     _mm_storeu_ps(v, t);
     *sink = v[0] + v[1] + v[2] + v[3];
@@ -154,9 +151,7 @@ __attribute__((target("avx512f,avx512bf16"))) static double loop_bf16(long iters
         IC_KEEP12("v");
     }
 #undef OP
-    __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    const __m512 t = IC_SUM12(_mm512_add_ps);
     *sink = _mm512_reduce_add_ps(t);
     return (double)iters * 12 * 32 * 2;
 }

@@ -193,28 +193,6 @@ static void test_checkpoint_errors(void **st) {
     ic_model_free(&m);
 }
 
-/* Copies checkpoint src to dst with its 'iclab_schedule' metadata replaced by sched_json. */
-static void rewrite_schedule_meta(const char *src, const char *dst, const char *sched_json) {
-    st_file f;
-    ic_err err;
-    assert_int_equal(st_read_file(src, &f, &err), 0);
-    st_wtensor *w = calloc((size_t)f.n_tensors, sizeof *w);
-    for (int i = 0; i < f.n_tensors; i++) {
-        w[i].name = f.tensors[i].name;
-        w[i].dtype = f.tensors[i].dtype;
-        w[i].ndim = f.tensors[i].ndim;
-        memcpy(w[i].shape, f.tensors[i].shape, sizeof w[i].shape);
-        w[i].data = f.buf + f.data_start + f.tensors[i].begin;
-    }
-    const char **vals = calloc((size_t)f.n_meta, sizeof *vals);
-    for (int i = 0; i < f.n_meta; i++)
-        vals[i] = strcmp(f.meta_keys[i], "iclab_schedule") ? f.meta_vals[i] : sched_json;
-    assert_int_equal(st_write_file(dst, w, f.n_tensors, (const char *const *)f.meta_keys, vals, f.n_meta, &err), 0);
-    free(vals);
-    free(w);
-    st_free(&f);
-}
-
 /* Parallel groups survive a save/load as a "parallel" list of 0-based step
  * indices, written only when there are groups; malformed lists are refused. */
 static void test_schedule_parallel_roundtrip(void **st) {
@@ -268,7 +246,7 @@ static void test_schedule_parallel_roundtrip(void **st) {
     const char *head = "{\"steps\":[0,1,2,1],\"loops\":1,\"loss_loops\":1,\"inject\":true,\"loop_lnf\":true";
     char meta[256];
     snprintf(meta, sizeof meta, "%s,\"parallel\":[3,2]}", head);
-    rewrite_schedule_meta(tu_tmp_path("q.safetensors"), tu_tmp_path("r.safetensors"), meta);
+    tu_rewrite_meta(tu_tmp_path("q.safetensors"), tu_tmp_path("r.safetensors"), "iclab_schedule", meta);
     assert_int_equal(ic_checkpoint_load(tu_tmp_path("r.safetensors"), &l, &ls, 0, NULL, 0, &err), 0);
     assert_string_equal(ic_schedule_format(&ls, buf, sizeof buf), "0,(1|2|1)");
     ic_model_free(&l);
@@ -279,7 +257,7 @@ static void test_schedule_parallel_roundtrip(void **st) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(meta, sizeof meta, "%s,\"parallel\":%s}", head, bad[i].list);
-        rewrite_schedule_meta(tu_tmp_path("q.safetensors"), tu_tmp_path("r.safetensors"), meta);
+        tu_rewrite_meta(tu_tmp_path("q.safetensors"), tu_tmp_path("r.safetensors"), "iclab_schedule", meta);
         err.msg[0] = 0;
         assert_int_equal(ic_checkpoint_load(tu_tmp_path("r.safetensors"), &l, &ls, 0, NULL, 0, &err), -1);
         if (!strstr(err.msg, bad[i].msg) || !strstr(err.msg, "parallel") || !strstr(err.msg, "r.safetensors"))

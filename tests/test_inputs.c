@@ -226,32 +226,6 @@ static void test_seed_round_trip(void **st) {
 
 static const ic_config TINY = {.n_dims = 3, .n_positions = 6, .n_embd = 8, .n_layer = 2, .n_head = 1};
 
-/* Copies src to dst with metadata key set to val (added if absent). */
-static void rewrite_meta(const char *src, const char *dst, const char *key, const char *val) {
-    st_file f;
-    ic_err err;
-    assert_int_equal(st_read_file(src, &f, &err), 0);
-    st_wtensor *w = calloc((size_t)f.n_tensors, sizeof *w);
-    for (int i = 0; i < f.n_tensors; i++) {
-        w[i].name = f.tensors[i].name;
-        w[i].dtype = f.tensors[i].dtype;
-        w[i].ndim = f.tensors[i].ndim;
-        memcpy(w[i].shape, f.tensors[i].shape, sizeof w[i].shape);
-        w[i].data = f.buf + f.data_start + f.tensors[i].begin;
-    }
-    const char *keys[16], *vals[16];
-    int nm = 0, found = 0;
-    for (int i = 0; i < f.n_meta && nm < 15; i++, nm++) {
-        keys[nm] = f.meta_keys[i];
-        vals[nm] = strcmp(f.meta_keys[i], key) ? f.meta_vals[i] : val;
-        found |= !strcmp(f.meta_keys[i], key);
-    }
-    if (!found) keys[nm] = key, vals[nm++] = val;
-    assert_int_equal(st_write_file(dst, w, f.n_tensors, keys, vals, nm, &err), 0);
-    free(w);
-    st_free(&f);
-}
-
 static void test_checkpoint_metadata_ranges(void **st) {
     (void)st;
     ic_model m, l;
@@ -270,7 +244,7 @@ static void test_checkpoint_metadata_ranges(void **st) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(meta, sizeof meta, "%s%s", head, bad[i].tail);
-        rewrite_meta(src, dst, "iclab_schedule", meta);
+        tu_rewrite_meta(src, dst, "iclab_schedule", meta);
         err.msg[0] = 0;
         if (ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, &err) != -1) fail_msg("%s: loaded", meta);
         if (!strstr(err.msg, bad[i].want) || !strstr(err.msg, "meta_bad.safetensors") || !strstr(err.msg, "iclab_schedule"))
@@ -285,16 +259,16 @@ static void test_checkpoint_metadata_ranges(void **st) {
         {"{\"steps\":[0,1],\"loops\":1,\"loss_loops\":1,\"inject\":1,\"loop_lnf\":true}", "iclab_schedule"},
     };
     for (size_t i = 0; i < sizeof bad2 / sizeof *bad2; i++) {
-        rewrite_meta(src, dst, "iclab_schedule", bad2[i].meta);
+        tu_rewrite_meta(src, dst, "iclab_schedule", bad2[i].meta);
         err.msg[0] = 0;
         if (ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, &err) != -1) fail_msg("%s: loaded", bad2[i].meta);
         if (!strstr(err.msg, bad2[i].want)) fail_msg("%s: error '%s' lacks '%s'", bad2[i].meta, err.msg, bad2[i].want);
     }
-    rewrite_meta(src, dst, "iclab_config", "{\"n_dims\":3,\"n_positions\":6,\"n_embd\":4294967304,\"n_layer\":2,\"n_head\":1}");
+    tu_rewrite_meta(src, dst, "iclab_config", "{\"n_dims\":3,\"n_positions\":6,\"n_embd\":4294967304,\"n_layer\":2,\"n_head\":1}");
     EXPECT_ERR(ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, err_), "iclab_config", "n_embd is 4294967304, outside 1..65536");
     // a good file still loads, grad_loops and all
     snprintf(meta, sizeof meta, "%s,\"grad_loops\":2}", head);
-    rewrite_meta(src, dst, "iclab_schedule", meta);
+    tu_rewrite_meta(src, dst, "iclab_schedule", meta);
     assert_int_equal(ic_checkpoint_load(dst, &l, &s, 0, NULL, 0, &err), 0);
     assert_int_equal(s.grad_loops, 2);
     ic_model_free(&l);
@@ -326,9 +300,9 @@ static void test_checkpoint_run_config(void **st) {
     ic_model_free(&l);
     // a record that does not parse is an error naming it and the key, not the defaults
     const char *bad = tu_tmp_path("run_bad.safetensors");
-    rewrite_meta(path, bad, "iclab_run_config", "{\"task\": \"sparse_linear_regression\", \"seed\": -8446744073709551616}");
+    tu_rewrite_meta(path, bad, "iclab_run_config", "{\"task\": \"sparse_linear_regression\", \"seed\": -8446744073709551616}");
     EXPECT_ERR(ic_checkpoint_load_run(bad, &l, &s, 0, NULL, 0, &got, err_), "run_bad.safetensors", "iclab_run_config", "seed");
-    rewrite_meta(path, bad, "iclab_run_config", "{\"inject\": \"yes\"}");
+    tu_rewrite_meta(path, bad, "iclab_run_config", "{\"inject\": \"yes\"}");
     EXPECT_ERR(ic_checkpoint_load_run(bad, &l, &s, 0, NULL, 0, &got, err_), "iclab_run_config", "inject");
     ic_model_free(&m);
 }

@@ -113,29 +113,6 @@ static void test_remove_atomic_temps(void **st) {
 
 static const ic_config CFG = {.n_dims = 4, .n_positions = 6, .n_embd = 8, .n_layer = 2, .n_head = 2};
 
-/* rewrites path without the checksum metadata (as a PyTorch-written file would be) */
-static void strip_checksums(const char *path) {
-    st_file f;
-    ic_err err;
-    assert_int_equal(st_read_file(path, &f, &err), 0);
-    st_wtensor *ts = calloc((size_t)f.n_tensors, sizeof *ts);
-    for (int i = 0; i < f.n_tensors; i++) {
-        const st_tensor *t = &f.tensors[i];
-        ts[i].name = t->name;
-        ts[i].dtype = t->dtype;
-        ts[i].ndim = t->ndim;
-        memcpy(ts[i].shape, t->shape, sizeof t->shape);
-        ts[i].data = f.buf + f.data_start + t->begin;
-    }
-    const char *k[16], *v[16];
-    int nm = 0;
-    for (int i = 0; i < f.n_meta; i++)
-        if (strcmp(f.meta_keys[i], IC_CHECKSUM_KEY) != 0) { k[nm] = f.meta_keys[i]; v[nm++] = f.meta_vals[i]; }
-    assert_int_equal(st_write_file(path, ts, f.n_tensors, k, v, nm, &err), 0);
-    free(ts);
-    st_free(&f);
-}
-
 static void test_checkpoint_checksums_and_finite(void **st) {
     (void)st;
     ic_model m, l;
@@ -160,7 +137,7 @@ static void test_checkpoint_checksums_and_finite(void **st) {
     assert_non_null(strstr(err.msg, path));
     // without checksums (a PyTorch-written file) it still loads
     flip_bit_from_end(path, 2);
-    strip_checksums(path);
+    tu_rewrite_meta(path, path, IC_CHECKSUM_KEY, NULL); /* as a PyTorch-written file would be */
     assert_int_equal(ic_checkpoint_load(path, &l, &s, 0, NULL, 0, &err), 0);
     ic_model_free(&l);
     // a non-finite parameter is refused with its tensor and index, checksum or not
@@ -173,7 +150,7 @@ static void test_checkpoint_checksums_and_finite(void **st) {
     w[7] = 1.0f;
     ic_model_tensor(&m, 0, IC_P_READ_OUT_B, 0)[0] = -INFINITY;
     assert_int_equal(ic_checkpoint_save(path, &m, NULL, NULL, NULL, 0, &err), 0);
-    strip_checksums(path);
+    tu_rewrite_meta(path, path, IC_CHECKSUM_KEY, NULL); /* as a PyTorch-written file would be */
     assert_int_equal(ic_checkpoint_load(path, &l, &s, 0, NULL, 0, &err), -1);
     assert_non_null(strstr(err.msg, "'_read_out.bias' holds -inf at index 0"));
     ic_model_free(&m);

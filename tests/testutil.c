@@ -1,7 +1,10 @@
 /* testutil.c: see testutil.h. */
 #include "testutil.h"
 
+#include "safetensors.h"
+
 #include <math.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -239,4 +242,46 @@ const char *tu_tmp_path(const char *name) {
     which = (which + 1) % 4;
     snprintf(path[which], sizeof path[which], "%s/%s", tu_tmpdir, name);
     return path[which];
+}
+
+/* ---------------- safetensors files ---------------- */
+
+void tu_rewrite_meta(const char *src, const char *dst, const char *key, const char *val) {
+    st_file f;
+    ic_err err;
+    if (st_read_file(src, &f, &err)) {
+        fprintf(stderr, "tu_rewrite_meta: %s\n", err.msg);
+        abort();
+    }
+    st_wtensor *w = calloc((size_t)f.n_tensors + 1, sizeof *w);
+    const char **keys = calloc((size_t)f.n_meta + 1, sizeof *keys), **vals = calloc((size_t)f.n_meta + 1, sizeof *vals);
+    if (!w || !keys || !vals) abort();
+    for (int i = 0; i < f.n_tensors; i++) {
+        w[i].name = f.tensors[i].name;
+        w[i].dtype = f.tensors[i].dtype;
+        w[i].ndim = f.tensors[i].ndim;
+        memcpy(w[i].shape, f.tensors[i].shape, sizeof w[i].shape);
+        w[i].data = f.buf + f.data_start + f.tensors[i].begin;
+    }
+    int nm = 0, found = 0;
+    for (int i = 0; i < f.n_meta; i++) {
+        if (strcmp(f.meta_keys[i], key) == 0) {
+            found = 1;
+            if (!val) continue;
+            keys[nm] = key;
+            vals[nm++] = val;
+        } else {
+            keys[nm] = f.meta_keys[i];
+            vals[nm++] = f.meta_vals[i];
+        }
+    }
+    if (!found && val) keys[nm] = key, vals[nm++] = val;
+    if (st_write_file(dst, w, f.n_tensors, keys, vals, nm, &err)) {
+        fprintf(stderr, "tu_rewrite_meta: %s\n", err.msg);
+        abort();
+    }
+    free(w);
+    free(keys);
+    free(vals);
+    st_free(&f);
 }

@@ -3,7 +3,8 @@
  *  - a deterministic RNG (splitmix64) whose state the caller owns;
  *  - float <-> double array conversion, max-abs / max-abs-diff;
  *  - a central finite-difference gradient checker;
- *  - a float-vs-double closeness check for parity tests.
+ *  - a float-vs-double closeness check for parity tests;
+ *  - a safetensors metadata editor (tampered checkpoints).
  * The checkers print what fails (to stderr) and return a count, so a test
  * asserts on the count. Every name is prefixed tu_. */
 #ifndef ICLAB_TESTUTIL_H
@@ -71,5 +72,11 @@ int tu_tmp_setup(void **state);
 int tu_tmp_teardown(void **state);
 const char *tu_tmp_dir(void);
 const char *tu_tmp_path(const char *name);
+
+/* ---------------- safetensors files ---------------- */
+/* Copies the safetensors file src to dst (may be the same path) with its
+ * __metadata__ entry key set to val (added if absent), or removed when val is
+ * NULL; the tensors are copied unchanged. Aborts (with a message) on failure. */
+void tu_rewrite_meta(const char *src, const char *dst, const char *key, const char *val);
 
 #endif
