@@ -89,10 +89,83 @@ fuzz-schedule: $(FUZZ_BUILD)/fuzz_schedule
 	@mkdir -p $(FUZZ_BUILD)/corpus-schedule
 	$(FUZZ_BUILD)/fuzz_schedule -max_total_time=$(FUZZ_SECONDS) -max_len=512 $(FUZZ_BUILD)/corpus-schedule fuzz/corpus_schedule
 
+# ---- shared library, install (issue 16) ----
+# build/libiclab.so.$(VERSION) (soname libiclab.so.$(SOVERSION)) from the
+# library sources compiled again with -fPIC into $(BUILD)/pic/; `make install`
+# copies the CLI, both libraries, the headers (include/iclab/, umbrella
+# iclab.h = the flat API of src/capi.h) and iclab.pc under $(DESTDIR)$(PREFIX);
+# `make uninstall` removes exactly those files.
+VERSION    := 0.1.0
+SOVERSION  := 0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PIC_OBJ    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+SO_REAL    := libiclab.so.$(VERSION)
+SO_NAME    := libiclab.so.$(SOVERSION)
+LIB_HDR    := $(sort $(wildcard src/*.h))
+SHARED     := $(BUILD)/$(SO_REAL) $(BUILD)/$(SO_NAME) $(BUILD)/libiclab.so
+
+.PHONY: shared install uninstall
+all: shared
+shared: $(SHARED)
+# make test's install_test.sh and the Python tests use the shared library
+test: $(SHARED)
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/$(SO_REAL): $(PIC_OBJ)
+	$(CC) -shared -Wl,-soname,$(SO_NAME) -Wl,--no-undefined $(LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/$(SO_NAME): $(BUILD)/$(SO_REAL)
+	ln -sf $(SO_REAL) $@
+$(BUILD)/libiclab.so: $(BUILD)/$(SO_NAME)
+	ln -sf $(SO_NAME) $@
+
+# pkg-config: the shared library needs nothing more at link time; a static
+# link (pkg-config --static) adds BLAS/LAPACKE/jansson/OpenMP
+# (written by install itself, so it always has this call's PREFIX/LIBDIR)
+define ICLAB_PC
+prefix=$(PREFIX)
+libdir=$(LIBDIR)
+includedir=$(INCLUDEDIR)
+
+Name: iclab
+Description: small transformers for in-context regression (C11 library)
+Version: $(VERSION)
+Requires.private: jansson
+Cflags: -I$${includedir}
+Libs: -L$${libdir} -liclab
+Libs.private: $(strip $(BLAS_LIBS) -llapacke -lm $(OPENMP))
+endef
+export ICLAB_PC
+
+INSTALLED := $(DESTDIR)$(BINDIR)/iclab $(DESTDIR)$(LIBDIR)/libiclab.a \
+  $(DESTDIR)$(LIBDIR)/$(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SO_NAME) $(DESTDIR)$(LIBDIR)/libiclab.so \
+  $(LIB_HDR:src/%=$(DESTDIR)$(INCLUDEDIR)/iclab/%) $(DESTDIR)$(PKGCONFIGDIR)/iclab.pc
+
+install: $(BUILD)/iclab $(BUILD)/libiclab.a $(SHARED)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/iclab $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(BUILD)/iclab $(DESTDIR)$(BINDIR)/iclab
+	install -m 644 $(BUILD)/libiclab.a $(DESTDIR)$(LIBDIR)/libiclab.a
+	install -m 755 $(BUILD)/$(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SO_REAL)
+	ln -sf $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
+	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/libiclab.so
+	install -m 644 $(LIB_HDR) $(DESTDIR)$(INCLUDEDIR)/iclab/
+	printf '%s\n' "$$ICLAB_PC" > $(DESTDIR)$(PKGCONFIGDIR)/iclab.pc
+
+uninstall:
+	rm -f $(INSTALLED)
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/iclab 2>/dev/null
+
 bench: $(BUILD)/iclab
 	$(BUILD)/iclab bench
 
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:%=%.d)
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:%=%.d)
