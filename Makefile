@@ -62,6 +62,7 @@ test: $(TEST_BIN) $(BUILD)/iclab
 	done; \
 	if [ -x /usr/bin/python3 ]; then echo "== tests/torch_parity.py"; ICLAB_BIN=$(BUILD)/iclab /usr/bin/python3 tests/torch_parity.py || fail=1; fi; \
 	for s in tests/*_test.sh; do echo "== $$s"; ICLAB_BIN=$(BUILD)/iclab bash $$s || fail=1; done; \
+	$(PYTEST_CMD) \
 	exit $$fail
 
 asan:
@@ -114,6 +115,17 @@ all: shared
 shared: $(SHARED)
 # make test's install_test.sh and the Python tests use the shared library
 test: $(SHARED)
+# The Python package (python/iclab) over $(BUILD)/libiclab.so, with Debian's
+# /usr/bin/python3 (numpy; the test skips with a line without it). Not under
+# sanitizers: a sanitized libiclab.so loads into python only with LD_PRELOAD.
+PYTHON ?= /usr/bin/python3
+PYTEST_CMD = if [ -n "$(SAN_LDFLAGS)" ]; then echo "== tests/python/test_iclab.py: skipped under sanitizers"; \
+	  elif [ -x $(PYTHON) ]; then echo "== tests/python/test_iclab.py"; ICLAB_BIN=$(BUILD)/iclab ICLAB_LIB=$$PWD/$(BUILD)/libiclab.so \
+	  OMP_NUM_THREADS=2 $(PYTHON) tests/python/test_iclab.py || fail=1; \
+	  else echo "== tests/python/test_iclab.py: skipped ($(PYTHON) not found)"; fi;
+.PHONY: test-python
+test-python: $(SHARED) $(BUILD)/iclab
+	@fail=0; $(PYTEST_CMD) exit $$fail
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages iclab needs to build and test, if missing.
-# Usage: bash scripts/install-deps.sh [--optional]   (--optional adds PyTorch/NumPy for parity tests)
+# Usage: bash scripts/install-deps.sh [--optional]   (--optional adds PyTorch for the parity test)
 # strace: tests/rundir_test.sh kills training at every rename/fsync with its syscall injection
+# python3-numpy/-setuptools/-pip: the Python package and its tests (tests/python/test_iclab.py, for /usr/bin/python3)
 set -euo pipefail
-pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev python3 strace)
-if [ "${1:-}" = "--optional" ]; then pkgs+=(python3-torch python3-numpy); fi
+pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev python3 strace python3-numpy python3-setuptools python3-pip)
+if [ "${1:-}" = "--optional" ]; then pkgs+=(python3-torch); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -151,7 +151,7 @@ static int check_prompts(const ic_model *m, const float *xs, const float *ys, in
 static int run_schedule(iclab_model *h, const char *text, int loops, ic_err *err) {
     h->run = h->sched;
     if (text && text[0]) {
-        if (ic_schedule_parse(&h->run, text, &h->sched, h->m.cfg.n_layer, err)) return ic_err_prefix(err, "schedule");
+        if (ic_schedule_parse(&h->run, text, &h->sched, h->m.cfg.n_layer, err)) return -1;
     }
     if (loops < 0 || loops > IC_MAX_LOOPS) return ic_errf(err, "loops must be in 0..%d (0: the model's), got %d", IC_MAX_LOOPS, loops);
     if (loops > 0) {
