@@ -48,17 +48,17 @@ for sched in ["0,1,1,2,3", "dup(1)", "skip(2)", "reverse(1-2)"]:
     print(f"{sched:14s} mse/d {err(m.predict(xs, ys, schedule=sched)).mean():.4f}"
           f"  (model {err(pred).mean():.4f})")
 
-# 5. the residual stream at every state, and a ridge probe for w
+# 5. the residual stream at every state, and a ridge probe (numpy) from the last x token to its y
 cap = m.capture(xs, ys)
 print(cap)
 assert np.array_equal(cap.lens[-1], pred)  # ln_f + read_out of the last state is the prediction
 train, test = slice(0, 384), slice(384, 512)
 for k, label in enumerate(cap.labels):
     X = cap.x_tokens(k)[:, -1, :].astype(np.float64)  # the last x token of each prompt [B, C]
-    mu, Y = X[train].mean(0), w.astype(np.float64)
+    mu, Y = X[train].mean(0), ys[:, -1:].astype(np.float64)
     A = X[train] - mu
     lam = 1e-2 * np.trace(A.T @ A) / A.shape[1]
     W = np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ (Y[train] - Y[train].mean(0)))
     P = (X[test] - mu) @ W + Y[train].mean(0)
     r2 = 1 - ((P - Y[test]) ** 2).sum() / ((Y[test] - Y[test].mean(0)) ** 2).sum()
-    print(f"state {label:6s} |h| {np.linalg.norm(X, axis=1).mean():7.3f}  probe R^2 for w {r2:6.3f}")
+    print(f"state {label:6s} |h| {np.linalg.norm(X, axis=1).mean():7.3f}  probe R^2 for y_n {r2:6.3f}")

@@ -255,7 +255,7 @@ class TestWalkthroughAndInstall(unittest.TestCase):
             r = subprocess.run([sys.executable, os.path.join(ROOT, "python", "examples", "walkthrough.py"), d],
                                capture_output=True, text=True, env=env)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-            self.assertIn("probe R^2", r.stdout)
+            self.assertIn("probe R^2 for y_n", r.stdout)
 
     def test_pip_install(self):
         # pip install ./python into a target directory (no network), then import from there
