@@ -22,7 +22,7 @@ comma := ,
 OPENBLAS_OMP_DIR := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp))
 BLAS_LIBS := $(if $(OPENBLAS_OMP_DIR),-L$(OPENBLAS_OMP_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_OMP_DIR)) -lopenblas
 
-LDLIBS  := $(BLAS_LIBS) -llapacke -ljansson -lm
+LDLIBS  := $(BLAS_LIBS) -llapacke -ljansson -lzip -lyaml -lm
 SAN_LDFLAGS ?=
 LDFLAGS ?=
 LDFLAGS += $(OPENMP) $(SAN_LDFLAGS)
