@@ -2,7 +2,8 @@
 # builds and runs the cmocka suite; `make asan` runs the suite under
 # AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/; `make fuzz`
 # runs the libFuzzer harness of the safetensors reader, `make fuzz FUZZ=schedule`
-# the one of the schedule parser (in build-fuzz/; both need clang).
+# the one of the schedule parser, `make fuzz FUZZ=torchpickle` the torch.save
+# reader's (in build-fuzz/; all need clang).
 
 CC      ?= cc
 BUILD   ?= build
@@ -22,7 +23,7 @@ comma := ,
 OPENBLAS_OMP_DIR := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp))
 BLAS_LIBS := $(if $(OPENBLAS_OMP_DIR),-L$(OPENBLAS_OMP_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_OMP_DIR)) -lopenblas
 
-LDLIBS  := $(BLAS_LIBS) -llapacke -ljansson -lm
+LDLIBS  := $(BLAS_LIBS) -llapacke -ljansson -lzip -lyaml -lm
 SAN_LDFLAGS ?=
 LDFLAGS ?=
 LDFLAGS += $(OPENMP) $(SAN_LDFLAGS)
@@ -37,7 +38,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test asan fuzz fuzz-build fuzz-safetensors fuzz-schedule clean bench
+.PHONY: all test asan fuzz fuzz-build fuzz-safetensors fuzz-schedule fuzz-torchpickle clean bench
 all: $(BUILD)/iclab
 
 $(BUILD)/%.o: %.c
@@ -72,7 +73,7 @@ asan:
 FUZZ_SECONDS ?= 60
 FUZZ ?= safetensors
 FUZZ_BUILD ?= build-fuzz
-fuzz-build: $(BUILD)/fuzz_safetensors $(FUZZ_BUILD)/fuzz_schedule
+fuzz-build: $(BUILD)/fuzz_safetensors $(FUZZ_BUILD)/fuzz_schedule $(FUZZ_BUILD)/fuzz_torchpickle
 $(BUILD)/fuzz_safetensors: fuzz/fuzz_safetensors.c src/safetensors.c src/fsutil.c src/err.c
 	@mkdir -p $(BUILD)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -Isrc $^ -o $@ -ljansson
@@ -81,6 +82,11 @@ $(FUZZ_BUILD)/fuzz_schedule: fuzz/fuzz_schedule.c src/schedule.c src/model.c src
 	@mkdir -p $(FUZZ_BUILD)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  $(BLAS_INC) -Isrc $^ -o $@ $(BLAS_LIBS) -lm
+# the torch.save reader: the unpickler and the zip reader (libzip, libyaml are linked by torchimport.c)
+$(FUZZ_BUILD)/fuzz_torchpickle: fuzz/fuzz_torchpickle.c src/torchpickle.c src/torchimport.c src/checkpoint.c src/safetensors.c src/model.c src/ops.c src/rng.c src/config.c src/tasks.c src/err.c src/sysmem.c src/fsutil.c src/schedule.c src/numout.c
+	@mkdir -p $(FUZZ_BUILD)
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  $(BLAS_INC) -Isrc $^ -o $@ $(BLAS_LIBS) -llapacke -ljansson -lzip -lyaml -lm
 # `make fuzz` fuzzes the safetensors reader; `make fuzz FUZZ=schedule` the schedule parser
 fuzz: fuzz-$(FUZZ)
 fuzz-safetensors: $(BUILD)/fuzz_safetensors
@@ -152,7 +158,7 @@ Version: $(VERSION)
 Requires.private: jansson
 Cflags: -I$${includedir}
 Libs: -L$${libdir} -liclab
-Libs.private: $(strip $(BLAS_LIBS) -llapacke -lm $(OPENMP))
+Libs.private: $(strip $(BLAS_LIBS) -llapacke -lzip -lyaml -lm $(OPENMP))
 endef
 export ICLAB_PC
 
@@ -173,6 +179,11 @@ install: $(BUILD)/iclab $(BUILD)/libiclab.a $(SHARED)
 uninstall:
 	rm -f $(INSTALLED)
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/iclab 2>/dev/null
+
+fuzz-torchpickle: $(FUZZ_BUILD)/fuzz_torchpickle
+	@mkdir -p $(FUZZ_BUILD)/corpus-torchpickle
+	$(FUZZ_BUILD)/fuzz_torchpickle -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  $(FUZZ_BUILD)/corpus-torchpickle fuzz/corpus_torchpickle
 
 bench: $(BUILD)/iclab
 	$(BUILD)/iclab bench

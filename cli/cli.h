@@ -128,6 +128,7 @@ void cli_print_help(const cli_command *cmd, FILE *f);
 
 /* The commands (one file each). */
 extern const cli_command cli_cmd_init;
+extern const cli_command cli_cmd_import;
 extern const cli_command cli_cmd_predict;
 extern const cli_command cli_cmd_bench;
 extern const cli_command cli_cmd_make_prompts;

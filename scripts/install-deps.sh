@@ -4,7 +4,7 @@
 # strace: tests/rundir_test.sh kills training at every rename/fsync with its syscall injection
 # python3-numpy/-setuptools/-pip: the Python package and its tests (tests/python/test_iclab.py, for /usr/bin/python3)
 set -euo pipefail
-pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev clang libclang-rt-14-dev python3 strace python3-numpy python3-setuptools python3-pip)
+pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev libzip-dev libyaml-dev clang libclang-rt-14-dev python3 strace python3-numpy python3-setuptools python3-pip)
 if [ "${1:-}" = "--optional" ]; then pkgs+=(python3-torch); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -378,6 +378,13 @@ static int load_inner(const st_file *f, ic_model *m, ic_schedule *s, int n_head,
     return 0;
 }
 
+int ic_checkpoint_load_st(const st_file *f, ic_model *m, ic_schedule *s, int n_head, char *notice,
+                          size_t notice_len, ic_err *err) {
+    memset(m, 0, sizeof *m);
+    if (ic_checksums_verify(f, 0, err)) return -1;
+    return load_inner(f, m, s, n_head, notice, notice_len, err);
+}
+
 int ic_checkpoint_load_run(const char *path, ic_model *m, ic_schedule *s, int n_head, char *notice,
                            size_t notice_len, ic_run_config *run_cfg, ic_err *err) {
     memset(m, 0, sizeof *m);

@@ -59,6 +59,11 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
 int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head,
                        char *notice, size_t notice_len, ic_err *err);
 
+/* Same, from an already parsed file (the importer builds one in memory);
+ * checksums are checked when the file has them. */
+int ic_checkpoint_load_st(const st_file *f, ic_model *m, ic_schedule *s, int n_head, char *notice,
+                          size_t notice_len, ic_err *err);
+
 /* Same, and (run_cfg non-NULL) the run config the file was made with: the
  * defaults overlaid with its "iclab_run_config" metadata when present (init
  * and train record it); used for defaults such as the task and n_points.

@@ -100,5 +100,21 @@ with tempfile.TemporaryDirectory() as tmp:
     check("torch->iclab (no metadata, extra buffers)", err < 1e-4 * (1 + np.max(np.abs(ref))), f"max|diff| {err:.2e}")
     check("torch->iclab notice about ignored tensors", "ignored" in r.stderr, r.stderr.strip()[:100])
 
+    # torch.save -> iclab import (tests/import_cli_test.sh covers the committed fixtures;
+    # this one is a fresh model in the installed torch's own format), F32 and F16
+    for dt in (torch.float32, torch.float16):
+        PT, MI = os.path.join(tmp, "tm.pt"), os.path.join(tmp, "mi.safetensors")
+        sd = {k: v.to(dt) for k, v in tm.state_dict().items()}
+        torch.save({"model_state_dict": sd, "train_step": 7}, PT)
+        run("import", PT, "--out", MI, "--n_head", "2")
+        run("predict", "--model", MI, "--prompts", P, "--out", O)
+        ours = st_load(O)[0]["pred"]
+        ref_m = GargModel(5, 11, 32, 2, 2).double()
+        ref_m.load_state_dict({k: v.double() for k, v in sd.items()})
+        with torch.no_grad():
+            ref = ref_m(xs.double(), ys.double())[-1].numpy()
+        err = float(np.max(np.abs(ours - ref)))
+        check(f"torch.save {dt} -> iclab import", err < 1e-4 * (1 + np.max(np.abs(ref))), f"max|diff| {err:.2e}")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
