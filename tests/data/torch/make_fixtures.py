@@ -6,7 +6,8 @@ malicious or malformed archives, one per refused class.
 
 Needs Debian's python3-torch and python3-numpy (call /usr/bin/python3, not
 the pyenv python3). The outputs are committed; the tests never need torch.
-Run from the repository root:  /usr/bin/python3 tests/data/torch/make_fixtures.py"""
+Run from the repository root:  /usr/bin/python3 tests/data/torch/make_fixtures.py
+(--only-yang writes only yang_run/, leaving the other fixtures' bytes alone)."""
 import collections
 import io
 import os
@@ -20,6 +21,154 @@ import torch
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "..", "bench"))
 from torch_garg import GargModel, st_save  # noqa: E402
+
+def yang_fixtures():
+    """yang_run/: a Yang et al. looped transformer (model.family gpt2_loop,
+    loop_func 'z=f(x+z)'), written here from the paper's description rather
+    than their code: E = read_in(z) with Garg's z tokens; Y_0 = 0; each loop
+    Y <- backbone(Y + E), where the nanoGPT backbone adds wpe (2*n_positions+1
+    rows), runs pre-LN blocks (nn.Linear [out,in] weights, LayerNorm eps 1e-5,
+    tanh GELU) and ln_f; the loop's prediction is read_out(Y) at the x tokens.
+    Saved the way their train.py saves: state.pt = {model_state_dict,
+    optimizer_state_dict, train_step} and model_<step>.pt = {'model': sd},
+    with the run's config.yaml (keys sorted, as yaml.dump writes it).
+    golden.safetensors: pred (the last loop) and pred_loop<t> for t = 1..loops."""
+    YD, YNP, YE, YL, YH, LOOPS, WIN, YB, STEP = 3, 6, 16, 1, 2, 5, 3, 4, 700
+    bs = 2 * YNP + 1
+    g = torch.Generator().manual_seed(7001)
+
+    def rnd(*shape):
+        return torch.randn(*shape, generator=g) * 0.2
+
+    sd = collections.OrderedDict()
+    sd["_read_in.weight"], sd["_read_in.bias"] = rnd(YE, YD), rnd(YE)
+    sd["_backbone.transformer.wpe.weight"] = rnd(bs, YE)
+    for i in range(YL):
+        p = f"_backbone.transformer.h.{i}."
+        sd[p + "ln_1.weight"], sd[p + "ln_1.bias"] = 1 + rnd(YE), rnd(YE)
+        sd[p + "attn.bias"] = torch.ones(bs, bs).tril().view(1, 1, bs, bs)  # the causal mask buffer
+        sd[p + "attn.c_attn.weight"], sd[p + "attn.c_attn.bias"] = rnd(3 * YE, YE), rnd(3 * YE)
+        sd[p + "attn.c_proj.weight"], sd[p + "attn.c_proj.bias"] = rnd(YE, YE), rnd(YE)
+        sd[p + "ln_2.weight"], sd[p + "ln_2.bias"] = 1 + rnd(YE), rnd(YE)
+        sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"] = rnd(4 * YE, YE), rnd(4 * YE)
+        sd[p + "mlp.c_proj.weight"], sd[p + "mlp.c_proj.bias"] = rnd(YE, 4 * YE), rnd(YE)
+    sd["_backbone.transformer.ln_f.weight"], sd["_backbone.transformer.ln_f.bias"] = 1 + rnd(YE), rnd(YE)
+    sd["_read_out.weight"], sd["_read_out.bias"] = rnd(1, YE), rnd(1)
+
+    xs = torch.randn(YB, YNP, YD, generator=g)
+    ys = torch.randn(YB, YNP, generator=g)
+
+    def ln(x, w, b):
+        mu = x.mean(-1, keepdim=True)
+        var = ((x - mu) ** 2).mean(-1, keepdim=True)
+        return (x - mu) / torch.sqrt(var + 1e-5) * w + b
+
+    def lin(x, name):
+        return x @ P[name + ".weight"].t() + P[name + ".bias"]
+
+    P = {k: v.double() for k, v in sd.items()}
+    Bn, n, d = xs.shape
+    T = 2 * n
+    z = torch.zeros(Bn, T, d, dtype=torch.float64)
+    z[:, 0::2, :] = xs.double()
+    z[:, 1::2, 0] = ys.double()
+    emb = lin(z, "_read_in")
+    pos = P["_backbone.transformer.wpe.weight"][:T]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    hs = YE // YH
+    Y = torch.zeros_like(emb)
+    preds = []
+    for _ in range(LOOPS):
+        x = Y + emb + pos
+        for i in range(YL):
+            p = f"_backbone.transformer.h.{i}."
+            q, k, v = lin(ln(x, P[p + "ln_1.weight"], P[p + "ln_1.bias"]), p + "attn.c_attn").split(YE, dim=-1)
+            q, k, v = (t.reshape(Bn, T, YH, hs).transpose(1, 2) for t in (q, k, v))
+            a = (q @ k.transpose(-1, -2)) / hs ** 0.5
+            a = torch.softmax(a.masked_fill(~causal, float("-inf")), dim=-1)
+            x = x + lin((a @ v).transpose(1, 2).reshape(Bn, T, YE), p + "attn.c_proj")
+            u = lin(ln(x, P[p + "ln_2.weight"], P[p + "ln_2.bias"]), p + "mlp.c_fc")
+            u = 0.5 * u * (1 + torch.tanh((2 / np.pi) ** 0.5 * (u + 0.044715 * u ** 3)))
+            x = x + lin(u, p + "mlp.c_proj")
+        Y = ln(x, P["_backbone.transformer.ln_f.weight"], P["_backbone.transformer.ln_f.bias"])
+        preds.append(lin(Y, "_read_out")[:, 0::2, 0])
+
+    os.makedirs("yang_run", exist_ok=True)
+    st_save("yang_run/prompts.safetensors", {"xs": xs.numpy(), "ys": ys.numpy()})
+    gold = {"pred": preds[-1].numpy().astype(np.float32)}
+    for t, pr in enumerate(preds):
+        gold[f"pred_loop{t + 1}"] = pr.numpy().astype(np.float32)
+    st_save("yang_run/golden.safetensors", gold)
+    params = [v.clone().requires_grad_() for k, v in sd.items() if not k.endswith("attn.bias")]
+    opt = torch.optim.Adam(params, lr=1e-4)
+    sum(q.sum() for q in params).backward()
+    opt.step()
+    torch.save({"model_state_dict": sd, "optimizer_state_dict": opt.state_dict(), "train_step": STEP}, "yang_run/state.pt")
+    torch.save({"model": sd}, f"yang_run/model_{STEP}.pt")
+    with open("yang_run/config.yaml", "w") as f:
+        f.write(f"""debug_mode: false
+gpu:
+  cuda: true
+  n_gpu: 0
+model:
+  family: gpt2_loop
+  loop_func: z=f(x+z)
+  n_dims: {YD}
+  n_embd: {YE}
+  n_head: {YH}
+  n_layer: {YL}
+  n_positions: {YNP}
+  pred_type: regression
+  pretrained_path: null
+out_dir: ./results2/linear_regression_loop/toy
+training:
+  add_inputs_embeds: false
+  batch_size: 64
+  curriculum:
+    dims:
+      end: {YD}
+      inc: 1
+      interval: 5000
+      start: 2
+    loops:
+      end: {LOOPS}
+      inc: 2
+      interval: 500
+      start: 1
+    points:
+      end: {YNP}
+      inc: 2
+      interval: 5000
+      start: 2
+  keep_every_steps: 100000
+  learning_rate: 0.0001
+  n_loop_window: {WIN}
+  save_every_steps: 1000
+  seed: 42
+  sparsity: 100
+  task_name: linear_regression
+  test_idx: -1
+  test_size: 0
+  train_size: 0
+  train_steps: {STEP + 1}
+  use_ctx: false
+  use_fixed_dataset: false
+  weight_decay: 0.0
+wandb:
+  log_every_steps: 100
+  name: null
+  notes: ''
+  project: Lets_Loop2
+  timestamp: null
+""")
+
+
+if "--only-yang" in sys.argv[1:]:
+    os.chdir(here)
+    yang_fixtures()
+    print("yang_run fixtures written to", here)
+    sys.exit(0)
+
 
 D, NPOS, E, L, H = 3, 4, 8, 2, 2   # tiny: a few KB per file
 B = 4                              # prompts
@@ -222,4 +371,5 @@ struct.pack_into("<I", raw, ch + 24, 0xFFFFFFF0)
 open("evil_bomb_declared.pt", "wb").write(raw)
 # a legacy (pre-1.6) torch.save file: a bare pickle stream
 torch.save(collections.OrderedDict(sd), "legacy.pt", _use_new_zipfile_serialization=False)
+yang_fixtures()
 print("fixtures written to", here)
