@@ -203,7 +203,14 @@ static float elem_f32(const uint8_t *p, tp_dtype t) {
     }
 }
 
+#define NANO_PREFIX "_backbone.transformer." /* Yang et al.'s nanoGPT backbone */
+
 static int is_dropped(const char *name) {
+    char buf[160];
+    if (!strncmp(name, NANO_PREFIX, strlen(NANO_PREFIX))) { /* judged by its GPT-2 name */
+        snprintf(buf, sizeof buf, "_backbone.%s", name + strlen(NANO_PREFIX));
+        name = buf;
+    }
     if (!strcmp(name, "_backbone.wte.weight")) return 1;
     const char *s = strstr(name, ".attn.");
     if (strncmp(name, "_backbone.h.", 12) || !s) return 0;
@@ -471,7 +478,9 @@ int ic_garg_yaml_read(const char *path, ic_garg_yaml *y, ic_err *err) {
         yint(&doc, tr, "training", "n_loop_window", 100000, &v[8], err) ||
         yint(&doc, tr, "training", "train_steps", (long long)1 << 50, &y->train_steps, err) ||
         ystr(&doc, model, "model", "family", y->family, sizeof y->family, err) ||
-        ystr(&doc, tr, "training", "task", y->task, sizeof y->task, err)) {
+        ystr(&doc, model, "model", "loop_func", y->loop_func, sizeof y->loop_func, err) ||
+        ystr(&doc, tr, "training", "task", y->task, sizeof y->task, err) ||
+        (!y->task[0] && ystr(&doc, tr, "training", "task_name", y->task, sizeof y->task, err))) {
         ic_err_prefix(err, "%s", path);
         goto done;
     }
@@ -507,6 +516,46 @@ static int check_yaml_agrees(const ic_garg_yaml *y, const ic_config *c, const ch
     return 0;
 }
 
+/* Yang et al.'s nanoGPT names and layouts to Garg et al.'s (checkpoint.h):
+ * "_backbone.transformer.X" -> "_backbone.X"; each block's four nn.Linear
+ * weights [out,in] -> Conv1D [in,out]; wpe's 2*n_positions+1 rows -> the
+ * first 2*n_positions (their extra row is past the longest prompt). */
+static int nano_to_garg(ic_torch_state *ts, ic_err *err) {
+    static const char *const LINEAR[] = {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"};
+    const size_t pl = strlen(NANO_PREFIX);
+    for (int i = 0; i < ts->n; i++) {
+        ic_torch_tensor *t = &ts->t[i];
+        if (strncmp(t->name, NANO_PREFIX, pl)) continue;
+        char *nm = malloc(strlen(t->name) + 1);
+        if (!nm) return ic_errf(err, "out of memory");
+        snprintf(nm, strlen(t->name) + 1, "_backbone.%s", t->name + pl);
+        free(t->name);
+        t->name = nm;
+        int b, used = 0;
+        if (!strcmp(nm, "_backbone.wpe.weight")) {
+            if (t->ndim != 2 || t->shape[0] < 3 || t->shape[0] % 2 == 0)
+                return ic_errf(err, "'%s' is not a matrix of 2*n_positions+1 rows (an odd count >= 3), as Yang et al.'s "
+                                    "nanoGPT block_size gives", NANO_PREFIX "wpe.weight");
+            t->shape[0]--; /* row-major: the last row is simply not written */
+        } else if (sscanf(nm, "_backbone.h.%d.%n", &b, &used) == 1 && used > 0) {
+            for (size_t k = 0; k < sizeof LINEAR / sizeof *LINEAR; k++) {
+                if (strcmp(nm + used, LINEAR[k])) continue;
+                if (t->ndim != 2) return ic_errf(err, "'%s' is not a matrix (an nn.Linear weight)", nm);
+                int64_t r = t->shape[0], c = t->shape[1];
+                float *tr = malloc((r > 0 && c > 0) ? (size_t)(r * c) * sizeof(float) : 1);
+                if (!tr) return ic_errf(err, "out of memory");
+                for (int64_t a = 0; a < r; a++)
+                    for (int64_t j = 0; j < c; j++) tr[j * r + a] = t->data[a * c + j];
+                free(t->data);
+                t->data = tr;
+                t->shape[0] = c;
+                t->shape[1] = r;
+            }
+        }
+    }
+    return 0;
+}
+
 int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_opts *o, ic_import_report *rep,
                     ic_err *err) {
     memset(rep, 0, sizeof *rep);
@@ -523,13 +572,15 @@ int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_o
     }
     if (cfg_path[0] && ic_garg_yaml_read(cfg_path, &y, err)) return -1;
     snprintf(rep->config_used, sizeof rep->config_used, "%s", cfg_path);
-    if (!strcmp(y.family, "gpt2_loop") || y.n_loop_window || y.loops_end)
-        return ic_errf(err, "%s describes Yang et al.'s looped transformer (family '%s', loops up to %d, loss window %d): "
-                            "its token encoding (d+1 wide) and nanoGPT backbone differ from Garg et al.'s model, so it cannot be "
-                            "imported yet",
-                       cfg_path, y.family, y.loops_end, y.n_loop_window);
-    if (y.family[0] && strcmp(y.family, "gpt2"))
-        return ic_errf(err, "%s: model.family '%s' is not Garg et al.'s gpt2", cfg_path, y.family);
+    const int loop_family = !strcmp(y.family, "gpt2_loop");
+    if (y.family[0] && strcmp(y.family, "gpt2") && !loop_family)
+        return ic_errf(err, "%s: model.family '%s' is neither gpt2 (Garg et al.) nor gpt2_loop (Yang et al.)%s", cfg_path,
+                       y.family,
+                       !strcmp(y.family, "gpt2_tying") ? "; gpt2_tying adds wpe on every pass without injecting the input, "
+                                                         "which iclab's looped model does not do" : "");
+    if (y.loop_func[0] && strcmp(y.loop_func, "z=f(x+z)"))
+        return ic_errf(err, "%s: model.loop_func '%s' is not imported (only 'z=f(x+z)', iclab's input injection)", cfg_path,
+                       y.loop_func);
     int n_head = o->n_head;
     if (n_head && y.n_head && n_head != y.n_head)
         return ic_errf(err, "--n_head %d disagrees with %s's model.n_head %d", n_head, cfg_path, y.n_head);
@@ -546,6 +597,32 @@ int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_o
     int rc = ic_torch_read((const uint8_t *)buf, n, &o->limits, &ts, err);
     free(buf);
     if (rc) return ic_err_prefix(err, "%s", pt_path);
+    /* Yang et al.'s nanoGPT backbone: by its names; looped by the config's family
+     * (without a config, --loops says which) */
+    int nano = 0;
+    for (int i = 0; i < ts.n && !nano; i++) nano = !strncmp(ts.t[i].name, NANO_PREFIX, strlen(NANO_PREFIX));
+    int loops = o->loops ? o->loops : nano && loop_family ? y.loops_end : 1;
+    const char *loops_from = o->loops ? "--loops" : nano && loop_family ? "training.curriculum.loops.end" : NULL;
+    const char *why = NULL;
+    if (loop_family && !nano) why = "says model.family gpt2_loop, but the tensors are not Yang et al.'s nanoGPT (no '" NANO_PREFIX "*')";
+    else if (!nano && o->loops) why = "--loops is for Yang et al.'s looped models; this is a Garg et al. GPT-2 checkpoint";
+    else if (nano && !o->loops && !y.family[0])
+        why = "has Yang et al.'s nanoGPT tensors but no config.yaml says whether it is looped: pass --loops N (1 for their "
+              "plain gpt2) or --config config.yaml";
+    else if (nano && loop_family && !loops)
+        why = "is Yang et al.'s looped model, but its config gives no training.curriculum.loops.end: pass --loops N "
+              "(the loops it was trained with)";
+    if (why) {
+        ic_torch_state_free(&ts);
+        return ic_errf(err, "%s %s", loop_family && !nano ? cfg_path : pt_path, why);
+    }
+    if (nano) {
+        if (nano_to_garg(&ts, err)) {
+            ic_torch_state_free(&ts);
+            return ic_err_prefix(err, "%s", pt_path);
+        }
+        if (!strcmp(ts.layout, "garg_training_state")) snprintf(ts.layout, sizeof ts.layout, "yang_training_state");
+    }
 
     st_wtensor *wt = calloc((size_t)ts.n + 1, sizeof *wt);
     uint8_t *ser = NULL;
@@ -575,6 +652,21 @@ int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_o
         goto done;
     }
     if (cfg_path[0] && check_yaml_agrees(&y, &m.cfg, cfg_path, err)) goto done;
+    if (nano) { /* Yang et al.: Y_{t+1} = ln_f(blocks(Y_t + read_in(z) + wpe)), loss on the last window */
+        s.loops = loops;
+        s.loss_loops = y.n_loop_window > 0 && y.n_loop_window < loops ? y.n_loop_window : loops;
+        if (!loop_family && !y.n_loop_window) s.loss_loops = 1;
+        s.grad_loops = 0;
+        s.inject = 1;
+        s.loop_lnf = 1;
+        if (ic_schedule_validate(&s, &m.cfg, err)) {
+            ic_err_prefix(err, "%s: the looped schedule", pt_path);
+            goto done;
+        }
+    }
+    rep->looped = nano;
+    rep->loops = s.loops;
+    rep->loss_loops = s.loss_loops;
     rep->cfg = m.cfg;
     snprintf(rep->layout, sizeof rep->layout, "%s", ts.layout);
     rep->train_step = ts.train_step;
@@ -587,6 +679,12 @@ int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_o
     const char *base = strrchr(pt_path, '/');
     json_t *ij = json_pack("{s:s, s:s, s:s}", "source", base ? base + 1 : pt_path, "layout", ts.layout, "dtypes", rep->dtypes);
     if (ij && ts.has_train_step) json_object_set_new(ij, "train_step", json_integer(ts.train_step));
+    if (ij && y.family[0]) json_object_set_new(ij, "family", json_string(y.family));
+    if (ij && nano) {
+        json_object_set_new(ij, "loops", json_integer(s.loops));
+        json_object_set_new(ij, "loss_loops", json_integer(s.loss_loops));
+        if (loops_from) json_object_set_new(ij, "loops_from", json_string(loops_from));
+    }
     if (ij && cfg_path[0]) {
         json_object_set_new(ij, "config", json_string(cfg_path));
         if (y.train_steps) json_object_set_new(ij, "config_train_steps", json_integer(y.train_steps));
@@ -608,6 +706,11 @@ int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_o
         }
         ic_run_config_default(runc);
         runc->model = m.cfg;
+        runc->loops = s.loops;
+        runc->loss_loops = s.loss_loops;
+        runc->grad_loops = s.grad_loops;
+        runc->inject = s.inject;
+        runc->loop_lnf = s.loop_lnf;
         char num[32];
         int np = y.points_end && y.points_end <= m.cfg.n_positions ? y.points_end : m.cfg.n_positions;
         snprintf(num, sizeof num, "%d", np);

@@ -14,7 +14,16 @@
  * training state: "train_step" is recorded), "state_dict" or "model".
  * Tensors: Float/Half/BFloat16/Double storages, any strides and storage
  * offsets (materialised element by element), storages shared between tensors.
- * GPT-2's unused buffers (wte, attn.bias, attn.masked_bias) are dropped. */
+ * GPT-2's unused buffers (wte, attn.bias, attn.masked_bias) are dropped.
+ *
+ * Yang et al.'s looped transformer (model.family gpt2_loop, loop_func
+ * 'z=f(x+z)'; their nanoGPT backbone, recognised by the tensor names
+ * _backbone.transformer.*) is iclab's looped model with inject and loop_lnf
+ * on: backbone names lose "transformer.", the four nn.Linear weights of each
+ * block ([out,in]) are transposed to Conv1D [in,out], wpe's last row (their
+ * block_size is 2*n_positions+1; no prompt reaches it) is dropped, and the
+ * schedule gets loops = training.curriculum.loops.end (or --loops) and
+ * loss_loops = training.n_loop_window (at most loops). */
 #ifndef ICLAB_TORCHIMPORT_H
 #define ICLAB_TORCHIMPORT_H
 
@@ -67,15 +76,18 @@ typedef struct {
     int points_end, dims_end;
     long long train_steps;
     int loops_end, n_loop_window; /* Yang et al.'s looped models */
+    char loop_func[32];           /* Yang et al.: model.loop_func, "" when absent */
 } ic_garg_yaml;
 
 /* Parses path (at most 1 MiB) with libyaml. Unknown keys are ignored; a known
- * key with a value of the wrong type is an error naming it. */
+ * key with a value of the wrong type is an error naming it. The task is
+ * training.task (Garg et al.) or else training.task_name (Yang et al.). */
 int ic_garg_yaml_read(const char *path, ic_garg_yaml *y, ic_err *err);
 
 typedef struct {
     int n_head;              /* 0: from the config */
     const char *config_path; /* NULL: config.yaml next to the .pt file, if there is one */
+    int loops;               /* looped (Yang et al.) models: 0 = the config's loops.end */
     ic_import_limits limits;
 } ic_import_opts;
 
@@ -88,6 +100,8 @@ typedef struct {
     char task[64];           /* from the config, or "" */
     char dtypes[64];         /* "F32", "F16", "BF16,F32", ... */
     char notice[256];        /* dropped tensors, or "" */
+    int looped;              /* 1: a Yang et al. looped model */
+    int loops, loss_loops;   /* the schedule written */
 } ic_import_report;
 
 /* Imports pt_path into out_path (an iclab checkpoint with metadata "iclab_import"

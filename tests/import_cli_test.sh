@@ -18,17 +18,18 @@ run() {
 }
 
 # max |a - b| / (1 + max|b|) of tensor "pred" in two safetensors files
+# (of tensor $3 in the second, when given)
 maxdiff() {
-    python3 - "$1" "$2" <<'PY'
+    python3 - "$1" "$2" "${3:-pred}" <<'PY'
 import json, struct, sys
-def load(p):
+def load(p, name="pred"):
     b = open(p, "rb").read()
     n = struct.unpack("<Q", b[:8])[0]
     h = json.loads(b[8:8 + n])
-    t = h["pred"]
+    t = h[name]
     s, e = t["data_offsets"]
     return struct.unpack("<%df" % ((e - s) // 4), b[8 + n + s:8 + n + e])
-a, b = load(sys.argv[1]), load(sys.argv[2])
+a, b = load(sys.argv[1]), load(sys.argv[2], sys.argv[3])
 assert len(a) == len(b), (len(a), len(b))
 print("%.3g" % (max(abs(x - y) for x, y in zip(a, b)) / (1 + max(abs(y) for y in b))))
 PY
@@ -81,9 +82,79 @@ run import run/state.pt --out g2.safetensors --config bad.yaml
 check "config.yaml disagreeing with the tensors is refused" "[ $RC -eq 1 ] && grep -q 'n_embd 16' err.txt && [ ! -e g2.safetensors ]"
 sed 's/family: gpt2/family: gpt2_loop/' run/config.yaml >loop.yaml
 run import run/state.pt --out g2.safetensors --config loop.yaml
-check "a Yang et al. looped config is refused, saying why" "[ $RC -eq 1 ] && grep -q 'Yang et al' err.txt"
+check "a gpt2_loop config over Garg's GPT-2 tensors is refused, saying why" \
+    "[ $RC -eq 1 ] && grep -q 'not Yang et al.*nanoGPT' err.txt && [ ! -e g2.safetensors ]"
 run import --out g2.safetensors --n_head 2
 check "no checkpoint given: usage error" "[ $RC -eq 2 ]"
+run import run/state.pt --out g2.safetensors --loops 3
+check "--loops on a Garg et al. checkpoint is refused" "[ $RC -eq 1 ] && grep -q -- '--loops is for' err.txt && [ ! -e g2.safetensors ]"
+
+# Yang et al.'s looped model (yang_run: their train.py's state.pt and model_<step>.pt,
+# their config.yaml; golden = Yang's forward in torch, loop by loop)
+Y=$FIX/yang_run
+lt() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 1e-5 else 1)' "$1" 2>/dev/null; }
+mkdir -p yrun && cp "$Y/state.pt" "$Y/config.yaml" yrun/
+run import yrun/state.pt --out y.safetensors
+check "yang run dir: imports without flags (exit 0)" "[ $RC -eq 0 ]"
+check "yang run dir: loops and loss window from config.yaml" \
+    "grep -q 'n_embd=16 n_layer=1 n_head=2' out.txt && grep -q 'n_positions=6' out.txt && grep -q 'loops=5 loss_loops=3' out.txt"
+check "yang run dir: layout, train_step and task_name reported" \
+    "grep -q 'layout=yang_training_state' out.txt && grep -q 'train_step=700' out.txt && grep -q 'task=linear_regression' out.txt"
+check "yang run dir: the causal-mask buffer is dropped with a notice" "grep -q 'dropped 1 unused GPT-2 tensor' err.txt"
+sched=$(python3 - y.safetensors <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+s = json.loads(json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]["iclab_schedule"])
+print(s["steps"], s["loops"], s["loss_loops"], s["grad_loops"], s["inject"], s["loop_lnf"])
+PY
+)
+check "yang run dir: the schedule records loops 5, loss_loops 3, inject and loop_lnf (got $sched)" \
+    "[ \"$sched\" = '[0] 5 3 0 True True' ]"
+"$BIN" predict --model y.safetensors --prompts "$Y/prompts.safetensors" --out pred.safetensors >out2.txt 2>err2.txt
+check "yang: predict runs the recorded 5 loops" "grep -q 'loops=5' out2.txt"
+d=$(maxdiff pred.safetensors "$Y/golden.safetensors" 2>&1)
+check "yang: last-loop predictions match torch within 1e-5 (got $d)" "lt '$d'"
+for t in 1 2 3 4 5; do
+    "$BIN" predict --model y.safetensors --prompts "$Y/prompts.safetensors" --out pred.safetensors --loops $t >/dev/null 2>&1
+    d=$(maxdiff pred.safetensors "$Y/golden.safetensors" pred_loop$t 2>&1)
+    check "yang: loop $t predictions match torch (got $d)" "lt '$d'"
+done
+d=$(maxdiff pred.safetensors "$Y/golden.safetensors" pred_loop2 2>&1)
+check "yang: loop 5 is not loop 2 (the comparison can fail; got $d)" "! lt '$d'"
+run loops --model y.safetensors --out yl --max_loops 12 --prompts 16
+check "yang: iclab loops runs on the import (trained loops 5)" "[ $RC -eq 0 ] && grep -q 'trained loops 5' out.txt && [ -s yl/loops.csv ]"
+run eval --model y.safetensors --out yev --prompts 8
+check "yang: iclab eval runs on the import" "[ $RC -eq 0 ]"
+mkdir -p ymodel && cp "$Y/model_700.pt" ymodel/
+run import ymodel/model_700.pt --out y2.safetensors --config "$Y/config.yaml"
+check "yang {'model': sd} with --config: exit 0, layout dict_with_model" "[ $RC -eq 0 ] && grep -q 'layout=dict_with_model' out.txt"
+"$BIN" predict --model y2.safetensors --prompts "$Y/prompts.safetensors" --out pred.safetensors >/dev/null 2>&1
+d=$(maxdiff pred.safetensors "$Y/golden.safetensors" 2>&1)
+check "yang model_700.pt: predictions match torch (got $d)" "lt '$d'"
+run import ymodel/model_700.pt --out y3.safetensors --n_head 2
+check "yang without a config or --loops: refused, asking for --loops" \
+    "[ $RC -eq 1 ] && grep -q -- '--loops N' err.txt && [ ! -e y3.safetensors ]"
+run import ymodel/model_700.pt --out y3.safetensors --loops 3 --n_head 2
+check "yang with --loops 3 and no config: loops=3" "[ $RC -eq 0 ] && grep -q 'loops=3' out.txt"
+"$BIN" predict --model y3.safetensors --prompts "$Y/prompts.safetensors" --out pred.safetensors >/dev/null 2>&1
+d=$(maxdiff pred.safetensors "$Y/golden.safetensors" pred_loop3 2>&1)
+check "yang --loops 3: predictions are torch's third loop (got $d)" "lt '$d'"
+python3 - "$Y/config.yaml" noloops.yaml <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+i = lines.index("    loops:")
+open(sys.argv[2], "w").write("\n".join(lines[:i] + lines[i + 5:]))
+PY
+rm -f y4.safetensors
+run import ymodel/model_700.pt --out y4.safetensors --config noloops.yaml
+check "yang config without loops.end: refused, asking for --loops" \
+    "[ $RC -eq 1 ] && grep -q 'loops.end: pass --loops N' err.txt && [ ! -e y4.safetensors ]"
+sed 's/loop_func: z=f(x+z)/loop_func: z=f(x*z)/' "$Y/config.yaml" >mul.yaml
+run import ymodel/model_700.pt --out y4.safetensors --config mul.yaml
+check "yang loop_func z=f(x*z): refused by name" "[ $RC -eq 1 ] && grep -q \"loop_func 'z=f(x\\*z)'\" err.txt && [ ! -e y4.safetensors ]"
+sed 's/family: gpt2_loop/family: gpt2_tying/' "$Y/config.yaml" >tying.yaml
+run import ymodel/model_700.pt --out y4.safetensors --config tying.yaml
+check "yang gpt2_tying: refused, saying why" "[ $RC -eq 1 ] && grep -q 'gpt2_tying adds wpe' err.txt && [ ! -e y4.safetensors ]"
 
 # refused archives: exit 1, one line naming what, no output, no payload run
 refuse() { # NAME FILE REGEX

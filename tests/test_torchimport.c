@@ -171,6 +171,15 @@ static void test_yaml(void **state) {
     assert_int_equal(y.points_end, 3);
     assert_string_equal(y.task, "sparse_linear_regression");
     assert_string_equal(y.family, "gpt2");
+    /* Yang et al.'s run config: the loops, the loss window, loop_func, and the
+     * task under training.task_name */
+    assert_int_equal(ic_garg_yaml_read(FIX "yang_run/config.yaml", &y, &err), 0);
+    assert_string_equal(y.family, "gpt2_loop");
+    assert_string_equal(y.loop_func, "z=f(x+z)");
+    assert_string_equal(y.task, "linear_regression");
+    assert_int_equal(y.loops_end, 5);
+    assert_int_equal(y.n_loop_window, 3);
+    assert_int_equal(y.n_positions, 6);
     FILE *f = fopen("build/test_torchimport_bad.yaml", "w");
     fputs("model:\n  n_head: many\n", f);
     fclose(f);
