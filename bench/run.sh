@@ -19,7 +19,7 @@ CEIL=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["fma_
 import json, sys
 o = json.loads(sys.argv[1])
 print(f"threads {sys.argv[2]}; {o['blas']} ({o['blas_kernel_note']})")
-print(f"FMA ceiling (register-only loop, {sys.argv[2]} threads): {o['fma_ceiling_gflops']:.1f} GFLOP/s")
+print(f"CPU {o['cpu']}; fp32 ceiling ({o['fma_ceiling_isa']}, {o['fma_ceiling_lanes']}-lane register-only FMA loop, {sys.argv[2]} threads): {o['fma_ceiling_gflops']:.1f} GFLOP/s")
 PY
 echo
 echo "| config | iclab ms/step | iclab GFLOP/s | % of ceiling | iclab peak RSS MB | PyTorch ms/step | PyTorch GFLOP/s | PyTorch peak RSS MB | iclab speed-up |"
