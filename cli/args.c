@@ -407,13 +407,6 @@ void cli_config_summary(const ic_run_config *c, char *buf, size_t len) {
                  c->inject ? "true" : "false", c->loop_lnf ? "true" : "false");
 }
 
-struct json_t *cli_task_json(const ic_task_spec *task) {
-    char *text = ic_task_spec_to_json(task);
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    free(text);
-    return j;
-}
-
 int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,
                    ic_run_config *run_cfg, int *n_points) {
     ic_err err = {{0}};

@@ -83,9 +83,6 @@ void cli_config_summary(const ic_run_config *c, char *buf, size_t len);
 int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,
                    ic_run_config *run_cfg, int *n_points);
 
-/* The task spec as a JSON object (ic_task_spec_to_json) for a results file;
- * NULL when out of memory. */
-struct json_t *cli_task_json(const ic_task_spec *task);
 
 /* An option naming a file or directory: "prompts", "p.safetensors". */
 typedef struct {

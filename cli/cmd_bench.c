@@ -39,9 +39,7 @@ typedef struct {
 
 static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic_bench_result *r, const extra *x) {
     json_t *o = json_object();
-    char *cfg_text = ic_run_config_to_json(cfg);
-    json_t *cj = cfg_text ? json_loads(cfg_text, 0, NULL) : NULL;
-    free(cfg_text);
+    json_t *cj = ic_run_config_json(cfg);
     if (!o || !cj) {
         json_decref(o);
         json_decref(cj);

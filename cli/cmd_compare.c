@@ -198,7 +198,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
         json_object_set_new(root, "prompts", json_integer(B));
         json_object_set_new(root, "n_points", json_integer(n));
-        json_object_set_new(root, "task_spec", cli_task_json(&task));
+        json_object_set_new(root, "task_spec", ic_task_spec_json(&task));
         json_object_set_new(root, "seed", ic_json_u64(seed));
         json_object_set_new(root, "reference", json_string(labels[0]));
         json_object_set_new(root, "ratio_definition",

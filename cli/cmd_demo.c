@@ -47,7 +47,7 @@ static int write_curves(const char *dir, const char *const names[], const ic_cur
     snprintf(what, sizeof what, "%s at each number of in-context examples k", metric);
     json_object_set_new(o, "metric", json_string(what));
     json_object_set_new(o, "n_dims", json_integer(d));
-    json_object_set_new(o, "task_spec", cli_task_json(task));
+    json_object_set_new(o, "task_spec", ic_task_spec_json(task));
     json_t *cs = json_object();
     for (int c = 0; c < nc; c++) {
         /* NaN/Inf (a diverged curve) stays in place as null (numout.h) */

@@ -267,7 +267,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_schedule_format(s, sched_buf, sizeof sched_buf);
     json_object_set_new(report, "model", json_string(model_path));
     json_object_set_new(report, "task", json_string(ic_task_name(kind)));
-    json_object_set_new(report, "task_spec", cli_task_json(&task)); /* before each setting's shift */
+    json_object_set_new(report, "task_spec", ic_task_spec_json(&task)); /* before each setting's shift */
     json_object_set_new(report, "n_dims", json_integer(d));
     json_object_set_new(report, "n_points", json_integer(n));
     json_object_set_new(report, "prompts", json_integer(B));

@@ -142,7 +142,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_object_set_new(report, "model", json_string(model_path));
     json_object_set_new(report, "trained_loops", json_integer(trained));
     json_object_set_new(report, "task", json_string(ic_task_name(task.kind)));
-    json_object_set_new(report, "task_spec", cli_task_json(&task)); /* what the prompts were drawn from */
+    json_object_set_new(report, "task_spec", ic_task_spec_json(&task)); /* what the prompts were drawn from */
     json_object_set_new(report, "prompts", json_integer(B));
     json_object_set_new(report, "n_points", json_integer(n));
     json_object_set_new(report, "fixed_point_definition", json_string("|Y_{t+1} - Y_t|_F / |Y_t|_F over all prompts (independent of --batch_size); null = undefined (loop 1)"));

@@ -333,7 +333,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_t *meta = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:i,s:o}", "model", model_path, "schedule", sched_text, "loops",
                              s->loops, "task", ic_task_name(kind), "n_dims", d, "n_points", n, "prompts", B, "seed",
                              ic_json_u64(seed));
-    json_object_set_new(meta, "task_spec", cli_task_json(&task)); /* what the prompts were drawn from */
+    json_object_set_new(meta, "task_spec", ic_task_spec_json(&task)); /* what the prompts were drawn from */
     json_object_set_new(meta, "states", jlabels(labels, S));
     json_object_set_new(meta, "state_definition",
                         json_string("state 'in' is a loop's input; 'j:bK' the residual after step j (block K); "

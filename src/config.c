@@ -365,8 +365,9 @@ json_t *ic_json_u64(uint64_t v) {
     return json_string(buf);
 }
 
-char *ic_run_config_to_json(const ic_run_config *c) {
+json_t *ic_run_config_json(const ic_run_config *c) {
     json_t *o = json_object();
+    if (!o) return NULL;
     for (int i = 0; i < NKEYS; i++) {
         const ic_key *k = &KEYS[i];
         const char *src = (const char *)c + k->offset;
@@ -379,9 +380,17 @@ char *ic_run_config_to_json(const ic_run_config *c) {
         case IC_KEY_BOOL: v = json_boolean(*(const int *)src); break;
         case IC_KEY_STRING: v = json_string(src); break;
         }
-        json_object_set_new(o, k->name, v);
+        if (!v || json_object_set_new(o, k->name, v)) {
+            json_decref(o);
+            return NULL;
+        }
     }
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    return o;
+}
+
+char *ic_run_config_to_json(const ic_run_config *c) {
+    json_t *o = ic_run_config_json(c);
+    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return s;
 }

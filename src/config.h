@@ -70,7 +70,10 @@ int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_e
 int ic_run_config_load_file(ic_run_config *c, const char *path, ic_err *err);
 /* Applies a JSON object given as text (source names it in errors). */
 int ic_run_config_load_json(ic_run_config *c, const char *json, const char *source, ic_err *err);
-/* The whole config as a JSON object text (malloc'ed; caller frees). */
+/* The whole config as a new jansson object, every key in table order (the
+ * caller owns the reference; NULL when out of memory), and as its indented
+ * text (malloc'ed; caller frees). */
+struct json_t *ic_run_config_json(const ic_run_config *c);
 char *ic_run_config_to_json(const ic_run_config *c);
 /* Checks cross-key rules (model config valid, n_points <= n_positions,
  * schedule parses and names existing blocks, loss_loops <= loops). */

@@ -588,9 +588,7 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
     json_object_set_new(root, "n_points", json_integer(o->n));
     json_object_set_new(root, "error_normaliser", ic_json_num(o->norm));
     if (o->task) {
-        char *tj = ic_task_spec_to_json(o->task);
-        json_t *jt = tj ? json_loads(tj, 0, NULL) : NULL;
-        free(tj);
+        json_t *jt = ic_task_spec_json(o->task);
         if (!jt) { ic_errf(err, "out of memory"); goto done; }
         json_object_set_new(root, "task_spec", jt);
     }

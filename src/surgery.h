@@ -94,7 +94,7 @@ typedef struct {
     uint64_t boot_seed;
     int chunk;       /* prompts per forward pass */
     const ic_task_spec *task; /* the prompts' distribution, recorded in the JSON as
-                                 "task_spec" (ic_task_spec_to_json); NULL: not recorded */
+                                 "task_spec" (ic_task_spec_json); NULL: not recorded */
     /* called after each variant (may be NULL) */
     void (*progress)(void *ctx, int done, int total);
     void *progress_ctx;

@@ -64,7 +64,7 @@ void ic_task_spec_default(ic_task_spec *spec, ic_task_kind kind, int n_dims) {
     spec->y_scale = 1.0;
 }
 
-char *ic_task_spec_to_json(const ic_task_spec *spec) {
+json_t *ic_task_spec_json(const ic_task_spec *spec) {
     if (!spec || (int)spec->kind < 0 || spec->kind >= IC_NUM_TASKS) return NULL;
     json_t *o = json_pack("{s:s,s:i}", "name", TASK_NAMES[spec->kind], "n_dims", spec->n_dims);
     if (!o) return NULL;
@@ -78,9 +78,7 @@ char *ic_task_spec_to_json(const ic_task_spec *spec) {
     json_object_set_new(o, "x_scale", json_real(spec->x_scale));
     json_object_set_new(o, "y_scale", json_real(spec->y_scale));
     json_object_set_new(o, "x_cov_sqrt", json_string(spec->x_cov_sqrt ? "given" : "identity"));
-    char *text = json_dumps(o, JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return text;
+    return o;
 }
 
 int ic_task_spec_check(const ic_task_spec *spec, ic_err *err) {

@@ -78,13 +78,13 @@ typedef struct {
 /* Fills every field with the defaults above for kind and n_dims. */
 void ic_task_spec_default(ic_task_spec *spec, ic_task_kind kind, int n_dims);
 
-/* The spec as a JSON object text (malloc'ed, caller frees; NULL when out of
- * memory or kind is out of range), for results files that must say which
+/* The spec as a new jansson object (the caller owns the reference; NULL when
+ * out of memory or kind is out of range), for results files that must say which
  * distribution their prompts came from: "name", "n_dims", the parameter
  * the kind samples with ("sparsity", "noise_std", "hidden" or "depth"; the
  * others are unused by that kind and left out), "x_scale", "y_scale", and
  * "x_cov_sqrt": "identity" or "given" (the matrix itself is not written). */
-char *ic_task_spec_to_json(const ic_task_spec *spec);
+struct json_t *ic_task_spec_json(const ic_task_spec *spec);
 
 /* Validates spec alone (kind, n_dims, and the fields the kind uses, plus
  * x_scale, y_scale finite and noise_std >= 0). The sampler calls it. */

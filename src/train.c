@@ -183,16 +183,9 @@ static int json_config_diff(json_t *oa, json_t *ob, json_t *def, char *key, size
     return 0;
 }
 
-static json_t *config_object(const ic_run_config *c) {
-    char *t = ic_run_config_to_json(c);
-    json_t *o = t ? json_loads(t, 0, NULL) : NULL;
-    free(t);
-    return o;
-}
-
 int ic_run_config_diff(const ic_run_config *a, const ic_run_config *b, char *key, size_t key_len, char *va,
                        char *vb, size_t val_len) {
-    json_t *oa = config_object(a), *ob = config_object(b);
+    json_t *oa = ic_run_config_json(a), *ob = ic_run_config_json(b);
     int differs = oa && ob ? json_config_diff(oa, ob, ob, key, key_len, va, vb, val_len) : -1;
     json_decref(oa);
     json_decref(ob);
@@ -284,9 +277,9 @@ int ic_trainer_load_state(ic_trainer *t, const char *path, ic_err *err) {
                 saved_text ? "malformed" : "no");
         goto done;
     }
-    ours = config_object(&t->cfg);
+    ours = ic_run_config_json(&t->cfg);
     ic_run_config_default(defaults);
-    def = config_object(defaults);
+    def = ic_run_config_json(defaults);
     if (!ours || !def) { ic_errf(err, "out of memory"); goto done; }
     char key[64], va[256], vb[256];
     if (json_config_diff(ours, saved, def, key, sizeof key, va, vb, sizeof va)) {
