@@ -8,18 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "checkpoint.h"
 #include "cli.h"
 #include "fsutil.h"
+#include "ops.h"
 #include "sysmem.h"
-
-/* From OpenBLAS (also in its cblas.h); declared here so the CLI does not
- * depend on where that header lives. */
-void openblas_set_num_threads(int num_threads);
 
 void cli_error(const cli_command *cmd, const char *fmt, ...) {
     va_list ap;
@@ -30,13 +23,7 @@ void cli_error(const cli_command *cmd, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
-void cli_set_threads(int n) {
-    if (n <= 0) return;
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
-    openblas_set_num_threads(n);
-}
+void cli_set_threads(int n) { ic_set_threads(n); }
 
 /* ---------------- help ---------------- */
 

@@ -133,11 +133,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         cli_error(cmd, "--schedule: %s", err.msg);
         goto done;
     }
-    if (loops) {
-        s->loops = loops;
-        if (s->loss_loops > loops) s->loss_loops = loops;
-        if (s->grad_loops > loops) s->grad_loops = loops;
-    }
+    if (loops) ic_schedule_set_loops(s, loops);
     if (ic_schedule_validate(s, &m.cfg, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     const int d = m.cfg.n_dims;
     /* the model's recorded task with the flags on top, then the one mapping to a spec

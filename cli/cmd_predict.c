@@ -77,11 +77,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             cli_error(cmd, "--schedule: %s", err.msg);
             goto done;
         }
-        if (loops > 0) {
-            s->loops = loops;
-            if (s->loss_loops > loops) s->loss_loops = loops;
-            if (s->grad_loops > loops) s->grad_loops = loops;
-        }
+        if (loops > 0) ic_schedule_set_loops(s, loops);
         if (ic_schedule_validate(s, &m.cfg, &err)) {
             cli_error(cmd, "%s%s", sched_text || loops ? "" : "schedule stored in the model: ", err.msg);
             goto done;

@@ -10,14 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "baselines.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "eval.h"
+#include "ops.h"
 #include "probe.h"
 #include "prompts.h"
 #include "rng.h"
@@ -25,9 +22,6 @@
 #include "sysmem.h"
 #include "tasks.h"
 #include "train.h"
-
-/* From OpenBLAS (also in its cblas.h), as in cli/args.c. */
-void openblas_set_num_threads(int num_threads);
 
 struct iclab_model {
     ic_model m;
@@ -49,13 +43,7 @@ static int fail(const ic_err *e, char *buf, size_t len) {
 const char *iclab_version(void) { return ICLAB_VERSION; }
 int iclab_api_version(void) { return ICLAB_API_VERSION; }
 
-void iclab_set_threads(int n) {
-    if (n <= 0) return;
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
-    openblas_set_num_threads(n);
-}
+void iclab_set_threads(int n) { ic_set_threads(n); }
 
 /* ---------------- models ---------------- */
 
@@ -154,11 +142,7 @@ static int run_schedule(iclab_model *h, const char *text, int loops, ic_err *err
         if (ic_schedule_parse(&h->run, text, &h->sched, h->m.cfg.n_layer, err)) return -1;
     }
     if (loops < 0 || loops > IC_MAX_LOOPS) return ic_errf(err, "loops must be in 0..%d (0: the model's), got %d", IC_MAX_LOOPS, loops);
-    if (loops > 0) {
-        h->run.loops = loops;
-        if (h->run.loss_loops > loops) h->run.loss_loops = loops;
-        if (h->run.grad_loops > loops) h->run.grad_loops = loops;
-    }
+    if (loops > 0) ic_schedule_set_loops(&h->run, loops);
     if (ic_schedule_validate(&h->run, &h->m.cfg, err))
         return (text && text[0]) || loops ? -1 : ic_err_prefix(err, "schedule stored in the model");
     return 0;

@@ -35,6 +35,12 @@ int ic_config_validate(const ic_config *c, ic_err *err) {
 
 int ic_schedule_grad_loops(const ic_schedule *s) { return s->grad_loops ? s->grad_loops : s->loss_loops; }
 
+void ic_schedule_set_loops(ic_schedule *s, int loops) {
+    s->loops = loops;
+    if (s->loss_loops > loops) s->loss_loops = loops;
+    if (s->grad_loops > loops) s->grad_loops = loops;
+}
+
 void ic_schedule_default(ic_schedule *s, const ic_config *c) {
     memset(s, 0, sizeof *s);
     s->n = c->n_layer < IC_MAX_SCHEDULE ? c->n_layer : IC_MAX_SCHEDULE;

@@ -74,6 +74,9 @@ void ic_schedule_default(ic_schedule *s, const ic_config *c);
  * The full schedule language is ic_schedule_parse (schedule.h). */
 int ic_schedule_parse_list(ic_schedule *s, const char *text, ic_err *err);
 int ic_schedule_validate(const ic_schedule *s, const ic_config *c, ic_err *err);
+/* Runs the body `loops` times (loops >= 1), lowering loss_loops and grad_loops
+ * to at most that: a --loops override at inference. */
+void ic_schedule_set_loops(ic_schedule *s, int loops);
 /* "0,1,(2|3),4" into buf (parallel groups in parentheses, members joined by
  * '|'; the text parses back with ic_schedule_parse); returns buf. */
 char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len);

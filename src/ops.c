@@ -45,6 +45,14 @@ int ic_blas_set_threads(int n) {
     return prev;
 }
 
+void ic_set_threads(int n) {
+    if (n <= 0) return;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    openblas_set_num_threads(n);
+}
+
 /* ---------------- linear ---------------- */
 
 void ic_linear_forward(float *out, const float *inp, const float *w, const float *bias,

@@ -32,6 +32,9 @@ typedef enum { IC_W_IN_OUT = 0, IC_W_OUT_IN = 1 } ic_wlayout;
  * thread is left as it was). Used to run BLAS single-threaded inside
  * parallel regions of our own (ic_model_train_pass). */
 int ic_blas_set_threads(int n);
+/* The thread count of everything after it on this thread: OpenMP's team size
+ * and OpenBLAS's; n <= 0 leaves both as they are. */
+void ic_set_threads(int n);
 
 /* How a backward writes the input gradient: IC_ADD accumulates (+=, the
  * rule of every backward here); IC_SET overwrites (=, as += into zeros but
