@@ -236,6 +236,7 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
     zarch z;
     tp_pickle p = {0};
     uint8_t *pkl = NULL, **sdata = NULL;
+    const zentry **sent = NULL; /* the archive entry of each storage */
     const char **names = NULL;
     int rc = -1;
     if (zarch_open(&z, buf, n, max_total, max_entry, err)) goto done;
@@ -246,10 +247,9 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
     if (tp_load(pkl, (size_t)pe->size, &p, err)) goto done;
     /* every storage the pickle names, whether or not we use it, must be an
      * entry of exactly numel x element size bytes */
-    const zentry **sent = calloc(p.n_storages + 1, sizeof *sent);
+    sent = calloc(p.n_storages + 1, sizeof *sent);
     sdata = calloc(p.n_storages + 1, sizeof *sdata);
     if (!sent || !sdata) {
-        free(sent);
         ic_errf(err, "out of memory");
         goto done;
     }
@@ -260,14 +260,12 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
         uint64_t want = (uint64_t)s->i * tp_dtype_size(s->dtype);
         if (!e) {
             ic_errf(err, "data.pkl byte %zu: storage '%s' has no zip entry '%s'", s->pos, s->s, nm);
-            free(sent);
             goto done;
         }
         if (e->size != want) {
             ic_errf(err, "zip entry '%s' has %llu bytes, but data.pkl byte %zu declares storage '%s' as %s x %lld = %llu bytes",
                     nm, (unsigned long long)e->size, s->pos, s->s, tp_dtype_name(s->dtype), (long long)s->i,
                     (unsigned long long)want);
-            free(sent);
             goto done;
         }
         sent[i] = e;
@@ -277,7 +275,6 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
     snprintf(out->layout, sizeof out->layout, "state_dict");
     if (!root || root->kind != TP_DICT) {
         ic_errf(err, "data.pkl holds no dict at the top (not a state_dict or training state)");
-        free(sent);
         goto done;
     }
     const tp_value *v;
@@ -298,7 +295,6 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
     }
     if (sd->kind != TP_DICT) {
         ic_errf(err, "data.pkl byte %zu: the %s entry is not a dict of tensors", sd->pos, out->layout);
-        free(sent);
         goto done;
     }
     size_t np = sd->n / 2;
@@ -306,20 +302,17 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
     names = calloc(np + 1, sizeof *names);
     if (!out->t || !names) {
         ic_errf(err, "out of memory");
-        free(sent);
         goto done;
     }
     for (size_t i = 0; i < np; i++) {
         const tp_value *k = sd->items[2 * i], *t = sd->items[2 * i + 1];
         if (k->kind != TP_STR) {
             ic_errf(err, "data.pkl byte %zu: a state_dict key is not a string", k->pos);
-            free(sent);
             goto done;
         }
         names[i] = k->s;
         if (t->kind != TP_TENSOR) {
             ic_errf(err, "data.pkl byte %zu: state_dict entry '%.100s' is not a tensor", t->pos, k->s);
-            free(sent);
             goto done;
         }
     }
@@ -327,7 +320,6 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
     for (size_t i = 1; i < np; i++)
         if (!strcmp(names[i], names[i - 1])) {
             ic_errf(err, "data.pkl: state_dict key '%.100s' appears twice", names[i]);
-            free(sent);
             goto done;
         }
     for (size_t i = 0; i < np; i++) {
@@ -339,18 +331,15 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
         if (t->dtype != TP_F32 && t->dtype != TP_F16 && t->dtype != TP_BF16 && t->dtype != TP_F64) {
             ic_errf(err, "data.pkl byte %zu: tensor '%.100s' is stored as %s (only Float, Half, BFloat16 and Double storages hold parameters)",
                     t->pos, k->s, tp_dtype_name(t->dtype));
-            free(sent);
             goto done;
         }
         size_t si = 0;
         while (si < p.n_storages && p.storages[si] != t->storage) si++;
         if (si == p.n_storages) { /* cannot happen: tensors only come from persistent storages */
             ic_errf(err, "data.pkl byte %zu: tensor '%.100s' has no storage", t->pos, k->s);
-            free(sent);
             goto done;
         }
         if (!sdata[si] && zread(&z, sent[si], &sdata[si], err)) { /* shared storages are read once */
-            free(sent);
             goto done;
         }
         ic_torch_tensor *o = &out->t[out->n];
@@ -358,7 +347,6 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
         for (int d = 0; d < t->ndim; d++) numel *= (uint64_t)t->shape[d]; /* <= 2^40: checked by the unpickler */
         if (numel * sizeof(float) > max_entry) {
             ic_errf(err, "tensor '%.100s': %llu elements is over the size limit", k->s, (unsigned long long)numel);
-            free(sent);
             goto done;
         }
         o->name = strdup(k->s);
@@ -367,7 +355,6 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
             free(o->name);
             free(o->data);
             ic_errf(err, "out of memory");
-            free(sent);
             goto done;
         }
         o->ndim = t->ndim;
@@ -391,12 +378,12 @@ int ic_torch_read(const uint8_t *buf, size_t n, const ic_import_limits *lim, ic_
             }
         }
     }
-    free(sent);
     rc = 0;
 done:
     if (sdata)
         for (size_t i = 0; i < p.n_storages; i++) free(sdata[i]);
     free(sdata);
+    free(sent);
     free(names);
     free(pkl);
     tp_free(&p);
