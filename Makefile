@@ -49,8 +49,23 @@ $(BUILD)/libiclab.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# MPI is optional (docs/distributed.md): when mpicc is found (MPI=0 turns it
+# off), cli/mpi.c is compiled with it and ICLAB_MPI and the CLI is linked
+# with it; the library never includes MPI, and without mpicc the build is
+# exactly the plain one.
+MPI ?= auto
+MPICC ?= $(if $(filter 0,$(MPI)),,$(shell command -v mpicc 2>/dev/null))
+ifneq ($(MPICC),)
+$(BUILD)/cli/mpi.o: cli/mpi.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -DICLAB_MPI -c $< -o $@
+ICLAB_LD := $(MPICC)
+else
+ICLAB_LD := $(CC)
+endif
+
 $(BUILD)/iclab: $(CLI_OBJ) $(BUILD)/libiclab.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(ICLAB_LD) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libiclab.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka

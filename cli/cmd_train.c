@@ -6,13 +6,15 @@
 
 #include "cli.h"
 #include "fsutil.h"
+#include "mpi.h"
 #include "progress.h"
 #include "train.h"
 
 static const cli_opt OPTS[] = {
     {"out", "DIR", NULL, "run directory to create (config.json, metrics.csv, model.safetensors, loss.svg, state)"},
     {"resume", "DIR", NULL, "continue the run in DIR from its last checkpoint (only --train_steps, --threads, "
-                            "--log_every, --save_every may be changed)"},
+                            "--log_every, --save_every, --checksum_every may be changed; also on another number "
+                            "of MPI ranks)"},
 };
 
 static int run(const cli_command *cmd, int argc, char **argv) {
@@ -21,6 +23,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (rc) return rc < 0 ? CLI_OK : rc;
     ic_run_config *cfg = malloc(sizeof *cfg);
     ic_err err = {{0}};
+    const ic_comm *comm = NULL;
     const char *out = cli_get(&a, "out"), *resume = cli_get(&a, "resume");
     if (!cfg) { cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
     if (!out == !resume) {
@@ -29,7 +32,14 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     const char *dir = out ? out : resume;
-    if (resume) {
+    /* under mpirun/srun: one rank of a data-parallel run (mpi.h) */
+    comm = cli_comm_start(cmd->name);
+    if (!comm) { rc = CLI_FAIL; goto done; }
+    const int root = comm->rank == 0;
+    if (resume && !root) {
+        /* rank 0 reads the run and sends it; these ranks need not see DIR */
+        ic_run_config_default(cfg);
+    } else if (resume) {
         if (ic_train_dir_config(resume, cfg, &err)) {
             cli_error(cmd, "cannot resume %s: %s", resume, err.msg);
             rc = CLI_FAIL;
@@ -38,7 +48,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         for (int i = 0; i < a.n_keys; i++) {
             if (!ic_run_config_may_change(a.key_name[i])) {
                 cli_error(cmd, "--%s cannot change when resuming (it would change the run); only --train_steps, "
-                          "--threads, --log_every, --save_every can", a.key_name[i]);
+                          "--threads, --log_every, --save_every, --checksum_every can", a.key_name[i]);
                 rc = CLI_USAGE;
                 goto done;
             }
@@ -50,7 +60,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
     } else if ((rc = cli_build_config(&a, cfg))) {
         goto done;
-    } else {
+    } else if (root) {
         static const char *const written[] = {"config.json", "metrics.csv", "state.safetensors", "model.safetensors",
                                               "loss.svg", NULL};
         cli_path ins[CLI_MAX_OPTS];
@@ -59,20 +69,32 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     cli_set_threads(cfg->threads);
     cli_progress prog;
-    cli_progress_init(&prog, "train", cfg->log_every);
-    ic_train_hooks hooks = {.progress = cli_progress_cb, .message = cli_message_cb, .ctx = &prog,
-                            .stop = cli_install_stop_handler()};
+    char label[64] = "train";
+    if (comm->size > 1) snprintf(label, sizeof label, "train (%d ranks)", comm->size);
+    cli_progress_init(&prog, label, cfg->log_every);
+    /* rank 0 alone shows progress and messages */
+    ic_train_hooks hooks = {.progress = root ? cli_progress_cb : NULL, .message = root ? cli_message_cb : NULL,
+                            .ctx = &prog, .stop = cli_install_stop_handler(), .comm = comm};
     const char *stop_after = getenv("ICLAB_STOP_AFTER"); /* tests: simulate an interruption */
     if (stop_after) hooks.stop_after = atol(stop_after);
     char summary[512];
     cli_config_summary(cfg, summary, sizeof summary);
-    fprintf(stderr, "%s %s: %s task=%s steps=%ld\n", resume ? "resuming" : "training", dir, summary, cfg->task,
-            cfg->train_steps);
+    if (root && comm->size > 1)
+        fprintf(stderr, "%s %s on %d MPI ranks: %s task=%s steps=%ld\n", resume ? "resuming" : "training", dir,
+                comm->size, summary, cfg->task, cfg->train_steps);
+    else if (root)
+        fprintf(stderr, "%s %s: %s task=%s steps=%ld\n", resume ? "resuming" : "training", dir, summary, cfg->task,
+                cfg->train_steps);
     ic_train_result res;
-    if (ic_train_run(dir, cfg, resume != NULL, &hooks, &res, &err)) {
+    if (ic_train_run(dir, resume && !root ? NULL : cfg, resume != NULL, &hooks, &res, &err)) {
         cli_message_cb(&prog, "");
         cli_error(cmd, "%s", err.msg);
         rc = CLI_FAIL;
+        goto done;
+    }
+    cli_comm_finish();
+    if (!root) {
+        rc = res.outcome == IC_TRAIN_STOPPED ? 130 : CLI_OK;
         goto done;
     }
     if (res.outcome == IC_TRAIN_STOPPED) {
@@ -87,6 +109,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                res.step - res.start_step, res.final_loss, res.wall_s);
     rc = CLI_OK;
 done:
+    /* a rank that fails may leave the others waiting in a collective for it: end them all */
+    if (comm && comm->size > 1 && rc != CLI_OK && rc != 130 && comm->abort) comm->abort(comm, rc);
+    cli_comm_finish();
     free(cfg);
     cli_args_free(&a);
     return rc;

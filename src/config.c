@@ -72,6 +72,13 @@ static const ic_key KEYS[] = {
     {"log_every", IC_KEY_LONG, OFF(log_every), 0, 1, 1e12, "100", "steps between metrics rows"},
     {"save_every", IC_KEY_LONG, OFF(save_every), 0, 1, 1e12, "1000", "steps between checkpoints"},
     {"data_seed", IC_KEY_U64, OFF(data_seed), 0, 0, 1.8e19, "0", "seed of the prompt stream (0: derived from seed)"},
+    {"data_scheme", IC_KEY_STRING, OFF(data_scheme), SZ(data_scheme), 0, 0, "per_prompt",
+     "per_prompt (each prompt from its own generator: the same data for any number of MPI ranks) or stream "
+     "(one generator; runs from before this key)"},
+    {"checksum_every", IC_KEY_LONG, OFF(checksum_every), 0, 0, 1e12, "100",
+     "MPI training: steps between the cross-rank parameter checksums (0: only at the end)"},
+    {"mpi_ranks", IC_KEY_INT, OFF(mpi_ranks), 0, 1, 1 << 24, "1",
+     "MPI ranks the run trains on (recorded by iclab train from mpirun/srun; not an input)"},
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof *KEYS))
 
@@ -93,6 +100,11 @@ void ic_run_config_default(ic_run_config *c) {
         int rc = ic_run_config_set(c, KEYS[i].name, KEYS[i].def, &e);
         (void)rc; /* the defaults are valid by construction (tested) */
     }
+}
+
+void ic_run_config_legacy(ic_run_config *c) {
+    ic_run_config_default(c);
+    snprintf(c->data_scheme, sizeof c->data_scheme, "stream");
 }
 
 /* true/false/1/0 only: "yes", "on", "2" are typos as often as intent */
@@ -454,6 +466,8 @@ int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
         return ic_errf(err, "optimizer: expected adam or adamw, got '%s'", c->optimizer);
     if (strcmp(c->lr_schedule, "constant") && strcmp(c->lr_schedule, "cosine"))
         return ic_errf(err, "lr_schedule: expected constant or cosine, got '%s'", c->lr_schedule);
+    if (strcmp(c->data_scheme, "per_prompt") && strcmp(c->data_scheme, "stream"))
+        return ic_errf(err, "data_scheme: expected per_prompt or stream, got '%s'", c->data_scheme);
     if (c->curriculum_dims_start > c->model.n_dims)
         return ic_errf(err, "curriculum_dims_start (%d) exceeds n_dims (%d)", c->curriculum_dims_start, c->model.n_dims);
     if (c->curriculum_points_start > c->n_points)

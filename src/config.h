@@ -43,6 +43,16 @@ typedef struct {
     /* run bookkeeping */
     long log_every, save_every;
     uint64_t data_seed;         /* 0: derived from seed */
+    /* how a step's prompts are drawn (src/train.c): "per_prompt" (prompt b of
+     * step t from its own generator, seeded from (data seed, t, b), so any
+     * slice of the batch is drawn alone: data-parallel ranks) or "stream"
+     * (one generator for the whole run; run directories written before this
+     * key existed, see ic_run_config_legacy) */
+    char data_scheme[16];
+    /* data-parallel training (comm.h): steps between the cross-rank parameter
+     * checksums, and the ranks the run uses (recorded by the trainer) */
+    long checksum_every;
+    int mpi_ranks;
 } ic_run_config;
 
 typedef enum { IC_KEY_INT, IC_KEY_LONG, IC_KEY_U64, IC_KEY_DOUBLE, IC_KEY_BOOL, IC_KEY_STRING } ic_key_type;
@@ -64,6 +74,11 @@ const ic_key *ic_run_config_find_key(const char *name);
 /* Defaults: Garg et al.'s standard model (d=20, e=256, 12 blocks, 8 heads,
  * 101 positions, 41 points, batch 64, Adam 1e-4). */
 void ic_run_config_default(ic_run_config *c);
+/* The values a run config recorded before a key existed means: a
+ * config.json or state of an older run directory lacks data_scheme and was
+ * trained on the single "stream"; load such records over this instead of
+ * ic_run_config_default so they resume with their own data. */
+void ic_run_config_legacy(ic_run_config *c);
 /* Sets one key from text ("256", "1e-4", "true", "0,1,1,2"). */
 int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_err *err);
 /* Applies a JSON object of key -> value from a file (errors name file and key). */

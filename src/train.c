@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "fsutil.h"
 #include "numout.h"
+#include "ops.h"
 #include "plot.h"
 #include "safetensors.h"
 
@@ -79,6 +80,7 @@ int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err) {
     if (ic_adam_create(&t->opt, t->model.num_params, err)) goto fail;
     t->opt.weight_decay = strcmp(cfg->optimizer, "adamw") == 0 ? cfg->weight_decay : 0.0;
     ic_rng_seed(&t->data_rng, data_seed_of(cfg));
+    t->comm = ic_comm_single();
     size_t B = (size_t)cfg->batch_size, n = (size_t)cfg->n_points, d = (size_t)cfg->model.n_dims;
     t->xs = malloc(sizeof(float) * B * n * d);
     t->ys = malloc(sizeof(float) * B * n);
@@ -98,6 +100,65 @@ void ic_trainer_free(ic_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
+/* ---- data-parallel pieces of the step (comm.h) ---- */
+
+static uint64_t mix64(uint64_t z) { /* splitmix64's finaliser */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t ic_trainer_prompt_seed(const ic_run_config *cfg, long step, int b) {
+    return mix64(mix64(data_seed_of(cfg) ^ mix64((uint64_t)step + 0x243F6A8885A308D3ULL)) + (uint64_t)b);
+}
+
+/* This rank's prompts of the step into t->xs/ys at their place in the batch
+ * ([B,n,n_dims] for this step's n; d active dimensions): per_prompt draws only prompts b0..b0+nb-1,
+ * each from its own generator; stream draws the whole batch from data_rng
+ * (every rank, so the stream's state stays the same on all). */
+static int sample_prompts(ic_trainer *t, long step, int B, int b0, int nb, int n, int d, ic_err *err) {
+    if (strcmp(t->cfg.data_scheme, "stream") == 0)
+        return ic_task_sample(&t->task, &t->data_rng, B, n, d, t->xs, t->ys, NULL, err);
+    const size_t D = (size_t)t->cfg.model.n_dims;
+    for (int b = b0; b < b0 + nb; b++) {
+        ic_rng r;
+        ic_rng_seed(&r, ic_trainer_prompt_seed(&t->cfg, step, b));
+        if (ic_task_sample(&t->task, &r, 1, n, d, t->xs + (size_t)b * n * D, t->ys + (size_t)b * n, NULL, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* The batch's mean gradient and loss from each rank's mean over its nb of
+ * B prompts: sum_r (B_r / B) g_r, summed over the ranks in place. */
+static int allreduce_step(ic_trainer *t, int nb, int B, double *loss, ic_err *err) {
+    const ic_comm *cm = t->comm;
+    if (cm->size == 1) return 0;
+    const double w = cm->test_equal_weights ? 1.0 / cm->size : (double)nb / B;
+    const float wf = (float)w;
+    float *g = t->model.grads_mem;
+    for (size_t i = 0; i < t->model.num_params; i++) g[i] *= wf;
+    double l = *loss * w;
+    if (cm->allreduce_f32(cm, g, t->model.num_params, err) || cm->allreduce_f64(cm, &l, 1, err)) return -1;
+    *loss = l;
+    return 0;
+}
+
+int ic_trainer_check_replicas(const ic_trainer *t, ic_err *err) {
+    const ic_comm *cm = t->comm;
+    if (cm->size == 1) return 0;
+    uint64_t *all = malloc(sizeof *all * (size_t)cm->size);
+    if (!all) return ic_errf(err, "out of memory");
+    int rc = cm->allgather_u64(cm, ic_comm_digest_f32(t->model.params_mem, t->model.num_params), all, err);
+    for (int r = 1; rc == 0 && r < cm->size; r++)
+        if (all[r] != all[0])
+            rc = ic_errf(err, "parameters differ between ranks after step %ld (rank %d's checksum %016llx, rank 0's "
+                         "%016llx): the replicas diverged (a reduction that is not the same on every rank, or a "
+                         "faulty node)", t->step, r, (unsigned long long)all[r], (unsigned long long)all[0]);
+    free(all);
+    return rc;
+}
+
 int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
     const ic_run_config *c = &t->cfg;
     const long step = t->step;
@@ -108,14 +169,19 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
     const int loops = ic_curriculum_value(c->curriculum_loops_start, c->loops, c->curriculum_loops_inc,
                                           c->curriculum_loops_interval, step);
     const int B = c->batch_size;
-    if (ic_task_sample(&t->task, &t->data_rng, B, n, d, t->xs, t->ys, NULL, err)) return -1;
+    int b0, nb; /* this rank's slice of the batch (all of it alone) */
+    ic_comm_slice(B, t->comm->size, t->comm->rank, &b0, &nb);
+    if (nb < 1) return ic_errf(err, "batch_size %d is smaller than the %d ranks", B, t->comm->size);
+    if (sample_prompts(t, step, B, b0, nb, n, d, err)) return -1;
     t->sched.loops = loops;
     t->sched.loss_loops = c->loss_loops < loops ? c->loss_loops : loops;
     t->sched.grad_loops = c->grad_loops < loops ? c->grad_loops : loops; /* 0 stays 0 (= loss_loops) */
     ic_model_zero_grad(&t->model);
-    if (ic_model_train_pass(&t->model, &t->shards, ic_default_shards(), &t->sched, t->xs, t->ys, B, n, err))
+    if (ic_model_train_pass(&t->model, &t->shards, ic_default_shards(), &t->sched, t->xs + (size_t)b0 * n * c->model.n_dims,
+                            t->ys + (size_t)b0 * n, nb, n, err))
         return -1;
-    const double loss = t->model.loss;
+    double loss = t->model.loss;
+    if (allreduce_step(t, nb, B, &loss, err)) return -1; /* data-parallel: the batch's gradient and loss */
     if (!isfinite(loss)) return ic_errf(err, "loss is %s at step %ld", isnan(loss) ? "NaN" : "infinite", step + 1);
     const double gnorm = ic_clip_grad_norm(t->model.grads_mem, t->model.num_params, c->grad_clip);
     if (!isfinite(gnorm)) return ic_errf(err, "gradient norm is not finite at step %ld", step + 1);
@@ -143,7 +209,7 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
 
 int ic_run_config_may_change(const char *key) {
     return !strcmp(key, "train_steps") || !strcmp(key, "threads") || !strcmp(key, "log_every") ||
-           !strcmp(key, "save_every");
+           !strcmp(key, "save_every") || !strcmp(key, "checksum_every") || !strcmp(key, "mpi_ranks");
 }
 
 static int json_value_equal(json_t *x, json_t *y) {
@@ -233,7 +299,7 @@ static int hex64(json_t *v, uint64_t *out) {
 static int state_run_config(const st_file *f, const char *path, ic_run_config *rc_out, ic_err *err) {
     const char *j = st_meta(f, "iclab_run_config");
     if (!j) return ic_errf(err, "%s: no 'iclab_run_config' metadata (the run config it was trained with)", path);
-    ic_run_config_default(rc_out);
+    ic_run_config_legacy(rc_out); /* a key it lacks: what it was trained with then */
     if (ic_run_config_load_json(rc_out, j, "its 'iclab_run_config' metadata", err)) return ic_err_prefix(err, "%s", path);
     if (ic_run_config_validate(rc_out, err)) return ic_err_prefix(err, "%s: its 'iclab_run_config' metadata", path);
     return 0;
@@ -278,13 +344,13 @@ int ic_trainer_load_state(ic_trainer *t, const char *path, ic_err *err) {
         goto done;
     }
     ours = ic_run_config_json(&t->cfg);
-    ic_run_config_default(defaults);
+    ic_run_config_legacy(defaults); /* a key the state lacks: what it was trained with then */
     def = ic_run_config_json(defaults);
     if (!ours || !def) { ic_errf(err, "out of memory"); goto done; }
     char key[64], va[256], vb[256];
     if (json_config_diff(ours, saved, def, key, sizeof key, va, vb, sizeof va)) {
         ic_errf(err, "%s: %s is %s in the run config but %s in the state, which was trained with it (config.json "
-                "edited?); only train_steps, threads, log_every and save_every may change when resuming",
+                "edited?); only train_steps, threads, log_every, save_every, checksum_every and mpi_ranks may change when resuming",
                 path, key, va, vb);
         goto done;
     }
@@ -368,7 +434,7 @@ int ic_train_dir_config(const char *dir, ic_run_config *cfg, ic_err *err) {
         return -1;
     if (!ic_file_exists(dir)) return ic_errf(err, "%s does not exist: there is no run to resume (start one with --out %s)", dir, dir);
     if (!is_dir(dir)) return ic_errf(err, "%s is not a directory", dir);
-    ic_run_config_default(cfg);
+    ic_run_config_legacy(cfg); /* a key an older config.json lacks: what its run was trained with */
     if (ic_file_exists(cfg_path)) return ic_run_config_load_file(cfg, cfg_path, err);
     if (!ic_file_exists(state_path))
         return ic_errf(err, "%s holds no run to resume (no config.json, no state.safetensors); start one with --out %s",
@@ -421,13 +487,12 @@ static const char METRICS_HEADER[] = "step,loss,excess_loss,lr,grad_norm,steps_p
  * whole number where an integer belongs (step, n_dims, n_points, loops), a
  * number or an empty field (undefined, numout.h: read as NaN) for loss,
  * excess_loss, lr, grad_norm and steps_per_s, a number for wall_s; step >= 1. */
-static int parse_metrics_row(const char *line, size_t len, long *step, double *loss, double *excess) {
+static int parse_metrics_row(const char *line, size_t len, double v[METRICS_FIELDS]) {
     char buf[512];
     if (len == 0 || len >= sizeof buf) return -1;
     memcpy(buf, line, len);
     buf[len] = 0;
     char *p = buf;
-    double v[METRICS_FIELDS];
     for (int i = 0; i < METRICS_FIELDS; i++) {
         char *end;
         if (i >= 1 && i <= 5 && *p == ',') { /* an empty number field: undefined */
@@ -445,11 +510,7 @@ static int parse_metrics_row(const char *line, size_t len, long *step, double *l
         if (end == p || *end != (i == METRICS_FIELDS - 1 ? '\0' : ',')) return -1;
         p = end + 1;
     }
-    if (v[0] < 1) return -1;
-    *step = (long)v[0];
-    *loss = v[1];
-    *excess = v[2];
-    return 0;
+    return v[0] < 1 ? -1 : 0;
 }
 
 static void say(const ic_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -475,9 +536,10 @@ static int metrics_truncate(const char *path, long upto, metric_log *l, const ic
     while (*line) {
         const char *nl = strchr(line, '\n');
         size_t ll = nl ? (size_t)(nl - line) : strlen(line);
-        long step;
-        double loss, excess;
-        int ok = nl && parse_metrics_row(line, ll, &step, &loss, &excess) == 0;
+        double v[METRICS_FIELDS];
+        int ok = nl && parse_metrics_row(line, ll, v) == 0;
+        const long step = ok ? (long)v[0] : 0;
+        const double loss = v[1], excess = v[2];
         if (ok && step > upto) {
             /* logged after the last checkpoint: the resumed run logs it again */
         } else if (ok && step > prev) {
@@ -498,6 +560,27 @@ static int metrics_truncate(const char *path, long upto, metric_log *l, const ic
             bad > 1 ? "s" : "", first_bad);
     free(text);
     free(out);
+    return rc;
+}
+
+int ic_train_dir_last_metrics(const char *dir, double v[10], ic_err *err) {
+    char path[4096], *text = NULL;
+    size_t len;
+    if (ic_path_join(path, sizeof path, dir, "metrics.csv", err) || ic_read_file(path, &text, &len, (size_t)1 << 30, err))
+        return -1;
+    /* the last complete line (a row is written with its newline) */
+    int rc = ic_errf(err, "%s: no metrics row", path);
+    size_t end = len;
+    while (end > 0) {
+        size_t start = end - 1;
+        while (start > 0 && text[start - 1] != '\n') start--;
+        if (end - start > 1 && text[end - 1] == '\n' && parse_metrics_row(text + start, end - 1 - start, v) == 0) {
+            rc = 0;
+            break;
+        }
+        end = start;
+    }
+    free(text);
     return rc;
 }
 
@@ -582,6 +665,94 @@ static int write_config(const char *path, const ic_run_config *cfg, ic_err *err)
     return rc;
 }
 
+/* ---- the data-parallel run (every rank but 0 follows rank 0) ---- */
+
+/* Rank 0 → the others: the config the run uses, then the state it starts
+ * from (step, prompt generator, parameters, Adam's moments). On rank 0, t is
+ * set up; on the others t is zeroed and set up here from what arrives. */
+static int share_start(ic_trainer *t, ic_err *err) {
+    const ic_comm *cm = t->comm;
+    char *cj = NULL;
+    size_t len = 0;
+    if (cm->rank == 0) {
+        cj = ic_run_config_to_json(&t->cfg);
+        if (!cj) return ic_errf(err, "out of memory");
+        len = strlen(cj);
+    }
+    if (ic_comm_bcast_bytes(cm, &cj, &len, 0, err)) { free(cj); return -1; }
+    if (cm->rank != 0) {
+        ic_run_config *rc = malloc(sizeof *rc);
+        int bad = !rc;
+        if (rc) {
+            ic_run_config_default(rc);
+            bad = ic_run_config_load_json(rc, cj, "rank 0's run config", err) || ic_trainer_init(t, rc, err);
+            if (!bad) ic_set_threads(rc->threads); /* as rank 0's caller did (the CLI, the C API) */
+        }
+        free(rc);
+        if (bad) { free(cj); return rc ? -1 : ic_errf(err, "out of memory"); }
+        t->comm = cm;
+    }
+    free(cj);
+    long steps[2] = {t->step, t->opt.step};
+    const size_t n = t->model.num_params;
+    if (cm->bcast(cm, steps, sizeof steps, 0, err) || cm->bcast(cm, &t->data_rng, sizeof t->data_rng, 0, err) ||
+        cm->bcast(cm, t->model.params_mem, n * sizeof(float), 0, err) ||
+        cm->bcast(cm, t->opt.m, n * sizeof(float), 0, err) || cm->bcast(cm, t->opt.v, n * sizeof(float), 0, err))
+        return -1;
+    t->step = steps[0];
+    t->opt.step = steps[1];
+    return 0;
+}
+
+/* Whether to stop before the next step: a stop request or stop_after on any
+ * rank stops every rank there (collective: one number summed per step). */
+static int agree_stop(const ic_trainer *t, const ic_train_hooks *hooks, long done_here, int *stop, ic_err *err) {
+    double s = (hooks && hooks->stop && *hooks->stop) || (hooks && hooks->stop_after > 0 && done_here >= hooks->stop_after);
+    if (t->comm->size > 1 && t->comm->allreduce_f64(t->comm, &s, 1, err)) return -1;
+    *stop = s > 0;
+    return 0;
+}
+
+/* ic_trainer_check_replicas every checksum_every steps (several ranks) */
+static int replica_check_due(const ic_trainer *t, ic_err *err) {
+    const long k = t->cfg.checksum_every;
+    return t->comm->size > 1 && k > 0 && t->step % k == 0 ? ic_trainer_check_replicas(t, err) : 0;
+}
+
+/* A rank other than 0: receives the run from rank 0, then takes the same
+ * steps, writing nothing; the same stops, checks and errors. */
+static int follow_run(const ic_comm *cm, const ic_train_hooks *hooks, ic_train_result *res, ic_err *err) {
+    ic_trainer t;
+    memset(&t, 0, sizeof t);
+    t.comm = cm;
+    int rc = -1;
+    if (share_start(&t, err)) goto done;
+    res->start_step = t.step;
+    res->outcome = IC_TRAIN_DONE;
+    const double t0 = now_s();
+    long done_here = 0;
+    while (t.step < t.cfg.train_steps) {
+        int stop_now;
+        if (agree_stop(&t, hooks, done_here, &stop_now, err)) goto done;
+        if (stop_now) {
+            res->outcome = IC_TRAIN_STOPPED;
+            break;
+        }
+        ic_step_stats st;
+        if (ic_trainer_step(&t, &st, err) || replica_check_due(&t, err)) goto done;
+        res->final_loss = st.loss;
+        done_here++;
+    }
+    if (ic_trainer_check_replicas(&t, err)) goto done;
+    res->step = t.step;
+    res->wall_s = now_s() - t0;
+    rc = 0;
+done:
+    if (rc) ic_err_prefix(err, "rank %d of %d", cm->rank, cm->size);
+    ic_trainer_free(&t);
+    return rc;
+}
+
 int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
                  ic_train_result *res, ic_err *err) {
     memset(res, 0, sizeof *res);
@@ -593,19 +764,29 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
         ic_path_join(model_path, sizeof model_path, dir, "model.safetensors", err))
         return -1;
     if (!cfg && !resume) return ic_errf(err, "no config given");
+    const ic_comm *cm = hooks && hooks->comm ? hooks->comm : ic_comm_single();
+    if (cm->rank != 0) return follow_run(cm, hooks, res, err);
+    if (cfg && cfg->batch_size < cm->size)
+        return ic_errf(err, "batch_size %d is smaller than the %d ranks: each rank needs a prompt", cfg->batch_size,
+                       cm->size);
     ic_trainer t;
     memset(&t, 0, sizeof t);
     ic_dir_lock lock = {.fd = -1};
     ic_run_config *dcfg = NULL; /* the directory's config (resume) */
+    ic_run_config *ranked = malloc(sizeof *ranked); /* the config used, with mpi_ranks = cm->size */
+    if (!ranked) return ic_errf(err, "out of memory");
     metric_log l = {0};
     FILE *mf = NULL;
     int rc = -1, created = 0, wrote_files = 0, started = 0;
     if (!resume) {
         /* a bad config, or one that cannot be allocated, leaves nothing behind */
-        if (ic_trainer_init(&t, cfg, err)) return -1;
+        *ranked = *cfg;
+        ranked->mpi_ranks = cm->size;
+        if (ic_trainer_init(&t, ranked, err)) { free(ranked); return -1; }
         created = !ic_file_exists(dir);
         if (ic_mkdirs(dir, err)) goto done;
     } else if (!is_dir(dir)) {
+        free(ranked);
         return ic_errf(err, ic_file_exists(dir) ? "%s is not a directory" : "%s does not exist: there is no run to resume",
                        dir);
     }
@@ -633,14 +814,14 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
          * resumed), then the metrics header, then the step-0 state (the commit
          * point of every checkpoint) and model */
         wrote_files = 1;
-        if (write_config(cfg_path, cfg, err)) goto done;
+        if (write_config(cfg_path, ranked, err)) goto done;
         if (ic_write_file_atomic(metrics_path, METRICS_HEADER, strlen(METRICS_HEADER), err)) goto done;
         if (checkpoint(&t, dir, &l, NULL, err)) goto done;
     } else {
         dcfg = malloc(sizeof *dcfg);
         if (!dcfg) { ic_errf(err, "out of memory"); goto done; }
         if (ic_file_exists(cfg_path)) {
-            ic_run_config_default(dcfg);
+            ic_run_config_legacy(dcfg);
             if (ic_run_config_load_file(dcfg, cfg_path, err)) goto done;
         } else if (ic_file_exists(state_path)) {
             /* left by an older iclab killed before it wrote config.json: the state records it */
@@ -656,12 +837,19 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
             int d = ic_run_config_diff(cfg, dcfg, key, sizeof key, va, vb, sizeof va);
             if (d < 0) { ic_errf(err, "out of memory"); goto done; }
             if (d) {
-                ic_errf(err, "%s is %s here but %s in %s; only train_steps, threads, log_every and save_every may "
-                        "change when resuming", key, va, vb, cfg_path);
+                ic_errf(err, "%s is %s here but %s in %s; only train_steps, threads, log_every, save_every, "
+                        "checksum_every and mpi_ranks may change when resuming", key, va, vb, cfg_path);
                 goto done;
             }
         }
-        const ic_run_config *use = cfg ? cfg : dcfg;
+        *ranked = cfg ? *cfg : *dcfg;
+        ranked->mpi_ranks = cm->size;
+        const ic_run_config *use = ranked;
+        if (use->batch_size < cm->size) {
+            ic_errf(err, "batch_size %d of %s is smaller than the %d ranks: each rank needs a prompt", use->batch_size,
+                    cfg_path, cm->size);
+            goto done;
+        }
         if (ic_trainer_init(&t, use, err)) { ic_err_prefix(err, "%s", cfg_path); goto done; }
         if (ic_file_exists(state_path)) {
             if (ic_trainer_load_state(&t, state_path, err)) goto done;
@@ -685,6 +873,8 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
         if (t.step < use->train_steps) say(hooks, "resuming %s at step %ld of %ld", dir, t.step, use->train_steps);
     }
     started = 1;
+    t.comm = cm;
+    if (cm->size > 1 && share_start(&t, err)) goto done;
     const ic_run_config *c = &t.cfg;
     res->start_step = t.step;
     if (l.n) res->final_loss = l.loss[l.n - 1];
@@ -696,12 +886,14 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
     long done_here = 0, last_saved = t.step;
     res->outcome = IC_TRAIN_DONE;
     while (t.step < c->train_steps) {
-        if ((hooks && hooks->stop && *hooks->stop) || (hooks && hooks->stop_after > 0 && done_here >= hooks->stop_after)) {
+        int stop_now;
+        if (agree_stop(&t, hooks, done_here, &stop_now, err)) goto stopped;
+        if (stop_now) {
             res->outcome = IC_TRAIN_STOPPED;
             break;
         }
         ic_step_stats st;
-        if (ic_trainer_step(&t, &st, err)) goto stopped;
+        if (ic_trainer_step(&t, &st, err) || replica_check_due(&t, err)) goto stopped;
         done_here++;
         double now = now_s(), dt = now - last_t;
         last_t = now;
@@ -730,7 +922,9 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
             if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, err)) goto stopped;
         }
     }
-    if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, err)) goto stopped;
+    if (ic_trainer_check_replicas(&t, err) || metrics_sync(mf, metrics_path, err) ||
+        checkpoint(&t, dir, &l, &last_saved, err))
+        goto stopped;
     int closed = fclose(mf);
     mf = NULL;
     if (closed != 0) { ic_errf(err, "%s: cannot write: %s", metrics_path, strerror(errno)); goto stopped; }
@@ -754,6 +948,7 @@ done:
     ic_dir_lock_release(&lock);
     if (rc && created && !started) rmdir(dir); /* only if empty: never anything we did not make */
     free(dcfg);
+    free(ranked);
     log_free(&l);
     ic_trainer_free(&t);
     return rc;

@@ -22,6 +22,7 @@
 #include <signal.h>
 
 #include "adam.h"
+#include "comm.h"
 #include "config.h"
 #include "err.h"
 #include "model.h"
@@ -53,6 +54,11 @@ typedef struct {
     ic_rng data_rng;
     long step;           /* steps completed */
     float *xs, *ys;      /* [batch, n_points, n_dims], [batch, n_points] */
+    /* data-parallel training: this process is rank comm->rank of comm->size
+     * and trains on its slice of every batch (ic_comm_slice); the gradient
+     * and loss are the batch's, the same on every rank. ic_comm_single()
+     * after ic_trainer_init; set it before the first step. */
+    const ic_comm *comm;
 } ic_trainer;
 
 typedef struct {
@@ -63,8 +69,20 @@ typedef struct {
 
 /* Fresh trainer: model initialised from cfg->seed, data RNG from data_seed. */
 int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err);
-/* One step: sample prompts (curriculum), forward, backward, clip, Adam. */
+/* One step: sample prompts (curriculum), forward, backward, clip, Adam.
+ * Prompt b of the step is drawn as cfg.data_scheme says: "per_prompt" from
+ * a generator seeded with a hash of (data seed, step, b) (ic_trainer_prompt_seed),
+ * "stream" as the next prompt of data_rng. With comm->size > 1 the rank
+ * draws its slice only (per_prompt; stream draws the whole batch, as it
+ * must advance data_rng past it), runs the pass on it, and the mean
+ * gradient and loss of the batch are sum_r (B_r / B) * rank r's. */
 int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err);
+/* The seed of prompt b of step `step` under the per_prompt scheme. */
+uint64_t ic_trainer_prompt_seed(const ic_run_config *cfg, long step, int b);
+/* Whether every rank holds the same parameters (ic_comm_digest_f32 of the
+ * flat buffer compared across ranks; collective). -1 with "parameters
+ * differ between ranks after step S ..." when they do not. */
+int ic_trainer_check_replicas(const ic_trainer *t, ic_err *err);
 /* Resume state (atomic write) and restore. load_state needs an initialised
  * trainer of the same config. */
 int ic_trainer_save_state(const ic_trainer *t, const char *path, ic_err *err);
@@ -89,6 +107,13 @@ typedef struct {
     void *ctx;
     volatile sig_atomic_t *stop; /* set (e.g. by SIGINT) to checkpoint and return */
     long stop_after;             /* > 0: stop after this many steps in this call (tests) */
+    /* data-parallel training over comm's ranks (NULL: alone). Every rank
+     * calls ic_train_run with the same arguments; rank 0 alone touches dir
+     * (lock, config.json with mpi_ranks = comm->size, metrics, checkpoints,
+     * plot) and broadcasts the resolved config and the state it starts
+     * from, so the others need not see dir. A stop request on any rank
+     * stops all at the same step. */
+    const ic_comm *comm;
 } ic_train_hooks;
 
 typedef enum { IC_TRAIN_DONE = 0, IC_TRAIN_STOPPED = 1 } ic_train_outcome;
@@ -102,7 +127,7 @@ typedef struct {
 } ic_train_result;
 
 /* Keys of the run config that may change when a run resumes: train_steps,
- * threads, log_every, save_every. */
+ * threads, log_every, save_every, checksum_every, mpi_ranks. */
 int ic_run_config_may_change(const char *key);
 /* 1 if a and b differ in a key that may not change (its name and both
  * values as JSON into key/va/vb), 0 if not, -1 out of memory. */
@@ -130,6 +155,11 @@ int ic_train_dir_config(const char *dir, ic_run_config *cfg, ic_err *err);
  * past them is an error. Any failure mid-run (a non-finite loss, a failed
  * metrics or checkpoint write) stops with an error that keeps the last good
  * checkpoint. */
+/* The last row of dir's metrics.csv: its ten fields in METRICS order
+ * (step, loss, excess_loss, lr, grad_norm, steps_per_s, n_dims, n_points,
+ * loops, wall_s; an empty field is NaN). -1 when there is no row. */
+int ic_train_dir_last_metrics(const char *dir, double v[10], ic_err *err);
+
 int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
                  ic_train_result *res, ic_err *err);
 
