@@ -138,5 +138,6 @@ extern const cli_command cli_cmd_plot;
 extern const cli_command cli_cmd_surgery;
 extern const cli_command cli_cmd_compare;
 extern const cli_command cli_cmd_probe;
+extern const cli_command cli_cmd_sweep;
 
 #endif

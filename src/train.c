@@ -674,6 +674,9 @@ static int share_start(ic_trainer *t, ic_err *err) {
     const ic_comm *cm = t->comm;
     char *cj = NULL;
     size_t len = 0;
+    int ok = 1; /* rank 0 set the run up (share_failure sends 0) */
+    if (cm->bcast(cm, &ok, sizeof ok, 0, err)) return -1;
+    if (!ok) return ic_errf(err, "rank 0 could not start the run (its message says why)");
     if (cm->rank == 0) {
         cj = ic_run_config_to_json(&t->cfg);
         if (!cj) return ic_errf(err, "out of memory");
@@ -702,6 +705,13 @@ static int share_start(ic_trainer *t, ic_err *err) {
     t->step = steps[0];
     t->opt.step = steps[1];
     return 0;
+}
+
+/* Rank 0 → the others, instead of share_start: the run did not start. */
+static void share_failure(const ic_comm *cm) {
+    int ok = 0;
+    ic_err ignored;
+    cm->bcast(cm, &ok, sizeof ok, 0, &ignored);
 }
 
 /* Whether to stop before the next step: a stop request or stop_after on any
@@ -753,8 +763,26 @@ done:
     return rc;
 }
 
+static int lead_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
+                    const ic_comm *cm, int *shared, ic_train_result *res, ic_err *err);
+
 int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
                  ic_train_result *res, ic_err *err) {
+    memset(res, 0, sizeof *res);
+    res->final_loss = NAN;
+    const ic_comm *cm = hooks && hooks->comm ? hooks->comm : ic_comm_single();
+    if (cm->rank != 0) return follow_run(cm, hooks, res, err);
+    int shared = 0;
+    const int rc = lead_run(dir, cfg, resume, hooks, cm, &shared, res, err);
+    /* the others wait for the start: tell them it failed */
+    if (rc && cm->size > 1 && !shared) share_failure(cm);
+    return rc;
+}
+
+/* rank 0 (or a process alone): the run in dir; *shared once the start went
+ * to the other ranks */
+static int lead_run(const char *dir, const ic_run_config *cfg, int resume, const ic_train_hooks *hooks,
+                    const ic_comm *cm, int *shared, ic_train_result *res, ic_err *err) {
     memset(res, 0, sizeof *res);
     res->final_loss = NAN;
     char state_path[4096], cfg_path[4096], metrics_path[4096], model_path[4096];
@@ -764,8 +792,6 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
         ic_path_join(model_path, sizeof model_path, dir, "model.safetensors", err))
         return -1;
     if (!cfg && !resume) return ic_errf(err, "no config given");
-    const ic_comm *cm = hooks && hooks->comm ? hooks->comm : ic_comm_single();
-    if (cm->rank != 0) return follow_run(cm, hooks, res, err);
     if (cfg && cfg->batch_size < cm->size)
         return ic_errf(err, "batch_size %d is smaller than the %d ranks: each rank needs a prompt", cfg->batch_size,
                        cm->size);
@@ -874,6 +900,7 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
     }
     started = 1;
     t.comm = cm;
+    *shared = 1;
     if (cm->size > 1 && share_start(&t, err)) goto done;
     const ic_run_config *c = &t.cfg;
     res->start_step = t.step;
