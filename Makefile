@@ -77,13 +77,13 @@ test: $(TEST_BIN) $(BUILD)/iclab
 	  echo "== $$t"; ICLAB_BIN=$(BUILD)/iclab OMP_NUM_THREADS=2 $$t || fail=1; \
 	done; \
 	if [ -x /usr/bin/python3 ]; then echo "== tests/torch_parity.py"; ICLAB_BIN=$(BUILD)/iclab /usr/bin/python3 tests/torch_parity.py || fail=1; fi; \
-	for s in tests/*_test.sh; do echo "== $$s"; ICLAB_BIN=$(BUILD)/iclab bash $$s || fail=1; done; \
+	for s in tests/*_test.sh; do echo "== $$s"; ICLAB_BIN=$(BUILD)/iclab ICLAB_SAN=$(ICLAB_SAN) bash $$s || fail=1; done; \
 	$(PYTEST_CMD) \
 	exit $$fail
 
 asan:
 	$(MAKE) test BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  SAN_LDFLAGS="-fsanitize=address,undefined"
+	  SAN_LDFLAGS="-fsanitize=address,undefined" ICLAB_SAN=1
 
 FUZZ_SECONDS ?= 60
 FUZZ ?= safetensors

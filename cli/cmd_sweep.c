@@ -36,6 +36,7 @@ static const cli_opt OPTS[] = {
     {"jobs", "N", "1", "child processes at once on each rank"},
     {"seeds", "LIST", NULL, "seeds to run instead of the plan's, e.g. 1,2,3"},
     {"only", "LIST", NULL, "only these of the plan's configs, e.g. plain6,looped3x2"},
+    {"list", NULL, NULL, "print each run's state and training command, then the steps, and exit"},
 };
 
 static volatile sig_atomic_t stop_requests;
@@ -260,6 +261,23 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (ic_sweep_plan_load(cli_get(&a, "plan"), &opts, &plan, &err)) {
         cli_error(cmd, "%s", err.msg);
         rc = CLI_FAIL;
+        goto done;
+    }
+    if (cli_get(&a, "list")) {
+        for (int i = 0; i < plan.n_runs; i++) {
+            ic_sweep_result r;
+            ic_sweep_run_state(out, &plan, i, &r);
+            printf("%s  %s  iclab train --out %s/%s", plan.runs[i].name,
+                   plan.runs[i].error ? "invalid" : ic_sweep_status_name(r.status), out, plan.runs[i].name);
+            for (int k = 0; k < plan.runs[i].argc; k++) printf(" %s", plan.runs[i].argv[k]);
+            printf(plan.runs[i].error ? "\n    (%s)\n" : "\n", plan.runs[i].error);
+        }
+        for (int s = 0; s < plan.n_steps; s++) {
+            printf("step %d: iclab %s --model <run>/model.safetensors --out <run>/%s", s + 1, plan.steps[s].command,
+                   plan.steps[s].out);
+            for (int k = 0; k < plan.steps[s].argc; k++) printf(" %s", plan.steps[s].argv[k]);
+            printf("\n");
+        }
         goto done;
     }
     cm = cli_comm_start(cmd->name);

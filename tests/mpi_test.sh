@@ -22,10 +22,12 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 source "$SRC/tests/lib.sh"
 export OMP_NUM_THREADS=1
 MPIRUN=(mpirun --oversubscribe --allow-run-as-root)
-# under sanitizers: OpenMPI's own allocations that live until exit are not
-# ours (tests/lsan-openmpi.supp names its libraries only)
+# under sanitizers: Open MPI's own allocations that live until exit are not
+# ours (tests/lsan-openmpi.supp names its libraries only; the slow unwinder
+# gives those reports full stacks through libmpi, which the fast one loses
+# in plugins that MPI_Finalize has unloaded)
 if [ -n "${ICLAB_SAN:-}" ]; then
-    export LSAN_OPTIONS="suppressions=$SRC/tests/lsan-openmpi.supp:print_suppressions=0"
+    export LSAN_OPTIONS="suppressions=$SRC/tests/lsan-openmpi.supp:print_suppressions=0:fast_unwind_on_malloc=0"
     MPIRUN+=(-x LSAN_OPTIONS -x ASAN_OPTIONS -x UBSAN_OPTIONS)
 fi
 TOL=1e-3
