@@ -729,6 +729,15 @@ static int replica_check_due(const ic_trainer *t, ic_err *err) {
     return t->comm->size > 1 && k > 0 && t->step % k == 0 ? ic_trainer_check_replicas(t, err) : 0;
 }
 
+/* The loop body every rank runs: *stop when a rank asked to stop (nothing
+ * done), else one step and, when due, the replica check. */
+static int run_one_step(ic_trainer *t, const ic_train_hooks *hooks, long done_here, ic_step_stats *st, int *stop,
+                        ic_err *err) {
+    if (agree_stop(t, hooks, done_here, stop, err)) return -1;
+    if (*stop) return 0;
+    return ic_trainer_step(t, st, err) || replica_check_due(t, err) ? -1 : 0;
+}
+
 /* A rank other than 0: receives the run from rank 0, then takes the same
  * steps, writing nothing; the same stops, checks and errors. */
 static int follow_run(const ic_comm *cm, const ic_train_hooks *hooks, ic_train_result *res, ic_err *err) {
@@ -743,13 +752,12 @@ static int follow_run(const ic_comm *cm, const ic_train_hooks *hooks, ic_train_r
     long done_here = 0;
     while (t.step < t.cfg.train_steps) {
         int stop_now;
-        if (agree_stop(&t, hooks, done_here, &stop_now, err)) goto done;
+        ic_step_stats st;
+        if (run_one_step(&t, hooks, done_here, &st, &stop_now, err)) goto done;
         if (stop_now) {
             res->outcome = IC_TRAIN_STOPPED;
             break;
         }
-        ic_step_stats st;
-        if (ic_trainer_step(&t, &st, err) || replica_check_due(&t, err)) goto done;
         res->final_loss = st.loss;
         done_here++;
     }
@@ -914,13 +922,12 @@ static int lead_run(const char *dir, const ic_run_config *cfg, int resume, const
     res->outcome = IC_TRAIN_DONE;
     while (t.step < c->train_steps) {
         int stop_now;
-        if (agree_stop(&t, hooks, done_here, &stop_now, err)) goto stopped;
+        ic_step_stats st;
+        if (run_one_step(&t, hooks, done_here, &st, &stop_now, err)) goto stopped;
         if (stop_now) {
             res->outcome = IC_TRAIN_STOPPED;
             break;
         }
-        ic_step_stats st;
-        if (ic_trainer_step(&t, &st, err) || replica_check_due(&t, err)) goto stopped;
         done_here++;
         double now = now_s(), dt = now - last_t;
         last_t = now;
