@@ -245,7 +245,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_err err = {{0}};
     ic_dir_lock lock = {.fd = -1};
     const ic_comm *cm = NULL;
-    int jobs, interrupted = 0;
+    int jobs, interrupted = 0, gathered = 0;
     if ((rc = cli_require(&a, "plan")) || (rc = cli_require(&a, "out")) ||
         (rc = cli_get_int(&a, "jobs", 1, 1024, 1, &jobs)))
         goto done;
@@ -287,11 +287,24 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     slots = calloc((size_t)jobs, sizeof *slots);
     envp = child_environ();
     if (!res || !slots || !envp) { cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
-    if (ic_mkdirs(out, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
-    /* one sweep per directory (the ranks of one job share rank 0's lock) */
-    if (root && ic_dir_lock_acquire(&lock, out, "sweep.lock", &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
-    for (int i = 0; i < plan.n_runs; i++) ic_sweep_run_state(out, &plan, i, &res[i]);
-    if (root && ic_sweep_write_summary(out, &plan, res, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
+    /* rank 0 takes the directory (one sweep per directory: the ranks of one
+     * job share its lock) and writes the first sweep.json; the others start
+     * only once it did, and end with it when it could not */
+    int ready = 1;
+    if (root) {
+        ready = !ic_mkdirs(out, &err) && !ic_dir_lock_acquire(&lock, out, "sweep.lock", &err);
+        for (int i = 0; ready && i < plan.n_runs; i++) ic_sweep_run_state(out, &plan, i, &res[i]);
+        if (ready) ready = !ic_sweep_write_summary(out, &plan, res, &err);
+        if (!ready) cli_error(cmd, "%s", err.msg);
+    }
+    if (cm->size > 1 && cm->bcast(cm, &ready, sizeof ready, 0, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
+    if (!ready) {
+        if (!root) cli_error(cmd, "rank 0 could not start the sweep (its message says why)");
+        gathered = 1; /* every rank ends here: nobody waits */
+        rc = CLI_FAIL;
+        goto done;
+    }
+    for (int i = 0; !root && i < plan.n_runs; i++) ic_sweep_run_state(out, &plan, i, &res[i]);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -409,6 +422,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         }
         interrupted = stopped > 0;
     }
+    gathered = 1;
     if (root) {
         /* the metrics of runs done elsewhere or earlier as they are on disk now */
         for (int i = 0; i < plan.n_runs; i++)
@@ -424,7 +438,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
 done:
     ic_dir_lock_release(&lock);
-    if (cm && cm->size > 1 && rc != CLI_OK && rc != 130 && rc != CLI_FAIL && cm->abort) cm->abort(cm, rc);
+    /* a rank that fails before the results are gathered would leave the others waiting there: end them all */
+    if (cm && cm->size > 1 && !gathered && rc != CLI_OK && cm->abort) cm->abort(cm, rc);
     cli_comm_finish();
     free(envp);
     free(slots);

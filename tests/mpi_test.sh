@@ -141,4 +141,16 @@ assert all(r["status"] == "done" and r["error"] is None and r["metrics"]["step"]
 rows = list(csv.DictReader(open("sw/summary.csv")))
 assert len(rows) == 6 and all(r["status"] == "done" and r["step"] == "12" for r in rows)
 PY
+# rank 0 cannot take the sweep's lock: the job ends with its message instead of the other rank waiting
+mkdir -p locked
+flock locked/sweep.lock sleep 30 &
+holder=$!
+sleep 0.3
+start=$(date +%s)
+timeout 60 "${MPIRUN[@]}" -np 2 "$BIN" sweep --plan plan.json --out locked --threads 1 >lk.log 2>&1
+rc=$?
+check "a locked sweep directory under 2 ranks: exit non-zero, not a hang" '[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $(($(date +%s) - start)) -le 20 ]'
+grep -q "iclab sweep: .*locked" lk.log && ok || bad "locked sweep: no message: $(head -3 lk.log)"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
 finish
