@@ -867,8 +867,13 @@ static int lead_run(const char *dir, const ic_run_config *cfg, int resume, const
             goto done;
         }
         char key[64], va[256], vb[256];
+        *ranked = cfg ? *cfg : *dcfg;
+        /* the prompt scheme is the run's own: a caller that builds its config afresh (a demo
+         * run again, the C API) has today's default, which must not refuse an older
+         * directory trained on the stream */
+        memcpy(ranked->data_scheme, dcfg->data_scheme, sizeof ranked->data_scheme);
         if (cfg) {
-            int d = ic_run_config_diff(cfg, dcfg, key, sizeof key, va, vb, sizeof va);
+            int d = ic_run_config_diff(ranked, dcfg, key, sizeof key, va, vb, sizeof va);
             if (d < 0) { ic_errf(err, "out of memory"); goto done; }
             if (d) {
                 ic_errf(err, "%s is %s here but %s in %s; only train_steps, threads, log_every, save_every, "
@@ -876,7 +881,6 @@ static int lead_run(const char *dir, const ic_run_config *cfg, int resume, const
                 goto done;
             }
         }
-        *ranked = cfg ? *cfg : *dcfg;
         ranked->mpi_ranks = cm->size;
         const ic_run_config *use = ranked;
         if (use->batch_size < cm->size) {

@@ -148,7 +148,8 @@ int ic_train_dir_config(const char *dir, ic_run_config *cfg, ic_err *err);
  * Both: dir is locked for the whole call (another process gets "locked by
  * pid P on host H"), and temporary files of killed writers are removed.
  * Resume: cfg NULL uses the run's config.json; otherwise cfg may differ
- * from it only in ic_run_config_may_change keys. The state is validated
+ * from it only in ic_run_config_may_change keys (its data_scheme is ignored:
+ * a run keeps the prompt scheme it was trained with). The state is validated
  * (ic_trainer_load_state); metrics.csv keeps only well-formed rows with
  * increasing steps up to the state's. A run at its train_steps rewrites its
  * final checkpoint and trains nothing (res->step == res->start_step); a run

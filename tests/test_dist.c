@@ -298,6 +298,12 @@ static void test_old_run_resumes_on_the_stream(void **st) {
     ic_run_config d;
     assert_int_equal(ic_train_dir_config(tu_tmp_path("old"), &d, &err), 0);
     assert_string_equal(d.data_scheme, "stream");
+    // resumed by a caller that builds today's config (per_prompt), as the demo does when run again
+    ic_run_config fresh;
+    tiny(&fresh);
+    h.stop_after = 3;
+    assert_int_equal(ic_train_run(tu_tmp_path("old"), &fresh, 1, &h, &r, &err), 0);
+    assert_int_equal(r.step, 9);
     assert_int_equal(ic_train_run(tu_tmp_path("old"), NULL, 1, NULL, &r, &err), 0);
     assert_int_equal(r.step, 12);
     assert_true(max_diff(tu_tmp_path("old_full"), tu_tmp_path("old")) == 0.0);
