@@ -265,6 +265,71 @@ int cli_get_u64(const cli_args *a, const char *name, unsigned long long def, uns
     return 0;
 }
 
+/* ---------------- typed options ---------------- */
+
+/* The value a default text stands for: the text when it reads fully as a
+ * number, else 0 (a default described in words, resolved by the command). */
+static double def_number(const char *def) {
+    if (!def) return 0.0;
+    char *end;
+    errno = 0;
+    double v = strtod(def, &end);
+    return end != def && !*end && !errno ? v : 0.0;
+}
+
+int cli_parse_opts(const cli_command *cmd, int argc, char **argv, cli_args *a, void *opts) {
+    int rc = cli_parse(cmd, argc, argv, a);
+    if (rc) return rc;
+    for (int i = 0; i < cmd->n_opts && rc == 0; i++) {
+        const cli_opt *o = &cmd->opts[i];
+        char *at = (char *)opts + o->off;
+        if (o->type == CLI_UNTYPED) continue;
+        if (o->required) rc = cli_require(a, o->name);
+        if (rc) break;
+        switch (o->type) {
+        case CLI_INT: {
+            int v;
+            rc = cli_get_int(a, o->name, (int)o->lo, (int)o->hi, (int)def_number(o->def), &v);
+            if (!rc) memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_U64: {
+            unsigned long long v, def = 0;
+            if (o->def) {
+                char *end;
+                errno = 0;
+                def = strtoull(o->def, &end, 10);
+                if (end == o->def || *end || errno) def = 0;
+            }
+            rc = cli_get_u64(a, o->name, def, &v);
+            if (!rc) memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_DOUBLE: {
+            double v;
+            rc = cli_get_double(a, o->name, o->lo, o->hi, def_number(o->def), &v);
+            if (!rc) memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_STR:
+        case CLI_STR_OPT: {
+            const char *v = cli_get(a, o->name);
+            if (!v && o->type == CLI_STR) v = o->def;
+            memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_FLAG: {
+            int v = cli_get(a, o->name) != NULL;
+            memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_UNTYPED: break;
+        }
+    }
+    if (rc) cli_args_free(a);
+    return rc;
+}
+
 /* ---------------- outputs that would replace inputs ---------------- */
 
 static const char *base_name(const char *p) {

@@ -27,6 +27,11 @@
 #include "model.h"
 #include "tasks.h"
 
+/* Progress of a long analysis: `stage` names the work ("ablation",
+ * "prompts", ...), done of total units are finished. The CLI draws it
+ * (cli/progress.c); the library only calls it. */
+typedef void (*ic_progress_fn)(void *ctx, const char *stage, int done, int total);
+
 /* ---------------- string builder ---------------- */
 
 typedef struct {
