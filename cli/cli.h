@@ -82,8 +82,8 @@ typedef struct {
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *a);
 void cli_args_free(cli_args *a);
 /* cli_parse, then every typed option of the table into opts (defaults, then
- * the given values with their range checks, in table order). Same returns as
- * cli_parse; a, when it returns 0, is to be freed with cli_args_free. */
+ * the given values with their range checks, in table order; fields without a
+ * row are left alone, so zero the struct first). Same returns as cli_parse; a, when it returns 0, is to be freed with cli_args_free. */
 int cli_parse_opts(const cli_command *cmd, int argc, char **argv, cli_args *a, void *opts);
 
 /* Value of option name (NULL if not given). */
@@ -94,6 +94,12 @@ int cli_get_long(const cli_args *a, const char *name, long min, long max, long d
 int cli_get_int(const cli_args *a, const char *name, int min, int max, int def, int *out);
 int cli_get_double(const cli_args *a, const char *name, double min, double max, double def, double *out);
 int cli_get_u64(const cli_args *a, const char *name, unsigned long long def, unsigned long long *out);
+/* The integer lists of the options (--k, --ablate_ranks, --gd_steps, ...):
+ * "1,2,5-8": values and inclusive ranges, each in lo..hi, at most max values.
+ * With d > 0 also "d", "2d", "d/2" (multiples of d, and half of it). Returns
+ * 0, or CLI_USAGE with the problem printed ("--OPT 'TEXT': ..."). */
+int cli_int_list(const cli_command *cmd, const char *opt, const char *text, int lo, int hi, int d, int *out, int max,
+                 int *n);
 /* Fails with CLI_USAGE (message printed) if a required option is absent. */
 int cli_require(const cli_args *a, const char *name);
 

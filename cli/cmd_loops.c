@@ -32,7 +32,7 @@ static const cli_opt OPTS[] = {
 
 static int run(const cli_command *cmd, int argc, char **argv) {
     cli_args a;
-    loops_opts o;
+    loops_opts o = {0};
     int rc = cli_parse_opts(cmd, argc, argv, &a, &o);
     if (rc) return rc < 0 ? CLI_OK : rc;
     cli_model L = {0};

@@ -358,9 +358,40 @@ int ic_surgery_best(const ic_variant_result *r, int n, int j, int worst) {
 
 /* Undefined numbers (a ratio to a zero or NaN error, a diverged variant) are
  * null in the JSON and empty in the CSV (numout.h). */
-static json_t *curve_json(const ic_curve *c) {
+json_t *ic_curve_json(const ic_curve *c) {
     return json_pack("{s:o,s:o,s:o}", "mean", ic_json_nums(c->mean, c->n), "lo90", ic_json_nums(c->lo, c->n), "hi90",
                      ic_json_nums(c->hi, c->n));
+}
+
+json_t *ic_paired_at_k_json(const ic_variant_result *r, const ic_surgery_opts *o) {
+    json_t *at = json_array();
+    for (int q = 0; at && q < o->nk; q++)
+        json_array_append_new(at, json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "k", o->ks[q], "err", ic_json_num(r->err[q]),
+                                            "ratio", ic_json_num(r->ratio[q]), "ratio_lo90", ic_json_num(r->ratio_lo[q]),
+                                            "ratio_hi90", ic_json_num(r->ratio_hi[q]), "dist", ic_json_num(r->dist[q])));
+    return at;
+}
+
+void ic_paired_table_cols(ic_table *t, const ic_surgery_opts *o) {
+    for (int q = 0; q < o->nk; q++) {
+        ic_table_col(t, IC_COL_NUM, NULL, "err_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "ratio_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "ratio_lo90_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "ratio_hi90_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "dist_k%d", o->ks[q]);
+    }
+}
+
+int ic_paired_table_cells(ic_cell *c, const ic_variant_result *r, const ic_surgery_opts *o) {
+    int k = 0;
+    for (int q = 0; q < o->nk; q++) {
+        c[k++] = ic_cell_num(r->err[q]);
+        c[k++] = ic_cell_num(r->ratio[q]);
+        c[k++] = ic_cell_num(r->ratio_lo[q]);
+        c[k++] = ic_cell_num(r->ratio_hi[q]);
+        c[k++] = ic_cell_num(r->dist[q]);
+    }
+    return k;
 }
 
 static json_t *result_json(const ic_variant *v, const ic_variant_result *r, const ic_surgery_opts *o) {
@@ -374,16 +405,11 @@ static json_t *result_json(const ic_variant *v, const ic_variant_result *r, cons
         if (v->row >= 0) json_object_set_new(j, "row", json_integer(v->row));
         json_object_set_new(j, "col", json_integer(v->col));
     }
-    json_t *at = json_array();
-    for (int q = 0; q < o->nk; q++)
-        json_array_append_new(at, json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "k", o->ks[q], "err", ic_json_num(r->err[q]),
-                                            "ratio", ic_json_num(r->ratio[q]), "ratio_lo90", ic_json_num(r->ratio_lo[q]),
-                                            "ratio_hi90", ic_json_num(r->ratio_hi[q]), "dist", ic_json_num(r->dist[q])));
-    json_object_set_new(j, "at_k", at);
+    json_object_set_new(j, "at_k", ic_paired_at_k_json(r, o));
     json_object_set_new(j, "err_all_positions", ic_json_num(r->err_all));
     if (v) json_object_set_new(j, "same_as_original", json_boolean(r->same_as_original));
     json_object_set_new(j, "dist_all_positions", ic_json_num(r->dist_all));
-    json_object_set_new(j, "curve", curve_json(&r->curve));
+    json_object_set_new(j, "curve", ic_curve_json(&r->curve));
     return j;
 }
 
@@ -533,13 +559,7 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
     ic_table_col(&t, IC_COL_INT, NULL, "loops");
     ic_table_col(&t, IC_COL_INT, NULL, "row");
     ic_table_col(&t, IC_COL_INT, NULL, "col");
-    for (int q = 0; q < o->nk; q++) {
-        ic_table_col(&t, IC_COL_NUM, NULL, "err_k%d", o->ks[q]);
-        ic_table_col(&t, IC_COL_NUM, NULL, "ratio_k%d", o->ks[q]);
-        ic_table_col(&t, IC_COL_NUM, NULL, "ratio_lo90_k%d", o->ks[q]);
-        ic_table_col(&t, IC_COL_NUM, NULL, "ratio_hi90_k%d", o->ks[q]);
-        ic_table_col(&t, IC_COL_NUM, NULL, "dist_k%d", o->ks[q]);
-    }
+    ic_paired_table_cols(&t, o);
     ic_table_col(&t, IC_COL_NUM, NULL, "err_all");
     ic_table_col(&t, IC_COL_NUM, NULL, "dist_all");
     cells = malloc(sizeof *cells * (size_t)(7 + 5 * o->nk));
@@ -555,13 +575,7 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
         /* row, col: the heatmap cell; empty where there is none (the original, 1-d sweeps' row) */
         cells[c++] = i >= 0 && v[i].row >= 0 ? ic_cell_int(v[i].row) : ic_cell_none();
         cells[c++] = i >= 0 && v[i].col >= 0 ? ic_cell_int(v[i].col) : ic_cell_none();
-        for (int q = 0; q < o->nk; q++) {
-            cells[c++] = ic_cell_num(r->err[q]);
-            cells[c++] = ic_cell_num(r->ratio[q]);
-            cells[c++] = ic_cell_num(r->ratio_lo[q]);
-            cells[c++] = ic_cell_num(r->ratio_hi[q]);
-            cells[c++] = ic_cell_num(r->dist[q]);
-        }
+        c += ic_paired_table_cells(cells + c, r, o);
         cells[c++] = ic_cell_num(r->err_all);
         cells[c++] = ic_cell_num(r->dist_all);
         ic_table_row(&t, cells);

@@ -18,9 +18,12 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "eval.h"
 #include "model.h"
+#include "output.h"
 #include "tasks.h"
 
 typedef enum {
@@ -113,6 +116,16 @@ void ic_surgery_results_free(ic_variant_result *r, int n);
  * for predictions made any way (e.g. by another model: iclab compare). */
 int ic_paired_stats(const float *pv, const float *pb, const float *ys, const ic_surgery_opts *o, ic_variant_result *r,
                     ic_err *err);
+
+/* The output of paired statistics, shared by surgery and compare: a curve as
+ * {"mean", "lo90", "hi90"}; the "at_k" array ({k, err, ratio, ratio_lo90,
+ * ratio_hi90, dist} per k); the CSV columns err_kK, ratio_kK, ratio_lo90_kK,
+ * ratio_hi90_kK, dist_kK per k, and the cells of one result for them
+ * (returns how many: 5 per k). */
+json_t *ic_curve_json(const ic_curve *c);
+json_t *ic_paired_at_k_json(const ic_variant_result *r, const ic_surgery_opts *o);
+void ic_paired_table_cols(ic_table *t, const ic_surgery_opts *o);
+int ic_paired_table_cells(ic_cell *c, const ic_variant_result *r, const ic_surgery_opts *o);
 
 /* Index of the variant with the lowest (best) or highest (worst) ratio at
  * ks[j] (finite ratios only, variants that are the original left out); -1
