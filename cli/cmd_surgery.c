@@ -62,21 +62,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_variant *v = NULL;
     ic_variant_result *res = NULL, rb = {0};
     int nv = 0;
-    /* which sweeps */
-    int want[IC_NUM_SWEEPS] = {0};
-    {
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", o.sweep);
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            ic_sweep_kind k;
-            if (!strcmp(tok, "all")) {
-                for (int i = 0; i < IC_NUM_SWEEPS; i++) want[i] = 1;
-                continue;
-            }
-            if (ic_sweep_parse(tok, &k, &err)) { cli_error(cmd, "--sweep: %s", err.msg); rc = CLI_USAGE; goto done; }
-            want[k] = 1;
-        }
-    }
+    int want[IC_NUM_SWEEPS];
+    if (ic_sweep_parse_list(o.sweep, want, &err)) { cli_error(cmd, "--sweep: %s", err.msg); rc = CLI_USAGE; goto done; }
     rc = CLI_FAIL;
     const char *model_path = o.ctx.model, *dir = o.out;
     {

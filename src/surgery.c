@@ -37,6 +37,26 @@ int ic_sweep_parse(const char *name, ic_sweep_kind *out, ic_err *err) {
     return ic_errf(err, "unknown sweep '%s' (known: %s)", name, known);
 }
 
+int ic_sweep_parse_list(const char *list, int *want, ic_err *err) {
+    for (int k = 0; k < IC_NUM_SWEEPS; k++) want[k] = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char tok[64];
+        snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), p);
+        if (len && !strcmp(tok, "all")) {
+            for (int k = 0; k < IC_NUM_SWEEPS; k++) want[k] = 1;
+        } else if (len) {
+            ic_sweep_kind k;
+            if (ic_sweep_parse(tok, &k, err)) return -1;
+            want[k] = 1;
+        }
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
 void ic_sweep_opts_default(ic_sweep_opts *o, const ic_schedule *base) {
     memset(o, 0, sizeof *o);
     o->shuffles = 20;

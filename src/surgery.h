@@ -44,6 +44,9 @@ const char *ic_sweep_name(ic_sweep_kind k);
 /* Name to kind; the error lists the known names. */
 int ic_sweep_parse(const char *name, ic_sweep_kind *out, ic_err *err);
 
+/* "skip-each,loops" or "all" into want[IC_NUM_SWEEPS]. */
+int ic_sweep_parse_list(const char *list, int *want, ic_err *err);
+
 #define IC_SWEEP_MAX_K 8
 #define IC_SWEEP_MAX_PAR 8
 
