@@ -160,6 +160,8 @@ typedef struct {
 #define CLI_OPT_SEED(def, doc) {"seed", "S", def, doc, CLI_U64, 0, 0, CLI_CTX(seed)}
 #define CLI_OPT_BOOTSTRAP(doc) {"bootstrap", "N", "1000", doc, CLI_INT, 0, 100000, CLI_CTX(bootstrap)}
 #define CLI_OPT_BATCH(name, def, doc) {name, "B", def, doc, CLI_INT, 1, 1 << 20, CLI_CTX(batch)}
+/* --out DIR (required) into the `out` field of the command's option struct T */
+#define CLI_OPT_OUT(T, doc) {"out", "DIR", NULL, doc, CLI_STR_OPT, 0, 0, offsetof(T, out), 1}
 
 /* A model loaded for evaluation. */
 typedef struct {
@@ -180,6 +182,11 @@ int cli_model_load(const cli_command *cmd, const cli_ctx_opts *o, const char *pa
  * error normaliser (norm may be NULL). Message "PATH: ..." printed. */
 int cli_model_task(const cli_command *cmd, const cli_model *L, const char *path, ic_task_spec *task, double *norm);
 void cli_model_free(cli_model *L);
+/* cli_check_memory for L's schedule run for `loops` loops (<= 0: its own)
+ * with one loss loop, on B prompts of L->n points; parts: every loop's
+ * activations stored (a forward with gradient storage). */
+int cli_check_memory_loops(const cli_command *cmd, const cli_model *L, int loops, int parts, int B, int chunk, double extra,
+                           const char *lower);
 
 /* An option naming a file or directory: "prompts", "p.safetensors". */
 typedef struct {

@@ -21,8 +21,7 @@ typedef struct {
 #define OFF(f) offsetof(eval_opts, f)
 static const cli_opt OPTS[] = {
     CLI_OPT_MODEL,
-    {"out", "DIR", NULL, "output directory: results.json, one CSV and two SVGs per setting (required)", CLI_STR_OPT, 0, 0,
-     OFF(out), 1},
+    CLI_OPT_OUT(eval_opts, "output directory: results.json, one CSV and two SVGs per setting (required)"),
     {"task", "NAME", "the model's training task", "function class of the prompts (see docs/tasks.md); its parameters "
                                                   "are the model's unless the flags below give them",
      CLI_STR_OPT, 0, 0, OFF(task)},

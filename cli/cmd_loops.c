@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "eval.h"
 #include "loops.h"
 #include "outdir.h"
 #include "progress.h"
@@ -18,8 +19,7 @@ typedef struct {
 
 static const cli_opt OPTS[] = {
     CLI_OPT_MODEL,
-    {"out", "DIR", NULL, "output directory: loops.csv, loops.json, loops_error.svg, loops_fixed_point.svg (required)",
-     CLI_STR_OPT, 0, 0, offsetof(loops_opts, out), 1},
+    CLI_OPT_OUT(loops_opts, "output directory: loops.csv, loops.json, loops_error.svg, loops_fixed_point.svg (required)"),
     {"max_loops", "N", "4 x the trained loops (at least 20)", "run 1..N loops", CLI_INT, 1, IC_MAX_LOOPS,
      offsetof(loops_opts, max_loops)},
     CLI_OPT_PROMPTS("512", 1, "evaluation prompts (linear regression or the model's task)"),
@@ -55,24 +55,10 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     const int Lmax = o.max_loops ? o.max_loops : ic_loops_default_max(trained);
     ic_task_spec task;
     if (cli_model_task(cmd, &L, model_path, &task, NULL)) goto done;
-    {
-        ic_schedule *ls = malloc(sizeof *ls);
-        if (!ls) { cli_error(cmd, "out of memory"); goto done; }
-        *ls = *L.s;
-        ls->loops = Lmax;
-        ls->loss_loops = 1;
-        ls->grad_loops = 0;
-        const double extra = (double)B * n * (d + 1.0) * 4 + 5.0 * Lmax * 8;
-        int bad = cli_check_memory(cmd, &L.m, ls, B, n, o.ctx.batch, 0, extra, "--batch_size, --max_loops or --prompts");
-        free(ls);
-        if (bad) goto done;
-    }
-    xs = malloc(sizeof(float) * (size_t)B * n * d);
-    ys = malloc(sizeof(float) * (size_t)B * n);
-    if (!xs || !ys) { cli_error(cmd, "out of memory"); goto done; }
-    ic_rng rng;
-    ic_rng_seed(&rng, o.ctx.seed);
-    if (ic_task_sample(&task, &rng, B, n, d, xs, ys, NULL, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    if (cli_check_memory_loops(cmd, &L, Lmax, 0, B, o.ctx.batch, (double)B * n * (d + 1.0) * 4 + 5.0 * Lmax * 8,
+                               "--batch_size, --max_loops or --prompts"))
+        goto done;
+    if (ic_eval_prompts(&task, o.ctx.seed, B, n, d, &xs, &ys, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     cli_bar bar;
     cli_bar_init(&bar, "iclab loops", NULL);
     const ic_meta meta = {.model = model_path, .task = &task, .d = d, .n = n, .prompts = B, .seed = o.ctx.seed};

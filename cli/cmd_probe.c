@@ -23,7 +23,7 @@ typedef struct {
 #define OFF(f) offsetof(probe_opts, f)
 static const cli_opt OPTS[] = {
     CLI_OPT_MODEL,
-    {"out", "DIR", NULL, "output directory: JSON + CSV per analysis and SVG plots (required)", CLI_STR_OPT, 0, 0, OFF(out), 1},
+    CLI_OPT_OUT(probe_opts, "output directory: JSON + CSV per analysis and SVG plots (required)"),
     {"what", "LIST", "lens,probes,sime,geometry,components", "analyses to run (comma-separated, or all)", CLI_STR, 0, 0,
      OFF(what)},
     CLI_OPT_PROMPTS("512", 2, "held-out prompts every analysis is measured on"),
@@ -132,14 +132,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         const double extra = BTC * states * 4 + (po.parts ? 2.0 * BTC * s->loops * NS * 4 : 0) + (double)B * n * (d + 2.0) * 4 +
                              (double)tc * 2 * n * C * states * 4 + (double)Bt * n * (d + 1.0) * 4 +
                              2.0 * Bt * (n - 1) * IC_PT_COLS(d) * 8;
-        ic_schedule *ps = malloc(sizeof *ps);
-        if (!ps) { cli_error(cmd, "out of memory"); goto done; }
-        *ps = *s;
-        if (po.parts) ps->grad_loops = ps->loops;
-        int bad = cli_check_memory(cmd, &L.m, ps, B, n, chunk, po.parts, extra,
-                                   "--prompts, --train_prompts, --chunk or --n_points");
-        free(ps);
-        if (bad) goto done;
+        if (cli_check_memory_loops(cmd, &L, 0, po.parts, B, chunk, extra, "--prompts, --train_prompts, --chunk or --n_points"))
+            goto done;
     }
     ic_outdir od; /* the files go to od.tmp and replace DIR as a whole at the end */
     if (cli_outdir_begin(cmd, &od, dir, &model_path, 1)) goto done;

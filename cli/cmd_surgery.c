@@ -21,8 +21,7 @@ typedef struct {
 #define OFF(f) offsetof(surgery_opts, f)
 static const cli_opt OPTS[] = {
     CLI_OPT_MODEL,
-    {"out", "DIR", NULL, "output directory: <sweep>.csv/.json and SVG plots per sweep (required)", CLI_STR_OPT, 0, 0,
-     OFF(out), 1},
+    CLI_OPT_OUT(surgery_opts, "output directory: <sweep>.csv/.json and SVG plots per sweep (required)"),
     {"sweep", "LIST", "all", "comma-separated: skip-each, duplicate-each, duplicate-block, swap-matrix, shuffle, "
                              "reverse, middle-repeat, parallel, loops; or all", CLI_STR, 0, 0, OFF(sweep)},
     {"k", "LIST", "d,2d", "positions (in-context examples) where ratios and distances are reported; the last ranks best/worst",
@@ -116,26 +115,14 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     {
         /* the largest forward: the body at the most loops a sweep runs; prompts, the
          * loops sweep's predictions of every variant, squared errors */
-        ic_schedule *ls = malloc(sizeof *ls);
-        if (!ls) { cli_error(cmd, "out of memory"); goto done; }
-        *ls = *s;
-        if (so.max_loops > ls->loops) ls->loops = so.max_loops;
-        ls->loss_loops = 1;
-        ls->grad_loops = 0;
         const double Bn = (double)B * n;
         const double extra =
             Bn * (d + 1.0) * 4 + Bn * 4 * (so.max_loops + 1.0) + Bn * 16 + (double)o.ctx.bootstrap * IC_SWEEP_MAX_K * 8;
-        int bad = cli_check_memory(cmd, &L.m, ls, B, n, o.ctx.batch, 0, extra,
-                                   "--batch_size, --prompts, --max_loops or --n_points");
-        free(ls);
-        if (bad) goto done;
+        if (cli_check_memory_loops(cmd, &L, so.max_loops > s->loops ? so.max_loops : s->loops, 0, B, o.ctx.batch, extra,
+                                   "--batch_size, --prompts, --max_loops or --n_points"))
+            goto done;
     }
-    xs = malloc(sizeof(float) * (size_t)B * n * d);
-    ys = malloc(sizeof(float) * (size_t)B * n);
-    if (!xs || !ys) { cli_error(cmd, "out of memory"); goto done; }
-    ic_rng rng;
-    ic_rng_seed(&rng, o.ctx.seed);
-    if (ic_task_sample(&task, &rng, B, n, d, xs, ys, NULL, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    if (ic_eval_prompts(&task, o.ctx.seed, B, n, d, &xs, &ys, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     so2.task = &task;
 
     char sched_buf[64];

@@ -52,6 +52,22 @@ int cli_model_task(const cli_command *cmd, const cli_model *L, const char *path,
     return 0;
 }
 
+int cli_check_memory_loops(const cli_command *cmd, const cli_model *L, int loops, int parts, int B, int chunk, double extra,
+                           const char *lower) {
+    ic_schedule *ls = malloc(sizeof *ls);
+    if (!ls) {
+        cli_error(cmd, "out of memory");
+        return CLI_FAIL;
+    }
+    *ls = *L->s;
+    if (loops > 0) ls->loops = loops;
+    ls->loss_loops = 1;
+    ls->grad_loops = parts ? ls->loops : 0;
+    int rc = cli_check_memory(cmd, &L->m, ls, B, L->n, chunk, parts, extra, lower);
+    free(ls);
+    return rc;
+}
+
 void cli_model_free(cli_model *L) {
     ic_model_free(&L->m);
     free(L->s);

@@ -24,16 +24,12 @@ int ic_compare_begin(ic_compare *c, const ic_task_spec *task, int d, const ic_su
     c->task = *task;
     c->o.task = &c->task;
     const int B = o->B, n = o->n;
-    c->xs = malloc(sizeof(float) * (size_t)B * n * d);
-    c->ys = malloc(sizeof(float) * (size_t)B * n);
     c->preds = malloc(sizeof(float) * (size_t)B * n * nm);
-    if (!c->xs || !c->ys || !c->preds) {
+    if (!c->preds) {
         ic_compare_free(c);
         return ic_errf(err, "out of memory");
     }
-    ic_rng rng;
-    ic_rng_seed(&rng, seed);
-    if (ic_task_sample(&c->task, &rng, B, n, d, c->xs, c->ys, NULL, err)) {
+    if (ic_eval_prompts(&c->task, seed, B, n, d, &c->xs, &c->ys, err)) {
         ic_compare_free(c);
         return -1;
     }

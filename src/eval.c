@@ -63,6 +63,21 @@ int ic_curve_from_errors(const double *sq, int B, int n, int n_boot, ic_rng *rng
     return 0;
 }
 
+int ic_eval_prompts(const ic_task_spec *task, uint64_t seed, int B, int n, int d, float **xs, float **ys, ic_err *err) {
+    *xs = malloc(sizeof(float) * (size_t)B * n * d);
+    *ys = malloc(sizeof(float) * (size_t)B * n);
+    ic_rng rng;
+    ic_rng_seed(&rng, seed);
+    if (!*xs || !*ys || ic_task_sample(task, &rng, B, n, d, *xs, *ys, NULL, err)) {
+        if (!*xs || !*ys) ic_errf(err, "out of memory");
+        free(*xs);
+        free(*ys);
+        *xs = *ys = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 void ic_curve_free(ic_curve *c) {
     free(c->mean);
     free(c->lo);
