@@ -166,7 +166,11 @@ json_t *ic_table_row(ic_table *t, const ic_cell *cells) {
     ic_sb_put(&t->csv, "\n", 1);
     if (!o) return NULL;
     if (!t->rows && !(t->rows = json_array())) t->oom = 1;
-    if (t->oom || json_array_append_new(t->rows, o)) {
+    if (t->oom) {
+        json_decref(o);
+        return NULL;
+    }
+    if (json_array_append_new(t->rows, o)) { /* frees o */
         t->oom = 1;
         return NULL;
     }

@@ -128,10 +128,10 @@ static void test_loops_against_direct(void **st) {
     assert_non_null(strstr(text, "\"trained_loops\": 2"));
     assert_non_null(strstr(text, "\"fixed_point\": null"));
     free(text);
-    /* bad arguments are an error, not a crash */
-    assert_int_equal(ic_loops_run(&m, s, 0, xs, ys, B, N, 5, NULL, NULL, &r1, &err), -1);
     ic_loops_report_free(&r);
     ic_loops_report_free(&r1);
+    /* bad arguments are an error, not a crash */
+    assert_int_equal(ic_loops_run(&m, s, 0, xs, ys, B, N, 5, NULL, NULL, &r1, &err), -1);
     free(pred);
     free(xs);
     free(ys);
