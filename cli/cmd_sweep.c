@@ -89,9 +89,9 @@ static void last_line(const char *path, char *buf, size_t len) {
 
 /* Starts stage st of run i in a child; returns its pid (0 after filling
  * err when it cannot start). */
-static pid_t spawn_stage(const char *out, const ic_sweep_plan *p, int i, int st, char **envp, char *log, size_t log_len,
+static pid_t spawn_stage(const char *out, const ic_plan *p, int i, int st, char **envp, char *log, size_t log_len,
                          ic_err *err) {
-    const ic_sweep_run *r = &p->runs[i];
+    const ic_plan_run *r = &p->runs[i];
     char run_dir[4096], model[4096], step_out[4096], threads[32], steps[32];
     if (ic_path_join(run_dir, sizeof run_dir, out, r->name, err) || ic_mkdirs(run_dir, err)) return 0;
     const char *stage_name = st == 0 ? "train" : p->steps[st - 1].command;
@@ -162,7 +162,7 @@ static pid_t spawn_stage(const char *out, const ic_sweep_plan *p, int i, int st,
 
 /* the first stage of run i still to do: 0 (train, always: a finished run
  * resumes to nothing), or a step whose output is missing */
-static int next_stage(const char *out, const ic_sweep_plan *p, int i, int after) {
+static int next_stage(const char *out, const ic_plan *p, int i, int after) {
     for (int st = after + 1; st <= p->n_steps; st++) {
         char path[4096], run_dir[4096];
         ic_err ignored;
@@ -173,27 +173,27 @@ static int next_stage(const char *out, const ic_sweep_plan *p, int i, int after)
     return -1; /* all done */
 }
 
-static void print_table(const char *out, const ic_sweep_plan *p, const ic_sweep_result *res) {
+static void print_table(const char *out, const ic_plan *p, const ic_plan_result *res) {
     int w = 4, counts[3] = {0, 0, 0};
     for (int i = 0; i < p->n_runs; i++) {
         int l = (int)strlen(p->runs[i].name);
         if (l > w) w = l;
         counts[res[i].status]++;
     }
-    printf("sweep %s: %d runs: %d done, %d failed, %d pending\n", out, p->n_runs, counts[IC_SWEEP_DONE],
-           counts[IC_SWEEP_FAILED], counts[IC_SWEEP_PENDING]);
+    printf("sweep %s: %d runs: %d done, %d failed, %d pending\n", out, p->n_runs, counts[IC_PLAN_DONE],
+           counts[IC_PLAN_FAILED], counts[IC_PLAN_PENDING]);
     printf("%-*s  %-7s  %8s  %10s  %10s  %8s  %s\n", w, "run", "status", "step", "loss", "excess", "wall_s", "error");
     for (int i = 0; i < p->n_runs; i++) {
         const double *m = res[i].metrics;
-        printf("%-*s  %-7s  %8s  %10s  %10s  %8s  %s\n", w, p->runs[i].name, ic_sweep_status_name(res[i].status),
+        printf("%-*s  %-7s  %8s  %10s  %10s  %8s  %s\n", w, p->runs[i].name, ic_plan_status_name(res[i].status),
                isfinite(m[0]) ? ic_csv_num(m[0], 10).s : "-", isfinite(m[1]) ? ic_csv_num(m[1], 5).s : "-",
                isfinite(m[2]) ? ic_csv_num(m[2], 5).s : "-", isfinite(m[3]) ? ic_csv_num(m[3], 4).s : "-",
-               res[i].status == IC_SWEEP_FAILED ? res[i].error : "");
+               res[i].status == IC_PLAN_FAILED ? res[i].error : "");
     }
 }
 
 /* Every rank's results to rank 0 (rank r broadcasts its own, as JSON). */
-static int gather_results(const ic_comm *cm, const ic_sweep_plan *p, ic_sweep_result *res, ic_err *err) {
+static int gather_results(const ic_comm *cm, const ic_plan *p, ic_plan_result *res, ic_err *err) {
     for (int r = 1; r < cm->size; r++) {
         char *text = NULL;
         size_t len = 0;
@@ -202,7 +202,7 @@ static int gather_results(const ic_comm *cm, const ic_sweep_plan *p, ic_sweep_re
             size_t cap = 1024, used = 0;
             text = malloc(cap);
             for (int i = r; text && i < p->n_runs; i += cm->size) {
-                char *j = ic_sweep_result_to_json(&res[i]);
+                char *j = ic_plan_result_to_json(&res[i]);
                 size_t need = (j ? strlen(j) : 0) + 32;
                 if (used + need >= cap) {
                     char *t2 = realloc(text, cap = 2 * (cap + need));
@@ -222,7 +222,7 @@ static int gather_results(const ic_comm *cm, const ic_sweep_plan *p, ic_sweep_re
                 if (nl) *nl = 0;
                 int i = atoi(line);
                 const char *sp = strchr(line, ' ');
-                if (sp && i >= 0 && i < p->n_runs && ic_sweep_result_from_json(sp + 1, &res[i], err)) {
+                if (sp && i >= 0 && i < p->n_runs && ic_plan_result_from_json(sp + 1, &res[i], err)) {
                     free(text);
                     return -1;
                 }
@@ -238,8 +238,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     cli_args a;
     int rc = cli_parse(cmd, argc, argv, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    ic_sweep_plan plan = {0};
-    ic_sweep_result *res = NULL;
+    ic_plan plan = {0};
+    ic_plan_result *res = NULL;
     slot *slots = NULL;
     char **envp = NULL;
     ic_err err = {{0}};
@@ -256,19 +256,19 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             goto done;
         }
     const char *out = cli_get(&a, "out");
-    ic_sweep_opts opts = {.seeds = cli_get(&a, "seeds"), .only = cli_get(&a, "only"), .n_keys = a.n_keys,
+    ic_plan_opts opts = {.seeds = cli_get(&a, "seeds"), .only = cli_get(&a, "only"), .n_keys = a.n_keys,
                           .key_name = a.key_name, .key_val = a.key_val};
-    if (ic_sweep_plan_load(cli_get(&a, "plan"), &opts, &plan, &err)) {
+    if (ic_plan_load(cli_get(&a, "plan"), &opts, &plan, &err)) {
         cli_error(cmd, "%s", err.msg);
         rc = CLI_FAIL;
         goto done;
     }
     if (cli_get(&a, "list")) {
         for (int i = 0; i < plan.n_runs; i++) {
-            ic_sweep_result r;
-            ic_sweep_run_state(out, &plan, i, &r);
+            ic_plan_result r;
+            ic_plan_run_state(out, &plan, i, &r);
             printf("%s  %s  iclab train --out %s/%s", plan.runs[i].name,
-                   plan.runs[i].error ? "invalid" : ic_sweep_status_name(r.status), out, plan.runs[i].name);
+                   plan.runs[i].error ? "invalid" : ic_plan_status_name(r.status), out, plan.runs[i].name);
             for (int k = 0; k < plan.runs[i].argc; k++) printf(" %s", plan.runs[i].argv[k]);
             printf(plan.runs[i].error ? "\n    (%s)\n" : "\n", plan.runs[i].error);
         }
@@ -293,8 +293,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     int ready = 1;
     if (root) {
         ready = !ic_mkdirs(out, &err) && !ic_dir_lock_acquire(&lock, out, "sweep.lock", &err);
-        for (int i = 0; ready && i < plan.n_runs; i++) ic_sweep_run_state(out, &plan, i, &res[i]);
-        if (ready) ready = !ic_sweep_write_summary(out, &plan, res, &err);
+        for (int i = 0; ready && i < plan.n_runs; i++) ic_plan_run_state(out, &plan, i, &res[i]);
+        if (ready) ready = !ic_plan_write_summary(out, &plan, res, &err);
         if (!ready) cli_error(cmd, "%s", err.msg);
     }
     if (cm->size > 1 && cm->bcast(cm, &ready, sizeof ready, 0, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
@@ -304,7 +304,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         rc = CLI_FAIL;
         goto done;
     }
-    for (int i = 0; !root && i < plan.n_runs; i++) ic_sweep_run_state(out, &plan, i, &res[i]);
+    for (int i = 0; !root && i < plan.n_runs; i++) ic_plan_run_state(out, &plan, i, &res[i]);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
@@ -316,7 +316,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     int queue = cm->rank, running = 0, forwarded = 0, mine = 0, skipped = 0;
     for (int i = cm->rank; i < plan.n_runs; i += cm->size) {
         mine++;
-        if (res[i].status == IC_SWEEP_DONE) skipped++;
+        if (res[i].status == IC_PLAN_DONE) skipped++;
     }
     if (cm->size > 1)
         fprintf(stderr, "sweep %s, rank %d of %d: %d run%s here (%d already done), %d at once\n", out, cm->rank,
@@ -339,11 +339,11 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         while (!stop_requests && running < jobs && queue < plan.n_runs) {
             const int i = queue;
             queue += cm->size;
-            if (res[i].status == IC_SWEEP_DONE) continue;
+            if (res[i].status == IC_PLAN_DONE) continue;
             if (plan.runs[i].error) {
-                res[i].status = IC_SWEEP_FAILED;
+                res[i].status = IC_PLAN_FAILED;
                 snprintf(res[i].error, sizeof res[i].error, "%s", plan.runs[i].error);
-                if (ic_sweep_record(out, &plan, i, &res[i], &err)) fprintf(stderr, "iclab sweep: %s\n", err.msg);
+                if (ic_plan_record(out, &plan, i, &res[i], &err)) fprintf(stderr, "iclab sweep: %s\n", err.msg);
                 fprintf(stderr, "FAILED %s: %s\n", plan.runs[i].name, res[i].error);
                 continue;
             }
@@ -352,9 +352,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             slots[s] = (slot){.run = i, .stage = 0, .t0 = now_s()};
             slots[s].pid = spawn_stage(out, &plan, i, 0, envp, slots[s].log, sizeof slots[s].log, &err);
             if (!slots[s].pid) {
-                res[i].status = IC_SWEEP_FAILED;
+                res[i].status = IC_PLAN_FAILED;
                 snprintf(res[i].error, sizeof res[i].error, "%s", err.msg);
-                ic_sweep_record(out, &plan, i, &res[i], &err);
+                ic_plan_record(out, &plan, i, &res[i], &err);
                 continue;
             }
             running++;
@@ -384,16 +384,16 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                 fprintf(stderr, "start %s: %s\n", plan.runs[i].name, plan.steps[next - 1].command);
                 continue;
             }
-            res[i].status = IC_SWEEP_FAILED;
+            res[i].status = IC_PLAN_FAILED;
             snprintf(res[i].error, sizeof res[i].error, "%s", err.msg);
         } else if (ok && !stop_requests) {
-            res[i].status = IC_SWEEP_DONE;
+            res[i].status = IC_PLAN_DONE;
         } else if (ok || stopped) {
-            res[i].status = IC_SWEEP_PENDING; /* interrupted: resumes on the next sweep */
+            res[i].status = IC_PLAN_PENDING; /* interrupted: resumes on the next sweep */
         } else {
             char line[400];
             last_line(sl->log, line, sizeof line);
-            res[i].status = IC_SWEEP_FAILED;
+            res[i].status = IC_PLAN_FAILED;
             if (WIFSIGNALED(status))
                 snprintf(res[i].error, sizeof res[i].error, "%s killed by signal %d (%s)", what,
                          WTERMSIG(status), strsignal(WTERMSIG(status)));
@@ -401,11 +401,11 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                 snprintf(res[i].error, sizeof res[i].error, "%s exited with code %d: %s", what, WEXITSTATUS(status),
                          line[0] ? line : "(no output)");
         }
-        if (res[i].status != IC_SWEEP_PENDING && ic_sweep_record(out, &plan, i, &res[i], &err))
+        if (res[i].status != IC_PLAN_PENDING && ic_plan_record(out, &plan, i, &res[i], &err))
             fprintf(stderr, "iclab sweep: %s\n", err.msg);
-        if (res[i].status == IC_SWEEP_DONE)
+        if (res[i].status == IC_PLAN_DONE)
             fprintf(stderr, "done %s (%.1f s)\n", plan.runs[i].name, now_s() - sl->t0);
-        else if (res[i].status == IC_SWEEP_FAILED)
+        else if (res[i].status == IC_PLAN_FAILED)
             fprintf(stderr, "FAILED %s: %s\n", plan.runs[i].name, res[i].error);
         else
             fprintf(stderr, "interrupted %s (resumes on the next sweep)\n", plan.runs[i].name);
@@ -426,11 +426,11 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (root) {
         /* the metrics of runs done elsewhere or earlier as they are on disk now */
         for (int i = 0; i < plan.n_runs; i++)
-            if (res[i].status == IC_SWEEP_DONE && !isfinite(res[i].metrics[0])) ic_sweep_run_state(out, &plan, i, &res[i]);
-        if (ic_sweep_write_summary(out, &plan, res, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
+            if (res[i].status == IC_PLAN_DONE && !isfinite(res[i].metrics[0])) ic_plan_run_state(out, &plan, i, &res[i]);
+        if (ic_plan_write_summary(out, &plan, res, &err)) { cli_error(cmd, "%s", err.msg); rc = CLI_FAIL; goto done; }
         print_table(out, &plan, res);
         int failed = 0;
-        for (int i = 0; i < plan.n_runs; i++) failed += res[i].status == IC_SWEEP_FAILED;
+        for (int i = 0; i < plan.n_runs; i++) failed += res[i].status == IC_PLAN_FAILED;
         rc = interrupted ? 130 : failed ? CLI_FAIL : CLI_OK;
         if (interrupted) fprintf(stderr, "iclab sweep: interrupted; run it again to resume\n");
     } else {
@@ -444,7 +444,7 @@ done:
     free(envp);
     free(slots);
     free(res);
-    ic_sweep_plan_free(&plan);
+    ic_plan_free(&plan);
     cli_args_free(&a);
     return rc;
 }

@@ -13,7 +13,7 @@
 #include "numout.h"
 #include "train.h"
 
-const char *const ic_sweep_metric_names[IC_SWEEP_METRICS] = {"step", "loss", "excess_loss", "wall_s"};
+const char *const ic_plan_metric_names[IC_PLAN_METRICS] = {"step", "loss", "excess_loss", "wall_s"};
 
 static const char *const STEP_COMMANDS[] = {"eval", "loops", "surgery", "probe"};
 #define RUN_STATUS_FILE "sweep_run.json"
@@ -90,7 +90,7 @@ static int apply_keys(json_t *o, const char *where, ic_run_config *cfg, strvec *
 static int is_object_or_absent(json_t *o) { return !o || json_is_object(o); }
 
 /* the plan's steps */
-static int load_steps(json_t *steps, const char *path, ic_sweep_plan *p, ic_err *err) {
+static int load_steps(json_t *steps, const char *path, ic_plan *p, ic_err *err) {
     if (!steps) return 0;
     if (!json_is_array(steps)) return ic_errf(err, "%s: \"steps\" must be an array", path);
     p->steps = calloc(json_array_size(steps) + 1, sizeof *p->steps);
@@ -118,7 +118,7 @@ static int load_steps(json_t *steps, const char *path, ic_sweep_plan *p, ic_err 
             if (!ok) return ic_errf(err, "%s: steps[%zu]: unknown entry \"%s\" (command, out, args)", path, i, k);
         }
         if (args && !json_is_array(args)) return ic_errf(err, "%s: steps[%zu]: \"args\" must be an array of strings", path, i);
-        ic_sweep_step *st = &p->steps[p->n_steps];
+        ic_plan_step *st = &p->steps[p->n_steps];
         strvec a = {0};
         size_t j;
         json_t *x;
@@ -147,8 +147,8 @@ static int load_steps(json_t *steps, const char *path, ic_sweep_plan *p, ic_err 
 /* A run: defaults, config (file or object), overrides, variant, seed, the
  * sweep's keys. Fills run (argv and config, or its error). */
 static int make_run(const char *plan_path, const char *cname, json_t *cval, const char *vname, json_t *vval,
-                    json_t *overrides, unsigned long long seed, json_t *dso, const ic_sweep_opts *opts,
-                    ic_sweep_run *run, ic_err *err) {
+                    json_t *overrides, unsigned long long seed, json_t *dso, const ic_plan_opts *opts,
+                    ic_plan_run *run, ic_err *err) {
     char name[256], where[512], cfg_err[1100] = "", buf[64];
     if (vname) snprintf(name, sizeof name, "%s/%s/seed%llu", cname, vname, seed);
     else snprintf(name, sizeof name, "%s/seed%llu", cname, seed);
@@ -242,7 +242,7 @@ static int in_list(const char *list, const char *name) {
     return 0;
 }
 
-int ic_sweep_plan_load(const char *path, const ic_sweep_opts *opts, ic_sweep_plan *p, ic_err *err) {
+int ic_plan_load(const char *path, const ic_plan_opts *opts, ic_plan *p, ic_err *err) {
     memset(p, 0, sizeof *p);
     json_error_t je;
     json_t *plan = json_load_file(path, JSON_REJECT_DUPLICATES, &je), *seeds = NULL;
@@ -351,13 +351,13 @@ int ic_sweep_plan_load(const char *path, const ic_sweep_opts *opts, ic_sweep_pla
 done:
     json_decref(seeds);
     json_decref(plan);
-    if (rc) ic_sweep_plan_free(p);
+    if (rc) ic_plan_free(p);
     return rc;
 }
 
-void ic_sweep_plan_free(ic_sweep_plan *p) {
+void ic_plan_free(ic_plan *p) {
     for (int i = 0; i < p->n_runs; i++) {
-        ic_sweep_run *r = &p->runs[i];
+        ic_plan_run *r = &p->runs[i];
         free(r->name);
         free(r->config_name);
         free(r->error);
@@ -378,14 +378,14 @@ void ic_sweep_plan_free(ic_sweep_plan *p) {
 
 /* ---------------- state of a run ---------------- */
 
-const char *ic_sweep_status_name(ic_sweep_status s) {
-    return s == IC_SWEEP_DONE ? "done" : s == IC_SWEEP_FAILED ? "failed" : "pending";
+const char *ic_plan_status_name(ic_plan_status s) {
+    return s == IC_PLAN_DONE ? "done" : s == IC_PLAN_FAILED ? "failed" : "pending";
 }
 
-static void read_metrics(const char *run_dir, ic_sweep_result *r) {
+static void read_metrics(const char *run_dir, ic_plan_result *r) {
     double v[10];
     ic_err ignored;
-    for (int i = 0; i < IC_SWEEP_METRICS; i++) r->metrics[i] = NAN;
+    for (int i = 0; i < IC_PLAN_METRICS; i++) r->metrics[i] = NAN;
     if (ic_train_dir_last_metrics(run_dir, v, &ignored)) return;
     r->metrics[0] = v[0];
     r->metrics[1] = v[1];
@@ -393,24 +393,24 @@ static void read_metrics(const char *run_dir, ic_sweep_result *r) {
     r->metrics[3] = v[9];
 }
 
-static json_t *result_json(const ic_sweep_result *r) {
+static json_t *result_json(const ic_plan_result *r) {
     json_t *m = json_object();
-    for (int i = 0; m && i < IC_SWEEP_METRICS; i++) /* the step is a count */
-        json_object_set_new(m, ic_sweep_metric_names[i], i == 0 && isfinite(r->metrics[0])
+    for (int i = 0; m && i < IC_PLAN_METRICS; i++) /* the step is a count */
+        json_object_set_new(m, ic_plan_metric_names[i], i == 0 && isfinite(r->metrics[0])
                                                              ? json_integer((json_int_t)r->metrics[0])
                                                              : ic_json_num(r->metrics[i]));
-    return json_pack("{s:s, s:o, s:o}", "status", ic_sweep_status_name(r->status), "error",
-                     r->status == IC_SWEEP_FAILED ? json_string(r->error) : json_null(), "metrics", m ? m : json_null());
+    return json_pack("{s:s, s:o, s:o}", "status", ic_plan_status_name(r->status), "error",
+                     r->status == IC_PLAN_FAILED ? json_string(r->error) : json_null(), "metrics", m ? m : json_null());
 }
 
-char *ic_sweep_result_to_json(const ic_sweep_result *r) {
+char *ic_plan_result_to_json(const ic_plan_result *r) {
     json_t *o = result_json(r);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
 }
 
-int ic_sweep_result_from_json(const char *text, ic_sweep_result *r, ic_err *err) {
+int ic_plan_result_from_json(const char *text, ic_plan_result *r, ic_err *err) {
     json_t *o = json_loads(text, 0, NULL);
     const char *st = json_string_value(json_object_get(o, "status"));
     json_t *m = json_object_get(o, "metrics");
@@ -419,41 +419,41 @@ int ic_sweep_result_from_json(const char *text, ic_sweep_result *r, ic_err *err)
         json_decref(o);
         return ic_errf(err, "malformed run result");
     }
-    r->status = !strcmp(st, "done") ? IC_SWEEP_DONE : !strcmp(st, "failed") ? IC_SWEEP_FAILED : IC_SWEEP_PENDING;
+    r->status = !strcmp(st, "done") ? IC_PLAN_DONE : !strcmp(st, "failed") ? IC_PLAN_FAILED : IC_PLAN_PENDING;
     const char *e = json_string_value(json_object_get(o, "error"));
     snprintf(r->error, sizeof r->error, "%s", e ? e : "");
-    for (int i = 0; i < IC_SWEEP_METRICS; i++) {
-        json_t *x = json_object_get(m, ic_sweep_metric_names[i]);
+    for (int i = 0; i < IC_PLAN_METRICS; i++) {
+        json_t *x = json_object_get(m, ic_plan_metric_names[i]);
         r->metrics[i] = json_is_number(x) ? json_number_value(x) : NAN;
     }
     json_decref(o);
     return 0;
 }
 
-void ic_sweep_run_state(const char *dir, const ic_sweep_plan *p, int i, ic_sweep_result *r) {
+void ic_plan_run_state(const char *dir, const ic_plan *p, int i, ic_plan_result *r) {
     char run_dir[4096], path[4096], *text = NULL;
     size_t len;
     ic_err ignored;
     memset(r, 0, sizeof *r);
-    r->status = IC_SWEEP_PENDING;
+    r->status = IC_PLAN_PENDING;
     if (ic_path_join(run_dir, sizeof run_dir, dir, p->runs[i].name, &ignored)) return;
     read_metrics(run_dir, r);
     if (ic_path_join(path, sizeof path, run_dir, RUN_STATUS_FILE, &ignored) ||
         ic_read_file(path, &text, &len, 1 << 20, &ignored))
         return;
-    ic_sweep_result rec;
-    if (ic_sweep_result_from_json(text, &rec, &ignored) == 0) {
+    ic_plan_result rec;
+    if (ic_plan_result_from_json(text, &rec, &ignored) == 0) {
         r->status = rec.status;
         memcpy(r->error, rec.error, sizeof r->error);
     }
     free(text);
     /* done only with every step's output (a step added to the plan since makes it pending) */
-    for (int s = 0; r->status == IC_SWEEP_DONE && s < p->n_steps; s++)
+    for (int s = 0; r->status == IC_PLAN_DONE && s < p->n_steps; s++)
         if (ic_path_join(path, sizeof path, run_dir, p->steps[s].out, &ignored) || !ic_file_exists(path))
-            r->status = IC_SWEEP_PENDING;
+            r->status = IC_PLAN_PENDING;
 }
 
-int ic_sweep_record(const char *dir, const ic_sweep_plan *p, int i, ic_sweep_result *r, ic_err *err) {
+int ic_plan_record(const char *dir, const ic_plan *p, int i, ic_plan_result *r, ic_err *err) {
     char run_dir[4096], path[4096];
     if (ic_path_join(run_dir, sizeof run_dir, dir, p->runs[i].name, err) || ic_mkdirs(run_dir, err) ||
         ic_path_join(path, sizeof path, run_dir, RUN_STATUS_FILE, err))
@@ -485,7 +485,7 @@ static void csv_field(char *buf, size_t len, const char *s) {
     buf[o] = 0;
 }
 
-int ic_sweep_write_summary(const char *dir, const ic_sweep_plan *p, const ic_sweep_result *r, ic_err *err) {
+int ic_plan_write_summary(const char *dir, const ic_plan *p, const ic_plan_result *r, ic_err *err) {
     json_t *runs = json_array(), *plan = json_loads(p->plan_json, 0, NULL);
     int counts[3] = {0, 0, 0};
     size_t cap = 256 + (size_t)p->n_runs * 1400, used = 0;
@@ -504,15 +504,15 @@ int ic_sweep_write_summary(const char *dir, const ic_sweep_plan *p, const ic_swe
         counts[r[i].status]++;
         char name[600], error[1100];
         csv_field(name, sizeof name, p->runs[i].name);
-        csv_field(error, sizeof error, r[i].status == IC_SWEEP_FAILED ? r[i].error : "");
+        csv_field(error, sizeof error, r[i].status == IC_PLAN_FAILED ? r[i].error : "");
         used += (size_t)snprintf(csv + used, cap - used, "%s,%s,%s,%s,%s,%s,%s,%s\n", name, name,
-                                 ic_sweep_status_name(r[i].status), ic_csv_num(r[i].metrics[0], 10).s,
+                                 ic_plan_status_name(r[i].status), ic_csv_num(r[i].metrics[0], 10).s,
                                  ic_csv_num(r[i].metrics[1], 8).s, ic_csv_num(r[i].metrics[2], 8).s,
                                  ic_csv_num(r[i].metrics[3], 6).s, error);
     }
     json_t *top = json_pack("{s:O, s:s, s:O, s:{s:i, s:i, s:i}}", "plan", plan, "name", p->name, "runs", runs, "counts",
-                            "done", counts[IC_SWEEP_DONE], "failed", counts[IC_SWEEP_FAILED], "pending",
-                            counts[IC_SWEEP_PENDING]);
+                            "done", counts[IC_PLAN_DONE], "failed", counts[IC_PLAN_FAILED], "pending",
+                            counts[IC_PLAN_PENDING]);
     char *js = top ? json_dumps(top, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(top);
     char path[4096];

@@ -37,22 +37,22 @@ typedef struct {
     char **argv;
     char *error;         /* the run's config does not build (NULL: it does): the run fails with this */
     ic_run_config *cfg;  /* the resolved config (defaults when error) */
-} ic_sweep_run;
+} ic_plan_run;
 
 typedef struct {
     char *command, *out; /* eval | loops | surgery | probe; the output directory's name in the run's */
     int argc;
     char **argv;
-} ic_sweep_step;
+} ic_plan_step;
 
 typedef struct {
     char *plan_json;     /* the plan as given (compact JSON text), for sweep.json */
     char *name;
-    ic_sweep_run *runs;
+    ic_plan_run *runs;
     int n_runs;
-    ic_sweep_step *steps;
+    ic_plan_step *steps;
     int n_steps;
-} ic_sweep_plan;
+} ic_plan;
 
 /* Options of the sweep itself, applied to every run after the plan's keys. */
 typedef struct {
@@ -60,39 +60,39 @@ typedef struct {
     const char *only;        /* "plain6,looped3x2": only these configs (NULL: all) */
     int n_keys;              /* run-config keys given to the sweep (--train_steps 100) */
     const char *const *key_name, *const *key_val;
-} ic_sweep_opts;
+} ic_plan_opts;
 
 /* Reads and checks a plan (structure, key names, commands, names that are
  * safe path components, config files that exist) and expands its runs.
  * A run whose config does not validate is kept with its error (it is
  * reported as failed; the others run). Errors name the plan and the entry. */
-int ic_sweep_plan_load(const char *path, const ic_sweep_opts *opts, ic_sweep_plan *p, ic_err *err);
-void ic_sweep_plan_free(ic_sweep_plan *p);
+int ic_plan_load(const char *path, const ic_plan_opts *opts, ic_plan *p, ic_err *err);
+void ic_plan_free(ic_plan *p);
 
-typedef enum { IC_SWEEP_PENDING = 0, IC_SWEEP_DONE = 1, IC_SWEEP_FAILED = 2 } ic_sweep_status;
+typedef enum { IC_PLAN_PENDING = 0, IC_PLAN_DONE = 1, IC_PLAN_FAILED = 2 } ic_plan_status;
 
-#define IC_SWEEP_METRICS 4 /* step, loss, excess_loss, wall_s: the last metrics.csv row */
-extern const char *const ic_sweep_metric_names[IC_SWEEP_METRICS];
+#define IC_PLAN_METRICS 4 /* step, loss, excess_loss, wall_s: the last metrics.csv row */
+extern const char *const ic_plan_metric_names[IC_PLAN_METRICS];
 
 typedef struct {
-    ic_sweep_status status;
+    ic_plan_status status;
     char error[512];                 /* failed: one line */
-    double metrics[IC_SWEEP_METRICS]; /* NaN where unknown */
-} ic_sweep_result;
+    double metrics[IC_PLAN_METRICS]; /* NaN where unknown */
+} ic_plan_result;
 
-const char *ic_sweep_status_name(ic_sweep_status s);
+const char *ic_plan_status_name(ic_plan_status s);
 /* What DIR says of run i (see above); metrics from its metrics.csv if any. */
-void ic_sweep_run_state(const char *dir, const ic_sweep_plan *p, int i, ic_sweep_result *r);
+void ic_plan_run_state(const char *dir, const ic_plan *p, int i, ic_plan_result *r);
 /* Records that run i ended (status done or failed, error) in its
  * sweep_run.json, atomically; fills r->metrics from its metrics.csv. */
-int ic_sweep_record(const char *dir, const ic_sweep_plan *p, int i, ic_sweep_result *r, ic_err *err);
+int ic_plan_record(const char *dir, const ic_plan *p, int i, ic_plan_result *r, ic_err *err);
 /* A result as compact JSON text (malloc'ed) and back, to send between ranks. */
-char *ic_sweep_result_to_json(const ic_sweep_result *r);
-int ic_sweep_result_from_json(const char *text, ic_sweep_result *r, ic_err *err);
+char *ic_plan_result_to_json(const ic_plan_result *r);
+int ic_plan_result_from_json(const char *text, ic_plan_result *r, ic_err *err);
 /* DIR/sweep.json {"plan", "name", "runs": [{"name", "dir", "status",
  * "error", "metrics": {...}}], "counts": {"done", "failed", "pending"}} and
  * DIR/summary.csv (name,dir,status,step,loss,excess_loss,wall_s,error), both
  * atomically. */
-int ic_sweep_write_summary(const char *dir, const ic_sweep_plan *p, const ic_sweep_result *r, ic_err *err);
+int ic_plan_write_summary(const char *dir, const ic_plan *p, const ic_plan_result *r, ic_err *err);
 
 #endif

@@ -333,9 +333,9 @@ static void test_plan_expands_runs(void **st) {
                      " \"variants\": {\"lo\": {\"learning_rate\": 1e-4}, \"hi\": {\"learning_rate\": 1e-3}},"
                      " \"steps\": [{\"command\": \"eval\"}, {\"command\": \"loops\", \"out\": \"lp\", \"args\": [\"--max_loops\", 3]}]}");
     const char *keys[] = {"threads"}, *vals[] = {"1"};
-    ic_sweep_opts o = {.n_keys = 1, .key_name = keys, .key_val = vals};
-    ic_sweep_plan p;
-    assert_int_equal(ic_sweep_plan_load(path, &o, &p, &err), 0);
+    ic_plan_opts o = {.n_keys = 1, .key_name = keys, .key_val = vals};
+    ic_plan p;
+    assert_int_equal(ic_plan_load(path, &o, &p, &err), 0);
     assert_int_equal(p.n_runs, 8);
     assert_string_equal(p.runs[0].name, "f/lo/seed4");
     assert_string_equal(p.runs[3].name, "f/hi/seed5");
@@ -354,14 +354,14 @@ static void test_plan_expands_runs(void **st) {
     // the train arguments: --config <absolute>, then the keys in order
     assert_string_equal(p.runs[0].argv[0], "--config");
     assert_true(p.runs[0].argv[1][0] == '/');
-    ic_sweep_plan_free(&p);
+    ic_plan_free(&p);
     // --seeds and --only
     o.seeds = "7";
     o.only = "o";
-    assert_int_equal(ic_sweep_plan_load(path, &o, &p, &err), 0);
+    assert_int_equal(ic_plan_load(path, &o, &p, &err), 0);
     assert_int_equal(p.n_runs, 2);
     assert_string_equal(p.runs[1].name, "o/hi/seed7");
-    ic_sweep_plan_free(&p);
+    ic_plan_free(&p);
 }
 
 static void test_plan_errors(void **st) {
@@ -381,59 +381,59 @@ static void test_plan_errors(void **st) {
         {"{\"configs\": {\"a\": {}}, \"steps\": [{\"command\": \"eval\"}, {\"command\": \"eval\"}]}", "is used twice"},
         {"{\"configs\": {\"a\": {}}, \"steps\": [{\"command\": \"eval\", \"out\": \"../x\"}]}", "\"out\" must be a name"},
     };
-    ic_sweep_opts o = {0};
+    ic_plan_opts o = {0};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         ic_err err = {{0}};
-        ic_sweep_plan p;
+        ic_plan p;
         const char *path = write_plan("bad.json", cases[i].text);
-        assert_int_equal(ic_sweep_plan_load(path, &o, &p, &err), -1);
+        assert_int_equal(ic_plan_load(path, &o, &p, &err), -1);
         if (!strstr(err.msg, cases[i].msg)) fprintf(stderr, "case %zu: '%s' lacks '%s'\n", i, err.msg, cases[i].msg);
         assert_non_null(strstr(err.msg, cases[i].msg));
     }
     // a run whose config does not validate is kept, with its error (it fails alone)
     ic_err err;
-    ic_sweep_plan p;
+    ic_plan p;
     const char *path = write_plan("half.json", "{\"configs\": {\"good\": {}, \"bad\": {\"n_embd\": 15}}}");
-    assert_int_equal(ic_sweep_plan_load(path, &o, &p, &err), 0);
+    assert_int_equal(ic_plan_load(path, &o, &p, &err), 0);
     assert_int_equal(p.n_runs, 2);
     assert_null(p.runs[0].error);
     assert_non_null(strstr(p.runs[1].error, "divisible"));
-    ic_sweep_plan_free(&p);
+    ic_plan_free(&p);
 }
 
 static void test_sweep_state_and_summary(void **st) {
     ic_err err;
     const char *path = write_plan("s.json", "{\"name\": \"s\", \"configs\": {\"a\": {}}, \"seeds\": [1, 2],"
                                             " \"steps\": [{\"command\": \"eval\"}]}");
-    ic_sweep_opts o = {0};
-    ic_sweep_plan p;
-    assert_int_equal(ic_sweep_plan_load(path, &o, &p, &err), 0);
+    ic_plan_opts o = {0};
+    ic_plan p;
+    assert_int_equal(ic_plan_load(path, &o, &p, &err), 0);
     const char *dir = tu_tmp_path("sw");
-    ic_sweep_result r[2];
-    ic_sweep_run_state(dir, &p, 0, &r[0]);
-    assert_int_equal(r[0].status, IC_SWEEP_PENDING);
+    ic_plan_result r[2];
+    ic_plan_run_state(dir, &p, 0, &r[0]);
+    assert_int_equal(r[0].status, IC_PLAN_PENDING);
     // run 0 recorded done without its eval output: still pending; with it: done
-    r[0].status = IC_SWEEP_DONE;
-    assert_int_equal(ic_sweep_record(dir, &p, 0, &r[0], &err), 0);
-    ic_sweep_run_state(dir, &p, 0, &r[0]);
-    assert_int_equal(r[0].status, IC_SWEEP_PENDING);
+    r[0].status = IC_PLAN_DONE;
+    assert_int_equal(ic_plan_record(dir, &p, 0, &r[0], &err), 0);
+    ic_plan_run_state(dir, &p, 0, &r[0]);
+    assert_int_equal(r[0].status, IC_PLAN_PENDING);
     assert_int_equal(ic_mkdirs(tu_tmp_path("sw/a/seed1/eval"), &err), 0);
-    ic_sweep_run_state(dir, &p, 0, &r[0]);
-    assert_int_equal(r[0].status, IC_SWEEP_DONE);
-    r[1].status = IC_SWEEP_FAILED;
+    ic_plan_run_state(dir, &p, 0, &r[0]);
+    assert_int_equal(r[0].status, IC_PLAN_DONE);
+    r[1].status = IC_PLAN_FAILED;
     snprintf(r[1].error, sizeof r[1].error, "train exited with code 1: \"bad\", really");
-    assert_int_equal(ic_sweep_record(dir, &p, 1, &r[1], &err), 0);
-    ic_sweep_run_state(dir, &p, 1, &r[1]);
-    assert_int_equal(r[1].status, IC_SWEEP_FAILED);
+    assert_int_equal(ic_plan_record(dir, &p, 1, &r[1], &err), 0);
+    ic_plan_run_state(dir, &p, 1, &r[1]);
+    assert_int_equal(r[1].status, IC_PLAN_FAILED);
     assert_string_equal(r[1].error, "train exited with code 1: \"bad\", really");
     // the transport between ranks keeps a result
-    char *t = ic_sweep_result_to_json(&r[1]);
-    ic_sweep_result back;
-    assert_int_equal(ic_sweep_result_from_json(t, &back, &err), 0);
+    char *t = ic_plan_result_to_json(&r[1]);
+    ic_plan_result back;
+    assert_int_equal(ic_plan_result_from_json(t, &back, &err), 0);
     free(t);
-    assert_int_equal(back.status, IC_SWEEP_FAILED);
+    assert_int_equal(back.status, IC_PLAN_FAILED);
     assert_string_equal(back.error, r[1].error);
-    assert_int_equal(ic_sweep_write_summary(dir, &p, r, &err), 0);
+    assert_int_equal(ic_plan_write_summary(dir, &p, r, &err), 0);
     json_t *j = json_load_file(tu_tmp_path("sw/sweep.json"), 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "plan"), "name")), "s");
@@ -452,7 +452,7 @@ static void test_sweep_state_and_summary(void **st) {
                              "a/seed1,a/seed1,done,,,,,\n"
                              "a/seed2,a/seed2,failed,,,,,\"train exited with code 1: \"\"bad\"\", really\"\n");
     free(csv);
-    ic_sweep_plan_free(&p);
+    ic_plan_free(&p);
 }
 
 int main(void) {
