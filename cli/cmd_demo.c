@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -121,6 +124,145 @@ static int part_done(const char *stamp_path, const char *stamp) {
     return same;
 }
 
+/* ---- training both models at once ----
+ * Each model trains in a child process on one core (threads = 1: its
+ * numbers are the same on any machine, and two single-threaded runs keep
+ * going on a busy machine where two threads of one run would wait for each
+ * other). The children report through a shared page; the parent draws one
+ * progress line for both and waits. The children have their own process
+ * group: the parent passes a stop request (Ctrl-C, SIGTERM) on to each once,
+ * and each saves its state and exits 130. */
+typedef struct {
+    ic_progress p;        /* the child's last step */
+    volatile int running; /* 1 from the first step until it returns */
+    int status;           /* exit: 0 done, 1 failed (msg), 130 stopped */
+    int resumed;
+    ic_train_result res;
+    char msg[512];
+} train_slot;
+
+static void slot_progress(void *ctx, const ic_progress *p) {
+    train_slot *s = ctx;
+    s->p = *p;
+    s->running = 1;
+}
+
+static void slot_message(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, isatty(2) ? "\r\033[K%s\n" : "%s\n", line);
+}
+
+static void draw_both(const train_slot *s, int tty, double *last_plain) {
+    char line[512];
+    int n = 0;
+    double rate = 0, eta = 0;
+    for (int m = 0; m < 2; m++) {
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s%s %ld/%ld loss %.4g", m ? "  |  " : "", MODELS[m].name,
+                      s[m].p.step, s[m].p.total, s[m].p.loss);
+        rate += s[m].p.steps_per_s;
+        if (s[m].p.eta_s > eta) eta = s[m].p.eta_s;
+    }
+    snprintf(line + n, sizeof line - (size_t)n, "  |  %.0f steps/s  ETA %.0f s", rate, eta);
+    if (tty) fprintf(stderr, "\r\033[K%s", line);
+    else if (now_s() - *last_plain >= 15) {
+        fprintf(stderr, "%s\n", line);
+        *last_plain = now_s();
+    }
+    fflush(stderr);
+}
+
+/* Runs both trainings; returns the two slots (munmap them) with each
+ * child's outcome, or NULL (errno) if they could not be started. */
+static train_slot *train_both(ic_run_config cfg[2], char mdir[2][4096]) {
+    train_slot *slots = mmap(NULL, 2 * sizeof *slots, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (slots == MAP_FAILED) return NULL;
+    memset(slots, 0, 2 * sizeof *slots);
+    volatile sig_atomic_t *stop = cli_install_stop_handler();
+    pid_t pid[2] = {-1, -1};
+    fflush(stdout);
+    fflush(stderr);
+    for (int m = 0; m < 2; m++) {
+        slots[m].resumed = ic_train_dir_has_run(mdir[m]);
+        pid[m] = fork();
+        if (pid[m] < 0) {
+            int e = errno;
+            if (m == 1) { kill(pid[0], SIGINT); waitpid(pid[0], NULL, 0); }
+            munmap(slots, 2 * sizeof *slots);
+            errno = e;
+            return NULL;
+        }
+        if (pid[m] == 0) {
+            train_slot *ts = &slots[m];
+            /* the parent forwards one stop request (a terminal's Ctrl-C would
+             * otherwise reach the child twice: the second ends it unsaved),
+             * and a parent that dies asks the child to stop too */
+            setpgid(0, 0);
+            prctl(PR_SET_PDEATHSIG, SIGINT);
+            if (getppid() == 1) _exit(130);
+            cfg[m].threads = 1;
+            cli_set_threads(1);
+            ic_train_hooks hooks = {.progress = slot_progress, .message = slot_message, .ctx = ts, .stop = stop};
+            ic_err err = {{0}};
+            int r = ic_train_run(mdir[m], &cfg[m], ts->resumed, &hooks, &ts->res, &err);
+            if (r) snprintf(ts->msg, sizeof ts->msg, "%s", err.msg);
+            ts->status = r ? 1 : ts->res.outcome == IC_TRAIN_STOPPED ? 130 : 0;
+            fflush(stdout);
+            fflush(stderr);
+            _exit(ts->status == 130 ? 130 : r ? 1 : 0);
+        }
+    }
+    const int tty = isatty(2);
+    double last_plain = 0;
+    int left = 2, forwarded = 0;
+    while (left > 0) {
+        if (*stop && !forwarded) {
+            for (int m = 0; m < 2; m++)
+                if (pid[m] > 0) kill(pid[m], SIGINT);
+            forwarded = 1;
+        }
+        for (int m = 0; m < 2; m++) {
+            int st;
+            if (pid[m] > 0 && waitpid(pid[m], &st, WNOHANG) == pid[m]) {
+                pid[m] = -1;
+                left--;
+                /* a child killed before it recorded an outcome */
+                if (WIFSIGNALED(st)) slots[m].status = 128 + WTERMSIG(st);
+                else if (WEXITSTATUS(st) != slots[m].status) slots[m].status = WEXITSTATUS(st) ? WEXITSTATUS(st) : slots[m].status;
+            }
+        }
+        if (slots[0].running || slots[1].running) draw_both(slots, tty, &last_plain);
+        if (left > 0) usleep(200000);
+    }
+    if (tty) fprintf(stderr, "\n");
+    return slots;
+}
+
+/* "iclab train ..." for model md: the recipe, the flags given, the architecture. */
+static int add_train_command(json_t *cmds, const char *mdir, const demo_model *md, const cli_args *a) {
+    const size_t nk = sizeof DEMO_KEYS / sizeof *DEMO_KEYS;
+    char **targv = malloc(sizeof *targv * (2 * nk + 2 * (size_t)a->n_keys + 12));
+    char(*opt)[64] = malloc(sizeof *opt * (nk + (size_t)a->n_keys));
+    if (!targv || !opt) { free(targv); free(opt); return -1; }
+    int t = 0;
+    targv[t++] = "train";
+    targv[t++] = "--out";
+    targv[t++] = (char *)mdir;
+    for (size_t i = 0; i < nk + (size_t)a->n_keys; i++) {
+        const char *k = i < nk ? DEMO_KEYS[i][0] : a->key_name[i - nk], *v = i < nk ? DEMO_KEYS[i][1] : a->key_val[i - nk];
+        snprintf(opt[i], sizeof opt[i], "--%s", k);
+        targv[t++] = opt[i];
+        targv[t++] = (char *)v;
+    }
+    char *arch[] = {"--n_layer", (char *)md->n_layer, "--loops", (char *)md->loops, "--grad_loops", (char *)md->loops,
+                    "--threads", "1"};
+    for (size_t i = 0; i < sizeof arch / sizeof *arch; i++) targv[t++] = arch[i];
+    targv[t] = NULL;
+    add_command(cmds, targv);
+    free(targv);
+    free(opt);
+    return 0;
+}
+
 static void print_wrapped(const char *text, int width) {
     const char *p = text;
     int first = 1;
@@ -194,14 +336,15 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             fclose(f);
         }
     }
-    cli_set_threads(cfg[0].threads);
+    cli_set_threads(cfg[0].threads); /* the analyses; each training child uses one thread */
     const int d = cfg[0].model.n_dims;
     printf("iclab demo: in-context linear regression, d = %d, %d points per prompt; two transformers (e = %d, %d heads), "
            "%ld training steps each, then evaluation, comparison and layer surgery on %d fresh prompts.\n"
            "Output: %s (Ctrl-C stops; running the demo again resumes)\n\n",
            d, cfg[0].n_points, cfg[0].model.n_embd, cfg[0].model.n_head, cfg[0].train_steps, n_prompts, dir);
 
-    /* 1-2: train both models (or resume them; a finished one trains nothing) */
+    /* 1-2: train both models at once, one core each (or resume them; a
+     * finished one trains nothing) */
     char mdir[2][4096], mpath[2][4096];
     long steps[2] = {0, 0};
     for (int m = 0; m < 2; m++) {
@@ -211,51 +354,38 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             rc = CLI_FAIL;
             goto done;
         }
-        int resume = ic_train_dir_has_run(mdir[m]);
-        printf("[train %s] %s: %s%s\n", MODELS[m].name, MODELS[m].what, resume ? "resuming " : "", mdir[m]);
-        fflush(stdout);
-        cli_progress prog;
-        cli_progress_init(&prog, MODELS[m].name, 1000);
-        ic_train_hooks hooks = {.progress = cli_progress_cb, .message = cli_message_cb, .ctx = &prog,
-                                .stop = cli_install_stop_handler()};
-        ic_train_result res;
+        printf("[train %s] %s: %s%s\n", MODELS[m].name, MODELS[m].what, ic_train_dir_has_run(mdir[m]) ? "resuming " : "",
+               mdir[m]);
+        if (add_train_command(cmds, mdir[m], &MODELS[m], &a)) { cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
+    }
+    fflush(stdout);
+    {
         const double t0 = now_s();
-        if (ic_train_run(mdir[m], &cfg[m], resume, &hooks, &res, &err)) {
-            cli_error(cmd, "%s%s", err.msg, resume ? " (an earlier demo with another config? use --out OTHER_DIR)" : "");
-            rc = CLI_FAIL;
-            goto done;
+        train_slot *slots = train_both(cfg, mdir);
+        if (!slots) { cli_error(cmd, "cannot start the training processes: %s", strerror(errno)); rc = CLI_FAIL; goto done; }
+        int stopped = 0, failed = 0;
+        for (int m = 0; m < 2; m++) {
+            train_slot *ts = &slots[m];
+            if (ts->status == 1) {
+                failed = 1;
+                cli_error(cmd, "%s: %s%s", MODELS[m].name, ts->msg,
+                          ts->resumed ? " (an earlier demo with another config? use --out OTHER_DIR)" : "");
+            } else if (ts->status == 130) {
+                stopped = 1;
+            } else if (ts->status != 0) {
+                failed = 1;
+                cli_error(cmd, "%s: the training process ended with status %d", MODELS[m].name, ts->status);
+            } else {
+                steps[m] = ts->res.step;
+                if (ts->res.step == ts->res.start_step) printf("  %s: already trained: %ld steps\n", MODELS[m].name, ts->res.step);
+                else printf("  %s: trained %ld steps in %.1f s (last training loss %.4g)\n", MODELS[m].name,
+                            ts->res.step - ts->res.start_step, ts->res.wall_s, ts->res.final_loss);
+            }
         }
-        if (res.outcome == IC_TRAIN_STOPPED) { rc = 130; goto done; }
-        steps[m] = res.step;
-        json_object_set_new(wall, MODELS[m].name, json_real(round((now_s() - t0) * 10) / 10));
-        if (res.step == res.start_step) printf("  already trained: %ld steps\n", res.step);
-        else printf("  trained %ld steps in %.1f s (last training loss %.4g)\n", res.step - res.start_step, res.wall_s,
-                    res.final_loss);
-        /* the same training as an iclab command: the recipe, the flags given, the architecture */
-        const size_t nk = sizeof DEMO_KEYS / sizeof *DEMO_KEYS;
-        char **targv = malloc(sizeof *targv * (2 * nk + 2 * (size_t)a.n_keys + 12));
-        char (*opt)[64] = malloc(sizeof *opt * (nk + (size_t)a.n_keys));
-        if (!targv || !opt) { free(targv); free(opt); cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
-        int t = 0;
-        targv[t++] = "train";
-        targv[t++] = "--out";
-        targv[t++] = mdir[m];
-        for (size_t i = 0; i < nk + (size_t)a.n_keys; i++) {
-            const char *k = i < nk ? DEMO_KEYS[i][0] : a.key_name[i - nk], *v = i < nk ? DEMO_KEYS[i][1] : a.key_val[i - nk];
-            snprintf(opt[i], sizeof opt[i], "--%s", k);
-            targv[t++] = opt[i];
-            targv[t++] = (char *)v;
-        }
-        targv[t++] = "--n_layer";
-        targv[t++] = (char *)MODELS[m].n_layer;
-        targv[t++] = "--loops";
-        targv[t++] = (char *)MODELS[m].loops;
-        targv[t++] = "--grad_loops";
-        targv[t++] = (char *)MODELS[m].loops;
-        targv[t] = NULL;
-        add_command(cmds, targv);
-        free(targv);
-        free(opt);
+        munmap(slots, 2 * sizeof *slots);
+        if (failed) { rc = CLI_FAIL; goto done; }
+        if (stopped) { rc = 130; goto done; }
+        json_object_set_new(wall, "train", json_real(round((now_s() - t0) * 10) / 10));
     }
 
     /* the analyses, as iclab commands */

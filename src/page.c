@@ -1171,7 +1171,7 @@ static void surgery_lines(lines *l, const ic_page_surgery *f) {
                    "has %s × its error.", f->k, f->n_variants, f->n_sweeps, o, f->best, b);
     else
         lines_addf(l, "k = %d: %d of %d variants have a lower error than the original (%s), their interval wholly below 1; "
-                   "the best, %s: %s × the original's error.", f->k, f->n_better, f->n_variants, o, f->best, b);
+                   "the lowest ratio, %s: %s × the original's error.", f->k, f->n_better, f->n_variants, o, f->best, b);
     lines_addf(l, "k = %d: %d of %d variants are significantly worse (interval above 1); the worst, %s: %s ×.", f->k,
                f->n_worse, f->n_variants, f->worst, w);
 }
