@@ -15,85 +15,41 @@
 #include <sys/stat.h>
 
 #include "fsutil.h"
+#include "strbuf.h"
 
 #define MAX_FILE ((size_t)64 << 20)
 #define MAX_TABLE_ROWS 60
 
-/* ---------------- a growing string ---------------- */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_addn(sbuf *s, const char *t, size_t n) {
-    if (s->oom) return;
-    if (s->n + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (s->n + n + 1 > cap) cap *= 2;
-        char *q = realloc(s->p, cap);
-        if (!q) { s->oom = 1; return; }
-        s->p = q;
-        s->cap = cap;
-    }
-    memcpy(s->p + s->n, t, n);
-    s->n += n;
-    s->p[s->n] = 0;
-}
-
-static void sb_add(sbuf *s, const char *t) { sb_addn(s, t, strlen(t)); }
-
-static void sb_addf(sbuf *s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_addf(sbuf *s, const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof buf) { sb_addn(s, buf, (size_t)n); return; }
-    char *big = malloc((size_t)n + 1);
-    if (!big) { s->oom = 1; return; }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_addn(s, big, (size_t)n);
-    free(big);
-}
+/* ---------------- escaping ---------------- */
 
 /* HTML text and attribute values: & < > " ' escaped, control characters
  * other than tab and newline dropped. */
-static void sb_escn(sbuf *s, const char *t, size_t n) {
+static void sb_escn(ic_sbuf *s, const char *t, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)t[i];
         switch (c) {
-        case '&': sb_add(s, "&amp;"); break;
-        case '<': sb_add(s, "&lt;"); break;
-        case '>': sb_add(s, "&gt;"); break;
-        case '"': sb_add(s, "&quot;"); break;
-        case '\'': sb_add(s, "&#39;"); break;
+        case '&': ic_sb_puts(s, "&amp;"); break;
+        case '<': ic_sb_puts(s, "&lt;"); break;
+        case '>': ic_sb_puts(s, "&gt;"); break;
+        case '"': ic_sb_puts(s, "&quot;"); break;
+        case '\'': ic_sb_puts(s, "&#39;"); break;
         default:
             if (c < 0x20 && c != '\t' && c != '\n') break;
             if (c == 0x7f) break;
-            sb_addn(s, (const char *)&t[i], 1);
+            ic_sb_put(s, (const char *)&t[i], 1);
         }
     }
 }
-static void sb_esc(sbuf *s, const char *t) { sb_escn(s, t ? t : "", t ? strlen(t) : 0); }
+static void sb_esc(ic_sbuf *s, const char *t) { sb_escn(s, t ? t : "", t ? strlen(t) : 0); }
 
 /* A link target for a file name from a directory listing or a sweep's run
  * dir: escaped, and made relative ("./") so that "a:b" is never a scheme. */
-static void sb_href(sbuf *s, const char *rel) {
-    sb_add(s, "./");
+static void sb_href(ic_sbuf *s, const char *rel) {
+    ic_sb_puts(s, "./");
     for (const char *c = rel; *c; c++) {
         unsigned char u = (unsigned char)*c;
-        if (isalnum(u) || strchr("-_.~/", u)) sb_addn(s, c, 1);
-        else sb_addf(s, "%%%02X", u);
+        if (isalnum(u) || strchr("-_.~/", u)) ic_sb_put(s, c, 1);
+        else ic_sb_printf(s, "%%%02X", u);
     }
 }
 
@@ -105,20 +61,20 @@ static void fmt_num(char *buf, size_t len, double v) {
     else snprintf(buf, len, "%.4g", v);
 }
 
-static void sb_num(sbuf *s, double v) {
+static void sb_num(ic_sbuf *s, double v) {
     char b[64];
     fmt_num(b, sizeof b, v);
-    sb_add(s, b);
+    ic_sb_puts(s, b);
 }
 
-static void sb_est(sbuf *s, ic_page_est e) {
+static void sb_est(ic_sbuf *s, ic_page_est e) {
     sb_num(s, e.v);
     if (!isnan(e.lo) || !isnan(e.hi)) {
-        sb_add(s, " [");
+        ic_sb_puts(s, " [");
         sb_num(s, e.lo);
-        sb_add(s, ", ");
+        ic_sb_puts(s, ", ");
         sb_num(s, e.hi);
-        sb_add(s, "]");
+        ic_sb_puts(s, "]");
     }
 }
 
@@ -215,26 +171,26 @@ static int csv_parse(const char *t, size_t len, csvdata *c) {
     int rcap = 0, fcap = 0;
     char **fields = NULL;
     int nf = 0;
-    sbuf f = {0};
+    ic_sbuf f = {0};
     size_t i = 0;
     int ok = 1;
     while (i <= len && ok) {
         /* one field */
         f.n = 0;
-        sb_addn(&f, "", 0);
+        ic_sb_put(&f, "", 0);
         if (i < len && t[i] == '"') {
             i++;
             while (i < len) {
                 if (t[i] == '"') {
-                    if (i + 1 < len && t[i + 1] == '"') { sb_addn(&f, "\"", 1); i += 2; continue; }
+                    if (i + 1 < len && t[i + 1] == '"') { ic_sb_put(&f, "\"", 1); i += 2; continue; }
                     i++;
                     break;
                 }
-                sb_addn(&f, t + i, 1);
+                ic_sb_put(&f, t + i, 1);
                 i++;
             }
         }
-        while (i < len && t[i] != ',' && t[i] != '\n' && t[i] != '\r') sb_addn(&f, t + i++, 1);
+        while (i < len && t[i] != ',' && t[i] != '\n' && t[i] != '\r') ic_sb_put(&f, t + i++, 1);
         if (f.oom) { ok = 0; break; }
         if (nf == fcap) {
             fcap = fcap ? 2 * fcap : 16;
@@ -323,21 +279,21 @@ static void interval_cols(const csvdata *c, const char *name, int *lo, int *hi) 
     *lo = *hi = -1;
 }
 
-static void sb_cell(sbuf *s, const char *v) {
+static void sb_cell(ic_sbuf *s, const char *v) {
     if (is_numeric(v)) {
-        sb_add(s, "<td class=\"num\">");
+        ic_sb_puts(s, "<td class=\"num\">");
         sb_num(s, strtod(v, NULL));
     } else {
-        sb_add(s, "<td>");
+        ic_sb_puts(s, "<td>");
         sb_esc(s, v);
     }
-    sb_add(s, "</td>");
+    ic_sb_puts(s, "</td>");
 }
 
 /* A CSV file as a table; a column with _lo90/_hi90 companions shows as
  * "value [lo, hi]". At most max_rows rows (then a line naming the rest). */
-static void csv_table(sbuf *s, const csvdata *c, const char *caption, const char *file, int max_rows) {
-    if (c->nrow == 0) { sb_add(s, "<p>(empty table)</p>\n"); return; }
+static void csv_table(ic_sbuf *s, const csvdata *c, const char *caption, const char *file, int max_rows) {
+    if (c->nrow == 0) { ic_sb_puts(s, "<p>(empty table)</p>\n"); return; }
     const int nc = c->ncol[0];
     int *lo = malloc((size_t)nc * sizeof *lo), *hi = malloc((size_t)nc * sizeof *hi);
     char *hidden = calloc((size_t)nc, 1);
@@ -346,46 +302,46 @@ static void csv_table(sbuf *s, const csvdata *c, const char *caption, const char
         interval_cols(c, c->row[0][j], &lo[j], &hi[j]);
         if (lo[j] >= 0) hidden[lo[j]] = hidden[hi[j]] = 1;
     }
-    sb_add(s, "<div class=\"tablewrap\"><table>");
+    ic_sb_puts(s, "<div class=\"tablewrap\"><table>");
     if (caption) {
-        sb_add(s, "<caption>");
+        ic_sb_puts(s, "<caption>");
         sb_esc(s, caption);
-        sb_add(s, "</caption>");
+        ic_sb_puts(s, "</caption>");
     }
-    sb_add(s, "<thead><tr>");
+    ic_sb_puts(s, "<thead><tr>");
     for (int j = 0; j < nc; j++) {
         if (hidden[j]) continue;
-        sb_add(s, "<th scope=\"col\">");
+        ic_sb_puts(s, "<th scope=\"col\">");
         sb_esc(s, c->row[0][j]);
-        if (lo[j] >= 0) sb_add(s, " [90%]");
-        sb_add(s, "</th>");
+        if (lo[j] >= 0) ic_sb_puts(s, " [90%]");
+        ic_sb_puts(s, "</th>");
     }
-    sb_add(s, "</tr></thead>\n<tbody>\n");
+    ic_sb_puts(s, "</tr></thead>\n<tbody>\n");
     int shown = 0;
     for (int r = 1; r < c->nrow && shown < max_rows; r++, shown++) {
-        sb_add(s, "<tr>");
+        ic_sb_puts(s, "<tr>");
         for (int j = 0; j < nc; j++) {
             if (hidden[j]) continue;
             const char *v = j < c->ncol[r] ? c->row[r][j] : "";
             if (lo[j] >= 0 && is_numeric(v)) {
                 const char *l = lo[j] < c->ncol[r] ? c->row[r][lo[j]] : "", *h = hi[j] < c->ncol[r] ? c->row[r][hi[j]] : "";
                 ic_page_est e = {strtod(v, NULL), is_numeric(l) ? strtod(l, NULL) : NAN, is_numeric(h) ? strtod(h, NULL) : NAN};
-                sb_add(s, "<td class=\"num\">");
+                ic_sb_puts(s, "<td class=\"num\">");
                 sb_est(s, e);
-                sb_add(s, "</td>");
+                ic_sb_puts(s, "</td>");
             } else {
                 sb_cell(s, v);
             }
         }
-        sb_add(s, "</tr>\n");
+        ic_sb_puts(s, "</tr>\n");
     }
-    sb_add(s, "</tbody></table></div>\n");
+    ic_sb_puts(s, "</tbody></table></div>\n");
     if (c->nrow - 1 > shown) {
-        sb_addf(s, "<p class=\"more\">%d more rows in <a href=\"", c->nrow - 1 - shown);
+        ic_sb_printf(s, "<p class=\"more\">%d more rows in <a href=\"", c->nrow - 1 - shown);
         sb_href(s, file);
-        sb_add(s, "\">");
+        ic_sb_puts(s, "\">");
         sb_esc(s, file);
-        sb_add(s, "</a>.</p>\n");
+        ic_sb_puts(s, "</a>.</p>\n");
     }
     free(lo);
     free(hi);
@@ -484,7 +440,7 @@ static void svg_title(const char *svg, char *buf, size_t len) {
 }
 
 /* One figure: rel is the SVG's path relative to dir (the page's directory). */
-static void figure(sbuf *s, const char *dir, const char *rel, int *fig_no, const char *caption) {
+static void figure(ic_sbuf *s, const char *dir, const char *rel, int *fig_no, const char *caption) {
     char path[4096], title[256], *t = NULL;
     size_t len;
     ic_err e;
@@ -493,15 +449,15 @@ static void figure(sbuf *s, const char *dir, const char *rel, int *fig_no, const
     if (!path_in(path, sizeof path, dir, rel)) why = "path too long";
     else if (ic_read_file(path, &t, &len, MAX_FILE, &e)) why = "cannot be read";
     else start = svg_check(t, len, &why);
-    sb_addf(s, "<figure id=\"fig%d\">", n);
+    ic_sb_printf(s, "<figure id=\"fig%d\">", n);
     if (!start) {
-        sb_add(s, "<p>Figure not inlined (");
+        ic_sb_puts(s, "<p>Figure not inlined (");
         sb_esc(s, why);
-        sb_add(s, "): <a href=\"");
+        ic_sb_puts(s, "): <a href=\"");
         sb_href(s, rel);
-        sb_add(s, "\">");
+        ic_sb_puts(s, "\">");
         sb_esc(s, rel);
-        sb_add(s, "</a></p></figure>\n");
+        ic_sb_puts(s, "</a></p></figure>\n");
         free(t);
         return;
     }
@@ -509,35 +465,35 @@ static void figure(sbuf *s, const char *dir, const char *rel, int *fig_no, const
     const char *label = caption ? caption : title[0] ? title : rel;
     /* <svg + accessibility attributes + <title>, then the rest with ids prefixed */
     const char *gt = strchr(start, '>');
-    sb_addf(s, "<svg role=\"img\" tabindex=\"0\" aria-labelledby=\"fig%d-t\"", n);
-    sb_addn(s, start + 4, (size_t)(gt - start - 4) - (gt[-1] == '/' ? 1 : 0));
-    sb_addf(s, "><title id=\"fig%d-t\">", n);
+    ic_sb_printf(s, "<svg role=\"img\" tabindex=\"0\" aria-labelledby=\"fig%d-t\"", n);
+    ic_sb_put(s, start + 4, (size_t)(gt - start - 4) - (gt[-1] == '/' ? 1 : 0));
+    ic_sb_printf(s, "><title id=\"fig%d-t\">", n);
     sb_esc(s, label);
-    sb_add(s, " (");
+    ic_sb_puts(s, " (");
     sb_esc(s, rel);
-    sb_add(s, ")</title>");
-    if (gt[-1] == '/') sb_add(s, "</svg>");
+    ic_sb_puts(s, ")</title>");
+    if (gt[-1] == '/') ic_sb_puts(s, "</svg>");
     for (const char *p = gt + 1; *p;) {
         if (strncmp(p, "id=\"", 4) == 0 && (p[-1] == ' ' || p[-1] == '\n')) {
-            sb_addf(s, "id=\"f%d-", n);
+            ic_sb_printf(s, "id=\"f%d-", n);
             p += 4;
         } else if (strncmp(p, "url(#", 5) == 0) {
-            sb_addf(s, "url(#f%d-", n);
+            ic_sb_printf(s, "url(#f%d-", n);
             p += 5;
         } else {
             const char *q = p + 1;
             while (*q && *q != 'i' && *q != 'u') q++;
-            sb_addn(s, p, (size_t)(q - p));
+            ic_sb_put(s, p, (size_t)(q - p));
             p = q;
         }
     }
-    sb_add(s, "<figcaption>");
+    ic_sb_puts(s, "<figcaption>");
     sb_esc(s, label);
-    sb_add(s, " · <a href=\"");
+    ic_sb_puts(s, " · <a href=\"");
     sb_href(s, rel);
-    sb_add(s, "\">");
+    ic_sb_puts(s, "\">");
     sb_esc(s, rel);
-    sb_add(s, "</a></figcaption></figure>\n");
+    ic_sb_puts(s, "</a></figcaption></figure>\n");
     free(t);
 }
 
@@ -582,34 +538,34 @@ static const char CSS[] =
     "figure{break-inside:avoid;margin:0 0 10px;border:0}h2,h3{break-after:avoid}tr{break-inside:avoid}"
     ".tablewrap{overflow:visible}}\n";
 
-static void page_begin(sbuf *s, const char *title, const char *kind, const char *dir, int refresh_s) {
-    sb_add(s, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+static void page_begin(ic_sbuf *s, const char *title, const char *kind, const char *dir, int refresh_s) {
+    ic_sb_puts(s, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
               "<meta name=\"color-scheme\" content=\"light dark\">\n");
-    if (refresh_s > 0) sb_addf(s, "<meta http-equiv=\"refresh\" content=\"%d\">\n", refresh_s);
-    sb_addf(s, "<meta name=\"generator\" content=\"iclab report\">\n<meta name=\"iclab-kind\" content=\"%s\">\n", kind);
-    sb_add(s, "<title>");
+    if (refresh_s > 0) ic_sb_printf(s, "<meta http-equiv=\"refresh\" content=\"%d\">\n", refresh_s);
+    ic_sb_printf(s, "<meta name=\"generator\" content=\"iclab report\">\n<meta name=\"iclab-kind\" content=\"%s\">\n", kind);
+    ic_sb_puts(s, "<title>");
     sb_esc(s, title);
-    sb_add(s, "</title>\n<style>\n");
-    sb_add(s, CSS);
-    sb_add(s, "</style>\n</head>\n<body>\n<header>\n<h1>");
+    ic_sb_puts(s, "</title>\n<style>\n");
+    ic_sb_puts(s, CSS);
+    ic_sb_puts(s, "</style>\n</head>\n<body>\n<header>\n<h1>");
     sb_esc(s, title);
-    sb_add(s, "</h1>\n<p class=\"dir\">");
+    ic_sb_puts(s, "</h1>\n<p class=\"dir\">");
     sb_esc(s, dir);
-    sb_add(s, "</p>\n</header>\n<main>\n");
+    ic_sb_puts(s, "</p>\n</header>\n<main>\n");
 }
 
-static void section(sbuf *s, const char *id, const char *heading) {
-    sb_addf(s, "<section id=\"%s\" aria-labelledby=\"h-%s\">\n<h2 id=\"h-%s\">", id, id, id);
+static void section(ic_sbuf *s, const char *id, const char *heading) {
+    ic_sb_printf(s, "<section id=\"%s\" aria-labelledby=\"h-%s\">\n<h2 id=\"h-%s\">", id, id, id);
     sb_esc(s, heading);
-    sb_add(s, "</h2>\n");
+    ic_sb_puts(s, "</h2>\n");
 }
-static void section_end(sbuf *s) { sb_add(s, "</section>\n"); }
+static void section_end(ic_sbuf *s) { ic_sb_puts(s, "</section>\n"); }
 
-static void question(sbuf *s, const char *q) {
-    sb_add(s, "<p class=\"question\"><strong>Question.</strong> ");
+static void question(ic_sbuf *s, const char *q) {
+    ic_sb_puts(s, "<p class=\"question\"><strong>Question.</strong> ");
     sb_esc(s, q);
-    sb_add(s, "</p>\n");
+    ic_sb_puts(s, "</p>\n");
 }
 
 /* Conclusion lines are built as plain text (the demo prints them too). */
@@ -645,24 +601,24 @@ static void lines_free(lines *l) {
     memset(l, 0, sizeof *l);
 }
 
-static void conclusions(sbuf *s, const lines *l) {
+static void conclusions(ic_sbuf *s, const lines *l) {
     section(s, "conclusions", "Conclusions");
-    if (!l->n) sb_add(s, "<p>No conclusion can be drawn from these files yet.</p>\n");
+    if (!l->n) ic_sb_puts(s, "<p>No conclusion can be drawn from these files yet.</p>\n");
     else {
-        sb_add(s, "<ul class=\"conclusions\">\n");
+        ic_sb_puts(s, "<ul class=\"conclusions\">\n");
         for (int i = 0; i < l->n; i++) {
-            sb_add(s, "<li>");
+            ic_sb_puts(s, "<li>");
             sb_esc(s, l->line[i]);
-            sb_add(s, "</li>\n");
+            ic_sb_puts(s, "</li>\n");
         }
-        sb_add(s, "</ul>\n");
+        ic_sb_puts(s, "</ul>\n");
     }
     section_end(s);
 }
 
 /* Setup: the scalar members of o (and of its objects one level down, as
  * parent.key), skipping keys in skip (NULL-terminated, may be NULL). */
-static void setup_rows(sbuf *s, const json_t *o, const char *prefix, const char *const *skip) {
+static void setup_rows(ic_sbuf *s, const json_t *o, const char *prefix, const char *const *skip) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)o, k, v) {
@@ -676,39 +632,39 @@ static void setup_rows(sbuf *s, const json_t *o, const char *prefix, const char 
             continue;
         }
         if (json_is_object(v) || json_is_array(v)) continue;
-        sb_add(s, "<tr><th scope=\"row\">");
+        ic_sb_puts(s, "<tr><th scope=\"row\">");
         if (prefix) sb_esc(s, prefix);
         sb_esc(s, k);
-        sb_add(s, "</th><td>");
+        ic_sb_puts(s, "</th><td>");
         if (json_is_string(v)) sb_esc(s, json_string_value(v));
-        else if (json_is_integer(v)) sb_addf(s, "%lld", (long long)json_integer_value(v));
+        else if (json_is_integer(v)) ic_sb_printf(s, "%lld", (long long)json_integer_value(v));
         else if (json_is_real(v)) sb_num(s, json_real_value(v));
-        else if (json_is_true(v)) sb_add(s, "true");
-        else if (json_is_false(v)) sb_add(s, "false");
-        else sb_add(s, "null");
-        sb_add(s, "</td></tr>\n");
+        else if (json_is_true(v)) ic_sb_puts(s, "true");
+        else if (json_is_false(v)) ic_sb_puts(s, "false");
+        else ic_sb_puts(s, "null");
+        ic_sb_puts(s, "</td></tr>\n");
     }
 }
 
-static void setup_table(sbuf *s, const json_t *o, const char *const *skip) {
+static void setup_table(ic_sbuf *s, const json_t *o, const char *const *skip) {
     section(s, "setup", "Setup");
-    sb_add(s, "<div class=\"tablewrap\"><table class=\"setup\"><tbody>\n");
+    ic_sb_puts(s, "<div class=\"tablewrap\"><table class=\"setup\"><tbody>\n");
     if (o) setup_rows(s, o, NULL, skip);
-    sb_add(s, "</tbody></table></div>\n");
+    ic_sb_puts(s, "</tbody></table></div>\n");
     section_end(s);
 }
 
 /* Every SVG of dir, in name order. */
-static void figures_all(sbuf *s, const char *dir, int *fig_no) {
+static void figures_all(ic_sbuf *s, const char *dir, int *fig_no) {
     namelist l;
     ic_err e;
     if (list_dir(dir, ".svg", 0, &l, &e)) return;
     section(s, "figures", "Figures");
-    if (!l.n) sb_add(s, "<p>No figures in this directory yet.</p>\n");
+    if (!l.n) ic_sb_puts(s, "<p>No figures in this directory yet.</p>\n");
     else {
-        sb_add(s, "<div class=\"figs\">\n");
+        ic_sb_puts(s, "<div class=\"figs\">\n");
         for (int i = 0; i < l.n; i++) figure(s, dir, l.name[i], fig_no, NULL);
-        sb_add(s, "</div>\n");
+        ic_sb_puts(s, "</div>\n");
     }
     section_end(s);
     names_free(&l);
@@ -716,7 +672,7 @@ static void figures_all(sbuf *s, const char *dir, int *fig_no) {
 
 /* Every CSV of dir as a collapsed table, then links to every data file and
  * to the pages of subdirectories. */
-static void data_files(sbuf *s, const char *dir) {
+static void data_files(ic_sbuf *s, const char *dir) {
     namelist l;
     ic_err e;
     section(s, "files", "Data files");
@@ -725,25 +681,25 @@ static void data_files(sbuf *s, const char *dir) {
             char p[4096];
             csvdata c;
             if (!path_in(p, sizeof p, dir, l.name[i]) || load_csv(p, &c, &e)) continue;
-            sb_add(s, "<details><summary>");
+            ic_sb_puts(s, "<details><summary>");
             sb_esc(s, l.name[i]);
-            sb_addf(s, " (%d rows)</summary>\n", c.nrow > 0 ? c.nrow - 1 : 0);
+            ic_sb_printf(s, " (%d rows)</summary>\n", c.nrow > 0 ? c.nrow - 1 : 0);
             csv_table(s, &c, NULL, l.name[i], MAX_TABLE_ROWS);
-            sb_add(s, "</details>\n");
+            ic_sb_puts(s, "</details>\n");
             csv_free(&c);
         }
         names_free(&l);
     }
-    sb_add(s, "<ul class=\"files\">\n");
+    ic_sb_puts(s, "<ul class=\"files\">\n");
     static const char *const exts[] = {".csv", ".json", ".svg", ".safetensors"};
     for (size_t x = 0; x < sizeof exts / sizeof *exts; x++) {
         if (list_dir(dir, exts[x], 0, &l, &e)) continue;
         for (int i = 0; i < l.n; i++) {
-            sb_add(s, "<li><a href=\"");
+            ic_sb_puts(s, "<li><a href=\"");
             sb_href(s, l.name[i]);
-            sb_add(s, "\">");
+            ic_sb_puts(s, "\">");
             sb_esc(s, l.name[i]);
-            sb_add(s, "</a></li>\n");
+            ic_sb_puts(s, "</a></li>\n");
         }
         names_free(&l);
     }
@@ -751,20 +707,20 @@ static void data_files(sbuf *s, const char *dir) {
         for (int i = 0; i < l.n; i++) {
             char sub[4096];
             if (!path_in(sub, sizeof sub, dir, l.name[i]) || !exists_in(sub, "report.html")) continue;
-            sb_add(s, "<li><a href=\"");
+            ic_sb_puts(s, "<li><a href=\"");
             sb_href(s, l.name[i]);
-            sb_add(s, "/report.html\">");
+            ic_sb_puts(s, "/report.html\">");
             sb_esc(s, l.name[i]);
-            sb_add(s, "/report.html</a> (its page)</li>\n");
+            ic_sb_puts(s, "/report.html</a> (its page)</li>\n");
         }
         names_free(&l);
     }
-    sb_add(s, "</ul>\n");
+    ic_sb_puts(s, "</ul>\n");
     section_end(s);
 }
 
-static void page_end(sbuf *s) {
-    sb_add(s, "</main>\n<footer><p>Written by <code>iclab report</code> from the files in this directory; "
+static void page_end(ic_sbuf *s) {
+    ic_sb_puts(s, "</main>\n<footer><p>Written by <code>iclab report</code> from the files in this directory; "
               "intervals are 90% bootstrap intervals over prompts unless a table says otherwise.</p></footer>\n"
               "</body>\n</html>\n");
 }
@@ -887,7 +843,7 @@ static void est_text(char *buf, size_t len, ic_page_est e) {
 typedef struct {
     const char *dir;
     int refresh_s;
-    sbuf *s;
+    ic_sbuf *s;
     int fig_no;
     ic_err *err;
 } page;
@@ -899,14 +855,69 @@ static int n_dims_of(const json_t *o) {
     return (int)d;
 }
 
+/* A predictor's curve ({"mean", "lo90", "hi90"} arrays) at k. */
+static ic_page_est curve_at(const json_t *pv, int k) {
+    ic_page_est e = {jnum(json_array_get(json_object_get(pv, "mean"), (size_t)k)),
+                     jnum(json_array_get(json_object_get(pv, "lo90"), (size_t)k)),
+                     jnum(json_array_get(json_object_get(pv, "hi90"), (size_t)k))};
+    return e;
+}
+
+/* One setting of iclab eval's results.json: a row per predictor, a column per k. */
+static void eval_table(ic_sbuf *s, const char *set, const json_t *sv, const char *metric, const int *kk, int nk) {
+    ic_sb_puts(s, "<div class=\"tablewrap\"><table><caption>");
+    sb_esc(s, set);
+    ic_sb_puts(s, ": ");
+    sb_esc(s, metric ? metric : "error");
+    ic_sb_puts(s, " [90% interval]</caption><thead><tr><th scope=\"col\">predictor</th>");
+    for (int i = 0; i < nk; i++) ic_sb_printf(s, "<th scope=\"col\">k = %d</th>", kk[i]);
+    ic_sb_puts(s, "<th scope=\"col\">prompts/s</th></tr></thead><tbody>\n");
+    const char *pred;
+    json_t *pv;
+    json_object_foreach((json_t *)sv, pred, pv) {
+        ic_sb_puts(s, "<tr><th scope=\"row\">");
+        sb_esc(s, pred);
+        ic_sb_puts(s, "</th>");
+        for (int i = 0; i < nk; i++) {
+            ic_sb_puts(s, "<td class=\"num\">");
+            sb_est(s, curve_at(pv, kk[i]));
+            ic_sb_puts(s, "</td>");
+        }
+        ic_sb_puts(s, "<td class=\"num\">");
+        sb_num(s, jnum(json_object_get(pv, "prompts_per_s")));
+        ic_sb_puts(s, "</td></tr>\n");
+    }
+    ic_sb_puts(s, "</tbody></table></div>\n");
+}
+
+/* The figures and data-file sections and the end of the page. */
+static void page_finish(page *pg) {
+    figures_all(pg->s, pg->dir, &pg->fig_no);
+    data_files(pg->s, pg->dir);
+    page_end(pg->s);
+}
+
 /* iclab train: progress and loss. */
 static int page_train(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *cfg = load_json(pg->dir, "config.json", pg->err);
     if (!cfg) return -1;
     char p[4096];
     csvdata c = {0};
     if (!path_in(p, sizeof p, pg->dir, "metrics.csv") || load_csv(p, &c, pg->err)) { json_decref(cfg); return -1; }
+    /* rows without the header's fields (one another process is still
+     * writing: iclab report during training) are left out */
+    int kept = c.nrow ? 1 : 0;
+    for (int r = 1; r < c.nrow; r++) {
+        if (c.ncol[r] == c.ncol[0]) {
+            c.row[kept] = c.row[r];
+            c.ncol[kept++] = c.ncol[r];
+            continue;
+        }
+        for (int j = 0; j < c.ncol[r]; j++) free(c.row[r][j]);
+        free(c.row[r]);
+    }
+    c.nrow = kept;
     long total = (long)json_integer_value(json_object_get(cfg, "train_steps"));
     int cs = csv_col(&c, "step"), cl = csv_col(&c, "loss"), ce = csv_col(&c, "excess_loss"),
         cr = csv_col(&c, "steps_per_s");
@@ -984,12 +995,10 @@ static int page_train(page *pg) {
         free(r);
         free(nc);
     } else {
-        sb_add(s, "<p>No step logged yet.</p>\n");
+        ic_sb_puts(s, "<p>No step logged yet.</p>\n");
     }
     section_end(s);
-    figures_all(s, pg->dir, &pg->fig_no);
-    data_files(s, pg->dir);
-    page_end(s);
+    page_finish(pg);
     csv_free(&c);
     json_decref(cfg);
     return 0;
@@ -997,7 +1006,7 @@ static int page_train(page *pg) {
 
 /* iclab eval: each setting's curves at k = d/2, d, 2d. */
 static int page_eval(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *o = load_json(pg->dir, "results.json", pg->err);
     if (!o) return -1;
     const int d = n_dims_of(o), n = (int)json_integer_value(json_object_get(o, "n_points"));
@@ -1019,9 +1028,7 @@ static int page_eval(page *pg) {
         double bestv = INFINITY;
         char model_txt[128] = "", others[768] = "";
         json_object_foreach(sv, pred, pv) {
-            ic_page_est e = {jnum(json_array_get(json_object_get(pv, "mean"), (size_t)k)),
-                             jnum(json_array_get(json_object_get(pv, "lo90"), (size_t)k)),
-                             jnum(json_array_get(json_object_get(pv, "hi90"), (size_t)k))};
+            ic_page_est e = curve_at(pv, k);
             char t[128];
             est_text(t, sizeof t, e);
             if (strcmp(pred, "transformer") == 0) snprintf(model_txt, sizeof model_txt, "%s", t);
@@ -1040,38 +1047,9 @@ static int page_eval(page *pg) {
     static const char *const skip[] = {"settings", NULL};
     setup_table(s, o, skip);
     section(s, "results", "Results");
-    json_object_foreach(json_object_get(o, "settings"), set, sv) {
-        sb_add(s, "<div class=\"tablewrap\"><table><caption>");
-        sb_esc(s, set);
-        sb_add(s, ": ");
-        sb_esc(s, metric ? metric : "error");
-        sb_add(s, " [90% interval]</caption><thead><tr><th scope=\"col\">predictor</th>");
-        for (int i = 0; i < nk; i++) sb_addf(s, "<th scope=\"col\">k = %d</th>", kk[i]);
-        sb_add(s, "<th scope=\"col\">prompts/s</th></tr></thead><tbody>\n");
-        const char *pred;
-        json_t *pv;
-        json_object_foreach(sv, pred, pv) {
-            sb_add(s, "<tr><th scope=\"row\">");
-            sb_esc(s, pred);
-            sb_add(s, "</th>");
-            for (int i = 0; i < nk; i++) {
-                ic_page_est e = {jnum(json_array_get(json_object_get(pv, "mean"), (size_t)kk[i])),
-                                 jnum(json_array_get(json_object_get(pv, "lo90"), (size_t)kk[i])),
-                                 jnum(json_array_get(json_object_get(pv, "hi90"), (size_t)kk[i]))};
-                sb_add(s, "<td class=\"num\">");
-                sb_est(s, e);
-                sb_add(s, "</td>");
-            }
-            sb_add(s, "<td class=\"num\">");
-            sb_num(s, jnum(json_object_get(pv, "prompts_per_s")));
-            sb_add(s, "</td></tr>\n");
-        }
-        sb_add(s, "</tbody></table></div>\n");
-    }
+    json_object_foreach(json_object_get(o, "settings"), set, sv) eval_table(s, set, sv, metric, kk, nk);
     section_end(s);
-    figures_all(s, pg->dir, &pg->fig_no);
-    data_files(s, pg->dir);
-    page_end(s);
+    page_finish(pg);
     json_decref(o);
     return 0;
 }
@@ -1081,9 +1059,35 @@ static const char *label_of(const json_t *m) {
     return l ? l : "?";
 }
 
+/* iclab compare's models: error, paired ratio to the first, distance, per k. */
+static void compare_table(ic_sbuf *s, const json_t *models, const char *caption) {
+    ic_sb_puts(s, "<div class=\"tablewrap\"><table><caption>");
+    sb_esc(s, caption);
+    ic_sb_puts(s, "</caption><thead><tr><th scope=\"col\">model</th><th scope=\"col\">k</th><th scope=\"col\">error</th>"
+                  "<th scope=\"col\">ratio to reference</th><th scope=\"col\">mean squared distance</th></tr></thead><tbody>\n");
+    size_t i;
+    const json_t *m;
+    json_array_foreach(models, i, m) {
+        size_t j;
+        const json_t *a;
+        json_array_foreach(json_object_get(m, "at_k"), j, a) {
+            ic_sb_puts(s, "<tr><th scope=\"row\">");
+            sb_esc(s, label_of(m));
+            ic_sb_printf(s, "</th><td class=\"num\">%lld</td><td class=\"num\">", (long long)json_integer_value(json_object_get(a, "k")));
+            sb_num(s, jnum(json_object_get(a, "err")));
+            ic_sb_puts(s, "</td><td class=\"num\">");
+            sb_est(s, est_of(a, "ratio", "ratio_lo90", "ratio_hi90"));
+            ic_sb_puts(s, "</td><td class=\"num\">");
+            sb_num(s, jnum(json_object_get(a, "dist")));
+            ic_sb_puts(s, "</td></tr>\n");
+        }
+    }
+    ic_sb_puts(s, "</tbody></table></div>\n");
+}
+
 /* iclab compare: every model against the first, paired. */
 static int page_compare(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *o = load_json(pg->dir, "compare.json", pg->err);
     if (!o) return -1;
     const json_t *models = json_object_get(o, "models");
@@ -1111,29 +1115,9 @@ static int page_compare(page *pg) {
     static const char *const skip[] = {"models", NULL};
     setup_table(s, o, skip);
     section(s, "results", "Results");
-    sb_add(s, "<div class=\"tablewrap\"><table><caption>Error and ratio to the reference [paired 90% interval]</caption>"
-              "<thead><tr><th scope=\"col\">model</th><th scope=\"col\">k</th><th scope=\"col\">error</th>"
-              "<th scope=\"col\">ratio to reference</th><th scope=\"col\">mean squared distance</th></tr></thead><tbody>\n");
-    json_array_foreach(models, i, m) {
-        size_t j;
-        const json_t *a;
-        json_array_foreach(json_object_get(m, "at_k"), j, a) {
-            sb_add(s, "<tr><th scope=\"row\">");
-            sb_esc(s, label_of(m));
-            sb_addf(s, "</th><td class=\"num\">%lld</td><td class=\"num\">", (long long)json_integer_value(json_object_get(a, "k")));
-            sb_num(s, jnum(json_object_get(a, "err")));
-            sb_add(s, "</td><td class=\"num\">");
-            sb_est(s, est_of(a, "ratio", "ratio_lo90", "ratio_hi90"));
-            sb_add(s, "</td><td class=\"num\">");
-            sb_num(s, jnum(json_object_get(a, "dist")));
-            sb_add(s, "</td></tr>\n");
-        }
-    }
-    sb_add(s, "</tbody></table></div>\n");
+    compare_table(s, models, "Error and ratio to the reference [paired 90% interval]");
     section_end(s);
-    figures_all(s, pg->dir, &pg->fig_no);
-    data_files(s, pg->dir);
-    page_end(s);
+    page_finish(pg);
     json_decref(o);
     return 0;
 }
@@ -1177,8 +1161,8 @@ static void surgery_lines(lines *l, const ic_page_surgery *f) {
 }
 
 /* One row per sweep of a surgery directory at k. */
-static void surgery_table(sbuf *s, const char *dir, int k) {
-    sb_addf(s, "<div class=\"tablewrap\"><table><caption>Each sweep at k = %d: ratio = variant error / original error "
+static void surgery_table(ic_sbuf *s, const char *dir, int k) {
+    ic_sb_printf(s, "<div class=\"tablewrap\"><table><caption>Each sweep at k = %d: ratio = variant error / original error "
                "[paired 90%% interval]</caption><thead><tr><th scope=\"col\">sweep</th><th scope=\"col\">variants</th>"
                "<th scope=\"col\">better</th><th scope=\"col\">worse</th><th scope=\"col\">best</th>"
                "<th scope=\"col\">best ratio</th><th scope=\"col\">worst</th><th scope=\"col\">worst ratio</th></tr></thead><tbody>\n", k);
@@ -1209,29 +1193,29 @@ static void surgery_table(sbuf *s, const char *dir, int k) {
                     if (isnan(one.best_ratio.v) || r.v < one.best_ratio.v) { one.best_ratio = r; snprintf(one.best, sizeof one.best, "%s", lab ? lab : "?"); }
                     if (isnan(one.worst_ratio.v) || r.v > one.worst_ratio.v) { one.worst_ratio = r; snprintf(one.worst, sizeof one.worst, "%s", lab ? lab : "?"); }
                 }
-                sb_add(s, "<tr><th scope=\"row\">");
+                ic_sb_puts(s, "<tr><th scope=\"row\">");
                 sb_esc(s, json_string_value(json_object_get(o, "sweep")));
-                sb_addf(s, "</th><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td>",
+                ic_sb_printf(s, "</th><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td>",
                         one.n_variants, one.n_better, one.n_worse);
                 sb_esc(s, one.best);
-                sb_add(s, "</td><td class=\"num\">");
+                ic_sb_puts(s, "</td><td class=\"num\">");
                 sb_est(s, one.best_ratio);
-                sb_add(s, "</td><td>");
+                ic_sb_puts(s, "</td><td>");
                 sb_esc(s, one.worst);
-                sb_add(s, "</td><td class=\"num\">");
+                ic_sb_puts(s, "</td><td class=\"num\">");
                 sb_est(s, one.worst_ratio);
-                sb_add(s, "</td></tr>\n");
+                ic_sb_puts(s, "</td></tr>\n");
             }
             json_decref(o);
         }
         names_free(&nl);
     }
-    sb_add(s, "</tbody></table></div>\n");
+    ic_sb_puts(s, "</tbody></table></div>\n");
 }
 
 /* iclab surgery: every sweep ranked at the last k. */
 static int page_surgery(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *first;
     int k = surgery_rank_k(pg->dir, &first);
     if (k < 0 || !first) { json_decref(first); return ic_errf(pg->err, "%s: no surgery sweep with an error at some k", pg->dir); }
@@ -1250,15 +1234,13 @@ static int page_surgery(page *pg) {
     section(s, "results", "Results");
     surgery_table(s, pg->dir, k);
     section_end(s);
-    figures_all(s, pg->dir, &pg->fig_no);
-    data_files(s, pg->dir);
-    page_end(s);
+    page_finish(pg);
     return 0;
 }
 
 /* iclab loops: error and fixed-point measure per loop count. */
 static int page_loops(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *o = load_json(pg->dir, "loops.json", pg->err);
     if (!o) return -1;
     page_begin(s, "Loops: running the body more (or fewer) times", "loops", pg->dir, 0);
@@ -1302,9 +1284,7 @@ static int page_loops(page *pg) {
         csv_free(&cd);
     }
     section_end(s);
-    figures_all(s, pg->dir, &pg->fig_no);
-    data_files(s, pg->dir);
-    page_end(s);
+    page_finish(pg);
     json_decref(o);
     return 0;
 }
@@ -1313,7 +1293,7 @@ static const char *const PROBE_FILES[] = {"lens.json", "probes.json", "sime.json
 
 /* iclab probe: what each step of the model computes. */
 static int page_probe(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *meta = NULL;
     for (int i = 0; PROBE_FILES[i] && !meta; i++) {
         if (!exists_in(pg->dir, PROBE_FILES[i])) continue;
@@ -1377,9 +1357,7 @@ static int page_probe(page *pg) {
         csv_free(&cd);
     }
     section_end(s);
-    figures_all(s, pg->dir, &pg->fig_no);
-    data_files(s, pg->dir);
-    page_end(s);
+    page_finish(pg);
     return 0;
 }
 
@@ -1398,7 +1376,7 @@ static int safe_rel(const char *p) {
 
 /* iclab sweep: the runs with their status and metrics, linked to their pages. */
 static int page_sweep(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *o = load_json(pg->dir, "sweep.json", pg->err);
     if (!o) return -1;
     const json_t *runs = json_object_get(o, "runs");
@@ -1452,60 +1430,58 @@ static int page_sweep(page *pg) {
     section(s, "setup", "Setup");
     const json_t *plan = json_object_get(o, "plan");
     if (json_is_object(plan)) {
-        sb_add(s, "<div class=\"tablewrap\"><table class=\"setup\"><tbody>\n");
+        ic_sb_puts(s, "<div class=\"tablewrap\"><table class=\"setup\"><tbody>\n");
         setup_rows(s, plan, NULL, NULL);
-        sb_add(s, "</tbody></table></div>\n");
+        ic_sb_puts(s, "</tbody></table></div>\n");
     }
     char *pj = plan ? json_dumps(plan, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
     if (pj) {
-        sb_add(s, "<details><summary>the plan as sweep.json gives it</summary><pre>");
+        ic_sb_puts(s, "<details><summary>the plan as sweep.json gives it</summary><pre>");
         sb_esc(s, pj);
-        sb_add(s, "</pre></details>\n");
+        ic_sb_puts(s, "</pre></details>\n");
         free(pj);
     }
     section_end(s);
     section(s, "results", "Results");
-    sb_add(s, "<div class=\"tablewrap\"><table><caption>Runs (sweep.json)</caption><thead><tr><th scope=\"col\">run</th>"
+    ic_sb_puts(s, "<div class=\"tablewrap\"><table><caption>Runs (sweep.json)</caption><thead><tr><th scope=\"col\">run</th>"
               "<th scope=\"col\">status</th>");
     for (int j = 0; j < nm; j++) {
-        sb_add(s, "<th scope=\"col\">");
+        ic_sb_puts(s, "<th scope=\"col\">");
         sb_esc(s, mnames[j]);
-        sb_add(s, "</th>");
+        ic_sb_puts(s, "</th>");
     }
-    sb_add(s, "<th scope=\"col\">page</th><th scope=\"col\">error</th></tr></thead><tbody>\n");
+    ic_sb_puts(s, "<th scope=\"col\">page</th><th scope=\"col\">error</th></tr></thead><tbody>\n");
     json_array_foreach(runs, i, r) {
         const char *st = json_string_value(json_object_get(r, "status")), *rd = json_string_value(json_object_get(r, "dir"));
         const char *cls = !st ? "pending" : strcmp(st, "done") == 0 ? "ok" : strcmp(st, "failed") == 0 ? "fail" : "pending";
-        sb_add(s, "<tr><th scope=\"row\">");
+        ic_sb_puts(s, "<tr><th scope=\"row\">");
         sb_esc(s, json_string_value(json_object_get(r, "name")));
-        sb_addf(s, "</th><td class=\"%s\">", cls);
+        ic_sb_printf(s, "</th><td class=\"%s\">", cls);
         sb_esc(s, st ? st : "pending");
-        sb_add(s, "</td>");
+        ic_sb_puts(s, "</td>");
         for (int j = 0; j < nm; j++) {
-            sb_add(s, "<td class=\"num\">");
+            ic_sb_puts(s, "<td class=\"num\">");
             sb_num(s, jnum(json_object_get(json_object_get(r, "metrics"), mnames[j])));
-            sb_add(s, "</td>");
+            ic_sb_puts(s, "</td>");
         }
-        sb_add(s, "<td>");
+        ic_sb_puts(s, "<td>");
         if (safe_rel(rd)) {
-            sb_add(s, "<a href=\"");
+            ic_sb_puts(s, "<a href=\"");
             sb_href(s, rd);
-            sb_add(s, "/report.html\">");
+            ic_sb_puts(s, "/report.html\">");
             sb_esc(s, rd);
-            sb_add(s, "</a>");
+            ic_sb_puts(s, "</a>");
         } else if (rd) {
             sb_esc(s, rd);
-            sb_add(s, " (not a path inside the sweep: no link)");
+            ic_sb_puts(s, " (not a path inside the sweep: no link)");
         }
-        sb_add(s, "</td><td>");
+        ic_sb_puts(s, "</td><td>");
         sb_esc(s, json_string_value(json_object_get(r, "error")));
-        sb_add(s, "</td></tr>\n");
+        ic_sb_puts(s, "</td></tr>\n");
     }
-    sb_add(s, "</tbody></table></div>\n");
+    ic_sb_puts(s, "</tbody></table></div>\n");
     section_end(s);
-    figures_all(s, pg->dir, &pg->fig_no);
-    data_files(s, pg->dir);
-    page_end(s);
+    page_finish(pg);
     json_decref(o);
     return 0;
 }
@@ -1583,7 +1559,7 @@ void ic_page_lines_free(char **l, int n) {
     lines_free(&x);
 }
 
-static void sub_figure(sbuf *s, const char *dir, const char *part, const char *file, int *fig_no, const char *caption) {
+static void sub_figure(ic_sbuf *s, const char *dir, const char *part, const char *file, int *fig_no, const char *caption) {
     char rel[1024];
     if (!part || !safe_rel(part)) return;
     snprintf(rel, sizeof rel, "%s/%s", part, file);
@@ -1591,7 +1567,7 @@ static void sub_figure(sbuf *s, const char *dir, const char *part, const char *f
 }
 
 static int page_demo(page *pg) {
-    sbuf *s = pg->s;
+    ic_sbuf *s = pg->s;
     json_t *o = load_json(pg->dir, "demo.json", pg->err);
     if (!o) return -1;
     lines l = {0};
@@ -1609,75 +1585,44 @@ static int page_demo(page *pg) {
     setup_table(s, o, skip);
     const json_t *cmds = json_object_get(o, "commands");
     if (json_array_size(cmds)) {
-        sb_add(s, "<p>The demo runs these commands (each part can be re-run by hand):</p>\n<pre>");
+        ic_sb_puts(s, "<p>The demo runs these commands (each part can be re-run by hand):</p>\n<pre>");
         size_t i;
         const json_t *c;
         json_array_foreach(cmds, i, c) {
             sb_esc(s, json_string_value(c));
-            sb_add(s, "\n");
+            ic_sb_puts(s, "\n");
         }
-        sb_add(s, "</pre>\n");
+        ic_sb_puts(s, "</pre>\n");
     }
     section(s, "results", "Results");
     char p[4096];
     const char *ev = json_string_value(json_object_get(parts, "eval"));
     if (ev && safe_rel(ev) && path_in(p, sizeof p, pg->dir, ev)) {
-        sb_add(s, "<h3>1. In-context error against least squares and the zero estimator</h3>\n");
-        sb_add(s, "<div class=\"tablewrap\"><table><caption>squared error / d [90% interval]</caption><thead><tr>"
-                  "<th scope=\"col\">predictor</th>");
+        ic_sb_puts(s, "<h3>1. In-context error against least squares and the zero estimator</h3>\n");
+        json_t *eo = load_json(p, "results.json", pg->err);
+        if (!eo) { json_decref(o); return -1; }
         int ks[3] = {d / 2, d, 2 * d};
-        for (int i = 0; i < 3; i++) sb_addf(s, "<th scope=\"col\">k = %d</th>", ks[i]);
-        sb_add(s, "</tr></thead><tbody>\n");
-        static const char *const preds[] = {"transformer", "least_squares", "zero"};
-        for (int j = 0; j < 3; j++) {
-            sb_add(s, "<tr><th scope=\"row\">");
-            sb_esc(s, preds[j]);
-            sb_add(s, "</th>");
-            for (int i = 0; i < 3; i++) {
-                ic_page_est e;
-                ic_err ig;
-                sb_add(s, "<td class=\"num\">");
-                if (ic_page_eval_at(p, NULL, preds[j], ks[i], &e, &ig) == 0) sb_est(s, e);
-                sb_add(s, "</td>");
-            }
-            sb_add(s, "</tr>\n");
-        }
-        sb_add(s, "</tbody></table></div>\n");
+        eval_table(s, "standard", json_object_get(json_object_get(eo, "settings"), "standard"),
+                   json_string_value(json_object_get(eo, "metric")), ks, 3);
+        json_decref(eo);
     }
     const char *cmp = json_string_value(json_object_get(parts, "compare"));
     if (cmp && safe_rel(cmp) && path_in(p, sizeof p, pg->dir, cmp)) {
         json_t *co = load_json(p, "compare.json", pg->err);
         if (co) {
-            sb_add(s, "<h3>2. Looped against plain, same prompts</h3>\n<div class=\"tablewrap\"><table><caption>error and "
-                      "ratio to the plain model [paired 90% interval]</caption><thead><tr><th scope=\"col\">model</th>"
-                      "<th scope=\"col\">k</th><th scope=\"col\">error</th><th scope=\"col\">ratio</th></tr></thead><tbody>\n");
-            size_t i;
-            const json_t *m;
-            json_array_foreach(json_object_get(co, "models"), i, m) {
-                size_t j;
-                const json_t *a;
-                json_array_foreach(json_object_get(m, "at_k"), j, a) {
-                    sb_add(s, "<tr><th scope=\"row\">");
-                    sb_esc(s, label_of(m));
-                    sb_addf(s, "</th><td class=\"num\">%lld</td><td class=\"num\">", (long long)json_integer_value(json_object_get(a, "k")));
-                    sb_num(s, jnum(json_object_get(a, "err")));
-                    sb_add(s, "</td><td class=\"num\">");
-                    sb_est(s, est_of(a, "ratio", "ratio_lo90", "ratio_hi90"));
-                    sb_add(s, "</td></tr>\n");
-                }
-            }
-            sb_add(s, "</tbody></table></div>\n");
+            ic_sb_puts(s, "<h3>2. Looped against plain, same prompts</h3>\n");
+            compare_table(s, json_object_get(co, "models"), "error and ratio to the plain model [paired 90% interval]");
             json_decref(co);
         }
     }
     const char *sur = json_string_value(json_object_get(parts, "surgery"));
     if (sur && safe_rel(sur) && path_in(p, sizeof p, pg->dir, sur)) {
-        sb_add(s, "<h3>3. Layer surgery</h3>\n");
+        ic_sb_puts(s, "<h3>3. Layer surgery</h3>\n");
         surgery_table(s, p, 2 * d);
     }
     section_end(s);
     section(s, "figures", "Figures");
-    sb_add(s, "<div class=\"figs\">\n");
+    ic_sb_puts(s, "<div class=\"figs\">\n");
     char kname[64];
     sub_figure(s, pg->dir, ev, "standard.svg", &pg->fig_no, NULL);
     sub_figure(s, pg->dir, cmp, "compare.svg", &pg->fig_no, NULL);
@@ -1690,24 +1635,24 @@ static int page_demo(page *pg) {
         snprintf(kname, sizeof kname, "%s_k%d.svg", sweeps[i], 2 * d);
         sub_figure(s, pg->dir, sur, kname, &pg->fig_no, NULL);
     }
-    sb_add(s, "</div>\n");
+    ic_sb_puts(s, "</div>\n");
     section_end(s);
     section(s, "parts", "Parts");
-    sb_add(s, "<ul class=\"files\">\n");
+    ic_sb_puts(s, "<ul class=\"files\">\n");
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)parts, k, v) {
         const char *rel = json_string_value(v);
         if (!safe_rel(rel)) continue;
-        sb_add(s, "<li>");
+        ic_sb_puts(s, "<li>");
         sb_esc(s, k);
-        sb_add(s, ": <a href=\"");
+        ic_sb_puts(s, ": <a href=\"");
         sb_href(s, rel);
-        sb_add(s, "/report.html\">");
+        ic_sb_puts(s, "/report.html\">");
         sb_esc(s, rel);
-        sb_add(s, "/report.html</a></li>\n");
+        ic_sb_puts(s, "/report.html</a></li>\n");
     }
-    sb_add(s, "</ul>\n");
+    ic_sb_puts(s, "</ul>\n");
     section_end(s);
     data_files(s, pg->dir);
     page_end(s);
@@ -1755,7 +1700,7 @@ int ic_page_render(const char *dir, int refresh_s, char **html, size_t *len, ic_
     *len = 0;
     const char *kind = ic_page_kind(dir, err);
     if (!kind) return -1;
-    sbuf s = {0};
+    ic_sbuf s = {0};
     page pg = {dir, refresh_s, &s, 0, err};
     int rc;
     if (strcmp(kind, "demo") == 0) rc = page_demo(&pg);

@@ -181,6 +181,35 @@ static void test_surgery_findings(void **state) {
     drop_dir(d);
 }
 
+/* a training run's page: progress from the last whole metrics row (a row
+ * still being written, or a short one, is left out), reloading while live */
+static void test_train_page(void **state) {
+    (void)state;
+    char *d = make_dir();
+    put(d, "config.json", "{\"n_layer\": 2, \"n_embd\": 8, \"task\": \"linear_regression\", \"n_dims\": 3, "
+                          "\"n_points\": 7, \"train_steps\": 40}");
+    put(d, "metrics.csv", "step,loss,excess_loss,lr,grad_norm,steps_per_s,n_dims,n_points,loops,wall_s\n"
+                          "10,4,2,0.001,1,50,3,7,1,0.2\n"
+                          "20,3\n"
+                          "30,2,1,0.001,1,50,3,7,1,0.6\n"
+                          "31,1.5,0.7,0.00");
+    char *html;
+    size_t len;
+    ic_err err;
+    assert_int_equal(ic_page_render(d, 10, &html, &len, &err), 0);
+    assert_non_null(strstr(html, "Step 30 of 40 (75%); training is running"));
+    assert_non_null(strstr(html, "<meta http-equiv=\"refresh\" content=\"10\">"));
+    assert_non_null(strstr(html, "Training loss: 4 at step 10"));
+    free(html);
+    put(d, "metrics.csv", "step,loss,excess_loss,lr,grad_norm,steps_per_s,n_dims,n_points,loops,wall_s\n"
+                          "40,2,1,0.001,1,50,3,7,1,0.6\n");
+    assert_int_equal(ic_page_render(d, 10, &html, &len, &err), 0);
+    assert_non_null(strstr(html, "Step 40 of 40 (100%): training finished"));
+    assert_null(strstr(html, "http-equiv")); /* finished: no reload even when asked */
+    free(html);
+    drop_dir(d);
+}
+
 static void test_refusals(void **state) {
     (void)state;
     ic_err err = {{0}};
@@ -206,7 +235,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escaping),        cmocka_unit_test(test_svg_allow_list),
         cmocka_unit_test(test_interval_columns), cmocka_unit_test(test_surgery_findings),
-        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_train_page),      cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
