@@ -516,6 +516,10 @@ static const char CSS[] =
     "margin:.8rem 0}\n"
     "ul.conclusions{padding-left:1.2rem}ul.conclusions li{margin:.35rem 0}\n"
     ".tablewrap{overflow-x:auto;max-width:100%}\n"
+    "dl.setup{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,320px),1fr));gap:0 1.5rem;"
+    "margin:.4rem 0;font-size:.9rem}\n"
+    "dl.setup div{display:flex;justify-content:space-between;gap:.8rem;border-bottom:1px solid var(--line);"
+    "padding:.2rem 0}dl.setup dt{font-weight:600}dl.setup dd{margin:0;text-align:right;overflow-wrap:anywhere}\n"
     "table{border-collapse:collapse;font-size:.9rem;margin:.4rem 0}\n"
     "caption{text-align:left;font-weight:600;padding:.2rem 0}\n"
     "th,td{border:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}\n"
@@ -616,7 +620,8 @@ static void conclusions(ic_sbuf *s, const lines *l) {
     section_end(s);
 }
 
-/* Setup: the scalar members of o (and of its objects one level down, as
+/* Setup: name/value pairs in a grid as wide as the page allows (a run's
+ * config has 40 keys): the scalar members of o (and of its objects one level down, as
  * parent.key), skipping keys in skip (NULL-terminated, may be NULL). */
 static void setup_rows(ic_sbuf *s, const json_t *o, const char *prefix, const char *const *skip) {
     const char *k;
@@ -632,25 +637,25 @@ static void setup_rows(ic_sbuf *s, const json_t *o, const char *prefix, const ch
             continue;
         }
         if (json_is_object(v) || json_is_array(v)) continue;
-        ic_sb_puts(s, "<tr><th scope=\"row\">");
+        ic_sb_puts(s, "<div><dt>");
         if (prefix) sb_esc(s, prefix);
         sb_esc(s, k);
-        ic_sb_puts(s, "</th><td>");
+        ic_sb_puts(s, "</dt><dd>");
         if (json_is_string(v)) sb_esc(s, json_string_value(v));
         else if (json_is_integer(v)) ic_sb_printf(s, "%lld", (long long)json_integer_value(v));
         else if (json_is_real(v)) sb_num(s, json_real_value(v));
         else if (json_is_true(v)) ic_sb_puts(s, "true");
         else if (json_is_false(v)) ic_sb_puts(s, "false");
         else ic_sb_puts(s, "null");
-        ic_sb_puts(s, "</td></tr>\n");
+        ic_sb_puts(s, "</dd></div>\n");
     }
 }
 
 static void setup_table(ic_sbuf *s, const json_t *o, const char *const *skip) {
     section(s, "setup", "Setup");
-    ic_sb_puts(s, "<div class=\"tablewrap\"><table class=\"setup\"><tbody>\n");
+    ic_sb_puts(s, "<dl class=\"setup\">\n");
     if (o) setup_rows(s, o, NULL, skip);
-    ic_sb_puts(s, "</tbody></table></div>\n");
+    ic_sb_puts(s, "</dl>\n");
     section_end(s);
 }
 
@@ -1430,9 +1435,9 @@ static int page_sweep(page *pg) {
     section(s, "setup", "Setup");
     const json_t *plan = json_object_get(o, "plan");
     if (json_is_object(plan)) {
-        ic_sb_puts(s, "<div class=\"tablewrap\"><table class=\"setup\"><tbody>\n");
+        ic_sb_puts(s, "<dl class=\"setup\">\n");
         setup_rows(s, plan, NULL, NULL);
-        ic_sb_puts(s, "</tbody></table></div>\n");
+        ic_sb_puts(s, "</dl>\n");
     }
     char *pj = plan ? json_dumps(plan, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
     if (pj) {
