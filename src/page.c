@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "fsutil.h"
-#include "strbuf.h"
+#include "output.h"
 
 #define MAX_FILE ((size_t)64 << 20)
 #define MAX_TABLE_ROWS 60
