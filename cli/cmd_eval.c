@@ -134,7 +134,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     if (loops) ic_schedule_set_loops(s, loops);
-    if (ic_schedule_validate(s, &m.cfg, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    if (ic_schedule_validate(s, m.cfg.n_layer, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     const int d = m.cfg.n_dims;
     /* the model's recorded task with the flags on top, then the one mapping to a spec
      * (every parameter the flags leave alone, x_scale included, stays the model's) */

@@ -1,7 +1,7 @@
 /* cmd_loops.c: `iclab loops` — run a (looped) model for 1..N loops, far past
  * its trained loop count, and report per loop the in-context error and the
  * fixed-point measure |Y_{t+1} - Y_t| / |Y_t|: does it converge, stall or
- * diverge? (RESEARCH.md §3) */
+ * diverge? (docs/cli.md) */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +33,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     int rc = cli_parse(cmd, argc, argv, &a);
     if (rc) return rc < 0 ? CLI_OK : rc;
     ic_model m = {0};
+    ic_workspace *ws = calloc(1, sizeof *ws); /* zeroed: an empty workspace */
     ic_schedule *s = malloc(sizeof *s);
     ic_run_config *rcfg = malloc(sizeof *rcfg);
     ic_err err = {{0}};
@@ -41,7 +42,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     json_t *report = NULL;
     int max_loops = 0, B, n_points = 0, batch, n_head = 0, threads;
     unsigned long long seed;
-    if (!s || !rcfg) { cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
+    if (!ws || !s || !rcfg) { cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
     if ((rc = cli_require(&a, "model")) || (rc = cli_require(&a, "out")) ||
         (rc = cli_get_int(&a, "max_loops", 1, IC_MAX_LOOPS, 0, &max_loops)) ||
         (rc = cli_get_int(&a, "prompts", 1, 10000000, 512, &B)) ||
@@ -98,9 +99,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     for (int b0 = 0; b0 < B; b0 += batch) {
         int nb = B - b0 < batch ? B - b0 : batch;
         const float *y = ys + (size_t)b0 * n;
-        if (ic_model_forward(&m, s, xs + (size_t)b0 * n * d, y, nb, n, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+        if (ic_model_forward(&m, ws, s, xs + (size_t)b0 * n * d, y, nb, n, 0, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
         for (int t = 0; t < L; t++) {
-            const float *p = ic_model_preds(&m, t);
+            const float *p = ic_workspace_preds(ws, t);
             for (int b = 0; b < nb; b++)
                 for (int i = 0; i < n; i++) {
                     double e = (double)p[(size_t)b * n + i] - y[(size_t)b * n + i];
@@ -109,8 +110,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
                         if (i == ks[j]) sek[(size_t)t * 3 + j] += e * e / d / B;
                 }
             /* sums, not the chunk's ratio: a mean of chunk ratios would depend on --batch_size */
-            dnum[t] += m.loop_delta_num[t];
-            dden[t] += m.loop_delta_den[t];
+            dnum[t] += ws->loop_delta_num[t];
+            dden[t] += ws->loop_delta_den[t];
         }
         fprintf(stderr, "\riclab loops: %d/%d prompts", b0 + nb, B);
     }
@@ -201,6 +202,8 @@ plots_done:
     for (int j = 0; j < 3; j++) free(ek[j]);
 done:
     json_decref(report);
+    if (ws) ic_workspace_free(ws);
+    free(ws);
     ic_model_free(&m);
     free(s); free(rcfg); free(xs); free(ys); free(se); free(sek); free(delta); free(dnum); free(dden);
     cli_args_free(&a);

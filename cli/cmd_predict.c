@@ -78,7 +78,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             goto done;
         }
         if (loops > 0) ic_schedule_set_loops(s, loops);
-        if (ic_schedule_validate(s, &m.cfg, &err)) {
+        if (ic_schedule_validate(s, m.cfg.n_layer, &err)) {
             cli_error(cmd, "%s%s", sched_text || loops ? "" : "schedule stored in the model: ", err.msg);
             goto done;
         }

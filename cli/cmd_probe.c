@@ -267,7 +267,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (loops) s->loops = loops;
     s->loss_loops = 1;
     s->grad_loops = 0;
-    if (ic_schedule_validate(s, &m.cfg, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
+    if (ic_schedule_validate(s, m.cfg.n_layer, &err)) { cli_error(cmd, "%s", err.msg); goto done; }
     const int d = m.cfg.n_dims, n = n_points, C = m.cfg.n_embd;
     if (cli_get(&a, "ablate_ranks")) {
         nranks = parse_int_list(cli_get(&a, "ablate_ranks"), 0, C, ranks, MAX_K);

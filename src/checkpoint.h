@@ -1,5 +1,5 @@
 /* checkpoint.h: models as safetensors files with Garg et al.'s tensor names
- * and layouts (RESEARCH.md §2), so their PyTorch models and ours load each
+ * and layouts (the names column of IC_PARAM_TABLE, model.h), so their PyTorch models and ours load each
  * other.
  *
  *   _read_in.{weight [e,d], bias [e]}            nn.Linear layout
