@@ -126,18 +126,13 @@ int ic_probe_capture(const ic_model *m, const ic_schedule *s, const float *xs, c
         free(rs);
         return ic_errf(err, "out of memory: the capture needs %.0f MB (use fewer prompts)", mb);
     }
-    for (int j = 0, q = 0; j < nb; j++) {
-        if (!s->par[j]) {
-            cap->step_first[q] = j;
-            cap->step_len[q] = 1;
-            q++;
-        } else {
-            cap->step_len[q - 1]++;
-        }
+    for (int j0 = 0, q = 0; j0 < nb; j0 = ic_schedule_group_end(s, j0), q++) {
+        cap->step_first[q] = j0;
+        cap->step_len[q] = ic_schedule_group_end(s, j0) - j0;
     }
     memcpy(cap->xs, xs, sizeof(float) * (size_t)B * n * d);
     memcpy(cap->ys, ys, sizeof(float) * (size_t)B * n);
-    /* Without parts the states come from the model's step hook in a no-grad
+    /* Without parts the states come from the workspace's step hook in a no-grad
      * forward (one loop's activations in memory); with parts from the stored
      * activations of a forward with need_grad = 1 (every loop's). */
     capture_ctx cc = {cap, 0};

@@ -232,11 +232,8 @@ static int ensure_stats(ic_workspace *ws, int L, ic_err *err) {
     return 0;
 }
 
-static int has_groups(const ic_schedule *s) {
-    int groups = 0;
-    for (int i = 1; i < s->n; i++) groups |= s->par[i];
-    return groups;
-}
+/* The body has a parallel group (a slot of more than one entry). */
+static int has_groups(const ic_schedule *s) { return ic_schedule_slots(s) < s->n; }
 
 int ic_workspace_reserve(ic_workspace *ws, const ic_config *c, const ic_schedule *s, int B, int n, int need_grad,
                          ic_err *err) {

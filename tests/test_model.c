@@ -651,6 +651,59 @@ static void test_errors(void **st) {
     tm_free(&m);
 }
 
+/* The parameter table (IC_PARAM_TABLE) against the checkpoint format it
+ * generates: the Garg et al. names and shapes, in buffer order, the views
+ * contiguous in that order, the sizes their shapes times the blocks. */
+static void test_param_table(void **st) {
+    (void)st;
+    static const struct {
+        const char *name, *ckpt;
+        int per_block;
+        int64_t rows, cols; /* for TINY4: d = 3, C = 8, 2*n_positions = 10 */
+    } want[] = {
+        {"read_in_w", "_read_in.weight", 0, 8, 3},       {"read_in_b", "_read_in.bias", 0, 8, 0},
+        {"wpe", "_backbone.wpe.weight", 0, 10, 8},        {"ln1_w", "ln_1.weight", 1, 8, 0},
+        {"ln1_b", "ln_1.bias", 1, 8, 0},                  {"qkv_w", "attn.c_attn.weight", 1, 8, 24},
+        {"qkv_b", "attn.c_attn.bias", 1, 24, 0},          {"attproj_w", "attn.c_proj.weight", 1, 8, 8},
+        {"attproj_b", "attn.c_proj.bias", 1, 8, 0},       {"ln2_w", "ln_2.weight", 1, 8, 0},
+        {"ln2_b", "ln_2.bias", 1, 8, 0},                  {"fc_w", "mlp.c_fc.weight", 1, 8, 32},
+        {"fc_b", "mlp.c_fc.bias", 1, 32, 0},              {"fcproj_w", "mlp.c_proj.weight", 1, 32, 8},
+        {"fcproj_b", "mlp.c_proj.bias", 1, 8, 0},         {"lnf_w", "_backbone.ln_f.weight", 0, 8, 0},
+        {"lnf_b", "_backbone.ln_f.bias", 0, 8, 0},        {"read_out_w", "_read_out.weight", 0, 1, 8},
+        {"read_out_b", "_read_out.bias", 0, 1, 0},
+    };
+    assert_int_equal(IC_NUM_PARAM_TENSORS, (int)(sizeof want / sizeof *want));
+    ic_model m;
+    make_model(&m, &TINY4, 5);
+    float *const views[IC_NUM_PARAM_TENSORS] = {
+        m.params.read_in_w, m.params.read_in_b, m.params.wpe, m.params.ln1_w, m.params.ln1_b, m.params.qkv_w,
+        m.params.qkv_b, m.params.attproj_w, m.params.attproj_b, m.params.ln2_w, m.params.ln2_b, m.params.fc_w,
+        m.params.fc_b, m.params.fcproj_w, m.params.fcproj_b, m.params.lnf_w, m.params.lnf_b, m.params.read_out_w,
+        m.params.read_out_b};
+    size_t off = 0;
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
+        assert_string_equal(ic_param_name(k), want[k].name);
+        assert_string_equal(ic_param_ckpt_name(k), want[k].ckpt);
+        assert_int_equal(ic_param_is_per_block(k), want[k].per_block);
+        int64_t shape[2];
+        const int nd = ic_param_shape(&TINY4, k, shape);
+        assert_int_equal(nd, want[k].cols ? 2 : 1);
+        assert_int_equal(ic_param_ndim(k), nd);
+        assert_int_equal(shape[0], want[k].rows);
+        if (nd == 2) assert_int_equal(shape[1], want[k].cols);
+        const size_t numel = (size_t)want[k].rows * (want[k].cols ? (size_t)want[k].cols : 1);
+        assert_int_equal(m.param_sizes[k], numel * (want[k].per_block ? 4 : 1));
+        assert_ptr_equal(views[k], m.params_mem + off);
+        assert_ptr_equal(ic_model_tensor(&m, k, 0), views[k]);
+        if (want[k].per_block) assert_ptr_equal(ic_model_tensor(&m, k, 3), views[k] + 3 * numel);
+        off += m.param_sizes[k];
+    }
+    assert_int_equal(off, m.num_params);
+    assert_string_equal(ic_param_name(IC_NUM_PARAM_TENSORS), "?");
+    assert_int_equal(ic_param_ndim(-1), 0);
+    tm_free(&m);
+}
+
 static void test_init_deterministic(void **st) {
     (void)st;
     ic_config c = {.n_dims = 5, .n_positions = 11, .n_embd = 16, .n_layer = 3, .n_head = 4};
@@ -1192,6 +1245,7 @@ int main(void) {
         cmocka_unit_test(test_unused_block_gets_no_gradient),
         cmocka_unit_test(test_activation_memory_linear_in_schedule),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_param_table),
         cmocka_unit_test(test_init_deterministic),
         cmocka_unit_test(test_train_pass_one_shard_bit_exact),
         cmocka_unit_test_setup_teardown(test_train_pass_sharded_default, threads3_setup, threads_teardown),
