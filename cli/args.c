@@ -265,6 +265,141 @@ int cli_get_u64(const cli_args *a, const char *name, unsigned long long def, uns
     return 0;
 }
 
+/* ---------------- integer lists ---------------- */
+
+/* One value at *p: an integer, or with d > 0 "d", "Kd", "d/2". */
+static int list_value(const char *p, int d, long *v, const char **end) {
+    char *e;
+    if (d > 0 && !strncmp(p, "d/2", 3)) {
+        *v = d / 2;
+        *end = p + 3;
+        return 0;
+    }
+    errno = 0;
+    *v = strtol(p, &e, 10);
+    if (e == p && d > 0 && *p == 'd') *v = 1;
+    else if (e == p || errno) return -1;
+    if (d > 0 && *e == 'd') {
+        *v *= d;
+        e++;
+    }
+    *end = e;
+    return 0;
+}
+
+int cli_int_list(const cli_command *cmd, const char *opt, const char *text, int lo, int hi, int d, int *out, int max,
+                 int *n) {
+    *n = 0;
+    const char *p = text;
+    while (*p) {
+        long a, b;
+        const char *end;
+        if (list_value(p, d, &a, &end)) {
+            cli_error(cmd, "--%s '%s': expected an integer at character %d", opt, text, (int)(p - text) + 1);
+            return CLI_USAGE;
+        }
+        p = end;
+        b = a;
+        if (*p == '-') {
+            if (list_value(p + 1, d, &b, &end)) {
+                cli_error(cmd, "--%s '%s': expected an integer at character %d", opt, text, (int)(p - text) + 2);
+                return CLI_USAGE;
+            }
+            p = end;
+        }
+        if (a < lo || a > hi || b < lo || b > hi) {
+            cli_error(cmd, "--%s '%s': %ld is not in %d..%d", opt, text, a < lo || a > hi ? a : b, lo, hi);
+            return CLI_USAGE;
+        }
+        if (b < a) {
+            cli_error(cmd, "--%s '%s': the range %ld-%ld is empty", opt, text, a, b);
+            return CLI_USAGE;
+        }
+        for (long v = a; v <= b; v++) {
+            if (*n >= max) {
+                cli_error(cmd, "--%s: at most %d values", opt, max);
+                return CLI_USAGE;
+            }
+            out[(*n)++] = (int)v;
+        }
+        if (*p == ',') p++;
+        else if (*p) {
+            cli_error(cmd, "--%s '%s': expected ',' at character %d", opt, text, (int)(p - text) + 1);
+            return CLI_USAGE;
+        }
+    }
+    if (!*n) {
+        cli_error(cmd, "--%s is empty", opt);
+        return CLI_USAGE;
+    }
+    return 0;
+}
+
+/* ---------------- typed options ---------------- */
+
+/* The value a default text stands for: the text when it reads fully as a
+ * number, else 0 (a default described in words, resolved by the command). */
+static double def_number(const char *def) {
+    if (!def) return 0.0;
+    char *end;
+    errno = 0;
+    double v = strtod(def, &end);
+    return end != def && !*end && !errno ? v : 0.0;
+}
+
+int cli_parse_opts(const cli_command *cmd, int argc, char **argv, cli_args *a, void *opts) {
+    int rc = cli_parse(cmd, argc, argv, a);
+    if (rc) return rc;
+    for (int i = 0; i < cmd->n_opts && rc == 0; i++) {
+        const cli_opt *o = &cmd->opts[i];
+        char *at = (char *)opts + o->off;
+        if (o->type == CLI_UNTYPED) continue;
+        if (o->required) rc = cli_require(a, o->name);
+        if (rc) break;
+        switch (o->type) {
+        case CLI_INT: {
+            int v;
+            rc = cli_get_int(a, o->name, (int)o->lo, (int)o->hi, (int)def_number(o->def), &v);
+            if (!rc) memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_U64: {
+            unsigned long long v, def = 0;
+            if (o->def) {
+                char *end;
+                errno = 0;
+                def = strtoull(o->def, &end, 10);
+                if (end == o->def || *end || errno) def = 0;
+            }
+            rc = cli_get_u64(a, o->name, def, &v);
+            if (!rc) memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_DOUBLE: {
+            double v;
+            rc = cli_get_double(a, o->name, o->lo, o->hi, def_number(o->def), &v);
+            if (!rc) memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_STR:
+        case CLI_STR_OPT: {
+            const char *v = cli_get(a, o->name);
+            if (!v && o->type == CLI_STR) v = o->def;
+            memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_FLAG: {
+            int v = cli_get(a, o->name) != NULL;
+            memcpy(at, &v, sizeof v);
+            break;
+        }
+        case CLI_UNTYPED: break;
+        }
+    }
+    if (rc) cli_args_free(a);
+    return rc;
+}
+
 /* ---------------- outputs that would replace inputs ---------------- */
 
 static const char *base_name(const char *p) {

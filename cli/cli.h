@@ -11,6 +11,7 @@
 #ifndef ICLAB_CLI_H
 #define ICLAB_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -20,11 +21,38 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 #define CLI_MAX_OPTS 32
 
+/* How a typed option is stored (cli_parse_opts): the value goes to the
+ * command's option struct at `off`. The default is written once, in `def`:
+ * for the numeric types it is the value when it reads fully as a number
+ * ("512", "1e-4"), else 0 ("the model's", "0 = all cores": the command
+ * resolves 0); for CLI_STR it is the value itself; CLI_STR_OPT's def only
+ * describes what happens without the option (the value is NULL). */
+typedef enum {
+    CLI_UNTYPED = 0, /* read with cli_get and friends */
+    CLI_INT,         /* int in [lo, hi] */
+    CLI_U64,         /* unsigned long long */
+    CLI_DOUBLE,      /* finite double in [lo, hi] */
+    CLI_STR,         /* const char *, default def */
+    CLI_STR_OPT,     /* const char *, NULL when not given */
+    CLI_FLAG         /* int: 1 when given */
+} cli_type;
+
+/* Option tables of untyped commands list the first four fields only; the
+ * rest are zero (CLI_UNTYPED) by C's rules, which -Wextra would flag in
+ * every table. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#endif
+
 typedef struct {
     const char *name;    /* without the leading "--" */
     const char *metavar; /* "FILE", "N", ...; NULL: a flag that takes no value */
     const char *def;     /* default as shown in --help; NULL: none (required or off) */
     const char *doc;     /* one line */
+    cli_type type;       /* CLI_UNTYPED: the command reads it with cli_get */
+    double lo, hi;       /* range of CLI_INT / CLI_DOUBLE */
+    size_t off;          /* offsetof(the command's option struct, field) */
+    int required;        /* a missing or empty value is a usage error */
 } cli_opt;
 
 typedef struct cli_command cli_command;
@@ -53,6 +81,10 @@ typedef struct {
  * after printing the problem on stderr. Free with cli_args_free. */
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *a);
 void cli_args_free(cli_args *a);
+/* cli_parse, then every typed option of the table into opts (defaults, then
+ * the given values with their range checks, in table order; fields without a
+ * row are left alone, so zero the struct first). Same returns as cli_parse; a, when it returns 0, is to be freed with cli_args_free. */
+int cli_parse_opts(const cli_command *cmd, int argc, char **argv, cli_args *a, void *opts);
 
 /* Value of option name (NULL if not given). */
 const char *cli_get(const cli_args *a, const char *name);
@@ -62,6 +94,12 @@ int cli_get_long(const cli_args *a, const char *name, long min, long max, long d
 int cli_get_int(const cli_args *a, const char *name, int min, int max, int def, int *out);
 int cli_get_double(const cli_args *a, const char *name, double min, double max, double def, double *out);
 int cli_get_u64(const cli_args *a, const char *name, unsigned long long def, unsigned long long *out);
+/* The integer lists of the options (--k, --ablate_ranks, --gd_steps, ...):
+ * "1,2,5-8": values and inclusive ranges, each in lo..hi, at most max values.
+ * With d > 0 also "d", "2d", "d/2" (multiples of d, and half of it). Returns
+ * 0, or CLI_USAGE with the problem printed ("--OPT 'TEXT': ..."). */
+int cli_int_list(const cli_command *cmd, const char *opt, const char *text, int lo, int hi, int d, int *out, int max,
+                 int *n);
 /* Fails with CLI_USAGE (message printed) if a required option is absent. */
 int cli_require(const cli_args *a, const char *name);
 
@@ -83,6 +121,72 @@ void cli_config_summary(const ic_run_config *c, char *buf, size_t len);
 int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,
                    ic_run_config *run_cfg, int *n_points);
 
+
+/* ---------------- the evaluation context (cli/context.c) ----------------
+ *
+ * The options eval, probe, surgery, loops, compare and predict share, typed
+ * once. A command's option struct starts with a cli_ctx_opts, so the rows
+ * below (offsets into cli_ctx_opts) fill it; each command passes its own
+ * defaults where they differ. */
+typedef struct {
+    const char *model;
+    int n_head;             /* 0: from the metadata */
+    int n_points;           /* 0: the model's training n_points */
+    const char *schedule;   /* NULL: the model's */
+    int loops;              /* 0: the model's */
+    int threads;            /* 0: all cores */
+    int prompts;
+    unsigned long long seed;
+    int bootstrap;
+    int batch;              /* prompts per forward pass */
+} cli_ctx_opts;
+
+#define CLI_CTX(field) offsetof(cli_ctx_opts, field)
+#define CLI_OPT_MODEL {"model", "FILE", NULL, "model checkpoint (.safetensors; required)", CLI_STR_OPT, 0, 0, CLI_CTX(model), 1}
+#define CLI_OPT_N_HEAD                                                                                                   \
+    {"n_head", "N", "from the metadata", "attention heads; needed for a file without iclab metadata", CLI_INT, 0, 65536, \
+     CLI_CTX(n_head)}
+#define CLI_OPT_N_POINTS(min)                                                                                            \
+    {"n_points", "N", "the model's training n_points", "points per prompt (<= n_positions)", CLI_INT, min, 100000,      \
+     CLI_CTX(n_points)}
+#define CLI_OPT_SCHEDULE                                                                                                 \
+    {"schedule", "TEXT", "the model's",                                                                                  \
+     "blocks to run per loop, in the schedule language (docs/schedules.md): a list 0,1,1,2 replaces the body; "        \
+     "operations like 'skip(2)' or 'dup(2-3)' edit the model's own body",                                                \
+     CLI_STR_OPT, 0, 0, CLI_CTX(schedule)}
+#define CLI_OPT_LOOPS {"loops", "N", "the model's", "times the body is run (looped models)", CLI_INT, 1, IC_MAX_LOOPS, CLI_CTX(loops)}
+#define CLI_OPT_THREADS {"threads", "N", "0 = all cores", "threads for BLAS and OpenMP", CLI_INT, 0, 1024, CLI_CTX(threads)}
+#define CLI_OPT_PROMPTS(def, min, doc) {"prompts", "N", def, doc, CLI_INT, min, 10000000, CLI_CTX(prompts)}
+#define CLI_OPT_SEED(def, doc) {"seed", "S", def, doc, CLI_U64, 0, 0, CLI_CTX(seed)}
+#define CLI_OPT_BOOTSTRAP(doc) {"bootstrap", "N", "1000", doc, CLI_INT, 0, 100000, CLI_CTX(bootstrap)}
+#define CLI_OPT_BATCH(name, def, doc) {name, "B", def, doc, CLI_INT, 1, 1 << 20, CLI_CTX(batch)}
+/* --out DIR (required) into the `out` field of the command's option struct T */
+#define CLI_OPT_OUT(T, doc) {"out", "DIR", NULL, doc, CLI_STR_OPT, 0, 0, offsetof(T, out), 1}
+
+/* A model loaded for evaluation. */
+typedef struct {
+    ic_model m;
+    ic_schedule *s;        /* the model's, with --schedule and --loops applied, validated */
+    ic_run_config *rcfg;   /* the run config it was made with (defaults where none is recorded) */
+    int n;                 /* points per prompt: --n_points, or the recorded n_points capped by n_positions */
+    int d;
+} cli_model;
+
+/* Loads path (o->model when NULL) with o->n_head, applies o->schedule and
+ * o->loops (ic_schedule_set_loops) and validates the schedule; with_run:
+ * also the recorded run config and the points per prompt (o->n_points, or
+ * the model's). Messages printed; returns 0 or CLI_FAIL. Free with
+ * cli_model_free (also after a failure). */
+int cli_model_load(const cli_command *cmd, const cli_ctx_opts *o, const char *path, int with_run, cli_model *L);
+/* The model's task (ic_run_config_task on its recorded run config) and the
+ * error normaliser (norm may be NULL). Message "PATH: ..." printed. */
+int cli_model_task(const cli_command *cmd, const cli_model *L, const char *path, ic_task_spec *task, double *norm);
+void cli_model_free(cli_model *L);
+/* cli_check_memory for L's schedule run for `loops` loops (<= 0: its own)
+ * with one loss loop, on B prompts of L->n points; parts: every loop's
+ * activations stored (a forward with gradient storage). */
+int cli_check_memory_loops(const cli_command *cmd, const cli_model *L, int loops, int parts, int B, int chunk, double extra,
+                           const char *lower);
 
 /* An option naming a file or directory: "prompts", "p.safetensors". */
 typedef struct {

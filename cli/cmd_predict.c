@@ -12,43 +12,39 @@
 #include "schedule.h"
 #include "safetensors.h"
 
+typedef struct {
+    cli_ctx_opts ctx;
+    const char *baseline, *prompts, *out;
+} predict_opts;
+
 static const cli_opt OPTS[] = {
-    {"model", "FILE", NULL, "model checkpoint (.safetensors, from 'iclab init' or a converted Garg et al. file; required unless --baseline)"},
-    {"baseline", "NAME", NULL, "score the prompts with a classical solver instead of a model: least_squares, ridge:0.1, averaging, knn:3, lasso:0.01, gd:100, newton:5, tree, tree:4, relu_net, zero (docs/baselines.md)"},
-    {"prompts", "FILE", NULL, "prompt file with xs F32 [B,n,d] and ys F32 [B,n] (e.g. from 'iclab make-prompts'; required)"},
-    {"out", "FILE", NULL, "where to write pred F32 [B,n] (.safetensors, written atomically; required)"},
-    {"schedule", "TEXT", "the model's", "blocks to run per loop, in the schedule language (docs/schedules.md): a list "
-                                         "0,1,1,2 replaces the body; operations like 'skip(2)' or 'dup(2-3)' edit the model's own body"},
-    {"loops", "N", "the model's", "times the body is run (looped models)"},
-    {"n_head", "N", "from the metadata", "attention heads; needed for a file without iclab metadata"},
-    {"batch_size", "B", "256", "prompts per forward pass (memory vs. speed; results agree up to float rounding)"},
-    {"threads", "N", "0 = all cores", "threads for BLAS and OpenMP"},
+    {"model", "FILE", NULL, "model checkpoint (.safetensors, from 'iclab init' or a converted Garg et al. file; required unless --baseline)",
+     CLI_STR_OPT, 0, 0, CLI_CTX(model)},
+    {"baseline", "NAME", NULL, "score the prompts with a classical solver instead of a model: least_squares, ridge:0.1, averaging, knn:3, lasso:0.01, gd:100, newton:5, tree, tree:4, relu_net, zero (docs/baselines.md)",
+     CLI_STR_OPT, 0, 0, offsetof(predict_opts, baseline)},
+    {"prompts", "FILE", NULL, "prompt file with xs F32 [B,n,d] and ys F32 [B,n] (e.g. from 'iclab make-prompts'; required)",
+     CLI_STR_OPT, 0, 0, offsetof(predict_opts, prompts), 1},
+    {"out", "FILE", NULL, "where to write pred F32 [B,n] (.safetensors, written atomically; required)", CLI_STR_OPT, 0, 0,
+     offsetof(predict_opts, out), 1},
+    CLI_OPT_SCHEDULE,
+    CLI_OPT_LOOPS,
+    CLI_OPT_N_HEAD,
+    CLI_OPT_BATCH("batch_size", "256", "prompts per forward pass (memory vs. speed; results agree up to float rounding)"),
+    CLI_OPT_THREADS,
 };
 
 static int run(const cli_command *cmd, int argc, char **argv) {
     cli_args a;
-    int rc = cli_parse(cmd, argc, argv, &a);
+    predict_opts o = {0};
+    int rc = cli_parse_opts(cmd, argc, argv, &a, &o);
     if (rc) return rc < 0 ? CLI_OK : rc;
-    ic_model m = {0};
+    cli_model L = {0};
     ic_prompts pr = {0};
-    ic_schedule *s = malloc(sizeof *s);
     float *pred = NULL;
     ic_err err = {{0}};
-    int loops = 0, n_head = 0, batch = 256, threads = 0;
-    if (!s) {
-        cli_error(cmd, "out of memory");
-        rc = CLI_FAIL;
-        goto done;
-    }
-    const char *bl_text = cli_get(&a, "baseline");
-    if ((!bl_text && (rc = cli_require(&a, "model"))) || (rc = cli_require(&a, "prompts")) ||
-        (rc = cli_require(&a, "out")) || (rc = cli_get_int(&a, "loops", 1, IC_MAX_LOOPS, 0, &loops)) ||
-        (rc = cli_get_int(&a, "n_head", 0, 65536, 0, &n_head)) ||
-        (rc = cli_get_int(&a, "batch_size", 1, 1 << 20, 256, &batch)) ||
-        (rc = cli_get_int(&a, "threads", 0, 1024, 0, &threads)))
-        goto done;
-    const char *model_path = cli_get(&a, "model"), *prompts_path = cli_get(&a, "prompts"),
-               *out_path = cli_get(&a, "out"), *sched_text = cli_get(&a, "schedule");
+    const char *bl_text = o.baseline;
+    if (!bl_text && (rc = cli_require(&a, "model"))) goto done;
+    const char *model_path = o.ctx.model, *prompts_path = o.prompts, *out_path = o.out;
     if (bl_text && model_path) {
         cli_error(cmd, "give either --model or --baseline, not both");
         rc = CLI_USAGE;
@@ -63,42 +59,28 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     rc = CLI_FAIL;
     const cli_path ins[] = {{"model", model_path}, {"prompts", prompts_path}}, outs[] = {{"out", out_path}};
     if (cli_check_overwrite(cmd, ins, 2, outs, 1, NULL, NULL)) goto done;
-    cli_set_threads(threads);
+    cli_set_threads(o.ctx.threads);
 
     /* the model, and the schedule to run it with */
-    if (!bl_text) {
-        char notice[512] = "";
-        if (ic_checkpoint_load(model_path, &m, s, n_head, notice, sizeof notice, &err)) {
-            cli_error(cmd, "%s", err.msg);
-            goto done;
-        }
-        if (notice[0]) fprintf(stderr, "iclab predict: %s: %s\n", model_path, notice);
-        if (sched_text && ic_schedule_parse(s, sched_text, s, m.cfg.n_layer, &err)) {
-            cli_error(cmd, "--schedule: %s", err.msg);
-            goto done;
-        }
-        if (loops > 0) ic_schedule_set_loops(s, loops);
-        if (ic_schedule_validate(s, m.cfg.n_layer, &err)) {
-            cli_error(cmd, "%s%s", sched_text || loops ? "" : "schedule stored in the model: ", err.msg);
-            goto done;
-        }
-    }
+    if (!bl_text && cli_model_load(cmd, &o.ctx, NULL, 0, &L)) goto done;
+    ic_model *m = &L.m;
+    const ic_schedule *s = L.s;
 
     /* the prompts */
-    if (ic_prompts_load(prompts_path, bl_text ? 0 : m.cfg.n_dims, bl_text ? 0 : m.cfg.n_positions, &pr, &err)) {
+    if (ic_prompts_load(prompts_path, bl_text ? 0 : m->cfg.n_dims, bl_text ? 0 : m->cfg.n_positions, &pr, &err)) {
         cli_error(cmd, "%s", err.msg);
         goto done;
     }
     const int B = pr.B, n = pr.n, d = pr.d;
     const size_t ny = (size_t)B * n;
-    if (!bl_text && cli_check_memory(cmd, &m, s, B, n, batch, 0, 4.0 * ny, "--batch_size or --loops")) goto done;
+    if (!bl_text && cli_check_memory(cmd, m, s, B, n, o.ctx.batch, 0, 4.0 * ny, "--batch_size or --loops")) goto done;
     pred = malloc(sizeof(float) * ny);
     if (!pred) {
         cli_error(cmd, "out of memory for %d prompts of %d points", B, n);
         goto done;
     }
     if (bl_text ? ic_baseline_predict(&bl, pr.xs, pr.ys, B, n, d, pred, &err)
-                : ic_model_predict(&m, s, pr.xs, pr.ys, B, n, batch, pred, &err)) {
+                : ic_model_predict(m, s, pr.xs, pr.ys, B, n, o.ctx.batch, pred, &err)) {
         cli_error(cmd, "%s", err.msg);
         goto done;
     }
@@ -144,8 +126,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     rc = CLI_OK;
 done:
     ic_prompts_free(&pr);
-    ic_model_free(&m);
-    free(s);
+    cli_model_free(&L);
     free(pred);
     cli_args_free(&a);
     return rc;

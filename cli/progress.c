@@ -142,6 +142,49 @@ void cli_progress_cb(void *ctx, const ic_progress *pr) {
     }
 }
 
+void cli_bar_init(cli_bar *b, const char *prefix, const char *unit) {
+    memset(b, 0, sizeof *b);
+    b->prefix = prefix;
+    b->unit = unit;
+    b->tty = isatty(STDERR_FILENO);
+}
+
+void cli_bar_end(cli_bar *b) {
+    if (b->drawn) fputc('\n', stderr);
+    b->drawn = 0;
+}
+
+void cli_bar_cb(void *ctx, const char *stage, int done, int total) {
+    cli_bar *b = ctx;
+    const double t = now_s();
+    if (strncmp(b->stage, stage, sizeof b->stage - 1) != 0) { /* a new stage */
+        cli_bar_end(b);
+        snprintf(b->stage, sizeof b->stage, "%s", stage);
+        b->t0 = b->last = t;
+    }
+    const int end = done >= total;
+    if (!end && t - b->last < (b->tty ? 0.1 : CLI_BAR_LOG_S)) return;
+    b->last = t;
+    const double el = t - b->t0, rate = el > 0 ? done / el : 0.0;
+    char eta[32], unit[40] = "";
+    fmt_time(eta, sizeof eta, done > 0 ? el / done * (total - done) : -1);
+    if (b->unit) snprintf(unit, sizeof unit, " %s", b->unit);
+    if (b->tty) {
+        const int W = 24;
+        int filled = total > 0 ? (int)((double)W * done / total) : W;
+        char bar[32];
+        for (int i = 0; i < W; i++) bar[i] = i < filled ? '#' : '.';
+        bar[W] = 0;
+        fprintf(stderr, "\r\033[K%s: %s [%s] %d/%d%s  %.1f/s  ETA %s", b->prefix, stage, bar, done, total, unit, rate, eta);
+        b->drawn = 1;
+        if (end) cli_bar_end(b);
+    } else {
+        fprintf(stderr, "%s: %s %d/%d%s  %.1f/s  %s %s\n", b->prefix, stage, done, total, unit, rate,
+                end ? "took" : "ETA", end ? (fmt_time(eta, sizeof eta, el), eta) : eta);
+    }
+    fflush(stderr);
+}
+
 void cli_message_cb(void *ctx, const char *line) {
     cli_progress *p = ctx;
     if (p->drawn) {

@@ -5,6 +5,7 @@
 
 #include "fsutil.h"
 #include "numout.h"
+#include "output.h"
 #include "plot.h"
 
 #include <stdlib.h>
@@ -59,6 +60,21 @@ int ic_curve_from_errors(const double *sq, int B, int n, int n_boot, ic_rng *rng
     }
     free(boot);
     free(idx);
+    return 0;
+}
+
+int ic_eval_prompts(const ic_task_spec *task, uint64_t seed, int B, int n, int d, float **xs, float **ys, ic_err *err) {
+    *xs = malloc(sizeof(float) * (size_t)B * n * d);
+    *ys = malloc(sizeof(float) * (size_t)B * n);
+    ic_rng rng;
+    ic_rng_seed(&rng, seed);
+    if (!*xs || !*ys || ic_task_sample(task, &rng, B, n, d, *xs, *ys, NULL, err)) {
+        if (!*xs || !*ys) ic_errf(err, "out of memory");
+        free(*xs);
+        free(*ys);
+        *xs = *ys = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -131,39 +147,51 @@ int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_s
 
 int ic_curves_write(const char *dir, const char *base_in, const char *title, const char *metric,
                     const char *const *labels, const ic_curve *c, int nc, ic_err *err) {
-    char path[4096], name[160], base[96];
+    char name[160], base[96];
     if (nc < 1) return ic_errf(err, "no curves to write");
     const int n = c[0].n;
     snprintf(base, sizeof base, "%s", base_in); /* ':' is not portable in file names */
     for (char *q = base; *q; q++)
         if (*q == ':' || *q == '/') *q = '_';
-    size_t cap = 256 + (size_t)n * nc * 64, used;
-    for (int i = 0; i < nc; i++) cap += 3 * strlen(labels[i]) + 32;
-    char *csv = malloc(cap);
-    if (!csv) return ic_errf(err, "out of memory");
-    used = (size_t)snprintf(csv, cap, "k");
-    for (int i = 0; i < nc; i++)
-        used += (size_t)snprintf(csv + used, cap - used, ",%s,%s_lo90,%s_hi90", labels[i], labels[i], labels[i]);
-    used += (size_t)snprintf(csv + used, cap - used, "\n");
-    for (int k = 0; k < n; k++) {
-        used += (size_t)snprintf(csv + used, cap - used, "%d", k);
-        for (int i = 0; i < nc; i++)
-            used += (size_t)snprintf(csv + used, cap - used, ",%s,%s,%s", ic_csv_num(c[i].mean[k], 6).s,
-                                     ic_csv_num(c[i].lo[k], 6).s, ic_csv_num(c[i].hi[k], 6).s);
-        used += (size_t)snprintf(csv + used, cap - used, "\n");
+    ic_table t = {0};
+    ic_table_col(&t, IC_COL_INT, NULL, "k");
+    for (int i = 0; i < nc; i++) {
+        ic_table_col(&t, IC_COL_NUM, NULL, "%s", labels[i]);
+        ic_table_col(&t, IC_COL_NUM, NULL, "%s_lo90", labels[i]);
+        ic_table_col(&t, IC_COL_NUM, NULL, "%s_hi90", labels[i]);
     }
+    ic_cell *row = malloc(sizeof *row * (size_t)(1 + 3 * nc));
+    if (!row) {
+        ic_table_free(&t);
+        return ic_errf(err, "out of memory");
+    }
+    for (int k = 0; k < n; k++) {
+        row[0] = ic_cell_int(k);
+        for (int i = 0; i < nc; i++) {
+            row[1 + 3 * i] = ic_cell_num(c[i].mean[k]);
+            row[2 + 3 * i] = ic_cell_num(c[i].lo[k]);
+            row[3 + 3 * i] = ic_cell_num(c[i].hi[k]);
+        }
+        ic_table_row(&t, row);
+    }
+    free(row);
     snprintf(name, sizeof name, "%s.csv", base);
-    int rc = ic_path_join(path, sizeof path, dir, name, err) || ic_write_file_atomic(path, csv, used, err);
-    free(csv);
+    int rc = ic_table_write_csv(&t, dir, name, err);
+    ic_table_free(&t);
     if (rc) return -1;
     double *kx = malloc(sizeof(double) * (size_t)n);
     ic_series *s = malloc(sizeof(ic_series) * (size_t)nc);
-    if (!kx || !s) { free(kx); free(s); return ic_errf(err, "out of memory"); }
+    if (!kx || !s) {
+        free(kx);
+        free(s);
+        return ic_errf(err, "out of memory");
+    }
     for (int k = 0; k < n; k++) kx[k] = k;
     for (int i = 0; i < nc; i++)
         s[i] = (ic_series){.label = labels[i], .x = kx, .y = c[i].mean, .n = n, .lo = c[i].lo, .hi = c[i].hi,
                            .dashed = i > 0};
     ic_plot_opts o = {.title = title, .xlabel = "in-context examples k", .ylabel = metric, .ymin = NAN, .ymax = NAN};
+    char path[4096];
     snprintf(name, sizeof name, "%s.svg", base);
     rc = ic_path_join(path, sizeof path, dir, name, err) || ic_plot_lines(path, &o, s, nc, err);
     o.logy = 1;

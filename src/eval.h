@@ -8,6 +8,7 @@
 #include "err.h"
 #include "model.h"
 #include "rng.h"
+#include "tasks.h"
 
 typedef struct {
     int n;        /* positions */
@@ -22,6 +23,10 @@ void ic_squared_errors(const float *pred, const float *ys, int B, int n, double 
  * resamples of the prompts, drawn from rng) 90% interval. Allocates out. */
 int ic_curve_from_errors(const double *sq, int B, int n, int n_boot, ic_rng *rng, ic_curve *out, ic_err *err);
 void ic_curve_free(ic_curve *c);
+
+/* B prompts of n points of task drawn from an RNG seeded with seed: *xs
+ * [B,n,d] and *ys [B,n], allocated (free() them; NULL after a failure). */
+int ic_eval_prompts(const ic_task_spec *task, uint64_t seed, int B, int n, int d, float **xs, float **ys, ic_err *err);
 
 /* Predictions of the model's last loop for B prompts, chunk prompts at a
  * time (no gradient storage), in the workspace ws (its step hook applies).

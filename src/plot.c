@@ -1,6 +1,6 @@
 /* plot.c: dependency-free SVG line plots, bar charts and heatmaps.
  *
- * Each plot is built in a memory buffer (sbuf) and then written atomically.
+ * Each plot is built in a memory buffer (ic_sbuf) and then written atomically.
  * Layout works in pixels: margins are sized from estimated text widths
  * (per-character estimates close to DejaVu Sans, generous for Helvetica and
  * Arial), so labels are not clipped and tick labels do not collide (the tick
@@ -8,6 +8,7 @@
  * See docs/plots.md. */
 #include "plot.h"
 #include "fsutil.h"
+#include "output.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,63 +49,6 @@ static const unsigned char VIRIDIS[10][3] = {
     {0x44, 0x01, 0x54}, {0x48, 0x28, 0x78}, {0x3e, 0x49, 0x89}, {0x31, 0x68, 0x8e},
     {0x26, 0x82, 0x8e}, {0x1f, 0x9e, 0x89}, {0x35, 0xb7, 0x79}, {0x6e, 0xce, 0x58},
     {0xb5, 0xde, 0x2b}, {0xfd, 0xe7, 0x25}};
-
-/* ---------------- string buffer ---------------- */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t add) {
-    if (b->oom) return;
-    if (b->n + add + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + add + 1) cap *= 2;
-    char *q = realloc(b->p, cap);
-    if (!q) {
-        b->oom = 1;
-        return;
-    }
-    b->p = q;
-    b->cap = cap;
-}
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    sb_reserve(b, n);
-    if (b->oom) return;
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-#if defined(__GNUC__)
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#endif
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-        b->oom = 1;
-        return;
-    }
-    if ((size_t)k < sizeof tmp) {
-        sb_put(b, tmp, (size_t)k);
-        return;
-    }
-    sb_reserve(b, (size_t)k);
-    if (b->oom) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)k + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)k;
-}
 
 /* ---------------- text: UTF-8, escaping, widths ---------------- */
 
@@ -209,7 +153,7 @@ static double text_w(const char *s, int fs, double max_w) {
 
 /* Appends s XML-escaped, cut with an ellipsis to fit max_w pixels (<= 0: no
  * limit). Invalid UTF-8 becomes U+FFFD, control characters a space. */
-static void sb_text(sbuf *b, const char *s, int fs, double max_w) {
+static void sb_text(ic_sbuf *b, const char *s, int fs, double max_w) {
     if (!s) return;
     double w;
     int cut;
@@ -219,42 +163,42 @@ static void sb_text(sbuf *b, const char *s, int fs, double max_w) {
     for (int i = 0; i < keep; i++) {
         size_t k = utf8_len(u, left);
         if (!k) {
-            sb_puts(b, "\xEF\xBF\xBD");
+            ic_sb_puts(b, "\xEF\xBF\xBD");
             k = 1;
         } else if (k == 1) {
             switch (*u) {
-            case '&': sb_puts(b, "&amp;"); break;
-            case '<': sb_puts(b, "&lt;"); break;
-            case '>': sb_puts(b, "&gt;"); break;
-            case '"': sb_puts(b, "&quot;"); break;
-            case '\'': sb_puts(b, "&apos;"); break;
+            case '&': ic_sb_puts(b, "&amp;"); break;
+            case '<': ic_sb_puts(b, "&lt;"); break;
+            case '>': ic_sb_puts(b, "&gt;"); break;
+            case '"': ic_sb_puts(b, "&quot;"); break;
+            case '\'': ic_sb_puts(b, "&apos;"); break;
             default:
-                if (*u < 0x20) sb_put(b, " ", 1);
-                else sb_put(b, (const char *)u, 1);
+                if (*u < 0x20) ic_sb_put(b, " ", 1);
+                else ic_sb_put(b, (const char *)u, 1);
             }
         } else
-            sb_put(b, (const char *)u, k);
+            ic_sb_put(b, (const char *)u, k);
         u += k;
         left -= k;
     }
-    if (cut) sb_puts(b, "\xE2\x80\xA6"); /* ellipsis */
+    if (cut) ic_sb_puts(b, "\xE2\x80\xA6"); /* ellipsis */
 }
 
 /* <text> at (x, y) (baseline), rotated by rot degrees about that point,
  * cut to max_w pixels (<= 0: no limit). anchor: "start", "middle" or "end";
  * extra: more attributes or "". */
-static void svg_text(sbuf *b, double x, double y, double rot, int fs, const char *anchor,
+static void svg_text(ic_sbuf *b, double x, double y, double rot, int fs, const char *anchor,
                      const char *extra, const char *s, double max_w) {
     if (rot != 0)
-        sb_printf(b, "<text transform=\"translate(%.1f %.1f) rotate(%g)\"", x, y, rot);
+        ic_sb_printf(b, "<text transform=\"translate(%.1f %.1f) rotate(%g)\"", x, y, rot);
     else
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\"", x, y);
-    sb_printf(b, " font-size=\"%d\"", fs);
-    if (anchor && strcmp(anchor, "start") != 0) sb_printf(b, " text-anchor=\"%s\"", anchor);
-    if (extra && *extra) sb_printf(b, " %s", extra);
-    sb_puts(b, ">");
+        ic_sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\"", x, y);
+    ic_sb_printf(b, " font-size=\"%d\"", fs);
+    if (anchor && strcmp(anchor, "start") != 0) ic_sb_printf(b, " text-anchor=\"%s\"", anchor);
+    if (extra && *extra) ic_sb_printf(b, " %s", extra);
+    ic_sb_puts(b, ">");
     sb_text(b, s, fs, max_w);
-    sb_puts(b, "</text>\n");
+    ic_sb_puts(b, "</text>\n");
 }
 
 static int has_text(const char *s) { return s && *s; }
@@ -619,7 +563,7 @@ static int resolve_opts(const ic_plot_opts *o, popts *p, int log_range, const ch
 /* ---------------- file output ---------------- */
 
 
-static int finish(sbuf *b, const char *path, ic_err *err) {
+static int finish(ic_sbuf *b, const char *path, ic_err *err) {
     int rc;
     if (b->oom) rc = ic_errf(err, "%s: out of memory building the SVG", path);
     else rc = ic_write_file_atomic(path, b->p, b->n, err);
@@ -630,48 +574,48 @@ static int finish(sbuf *b, const char *path, ic_err *err) {
 
 /* ---------------- common drawing ---------------- */
 
-static void svg_begin(sbuf *b, const popts *p, const char *kind) {
-    sb_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    sb_printf(b,
+static void svg_begin(ic_sbuf *b, const popts *p, const char *kind) {
+    ic_sb_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    ic_sb_printf(b,
               "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"%s\" width=\"%d\" height=\"%d\" "
               "viewBox=\"0 0 %d %d\" font-family=\"%s\" fill=\"" C_TEXT "\">\n",
               kind, p->W, p->H, p->W, p->H, FONT_FAMILY);
-    sb_printf(b, "<rect class=\"background\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n",
+    ic_sb_printf(b, "<rect class=\"background\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n",
               p->W, p->H);
     if (p->title)
         svg_text(b, p->W / 2.0, 26, 0, FS_TITLE, "middle", "class=\"title\" font-weight=\"bold\"",
                  p->title, (p->W - 20) / 1.1); /* bold is about 10% wider */
 }
 
-static void svg_end(sbuf *b) { sb_puts(b, "</svg>\n"); }
+static void svg_end(ic_sbuf *b) { ic_sb_puts(b, "</svg>\n"); }
 
 /* 1px lines look crisp on pixel centres */
 static double crisp(double v) { return floor(v) + 0.5; }
 
-static void clip_def(sbuf *b, double px0, double py0, double px1, double py1) {
-    sb_printf(b,
+static void clip_def(ic_sbuf *b, double px0, double py0, double px1, double py1) {
+    ic_sb_printf(b,
               "<defs><clipPath id=\"plotarea\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
               "height=\"%.1f\"/></clipPath></defs>\n",
               px0 - 2, py0 - 2, px1 - px0 + 4, py1 - py0 + 4);
 }
 
-static void no_data(sbuf *b, double px0, double py0, double px1, double py1) {
+static void no_data(ic_sbuf *b, double px0, double py0, double px1, double py1) {
     svg_text(b, (px0 + px1) / 2, (py0 + py1) / 2 + FS_LABEL * 0.35, 0, FS_LABEL, "middle",
              "class=\"nodata\" fill=\"" C_NOTE "\"", "no data", 0);
 }
 
 /* Horizontal gridlines, left axis line, ticks and labels of y axis a. */
-static void draw_yaxis(sbuf *b, const axis *a, double px0, double px1) {
-    sb_puts(b, "<g class=\"grid\" stroke=\"" C_GRID "\" stroke-width=\"1\">\n");
+static void draw_yaxis(ic_sbuf *b, const axis *a, double px0, double px1) {
+    ic_sb_puts(b, "<g class=\"grid\" stroke=\"" C_GRID "\" stroke-width=\"1\">\n");
     for (int i = 0; i < a->t.n; i++) {
         double y = crisp(ax_map(a, a->t.v[i]));
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px0, y, px1, y);
+        ic_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", px0, y, px1, y);
     }
-    sb_puts(b, "</g>\n<g class=\"yticks\" stroke=\"" C_AXIS "\">\n");
+    ic_sb_puts(b, "</g>\n<g class=\"yticks\" stroke=\"" C_AXIS "\">\n");
     double x = crisp(px0);
     for (int i = 0; i < a->t.n; i++) {
         double y = crisp(ax_map(a, a->t.v[i]));
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x - TICK_LEN, y, x,
+        ic_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x - TICK_LEN, y, x,
                   y);
     }
     if (a->minor) {
@@ -681,28 +625,28 @@ static void draw_yaxis(sbuf *b, const axis *a, double px0, double px1) {
                 double v = m_pow10(m, d);
                 if (v < lo || v > hi) continue;
                 double y = crisp(ax_map(a, v));
-                sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+                ic_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
                           x - 3, y, x, y);
             }
     }
     for (int i = 0; i < a->t.n; i++)
         svg_text(b, px0 - TICK_LEN - 4, ax_map(a, a->t.v[i]) + FS_TICK * 0.35, 0, FS_TICK, "end",
                  "stroke=\"none\"", a->lab[i], 0);
-    sb_puts(b, "</g>\n");
+    ic_sb_puts(b, "</g>\n");
 }
 
 /* Vertical gridlines, ticks and labels of x axis a. */
-static void draw_xaxis(sbuf *b, const axis *a, double py0, double py1) {
-    sb_puts(b, "<g class=\"grid\" stroke=\"" C_GRID "\" stroke-width=\"1\">\n");
+static void draw_xaxis(ic_sbuf *b, const axis *a, double py0, double py1) {
+    ic_sb_puts(b, "<g class=\"grid\" stroke=\"" C_GRID "\" stroke-width=\"1\">\n");
     for (int i = 0; i < a->t.n; i++) {
         double x = crisp(ax_map(a, a->t.v[i]));
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, py0, x, py1);
+        ic_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, py0, x, py1);
     }
-    sb_puts(b, "</g>\n<g class=\"xticks\" stroke=\"" C_AXIS "\">\n");
+    ic_sb_puts(b, "</g>\n<g class=\"xticks\" stroke=\"" C_AXIS "\">\n");
     double y = crisp(py1);
     for (int i = 0; i < a->t.n; i++) {
         double x = crisp(ax_map(a, a->t.v[i]));
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, y, x,
+        ic_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, y, x,
                   y + TICK_LEN);
     }
     if (a->minor) {
@@ -712,32 +656,32 @@ static void draw_xaxis(sbuf *b, const axis *a, double py0, double py1) {
                 double v = m_pow10(m, d);
                 if (v < lo || v > hi) continue;
                 double x = crisp(ax_map(a, v));
-                sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, y,
+                ic_sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x, y,
                           x, y + 3);
             }
     }
     for (int i = 0; i < a->t.n; i++)
         svg_text(b, ax_map(a, a->t.v[i]), py1 + TICK_LEN + 4 + FS_TICK, 0, FS_TICK, "middle",
                  "stroke=\"none\"", a->lab[i], 0);
-    sb_puts(b, "</g>\n");
+    ic_sb_puts(b, "</g>\n");
 }
 
 /* Left and bottom axis lines. */
-static void draw_frame(sbuf *b, double px0, double py0, double px1, double py1) {
+static void draw_frame(ic_sbuf *b, double px0, double py0, double px1, double py1) {
     double x = crisp(px0), y = crisp(py1);
-    sb_printf(b,
+    ic_sb_printf(b,
               "<path class=\"axes\" d=\"M%.1f %.1fV%.1fH%.1f\" fill=\"none\" stroke=\"" C_AXIS
               "\" stroke-width=\"1\"/>\n",
               x, py0, y, px1);
 }
 
-static void draw_xlabel(sbuf *b, const popts *p, double px0, double px1, double y) {
+static void draw_xlabel(ic_sbuf *b, const popts *p, double px0, double px1, double y) {
     if (p->xlabel)
         svg_text(b, (px0 + px1) / 2, y, 0, FS_LABEL, "middle", "class=\"xlabel\"", p->xlabel,
                  p->W - 20);
 }
 
-static void draw_ylabel(sbuf *b, const popts *p, double py0, double py1) {
+static void draw_ylabel(ic_sbuf *b, const popts *p, double py0, double py1) {
     if (p->ylabel)
         svg_text(b, 8 + FS_LABEL, (py0 + py1) / 2, -90, FS_LABEL, "middle", "class=\"ylabel\"",
                  p->ylabel, p->H - 20);
@@ -948,7 +892,7 @@ int ic_plot_lines(const char *path, const ic_plot_opts *o, const ic_series *s, i
         }
     }
 
-    sbuf b = {0};
+    ic_sbuf b = {0};
     svg_begin(&b, &p, "lineplot");
     clip_def(&b, px0, py0, px1, py1);
     if (have) {
@@ -957,7 +901,7 @@ int ic_plot_lines(const char *path, const ic_plot_opts *o, const ic_series *s, i
     }
 
     /* shaded intervals first, lines on top */
-    sb_puts(&b, "<g clip-path=\"url(#plotarea)\">\n");
+    ic_sb_puts(&b, "<g clip-path=\"url(#plotarea)\">\n");
     for (int k = 0; k < n_series && have; k++) {
         if (!s[k].lo) continue;
         int i = 0;
@@ -967,14 +911,14 @@ int ic_plot_lines(const char *path, const ic_plot_opts *o, const ic_series *s, i
                    ax_ok(&ya, s[k].hi[j]))
                 j++;
             if (j - i >= 2) {
-                sb_printf(&b, "<path class=\"band\" fill=\"%s\" fill-opacity=\"0.2\" d=\"",
+                ic_sb_printf(&b, "<path class=\"band\" fill=\"%s\" fill-opacity=\"0.2\" d=\"",
                           series_color(k));
                 for (int q = i; q < j; q++)
-                    sb_printf(&b, "%s%.1f %.1f", q == i ? "M" : "L", ax_map(&xa, s[k].x[q]),
+                    ic_sb_printf(&b, "%s%.1f %.1f", q == i ? "M" : "L", ax_map(&xa, s[k].x[q]),
                               ax_map(&ya, s[k].hi[q]));
                 for (int q = j - 1; q >= i; q--)
-                    sb_printf(&b, "L%.1f %.1f", ax_map(&xa, s[k].x[q]), ax_map(&ya, s[k].lo[q]));
-                sb_puts(&b, "Z\"/>\n");
+                    ic_sb_printf(&b, "L%.1f %.1f", ax_map(&xa, s[k].x[q]), ax_map(&ya, s[k].lo[q]));
+                ic_sb_puts(&b, "Z\"/>\n");
             }
             i = j > i ? j : i + 1;
         }
@@ -992,29 +936,29 @@ int ic_plot_lines(const char *path, const ic_plot_opts *o, const ic_series *s, i
             int next_ok = i + 1 < s[k].n && ax_ok(&xa, s[k].x[i + 1]) && ax_ok(&ya, s[k].y[i + 1]);
             if (!prev_ok && !next_ok) continue; /* isolated: drawn as a marker below */
             if (!started) {
-                sb_printf(&b,
+                ic_sb_printf(&b,
                           "<path class=\"line\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
                           "stroke-linejoin=\"round\" stroke-linecap=\"round\"",
                           col);
-                if (dash) sb_printf(&b, " stroke-dasharray=\"%s\"", dash);
-                sb_puts(&b, " d=\"");
+                if (dash) ic_sb_printf(&b, " stroke-dasharray=\"%s\"", dash);
+                ic_sb_puts(&b, " d=\"");
                 started = 1;
             }
-            sb_printf(&b, "%s%.1f %.1f", prev_ok ? "L" : "M", ax_map(&xa, s[k].x[i]),
+            ic_sb_printf(&b, "%s%.1f %.1f", prev_ok ? "L" : "M", ax_map(&xa, s[k].x[i]),
                       ax_map(&ya, s[k].y[i]));
         }
-        if (started) sb_puts(&b, "\"/>\n");
+        if (started) ic_sb_puts(&b, "\"/>\n");
         /* markers: every point of short series, isolated points always */
         for (int i = 0; i < s[k].n; i++) {
             if (!(ax_ok(&xa, s[k].x[i]) && ax_ok(&ya, s[k].y[i]))) continue;
             int prev_ok = i > 0 && ax_ok(&xa, s[k].x[i - 1]) && ax_ok(&ya, s[k].y[i - 1]);
             int next_ok = i + 1 < s[k].n && ax_ok(&xa, s[k].x[i + 1]) && ax_ok(&ya, s[k].y[i + 1]);
             if (markers || (!prev_ok && !next_ok))
-                sb_printf(&b, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
+                ic_sb_printf(&b, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
                           ax_map(&xa, s[k].x[i]), ax_map(&ya, s[k].y[i]), col);
         }
     }
-    sb_puts(&b, "</g>\n");
+    ic_sb_puts(&b, "</g>\n");
     draw_frame(&b, px0, py0, px1, py1);
     draw_xlabel(&b, &p, px0, px1, p.H - 12);
     draw_ylabel(&b, &p, py0, py1);
@@ -1024,8 +968,8 @@ int ic_plot_lines(const char *path, const ic_plot_opts *o, const ic_series *s, i
         int rows = leg_rows; /* when cut, the last row says how many are left out */
         int shown = n_leg <= rows ? n_leg : rows - 1;
         double maxw = leg_w - (10 + LEG_SAMPLE + 8 + 6);
-        sb_puts(&b, "<g class=\"legend\">\n");
-        sb_printf(&b,
+        ic_sb_puts(&b, "<g class=\"legend\">\n");
+        ic_sb_printf(&b,
                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"3\" "
                   "fill=\"#ffffff\" stroke=\"#cccccc\"/>\n",
                   crisp(lx), crisp(ly), leg_w, leg_h);
@@ -1035,16 +979,16 @@ int ic_plot_lines(const char *path, const ic_plot_opts *o, const ic_series *s, i
             double yy = ly + 5 + row * LEG_ROW + LEG_ROW / 2.0;
             const char *col = series_color(k), *dash = series_dash(&s[k], k);
             if (s[k].lo)
-                sb_printf(&b,
+                ic_sb_printf(&b,
                           "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"12\" fill=\"%s\" "
                           "fill-opacity=\"0.2\"/>\n",
                           lx + 10, yy - 6, LEG_SAMPLE, col);
-            sb_printf(&b,
+            ic_sb_printf(&b,
                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                       "stroke-width=\"2\"",
                       lx + 10, yy, lx + 10 + LEG_SAMPLE, yy, col);
-            if (dash) sb_printf(&b, " stroke-dasharray=\"%s\"", dash);
-            sb_puts(&b, "/>\n");
+            if (dash) ic_sb_printf(&b, " stroke-dasharray=\"%s\"", dash);
+            ic_sb_puts(&b, "/>\n");
             svg_text(&b, lx + 10 + LEG_SAMPLE + 8, yy + FS_LEGEND * 0.35, 0, FS_LEGEND, "start", "",
                      s[k].label, maxw);
             row++;
@@ -1055,7 +999,7 @@ int ic_plot_lines(const char *path, const ic_plot_opts *o, const ic_series *s, i
             svg_text(&b, lx + 10, ly + 5 + shown * LEG_ROW + LEG_ROW / 2.0 + FS_LEGEND * 0.35, 0,
                      FS_LEGEND, "start", "fill=\"" C_NOTE "\"", more, 0);
         }
-        sb_puts(&b, "</g>\n");
+        ic_sb_puts(&b, "</g>\n");
     }
     svg_end(&b);
     return finish(&b, path, err);
@@ -1156,14 +1100,14 @@ int ic_plot_bars(const char *path, const ic_plot_opts *o, const char *const *lab
     if (value_axis(&ya, dlo, dhi, have, p.ymin, p.ymax, logy, py1, py0, 0, -1, 0.03, err) != 0)
         return ic_err_prefix(err, "%s", path);
 
-    sbuf b = {0};
+    ic_sbuf b = {0};
     svg_begin(&b, &p, "barchart");
     clip_def(&b, px0, py0, px1, py1);
     if (have) draw_yaxis(&b, &ya, px0, px1);
     double base = logy ? ya.t.lo : fmin(fmax(0, ya.t.lo), ya.t.hi);
     double ybase = ax_map(&ya, base);
     double bw = fmin(slot * 0.72, 80);
-    sb_puts(&b, "<g clip-path=\"url(#plotarea)\">\n");
+    ic_sb_puts(&b, "<g clip-path=\"url(#plotarea)\">\n");
     for (int i = 0; i < n; i++) {
         double cx = px0 + (i + 0.5) * slot;
         double v = values[i];
@@ -1174,27 +1118,27 @@ int ic_plot_bars(const char *path, const ic_plot_opts *o, const char *const *lab
             continue;
         }
         double yv = ax_map(&ya, v);
-        sb_printf(&b,
+        ic_sb_printf(&b,
                   "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
                   "fill=\"" BAR_COLOR "\"/>\n",
                   cx - bw / 2, fmin(yv, ybase), bw, fabs(ybase - yv));
     }
     if (lo) {
         double cap = fmin(bw * 0.3, 10);
-        sb_puts(&b, "<g class=\"errorbars\" stroke=\"#222222\" stroke-width=\"1.5\" fill=\"none\">\n");
+        ic_sb_puts(&b, "<g class=\"errorbars\" stroke=\"#222222\" stroke-width=\"1.5\" fill=\"none\">\n");
         for (int i = 0; i < n; i++) {
             if (!ax_ok(&ya, values[i]) || !ax_ok(&ya, lo[i]) || !ax_ok(&ya, hi[i])) continue;
             double cx = px0 + (i + 0.5) * slot, a = ax_map(&ya, lo[i]), z = ax_map(&ya, hi[i]);
-            sb_printf(&b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fh%.1fM%.1f %.1fh%.1f\"/>\n", cx, a, z,
+            ic_sb_printf(&b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fh%.1fM%.1f %.1fh%.1f\"/>\n", cx, a, z,
                       cx - cap / 2, a, cap, cx - cap / 2, z, cap);
         }
-        sb_puts(&b, "</g>\n");
+        ic_sb_puts(&b, "</g>\n");
     }
-    sb_puts(&b, "</g>\n");
+    ic_sb_puts(&b, "</g>\n");
     if (has_ref && have) {
         double yr = ax_map(&ya, ref_line);
         if (yr >= py0 - 0.5 && yr <= py1 + 0.5) {
-            sb_printf(&b,
+            ic_sb_printf(&b,
                       "<line class=\"ref\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
                       "stroke=\"" REF_COLOR "\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>\n",
                       px0, yr, px1, yr);
@@ -1204,7 +1148,7 @@ int ic_plot_bars(const char *path, const ic_plot_opts *o, const char *const *lab
     }
     draw_frame(&b, px0, py0, px1, py1);
     /* category labels */
-    sb_puts(&b, "<g class=\"xticks\">\n");
+    ic_sb_puts(&b, "<g class=\"xticks\">\n");
     for (int i = 0; i < n; i += stride) {
         const char *l = labels && labels[i] ? labels[i] : NULL;
         if (!l) {
@@ -1217,7 +1161,7 @@ int ic_plot_bars(const char *path, const ic_plot_opts *o, const char *const *lab
         else
             svg_text(&b, cx, py1 + TICK_LEN + 4 + FS_TICK, 0, FS_TICK, "middle", "", l, lab_cap);
     }
-    sb_puts(&b, "</g>\n");
+    ic_sb_puts(&b, "</g>\n");
     draw_xlabel(&b, &p, px0, px1, p.H - 12);
     draw_ylabel(&b, &p, py0, py1);
     if (!have) no_data(&b, px0, py0, px1, py1);
@@ -1379,15 +1323,15 @@ int ic_plot_heatmap(const char *path, const ic_plot_opts *o, const double *value
         }
     }
 
-    sbuf b = {0};
+    ic_sbuf b = {0};
     svg_begin(&b, &p, "heatmap");
-    sb_puts(&b, "<defs><linearGradient id=\"cmap\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">");
+    ic_sb_puts(&b, "<defs><linearGradient id=\"cmap\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">");
     for (int i = 0; i < 10; i++)
-        sb_printf(&b, "<stop offset=\"%g\" stop-color=\"#%02x%02x%02x\"/>", i / 9.0, VIRIDIS[i][0],
+        ic_sb_printf(&b, "<stop offset=\"%g\" stop-color=\"#%02x%02x%02x\"/>", i / 9.0, VIRIDIS[i][0],
                   VIRIDIS[i][1], VIRIDIS[i][2]);
-    sb_puts(&b, "</linearGradient></defs>\n");
+    ic_sb_puts(&b, "</linearGradient></defs>\n");
     double f0 = log_color ? log10(cmin) : cmin, f1 = log_color ? log10(cmax) : cmax;
-    sb_puts(&b, "<g class=\"cells\">\n");
+    ic_sb_puts(&b, "<g class=\"cells\">\n");
     for (int r = 0; r < rows; r++) {
         double ya0 = round(gy0 + r * ch), ya1 = round(gy0 + (r + 1) * ch);
         for (int c = 0; c < cols; c++) {
@@ -1396,7 +1340,7 @@ int ic_plot_heatmap(const char *path, const ic_plot_opts *o, const double *value
             double xa0 = round(gx0 + c * cw), xa1 = round(gx0 + (c + 1) * cw);
             int rgb[3];
             cmap_rgb(((log_color ? log10(v) : v) - f0) / (f1 - f0), rgb);
-            sb_printf(&b,
+            ic_sb_printf(&b,
                       "<rect class=\"cell\" x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" "
                       "fill=\"#%02x%02x%02x\"/>\n",
                       xa0, ya0, xa1 - xa0, ya1 - ya0, rgb[0], rgb[1], rgb[2]);
@@ -1410,22 +1354,22 @@ int ic_plot_heatmap(const char *path, const ic_plot_opts *o, const double *value
             }
         }
     }
-    sb_puts(&b, "</g>\n");
-    sb_printf(&b,
+    ic_sb_puts(&b, "</g>\n");
+    ic_sb_printf(&b,
               "<rect class=\"gridframe\" x=\"%.1f\" y=\"%.1f\" width=\"%.0f\" height=\"%.0f\" "
               "fill=\"none\" stroke=\"#bbbbbb\"/>\n",
               round(gx0) - 0.5, round(gy0) - 0.5, round(gx1) - round(gx0) + 1,
               round(gy1) - round(gy0) + 1);
 
     /* row labels (row 0 at the top) and column labels */
-    sb_puts(&b, "<g class=\"rowlabels\">\n");
+    ic_sb_puts(&b, "<g class=\"rowlabels\">\n");
     for (int r = 0; r < rows; r += rstride) {
         const char *l = row_labels && row_labels[r] ? row_labels[r] : NULL;
         if (!l) snprintf(num, sizeof num, "%d", r), l = num;
         svg_text(&b, gx0 - 6, gy0 + (r + 0.5) * ch + FS_TICK * 0.35, 0, FS_TICK, "end", "", l,
                  HEAT_LABEL_W);
     }
-    sb_puts(&b, "</g>\n<g class=\"collabels\">\n");
+    ic_sb_puts(&b, "</g>\n<g class=\"collabels\">\n");
     for (int c = 0; c < cols; c += cstride) {
         const char *l = col_labels && col_labels[c] ? col_labels[c] : NULL;
         if (!l) snprintf(num, sizeof num, "%d", c), l = num;
@@ -1435,7 +1379,7 @@ int ic_plot_heatmap(const char *path, const ic_plot_opts *o, const double *value
         else
             svg_text(&b, cx, gy1 + 6 + FS_TICK, 0, FS_TICK, "middle", "", l, clab_cap);
     }
-    sb_puts(&b, "</g>\n");
+    ic_sb_puts(&b, "</g>\n");
 
     /* colour bar */
     double bx = gx1 + 18, by0 = gy0, by1 = gy1;
@@ -1452,20 +1396,20 @@ int ic_plot_heatmap(const char *path, const ic_plot_opts *o, const double *value
     ax_finish(&ca);
     ca.p0 = by1;
     ca.p1 = by0;
-    sb_puts(&b, "<g class=\"colorbar\">\n");
-    sb_printf(&b,
+    ic_sb_puts(&b, "<g class=\"colorbar\">\n");
+    ic_sb_printf(&b,
               "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" fill=\"url(#cmap)\" "
               "stroke=\"#bbbbbb\"/>\n",
               bx, by0, CBAR_W, by1 - by0);
     for (int i = 0; i < ca.t.n; i++) {
         double y = crisp(ax_map(&ca, ca.t.v[i]));
-        sb_printf(&b,
+        ic_sb_printf(&b,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"" C_AXIS "\"/>\n",
                   bx + CBAR_W, y, bx + CBAR_W + TICK_LEN, y);
         svg_text(&b, bx + CBAR_W + TICK_LEN + 4, ax_map(&ca, ca.t.v[i]) + FS_TICK * 0.35, 0,
                  FS_TICK, "start", "class=\"cbar-tick\"", ca.lab[i], 0);
     }
-    sb_puts(&b, "</g>\n");
+    ic_sb_puts(&b, "</g>\n");
     draw_xlabel(&b, &p, gx0, gx1, gy1 + 6 + lab_h + 8 + FS_LABEL);
     draw_ylabel(&b, &p, gy0, gy1);
     if (!have) no_data(&b, gx0, gy0, gx1, gy1);

@@ -12,6 +12,7 @@
 
 #include "fsutil.h"
 #include "numout.h"
+#include "output.h"
 #include "plot.h"
 #include "rng.h"
 #include "schedule.h"
@@ -34,6 +35,26 @@ int ic_sweep_parse(const char *name, ic_sweep_kind *out, ic_err *err) {
         strcat(known, SWEEP_NAMES[k]);
     }
     return ic_errf(err, "unknown sweep '%s' (known: %s)", name, known);
+}
+
+int ic_sweep_parse_list(const char *list, int *want, ic_err *err) {
+    for (int k = 0; k < IC_NUM_SWEEPS; k++) want[k] = 0;
+    const char *p = list;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        char tok[64];
+        snprintf(tok, sizeof tok, "%.*s", (int)(len < sizeof tok ? len : sizeof tok - 1), p);
+        if (len && !strcmp(tok, "all")) {
+            for (int k = 0; k < IC_NUM_SWEEPS; k++) want[k] = 1;
+        } else if (len) {
+            ic_sweep_kind k;
+            if (ic_sweep_parse(tok, &k, err)) return -1;
+            want[k] = 1;
+        }
+        p += len;
+        if (*p == ',') p++;
+    }
+    return 0;
 }
 
 void ic_sweep_opts_default(ic_sweep_opts *o, const ic_schedule *base) {
@@ -353,40 +374,42 @@ int ic_surgery_best(const ic_variant_result *r, int n, int j, int worst) {
 
 /* ---------------- output ---------------- */
 
-/* A growing string buffer for the CSV. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
+/* Undefined numbers (a ratio to a zero or NaN error, a diverged variant) are
+ * null in the JSON and empty in the CSV (numout.h). */
+json_t *ic_curve_json(const ic_curve *c) {
+    return json_pack("{s:o,s:o,s:o}", "mean", ic_json_nums(c->mean, c->n), "lo90", ic_json_nums(c->lo, c->n), "hi90",
+                     ic_json_nums(c->hi, c->n));
+}
 
-static void sb_printf(sbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int w = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (w < 0) { b->oom = 1; return; }
-        if (b->p && b->len + (size_t)w < b->cap) { b->len += (size_t)w; return; }
-        size_t nc = (b->cap ? 2 * b->cap : 4096) + (size_t)w;
-        char *np = realloc(b->p, nc);
-        if (!np) { b->oom = 1; return; }
-        b->p = np;
-        b->cap = nc;
+json_t *ic_paired_at_k_json(const ic_variant_result *r, const ic_surgery_opts *o) {
+    json_t *at = json_array();
+    for (int q = 0; at && q < o->nk; q++)
+        json_array_append_new(at, json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "k", o->ks[q], "err", ic_json_num(r->err[q]),
+                                            "ratio", ic_json_num(r->ratio[q]), "ratio_lo90", ic_json_num(r->ratio_lo[q]),
+                                            "ratio_hi90", ic_json_num(r->ratio_hi[q]), "dist", ic_json_num(r->dist[q])));
+    return at;
+}
+
+void ic_paired_table_cols(ic_table *t, const ic_surgery_opts *o) {
+    for (int q = 0; q < o->nk; q++) {
+        ic_table_col(t, IC_COL_NUM, NULL, "err_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "ratio_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "ratio_lo90_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "ratio_hi90_k%d", o->ks[q]);
+        ic_table_col(t, IC_COL_NUM, NULL, "dist_k%d", o->ks[q]);
     }
 }
 
-/* Undefined numbers (a ratio to a zero or NaN error, a diverged variant) are
- * null in the JSON and empty in the CSV (numout.h). */
-static json_t *curve_json(const ic_curve *c) {
-    return json_pack("{s:o,s:o,s:o}", "mean", ic_json_nums(c->mean, c->n), "lo90", ic_json_nums(c->lo, c->n), "hi90",
-                     ic_json_nums(c->hi, c->n));
+int ic_paired_table_cells(ic_cell *c, const ic_variant_result *r, const ic_surgery_opts *o) {
+    int k = 0;
+    for (int q = 0; q < o->nk; q++) {
+        c[k++] = ic_cell_num(r->err[q]);
+        c[k++] = ic_cell_num(r->ratio[q]);
+        c[k++] = ic_cell_num(r->ratio_lo[q]);
+        c[k++] = ic_cell_num(r->ratio_hi[q]);
+        c[k++] = ic_cell_num(r->dist[q]);
+    }
+    return k;
 }
 
 static json_t *result_json(const ic_variant *v, const ic_variant_result *r, const ic_surgery_opts *o) {
@@ -400,16 +423,11 @@ static json_t *result_json(const ic_variant *v, const ic_variant_result *r, cons
         if (v->row >= 0) json_object_set_new(j, "row", json_integer(v->row));
         json_object_set_new(j, "col", json_integer(v->col));
     }
-    json_t *at = json_array();
-    for (int q = 0; q < o->nk; q++)
-        json_array_append_new(at, json_pack("{s:i,s:o,s:o,s:o,s:o,s:o}", "k", o->ks[q], "err", ic_json_num(r->err[q]),
-                                            "ratio", ic_json_num(r->ratio[q]), "ratio_lo90", ic_json_num(r->ratio_lo[q]),
-                                            "ratio_hi90", ic_json_num(r->ratio_hi[q]), "dist", ic_json_num(r->dist[q])));
-    json_object_set_new(j, "at_k", at);
+    json_object_set_new(j, "at_k", ic_paired_at_k_json(r, o));
     json_object_set_new(j, "err_all_positions", ic_json_num(r->err_all));
     if (v) json_object_set_new(j, "same_as_original", json_boolean(r->same_as_original));
     json_object_set_new(j, "dist_all_positions", ic_json_num(r->dist_all));
-    json_object_set_new(j, "curve", curve_json(&r->curve));
+    json_object_set_new(j, "curve", ic_curve_json(&r->curve));
     return j;
 }
 
@@ -545,37 +563,43 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
                      const ic_schedule *base, const ic_variant *v, const ic_variant_result *res_base,
                      const ic_variant_result *res, int nv, ic_err *err) {
     const char *name = ic_sweep_name(kind);
-    char path[4096], file[256];
+    char file[256];
     char *sched = malloc(8 * IC_MAX_SCHEDULE + 16);
-    sbuf b = {0};
+    ic_table t = {0};
+    ic_cell *cells = NULL;
     json_t *root = NULL;
-    char *js = NULL;
     int rc = -1;
     if (!sched) return ic_errf(err, "out of memory");
     if (ic_mkdirs(dir, err)) goto done;
     /* CSV: one row per variant, the original first */
-    sb_printf(&b, "variant,schedule,loops,row,col");
-    for (int q = 0; q < o->nk; q++)
-        sb_printf(&b, ",err_k%d,ratio_k%d,ratio_lo90_k%d,ratio_hi90_k%d,dist_k%d", o->ks[q], o->ks[q], o->ks[q], o->ks[q],
-                  o->ks[q]);
-    sb_printf(&b, ",err_all,dist_all\n");
+    ic_table_col(&t, IC_COL_QUOTED, NULL, "variant");
+    ic_table_col(&t, IC_COL_QUOTED, NULL, "schedule");
+    ic_table_col(&t, IC_COL_INT, NULL, "loops");
+    ic_table_col(&t, IC_COL_INT, NULL, "row");
+    ic_table_col(&t, IC_COL_INT, NULL, "col");
+    ic_paired_table_cols(&t, o);
+    ic_table_col(&t, IC_COL_NUM, NULL, "err_all");
+    ic_table_col(&t, IC_COL_NUM, NULL, "dist_all");
+    cells = malloc(sizeof *cells * (size_t)(7 + 5 * o->nk));
+    if (!cells) { ic_errf(err, "out of memory"); goto done; }
     for (int i = -1; i < nv; i++) {
         const ic_variant_result *r = i < 0 ? res_base : &res[i];
         const ic_schedule *s = i < 0 ? base : &v[i].sched;
         ic_schedule_format(s, sched, 8 * IC_MAX_SCHEDULE + 16);
+        int c = 0;
+        cells[c++] = ic_cell_str(i < 0 ? "original" : v[i].label);
+        cells[c++] = ic_cell_str(sched);
+        cells[c++] = ic_cell_int(s->loops);
         /* row, col: the heatmap cell; empty where there is none (the original, 1-d sweeps' row) */
-        char row[16] = "", col[16] = "";
-        if (i >= 0 && v[i].row >= 0) snprintf(row, sizeof row, "%d", v[i].row);
-        if (i >= 0 && v[i].col >= 0) snprintf(col, sizeof col, "%d", v[i].col);
-        sb_printf(&b, "\"%s\",\"%s\",%d,%s,%s", i < 0 ? "original" : v[i].label, sched, s->loops, row, col);
-        for (int q = 0; q < o->nk; q++)
-            sb_printf(&b, ",%s,%s,%s,%s,%s", ic_csv_num(r->err[q], 6).s, ic_csv_num(r->ratio[q], 6).s,
-                      ic_csv_num(r->ratio_lo[q], 6).s, ic_csv_num(r->ratio_hi[q], 6).s, ic_csv_num(r->dist[q], 6).s);
-        sb_printf(&b, ",%s,%s\n", ic_csv_num(r->err_all, 6).s, ic_csv_num(r->dist_all, 6).s);
+        cells[c++] = i >= 0 && v[i].row >= 0 ? ic_cell_int(v[i].row) : ic_cell_none();
+        cells[c++] = i >= 0 && v[i].col >= 0 ? ic_cell_int(v[i].col) : ic_cell_none();
+        c += ic_paired_table_cells(cells + c, r, o);
+        cells[c++] = ic_cell_num(r->err_all);
+        cells[c++] = ic_cell_num(r->dist_all);
+        ic_table_row(&t, cells);
     }
-    if (b.oom) { ic_errf(err, "out of memory"); goto done; }
     snprintf(file, sizeof file, "%s.csv", name);
-    if (ic_path_join(path, sizeof path, dir, file, err) || ic_write_file_atomic(path, b.p, b.len, err)) goto done;
+    if (ic_table_write_csv(&t, dir, file, err)) goto done;
     /* JSON */
     root = json_object();
     json_object_set_new(root, "sweep", json_string(name));
@@ -611,16 +635,14 @@ int ic_surgery_write(const char *dir, ic_sweep_kind kind, const ic_sweep_opts *s
                                             ic_json_num(wi >= 0 ? res[wi].ratio[q] : NAN)));
     }
     json_object_set_new(root, "best_worst", bw);
-    js = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    if (!js) { ic_errf(err, "out of memory"); goto done; }
     snprintf(file, sizeof file, "%s.json", name);
-    if (ic_path_join(path, sizeof path, dir, file, err) || ic_write_file_atomic(path, js, strlen(js), err)) goto done;
+    if (ic_out_json(dir, file, root, err)) goto done;
     if (write_plots(dir, kind, so, o, base, v, res_base, res, nv, err)) goto done;
     rc = 0;
 done:
     free(sched);
-    free(b.p);
-    free(js);
+    free(cells);
+    ic_table_free(&t);
     json_decref(root);
     return rc;
 }

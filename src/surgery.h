@@ -18,9 +18,12 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 #include "eval.h"
 #include "model.h"
+#include "output.h"
 #include "tasks.h"
 
 typedef enum {
@@ -40,6 +43,9 @@ typedef enum {
 const char *ic_sweep_name(ic_sweep_kind k);
 /* Name to kind; the error lists the known names. */
 int ic_sweep_parse(const char *name, ic_sweep_kind *out, ic_err *err);
+
+/* "skip-each,loops" or "all" into want[IC_NUM_SWEEPS]. */
+int ic_sweep_parse_list(const char *list, int *want, ic_err *err);
 
 #define IC_SWEEP_MAX_K 8
 #define IC_SWEEP_MAX_PAR 8
@@ -111,6 +117,16 @@ void ic_surgery_results_free(ic_variant_result *r, int n);
  * for predictions made any way (e.g. by another model: iclab compare). */
 int ic_paired_stats(const float *pv, const float *pb, const float *ys, const ic_surgery_opts *o, ic_variant_result *r,
                     ic_err *err);
+
+/* The output of paired statistics, shared by surgery and compare: a curve as
+ * {"mean", "lo90", "hi90"}; the "at_k" array ({k, err, ratio, ratio_lo90,
+ * ratio_hi90, dist} per k); the CSV columns err_kK, ratio_kK, ratio_lo90_kK,
+ * ratio_hi90_kK, dist_kK per k, and the cells of one result for them
+ * (returns how many: 5 per k). */
+json_t *ic_curve_json(const ic_curve *c);
+json_t *ic_paired_at_k_json(const ic_variant_result *r, const ic_surgery_opts *o);
+void ic_paired_table_cols(ic_table *t, const ic_surgery_opts *o);
+int ic_paired_table_cells(ic_cell *c, const ic_variant_result *r, const ic_surgery_opts *o);
 
 /* Index of the variant with the lowest (best) or highest (worst) ratio at
  * ks[j] (finite ratios only, variants that are the original left out); -1

@@ -15,6 +15,9 @@ for f in lens.csv lens.json lens_error.svg lens_positions.svg probes.csv probes.
     check "probe wrote $f" "[ -s pr/$f ]"
 done
 check "progress on stderr" 'grep -q "iclab probe: capture" err.txt'
+# stderr is a file here: plain lines, no carriage-return redraws, a few lines per stage (not one per step)
+check "progress in a log: no carriage returns" '! grep -q $'"'"'\r'"'"' err.txt'
+check "progress in a log: sparse (at most 3 lines per stage)" '[ "$(grep -c "ablation" err.txt)" -le 3 ] && [ "$(wc -l <err.txt)" -le 24 ]'
 check "summary table names every state" 'grep -q "^in " out.txt && grep -q "^3:b2 " out.txt'
 python3 - <<'PY' 2>err.txt
 import json

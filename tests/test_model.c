@@ -809,7 +809,7 @@ static double grad_tol(double gmax) { return 1e-5 * gmax + 1e-7; }
  * the fixture) against the unsharded forward + backward: gradient within
  * grad_tol, loss and every loop's MSE to 1e-6 relative, and the documented
  * side effects of a sharded pass (no activations kept, loop_delta NaN). Also
- * checks that the tolerance has teeth: the replicas' own gradients summed
+ * checks that the tolerance has teeth: the shards' own gradients summed
  * with the wrong weights miss the reference by far more than it. */
 static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n, int nshards, uint64_t seed) {
     ic_model m;
@@ -832,9 +832,9 @@ static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n
     if (ic_model_train_pass(&m, GR(&m), WS(&m), &sh, nshards, s, xs, ys, B, n, &err))
         fail_msg("train_pass (%d shards, B %d): %s", nshards, B, err.msg);
     assert_int_equal(max_threads(), threads); // the caller's OpenMP setting survives
-    // really sharded: 2..min(nshards, B) replicas, together holding the batch
+    // really sharded: 2..min(nshards, B) shards, together holding the batch
     const int k = sh.cap, kmax = nshards < B ? nshards : B;
-    if (k < 2 || k > kmax) fail_msg("%d shards asked for B %d: %d replicas", nshards, B, k);
+    if (k < 2 || k > kmax) fail_msg("%d shards asked for B %d: %d shards made", nshards, B, k);
     int total = 0, unequal = 0;
     for (int i = 0; i < k; i++) {
         total += sh.ws[i].B;
@@ -1032,7 +1032,7 @@ static void test_train_pass_accumulates(void **st) {
     tm_free(&m);
 }
 
-/* The same shard count gives the same bits: fresh replicas or reused ones,
+/* The same shard count gives the same bits: fresh shards or reused ones,
  * one OpenMP thread or three (the results depend on the shard count only).
  * A different shard count is allowed to differ (the sums' order). */
 static void test_train_pass_repeatable(void **st) {
@@ -1052,13 +1052,13 @@ static void test_train_pass_repeatable(void **st) {
         assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &a, k, &s, xs, ys, B, N, &err), 0);
         float *g1 = copy_floats(GR(&m)->mem, np);
         double l1 = WS(&m)->loss, mse1[2] = {WS(&m)->loop_mse[0], WS(&m)->loop_mse[1]};
-        // fresh replicas
+        // fresh shards
         ic_grads_zero(GR(&m));
         assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &b, k, &s, xs, ys, B, N, &err), 0);
         assert_memory_equal(GR(&m)->mem, g1, sizeof(float) * np);
         assert_true(WS(&m)->loss == l1);
         assert_memory_equal(WS(&m)->loop_mse, mse1, sizeof mse1);
-        // reused replicas (holding the last pass's activations and gradients)
+        // reused shards (holding the last pass's activations and gradients)
         ic_grads_zero(GR(&m));
         assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &a, k, &s, xs, ys, B, N, &err), 0);
         assert_memory_equal(GR(&m)->mem, g1, sizeof(float) * np);
