@@ -236,6 +236,7 @@ extern const cli_command cli_cmd_make_prompts;
 extern const cli_command cli_cmd_help_config;
 extern const cli_command cli_cmd_train;
 extern const cli_command cli_cmd_demo;
+extern const cli_command cli_cmd_report;
 extern const cli_command cli_cmd_eval;
 extern const cli_command cli_cmd_loops;
 extern const cli_command cli_cmd_plot;

@@ -11,7 +11,7 @@
 #include "progress.h"
 
 static const cli_command *const COMMANDS[] = {
-    &cli_cmd_demo, &cli_cmd_train, &cli_cmd_eval, &cli_cmd_loops, &cli_cmd_probe, &cli_cmd_surgery, &cli_cmd_compare, &cli_cmd_plot, &cli_cmd_init, &cli_cmd_import, &cli_cmd_predict, &cli_cmd_bench, &cli_cmd_make_prompts,
+    &cli_cmd_demo, &cli_cmd_train, &cli_cmd_eval, &cli_cmd_loops, &cli_cmd_probe, &cli_cmd_surgery, &cli_cmd_compare, &cli_cmd_report, &cli_cmd_plot, &cli_cmd_init, &cli_cmd_import, &cli_cmd_predict, &cli_cmd_bench, &cli_cmd_make_prompts,
     &cli_cmd_help_config,
 };
 #define NCOMMANDS ((int)(sizeof COMMANDS / sizeof *COMMANDS))

@@ -3,8 +3,9 @@
 # Usage: bash scripts/install-deps.sh [--optional]   (--optional adds PyTorch for the parity test)
 # strace: tests/rundir_test.sh kills training at every rename/fsync with its syscall injection
 # python3-numpy/-setuptools/-pip: the Python package and its tests (tests/python/test_iclab.py, for /usr/bin/python3)
+# chromium: tests/report_test.sh loads every kind of iclab report page in headless Chromium
 set -euo pipefail
-pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev libzip-dev libyaml-dev clang libclang-rt-14-dev python3 strace python3-numpy python3-setuptools python3-pip)
+pkgs=(build-essential pkg-config libopenblas-dev libopenblas-openmp-dev liblapacke-dev libcmocka-dev libjansson-dev libzip-dev libyaml-dev clang libclang-rt-14-dev python3 strace python3-numpy python3-setuptools python3-pip chromium)
 if [ "${1:-}" = "--optional" ]; then pkgs+=(python3-torch); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "fsutil.h"
 #include "numout.h"
+#include "page.h"
 #include "plot.h"
 #include "safetensors.h"
 
@@ -350,7 +351,7 @@ done:
 /* Every file a run writes (and nothing else: ic_remove_atomic_temps only
  * touches their temporary files). */
 static const char *const RUN_FILES[] = {"config.json", "state.safetensors", "model.safetensors", "metrics.csv",
-                                        "loss.svg"};
+                                        "loss.svg", "report.html"};
 #define N_RUN_FILES ((int)(sizeof RUN_FILES / sizeof *RUN_FILES))
 #define LOCK_NAME "iclab.lock"
 
@@ -554,9 +555,30 @@ static int metrics_sync(FILE *mf, const char *path, ic_err *err) {
     return 0;
 }
 
-/* state (the commit point), then the model and the plot; *saved_step is the
- * step of the newest state on disk */
-static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l, long *saved_step, ic_err *err) {
+/* The run's page (src/page.h), so a browser shows the progress: after every
+ * checkpoint and at most every PAGE_EVERY_S seconds in between (then with a
+ * fresh loss plot); live: the run goes on (the page reloads itself). The
+ * page is a view of the files above, not part of the run: one that cannot
+ * be written is reported once and training goes on. */
+#define PAGE_EVERY_S 2.0
+typedef struct {
+    const ic_train_hooks *hooks;
+    int warned;
+    double last;
+} page_state;
+
+static void write_page(const char *dir, const metric_log *l, int live, int with_plot, page_state *ps) {
+    ic_err e;
+    if ((with_plot && l->n && write_loss_plot(dir, l, &e)) || ic_page_write(dir, live ? 10 : 0, &e)) {
+        if (!ps->warned) say(ps->hooks, "%s: report.html not updated (training goes on): %s", dir, e.msg);
+        ps->warned = 1;
+    }
+}
+
+/* state (the commit point), then the model and the plot, then the page;
+ * *saved_step is the step of the newest state on disk */
+static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l, long *saved_step, int live,
+                      page_state *ps, ic_err *err) {
     char path[4096];
     if (ic_path_join(path, sizeof path, dir, "state.safetensors", err)) return -1;
     if (ic_trainer_save_state(t, path, err)) return -1;
@@ -570,7 +592,9 @@ static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l,
     int rc = ic_checkpoint_save(path, &t->model, &t->sched, keys, vals, 2, err);
     free(cfg);
     if (rc) return -1;
-    return l->n ? write_loss_plot(dir, l, err) : 0;
+    if (l->n && write_loss_plot(dir, l, err)) return -1;
+    write_page(dir, l, live, 0, ps);
+    return 0;
 }
 
 /* config.json (atomic), unless it already says exactly this */
@@ -603,6 +627,7 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
     ic_dir_lock lock = {.fd = -1};
     ic_run_config *dcfg = NULL; /* the directory's config (resume) */
     metric_log l = {0};
+    page_state ps = {hooks, 0, 0.0};
     FILE *mf = NULL;
     int rc = -1, created = 0, wrote_files = 0, started = 0;
     if (!resume) {
@@ -640,7 +665,7 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
         wrote_files = 1;
         if (write_config(cfg_path, cfg, err)) goto done;
         if (ic_write_file_atomic(metrics_path, METRICS_HEADER, strlen(METRICS_HEADER), err)) goto done;
-        if (checkpoint(&t, dir, &l, NULL, err)) goto done;
+        if (checkpoint(&t, dir, &l, NULL, 1, &ps, err)) goto done;
     } else {
         dcfg = malloc(sizeof *dcfg);
         if (!dcfg) { ic_errf(err, "out of memory"); goto done; }
@@ -679,7 +704,7 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
             /* killed after config.json, before the step-0 state: the start is redone */
             say(hooks, "%s: the run never reached its first checkpoint; starting it from step 0", dir);
             if (ic_write_file_atomic(metrics_path, METRICS_HEADER, strlen(METRICS_HEADER), err)) goto done;
-            if (checkpoint(&t, dir, &l, NULL, err)) goto done;
+            if (checkpoint(&t, dir, &l, NULL, 1, &ps, err)) goto done;
         }
         if (use->train_steps < t.step) {
             ic_errf(err, "%s is at step %ld, past train_steps %ld; nothing was changed (to train further, give "
@@ -698,6 +723,7 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
 
     const double t0 = now_s();
     double last_t = t0, ema_rate = 0.0;
+    ps.last = t0;
     long done_here = 0, last_saved = t.step;
     res->outcome = IC_TRAIN_DONE;
     while (t.step < c->train_steps) {
@@ -723,6 +749,10 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
                 goto stopped;
             }
             if (log_push(&l, (double)st.step, st.loss, st.excess_loss)) { ic_errf(err, "out of memory"); goto stopped; }
+            if (now - ps.last >= PAGE_EVERY_S) {
+                write_page(dir, &l, 1, 1, &ps);
+                ps.last = now;
+            }
         }
         if (hooks && hooks->progress) {
             ic_progress p = {.step = t.step, .total = c->train_steps, .loss = st.loss, .excess_loss = st.excess_loss,
@@ -732,10 +762,11 @@ int ic_train_run(const char *dir, const ic_run_config *cfg, int resume, const ic
             hooks->progress(hooks->ctx, &p);
         }
         if (t.step % c->save_every == 0 && t.step < c->train_steps) {
-            if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, err)) goto stopped;
+            if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, 1, &ps, err)) goto stopped;
+            ps.last = now;
         }
     }
-    if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, err)) goto stopped;
+    if (metrics_sync(mf, metrics_path, err) || checkpoint(&t, dir, &l, &last_saved, 0, &ps, err)) goto stopped;
     int closed = fclose(mf);
     mf = NULL;
     if (closed != 0) { ic_errf(err, "%s: cannot write: %s", metrics_path, strerror(errno)); goto stopped; }

@@ -62,7 +62,7 @@ else
 
     # a kill at every rename of a new run
     n_ren=$(strace -f -qq -o /dev/stdout -e trace=rename "$BIN" train --out count "${TINY[@]}" "${SHORT[@]}" 2>/dev/null | grep -c 'rename(')
-    check "the short run renames 13 times (config, metrics, 3 checkpoints of 3 files + step 0)" '[ "$n_ren" -eq 13 ]'
+    check "the short run renames 17 times (config, metrics, 3 checkpoints of 3 files + report.html, step 0 + report.html)" '[ "$n_ren" -eq 17 ]'
     killed=0
     for n in $(seq 1 "$n_ren"); do
         kill_at rename "$n" train --out k$n "${TINY[@]}" "${SHORT[@]}" && killed=$((killed + 1))
@@ -73,7 +73,7 @@ else
     # a kill at every rename of a resume (interrupted at step 3, between checkpoints)
     ICLAB_STOP_AFTER=3 "$BIN" train --out base "${TINY[@]}" "${SHORT[@]}" >/dev/null 2>&1
     n_ren=$(cp -r base count2 && strace -f -qq -o /dev/stdout -e trace=rename "$BIN" train --resume count2 2>/dev/null | grep -c 'rename(')
-    check "resuming at step 3 renames 6 times" '[ "$n_ren" -eq 6 ]'
+    check "resuming at step 3 renames 8 times (2 checkpoints of 4 files)" '[ "$n_ren" -eq 8 ]'
     killed=0
     for n in $(seq 1 "$n_ren"); do
         rm -rf rk$n && cp -r base rk$n
@@ -87,7 +87,7 @@ else
     RUN2=(--train_steps 2 --save_every 2 --log_every 1)
     "$BIN" train --out ref2 "${TINY[@]}" "${RUN2[@]}" >/dev/null 2>&1
     n_sync=$(strace -f -qq -o /dev/stdout -e trace=fsync "$BIN" train --out count3 "${TINY[@]}" "${RUN2[@]}" 2>/dev/null | grep -c 'fsync(')
-    check "the 2-step run fsyncs 15 times (7 files and their directory, metrics once)" '[ "$n_sync" -eq 15 ]'
+    check "the 2-step run fsyncs 19 times (9 files and their directory, metrics once)" '[ "$n_sync" -eq 19 ]'
     fails=0
     for n in $(seq 1 "$n_sync"); do
         kill_at fsync "$n" train --out f$n "${TINY[@]}" "${RUN2[@]}" || fails=$((fails + 1))
@@ -108,7 +108,8 @@ check "a second --out on a busy directory fails" '[ $rc -eq 1 ]'
 check "... naming the holder" 'grep -q "two is locked by pid $pid on host $(hostname)" err.txt'
 "$BIN" train --resume two --train_steps 200 >out.txt 2>err.txt; rc=$?
 check "a --resume of a busy directory fails with the lock message" '[ $rc -eq 1 ] && grep -q "locked by pid $pid" err.txt'
-"$BIN" demo --out two --train_steps 6 --prompts 20 >out.txt 2>err.txt; rc=$?
+mkdir dtwo && ln -s ../two dtwo/plain6 # the demo's first run directory is the busy one
+"$BIN" demo --out dtwo --train_steps 6 --prompts 20 >out.txt 2>err.txt; rc=$?
 check "a demo on a busy directory fails with the lock message" '[ $rc -eq 1 ] && grep -q "locked by pid $pid" err.txt'
 kill -INT $pid
 wait $pid; rc=$?
@@ -200,7 +201,7 @@ check "--out refuses a directory with any run file" '[ $rc -eq 1 ] && grep -q "a
 "$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?
 check "demo exits 0" '[ $rc -eq 0 ]'
 "$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --learning_rate 0.01 >out.txt 2>err.txt; rc=$?
-check "demo refuses to resume with another learning rate" '[ $rc -eq 1 ] && grep -q "learning_rate is 0.01 here but 0.001" err.txt'
+check "demo refuses to resume with another learning rate" '[ $rc -eq 1 ] && grep -q "learning_rate is 0.01 here but 0.002" err.txt'
 "$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --batch_size 8 >out.txt 2>err.txt; rc=$?
 check "demo refuses to resume with another batch size" '[ $rc -eq 1 ] && grep -q "batch_size is 8 here but 64" err.txt'
 "$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?

@@ -4,7 +4,8 @@
 # Ctrl-C (SIGINT) checkpoints and exits 130, a resumed run is bit-identical
 # to an uninterrupted one, iclab loops (fixed point independent of
 # --batch_size), every evaluating command samples the trained task with all
-# its parameters, the demo writes its curves. Last line:
+# its parameters, the demo writes its three parts, its summary and pages, and
+# skips what is done when run again. Last line:
 # "N passed, M failed"; exit status non-zero if any failed.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -206,18 +207,32 @@ PY
 prc=$?
 check "loops of a NaN-predicting model: every loop kept, null error" '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
 
-# the demo, shortened
+# the demo, shortened: both models trained, the three parts' files, the summary, the pages
 "$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
 check "demo exits 0" '[ $rc -eq 0 ]'
-for f in curve.csv curve.json curve.svg curve_log.svg loss.svg model.safetensors; do
+for f in demo.json report.html plain6/model.safetensors plain6/report.html looped3x2/model.safetensors \
+    eval/results.json eval/standard.svg eval/report.html compare/compare.json compare/report.html \
+    surgery/skip-each.json surgery/duplicate-each.json surgery/shuffle.json surgery/loops.json surgery/report.html; do
     check "demo wrote $f" "[ -s demo/$f ]"
 done
-check "demo prints the curve table" 'grep -q "least squares" out.txt && grep -q "k = d" out.txt'
-check "demo curve.csv has a row per position" '[ $(wc -l <demo/curve.csv) -eq 12 ]'
-python3 -c 'import json,sys; d=json.load(open("demo/curve.json")); c=d["curves"]; assert set(c)=={"transformer","least_squares","zero"}; assert abs(c["least_squares"]["mean"][-1]) < 1e-6' 2>err.txt
-check "demo curve.json parses; least squares ~0 at k=10" '[ $? -eq 0 ]'
+check "demo prints its three findings" \
+    'grep -q "1. In-context learning" out.txt && grep -q "2. Looping, k = 10" out.txt && grep -q "3. Surgery on looped3x2" out.txt'
+python3 -c '
+import json
+r = json.load(open("demo/eval/results.json"))["settings"]["standard"]
+assert set(r) == {"transformer", "least_squares", "zero"}, set(r)
+assert abs(r["least_squares"]["mean"][10]) < 1e-6
+c = json.load(open("demo/compare/compare.json"))
+assert [m["label"] for m in c["models"]] == ["plain6", "looped3x2"]
+' 2>err.txt
+check "demo: least squares ~0 at k = 10, the compare labels" '[ $? -eq 0 ]'
+"$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
+check "a finished demo trains nothing and skips the parts already done" \
+    '[ $rc -eq 0 ] && [ $(grep -c "already trained: 20 steps" out.txt) -eq 2 ] && [ $(grep -c "already done" out.txt) -eq 3 ]'
+"$BIN" demo --out demo --n_layer 4 >out.txt 2>err.txt; rc=$?
+check "the demo refuses its architecture keys" '[ $rc -eq 2 ] && grep -q "architectures are fixed" err.txt'
 # a task key given to the demo reaches its evaluation prompts too (they were plain linear, x_scale 1)
-"$BIN" demo --out demo2 --train_steps 2 --warmup_steps 1 --prompts 10 --x_scale 2 --threads 1 >out.txt 2>err.txt; rc=$?
-check "demo evaluates on the trained x_scale" '[ $rc -eq 0 ] && python3 -c "import json; assert json.load(open(\"demo2/curve.json\"))[\"task_spec\"][\"x_scale\"] == 2.0"'
+"$BIN" demo --out demo2 --train_steps 2 --warmup_steps 1 --prompts 16 --x_scale 2 --threads 1 >out.txt 2>err.txt; rc=$?
+check "demo evaluates on the trained x_scale" '[ $rc -eq 0 ] && python3 -c "import json; assert json.load(open(\"demo2/eval/results.json\"))[\"task_spec\"][\"x_scale\"] == 2.0"'
 
 finish
