@@ -125,8 +125,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         /* the capture of every state (+ attention/MLP parts for --dump, from a forward that
          * stores every loop's activations), the training prompts' capture per 4 chunks */
         const int chunk = po.chunk;
-        int NS = 0;
-        for (int j = 0; j < s->n; j++) NS += !s->par[j];
+        const int NS = ic_schedule_slots(s);
         const double states = (double)s->loops * (NS + 1), BTC = (double)B * 2 * n * C;
         const int tc = 4 * chunk < Bt ? 4 * chunk : Bt;
         const double extra = BTC * states * 4 + (po.parts ? 2.0 * BTC * s->loops * NS * 4 : 0) + (double)B * n * (d + 2.0) * 4 +

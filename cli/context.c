@@ -36,7 +36,7 @@ int cli_model_load(const cli_command *cmd, const cli_ctx_opts *o, const char *pa
         return CLI_FAIL;
     }
     if (o->loops > 0) ic_schedule_set_loops(L->s, o->loops);
-    if (ic_schedule_validate(L->s, &L->m.cfg, &err)) {
+    if (ic_schedule_validate(L->s, L->m.cfg.n_layer, &err)) {
         cli_error(cmd, "%s%s", o->schedule || o->loops ? "" : "schedule stored in the model: ", err.msg);
         return CLI_FAIL;
     }

@@ -40,7 +40,7 @@ static void print_overview(FILE *f) {
  *   thread (measured: small model 134 ms/step active vs 48 ms passive with
  *   one core busy; 26 vs 28 ms on an idle machine).
  * - OPENBLAS_CORETYPE, unless the user set it, when OpenBLAS picked kernels
- *   weaker than the CPU runs (RESEARCH.md §7: Debian's OpenBLAS falls back to
+ *   weaker than the CPU runs (docs/performance.md: Debian's OpenBLAS falls back to
  *   SSE "Prescott" kernels on CPU models it does not know, 4x slower);
  *   ICLAB_BLAS_AUTO_FROM records what OpenBLAS had chosen (iclab bench shows
  *   it). ICLAB_TEST_CORENAME pretends OpenBLAS chose that kernel set, to test

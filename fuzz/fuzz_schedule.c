@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
 #include "schedule.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

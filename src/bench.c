@@ -292,11 +292,14 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     double *t_all = malloc(sizeof(double) * 3 * (size_t)steps);
     const int nshards = ic_default_shards(); /* as the trainer does */
     ic_shards sh = {0};
+    ic_workspace ws;
+    ic_grads g = {0};
+    ic_workspace_init(&ws);
     int rc = -1;
     if (!xs || !ys || !t_all) { ic_errf(err, "out of memory"); goto done0; }
     if (ic_model_create(&m, &cfg->model, err)) goto done0;
     ic_model_init_weights(&m, cfg->seed);
-    if (ic_adam_create(&opt, m.num_params, err)) goto done;
+    if (ic_adam_create(&opt, m.num_params, err) || ic_grads_create(&g, &m, err)) goto done;
     // linear-regression prompts from the task sampler (x ~ N(0, I), y = x . w, w ~ N(0, I))
     ic_rng r;
     ic_rng_seed(&r, cfg->seed + 1);
@@ -306,10 +309,10 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     double *tt = t_all, *tf = t_all + steps, *tu = t_all + 2 * steps;
     for (int i = 0; i < warmup + steps; i++) {
         double t0 = now_ms();
-        ic_model_zero_grad(&m);
-        if (ic_model_train_pass(&m, &sh, nshards, s, xs, ys, B, n, err)) goto done;
+        ic_grads_zero(&g);
+        if (ic_model_train_pass(&m, &g, &ws, &sh, nshards, s, xs, ys, B, n, err)) goto done;
         double t2 = now_ms();
-        ic_adam_update(&opt, m.params_mem, m.grads_mem, cfg->learning_rate);
+        ic_adam_update(&opt, m.params_mem, g.mem, cfg->learning_rate);
         double t3 = now_ms();
         if (i >= warmup) {
             int j = i - warmup;
@@ -339,6 +342,8 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
 done:
     ic_adam_free(&opt);
     ic_shards_free(&sh);
+    ic_grads_free(&g);
+    ic_workspace_free(&ws);
     ic_model_free(&m);
 done0:
     free(xs); free(ys); free(t_all); free(s);
@@ -354,6 +359,8 @@ int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps
     if (ic_run_config_schedule(cfg, s, err)) { free(s); return -1; }
     const int n = cfg->n_points, d = cfg->model.n_dims;
     ic_model m;
+    ic_workspace ws;
+    ic_workspace_init(&ws);
     float *xs = malloc(sizeof(float) * (size_t)batch * n * d), *ys = malloc(sizeof(float) * (size_t)batch * n);
     double *t = malloc(sizeof(double) * (size_t)reps);
     int rc = -1;
@@ -367,13 +374,14 @@ int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps
     if (ic_task_sample(&task, &r, batch, n, d, xs, ys, NULL, err)) goto done;
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = now_ms();
-        if (ic_model_forward(&m, s, xs, ys, batch, n, 0, err)) goto done;
+        if (ic_model_forward(&m, &ws, s, xs, ys, batch, n, 0, err)) goto done;
         if (i >= warmup) t[i - warmup] = now_ms() - t0;
     }
     *ms_per_batch = median(t, reps);
     *prompts_per_s = batch / (*ms_per_batch / 1e3);
     rc = 0;
 done:
+    ic_workspace_free(&ws);
     ic_model_free(&m);
 done0:
     free(xs); free(ys); free(t); free(s);

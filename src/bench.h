@@ -36,7 +36,7 @@ int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps
  * of independent vector multiply-adds (no memory traffic) with the widest
  * fp32 vectors the CPU executes (cpuid at run time: AVX-512F 16 lanes,
  * AVX2+FMA 8, SSE 4), on every OpenMP thread for about `seconds`; 2 flops per
- * FMA lane (RESEARCH.md section 7 measured its machine the same way). */
+ * FMA lane (docs/performance.md). */
 typedef struct {
     double gflops;       /* fp32 ceiling, all threads (sum of each thread's best of 5 rounds) */
     int threads, lanes;  /* OpenMP threads; fp32 lanes per FMA of the loop measured */
@@ -59,7 +59,7 @@ double ic_bench_clock_ghz(double seconds);
 /* seconds <= 0: only names the CPU (cpu, features, threads; gflops 0). */
 void ic_bench_ceiling(double seconds, ic_ceiling *out);
 
-/* ---- the OpenBLAS kernel set (RESEARCH.md §7) ----
+/* ---- the OpenBLAS kernel set (docs/performance.md) ----
  * Debian's OpenBLAS picks its kernels from the CPU model at load time; on a
  * CPU model it does not know it silently falls back to old SSE kernels
  * ("Prescott") that run several times slower. The CPU's features tell which

@@ -108,7 +108,7 @@ const float *iclab_model_param(const iclab_model *h, const char *name, size_t *c
     for (int k = 0; name && k < IC_NUM_PARAM_TENSORS; k++) {
         if (strcmp(ic_param_name(k), name) == 0) {
             if (count) *count = h->m.param_sizes[k];
-            return ic_model_tensor((ic_model *)&h->m, 0, k, 0);
+            return ic_model_tensor(&h->m, k, 0);
         }
     }
     char names[512] = "";
@@ -143,7 +143,7 @@ static int run_schedule(iclab_model *h, const char *text, int loops, ic_err *err
     }
     if (loops < 0 || loops > IC_MAX_LOOPS) return ic_errf(err, "loops must be in 0..%d (0: the model's), got %d", IC_MAX_LOOPS, loops);
     if (loops > 0) ic_schedule_set_loops(&h->run, loops);
-    if (ic_schedule_validate(&h->run, &h->m.cfg, err))
+    if (ic_schedule_validate(&h->run, h->m.cfg.n_layer, err))
         return (text && text[0]) || loops ? -1 : ic_err_prefix(err, "schedule stored in the model");
     return 0;
 }

@@ -60,7 +60,7 @@ int iclab_model_schedule(const iclab_model *m, char *buf, size_t len, int *loops
 /* The notice about ignored tensors from loading ("" if none). */
 const char *iclab_model_notice(const iclab_model *m);
 /* Parameter tensor `name` (ic_param_name: "read_in_w", ..., "lnf_w",
- * "lnf_b", "read_out_w", "read_out_b"; per-block tensors stacked [P, ...],
+ * "lnf_b", "read_out_w", "read_out_b"; per-block tensors stacked [n_layer, ...],
  * layouts in model.h): a pointer into the model's parameters and its
  * element count in *count. NULL (and errbuf) for an unknown name. */
 const float *iclab_model_param(const iclab_model *m, const char *name, size_t *count, char *errbuf, size_t errlen);

@@ -9,25 +9,9 @@
 #include "fsutil.h"
 #include "safetensors.h"
 
-/* Garg et al. names of the per-block tensors, in IC_P_LN1_W..IC_P_FCPROJ_B order. */
-static const char *const BLOCK_NAMES[] = {
-    "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
-    "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
-    "mlp.c_proj.weight", "mlp.c_proj.bias"};
-
 void ic_checkpoint_tensor_name(int k, int b, char *buf, size_t len) {
-    switch (k) {
-    case IC_P_READ_IN_W: snprintf(buf, len, "_read_in.weight"); break;
-    case IC_P_READ_IN_B: snprintf(buf, len, "_read_in.bias"); break;
-    case IC_P_WPE: snprintf(buf, len, "_backbone.wpe.weight"); break;
-    case IC_P_LNF_W: snprintf(buf, len, "_backbone.ln_f.weight"); break;
-    case IC_P_LNF_B: snprintf(buf, len, "_backbone.ln_f.bias"); break;
-    case IC_P_READ_OUT_W: snprintf(buf, len, "_read_out.weight"); break;
-    case IC_P_READ_OUT_B: snprintf(buf, len, "_read_out.bias"); break;
-    default:
-        if (ic_param_is_per_block(k)) snprintf(buf, len, "_backbone.h.%d.%s", b, BLOCK_NAMES[k - IC_P_LN1_W]);
-        else snprintf(buf, len, "?");
-    }
+    if (ic_param_is_per_block(k)) snprintf(buf, len, "_backbone.h.%d.%s", b, ic_param_ckpt_name(k));
+    else snprintf(buf, len, "%s", ic_param_ckpt_name(k));
 }
 
 /* Shape of one tensor (one block's slice for per-block tensors). */
@@ -90,23 +74,6 @@ int ic_check_finite(const char *name, const float *x, size_t n, ic_err *err) {
     return 0;
 }
 
-static int tensor_shape(const ic_config *c, int k, int64_t shape[2]) {
-    const int64_t e = c->n_embd, d = c->n_dims;
-    switch (k) {
-    case IC_P_READ_IN_W: shape[0] = e; shape[1] = d; return 2;
-    case IC_P_WPE: shape[0] = 2 * (int64_t)c->n_positions; shape[1] = e; return 2;
-    case IC_P_QKV_W: shape[0] = e; shape[1] = 3 * e; return 2;
-    case IC_P_QKV_B: shape[0] = 3 * e; return 1;
-    case IC_P_ATTPROJ_W: shape[0] = e; shape[1] = e; return 2;
-    case IC_P_FC_W: shape[0] = e; shape[1] = 4 * e; return 2;
-    case IC_P_FC_B: shape[0] = 4 * e; return 1;
-    case IC_P_FCPROJ_W: shape[0] = 4 * e; shape[1] = e; return 2;
-    case IC_P_READ_OUT_W: shape[0] = 1; shape[1] = e; return 2;
-    case IC_P_READ_OUT_B: shape[0] = 1; return 1;
-    default: shape[0] = e; return 1; /* biases and layernorm vectors */
-    }
-}
-
 static char *config_json(const ic_config *c) {
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i}", "n_dims", c->n_dims, "n_positions", c->n_positions,
                           "n_embd", c->n_embd, "n_layer", c->n_layer, "n_head", c->n_head);
@@ -137,11 +104,12 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
     const ic_config *c = &m->cfg;
     ic_schedule def;
     if (!s) {
-        ic_schedule_default(&def, c);
+        ic_schedule_default(&def, c->n_layer);
         s = &def;
     }
-    if (ic_schedule_validate(s, c, err)) return ic_err_prefix(err, "%s", path);
-    const int nt = 7 + 12 * c->n_layer;
+    if (ic_schedule_validate(s, c->n_layer, err)) return ic_err_prefix(err, "%s", path);
+    int nt = 0;
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) nt += ic_param_is_per_block(k) ? c->n_layer : 1;
     st_wtensor *ts = calloc((size_t)nt, sizeof *ts);
     char *names = calloc((size_t)nt, 64);
     const char **keys = calloc((size_t)n_extra + 4, sizeof *keys);
@@ -152,24 +120,25 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
         ic_errf(err, "out of memory");
         goto done;
     }
-    // PyTorch state_dict order: read_in, wpe, h.0 .. h.P-1, ln_f, read_out
-    int order_global_first[] = {IC_P_READ_IN_W, IC_P_READ_IN_B, IC_P_WPE};
-    int order_global_last[] = {IC_P_LNF_W, IC_P_LNF_B, IC_P_READ_OUT_W, IC_P_READ_OUT_B};
+    // PyTorch state_dict order: the global tensors before the first per-block one (read_in, wpe),
+    // h.0 .. h.<n_layer-1> (each block's tensors in table order), then the rest (ln_f, read_out)
+    int first_blk = 0, end_blk = 0;
+    while (first_blk < IC_NUM_PARAM_TENSORS && !ic_param_is_per_block(first_blk)) first_blk++;
+    for (end_blk = first_blk; end_blk < IC_NUM_PARAM_TENSORS && ic_param_is_per_block(end_blk); end_blk++) {}
     int j = 0;
-    ic_model *mm = (ic_model *)m; /* ic_model_tensor takes a non-const model; nothing is written */
 #define ADD(k, b) do {                                                               \
         char *nm = names + (size_t)j * 64;                                           \
         ic_checkpoint_tensor_name((k), (b), nm, 64);                                 \
         ts[j].name = nm;                                                             \
         ts[j].dtype = ST_F32;                                                        \
-        ts[j].ndim = tensor_shape(c, (k), ts[j].shape);                              \
-        ts[j].data = ic_model_tensor(mm, 0, (k), (b));                               \
+        ts[j].ndim = ic_param_shape(c, (k), ts[j].shape);                            \
+        ts[j].data = ic_model_tensor(m, (k), (b));                                   \
         j++;                                                                         \
     } while (0)
-    for (int i = 0; i < 3; i++) ADD(order_global_first[i], 0);
+    for (int k = 0; k < first_blk; k++) ADD(k, 0);
     for (int b = 0; b < c->n_layer; b++)
-        for (int k = IC_P_LN1_W; k <= IC_P_FCPROJ_B; k++) ADD(k, b);
-    for (int i = 0; i < 4; i++) ADD(order_global_last[i], 0);
+        for (int k = first_blk; k < end_blk; k++) ADD(k, b);
+    for (int k = end_blk; k < IC_NUM_PARAM_TENSORS; k++) ADD(k, 0);
 #undef ADD
     keys[0] = "format"; vals[0] = "iclab-1";
     keys[1] = "iclab_config"; vals[1] = cj;
@@ -324,15 +293,14 @@ static int load_inner(const st_file *f, ic_model *m, ic_schedule *s, int n_head,
         }
         int ok = 0, b;
         char tail[64];
-        if (!strcmp(name, "_read_in.weight") || !strcmp(name, "_read_in.bias") || !strcmp(name, "_backbone.wpe.weight") ||
-            !strcmp(name, "_backbone.ln_f.weight") || !strcmp(name, "_backbone.ln_f.bias") ||
-            !strcmp(name, "_read_out.weight") || !strcmp(name, "_read_out.bias"))
-            ok = 1;
-        else if (sscanf(name, "_backbone.h.%d.%63s", &b, tail) == 2 && b >= 0 && b < c.n_layer)
-            for (size_t k = 0; k < sizeof BLOCK_NAMES / sizeof *BLOCK_NAMES; k++) {
+        for (int k = 0; k < IC_NUM_PARAM_TENSORS && !ok; k++)
+            ok = !ic_param_is_per_block(k) && !strcmp(name, ic_param_ckpt_name(k));
+        if (!ok && sscanf(name, "_backbone.h.%d.%63s", &b, tail) == 2 && b >= 0 && b < c.n_layer)
+            for (int k = 0; k < IC_NUM_PARAM_TENSORS && !ok; k++) {
+                if (!ic_param_is_per_block(k)) continue;
                 char canon[96]; /* rejects spellings sscanf tolerates, like h.01 or h.+1 */
-                snprintf(canon, sizeof canon, "_backbone.h.%d.%s", b, BLOCK_NAMES[k]);
-                if (!strcmp(name, canon)) ok = 1;
+                ic_checkpoint_tensor_name(k, b, canon, sizeof canon);
+                ok = !strcmp(name, canon);
             }
         if (!ok) return ic_errf(err, "unexpected tensor '%s' (not part of a %d-block model)", name, c.n_layer);
     }
@@ -345,7 +313,7 @@ static int load_inner(const st_file *f, ic_model *m, ic_schedule *s, int n_head,
             const st_tensor *t = st_find(f, nm);
             if (!t) { ic_model_free(m); return ic_errf(err, "missing tensor '%s'", nm); }
             int64_t shape[2];
-            int nd = tensor_shape(&c, k, shape);
+            int nd = ic_param_shape(&c, k, shape);
             int same = t->ndim == nd;
             for (int i = 0; same && i < nd; i++) same = t->shape[i] == shape[i];
             if (!same) {
@@ -356,16 +324,16 @@ static int load_inner(const st_file *f, ic_model *m, ic_schedule *s, int n_head,
                 return ic_errf(err, "tensor '%s' should have shape [%lld] for this model (e=%d)", nm, (long long)shape[0], c.n_embd);
             }
             size_t numel = (size_t)shape[0] * (nd == 2 ? (size_t)shape[1] : 1);
-            if (st_read_f32(f, t, ic_model_tensor(m, 0, k, b), numel, err) ||
-                ic_check_finite(nm, ic_model_tensor(m, 0, k, b), numel, err)) {
+            if (st_read_f32(f, t, ic_model_tensor(m, k, b), numel, err) ||
+                ic_check_finite(nm, ic_model_tensor(m, k, b), numel, err)) {
                 ic_model_free(m);
                 return -1;
             }
         }
     }
-    ic_schedule_default(s, &c);
+    ic_schedule_default(s, c.n_layer);
     const char *sm = st_meta(f, "iclab_schedule");
-    if (sm && (parse_schedule_meta(sm, s, err) || ic_schedule_validate(s, &c, err))) {
+    if (sm && (parse_schedule_meta(sm, s, err) || ic_schedule_validate(s, c.n_layer, err))) {
         ic_model_free(m);
         return -1;
     }

@@ -1,17 +1,17 @@
 /* checkpoint.h: models as safetensors files with Garg et al.'s tensor names
- * and layouts (RESEARCH.md §2), so their PyTorch models and ours load each
- * other.
+ * and layouts (the ckpt column of IC_PARAM_TABLE, model.h), so their
+ * PyTorch models and ours load each other (symbols: docs/architecture.md).
  *
- *   _read_in.{weight [e,d], bias [e]}            nn.Linear layout
- *   _backbone.wpe.weight [2*n_positions, e]
- *   _backbone.h.{i}.ln_1.{weight,bias} [e]
- *   _backbone.h.{i}.attn.c_attn.{weight [e,3e], bias [3e]}   Conv1D (in,out)
- *   _backbone.h.{i}.attn.c_proj.{weight [e,e], bias [e]}
- *   _backbone.h.{i}.ln_2.{weight,bias} [e]
- *   _backbone.h.{i}.mlp.c_fc.{weight [e,4e], bias [4e]}
- *   _backbone.h.{i}.mlp.c_proj.{weight [4e,e], bias [e]}
- *   _backbone.ln_f.{weight,bias} [e]
- *   _read_out.{weight [1,e], bias [1]}
+ *   _read_in.{weight [C,d], bias [C]}            nn.Linear layout
+ *   _backbone.wpe.weight [2*n_positions, C]
+ *   _backbone.h.{i}.ln_1.{weight,bias} [C]
+ *   _backbone.h.{i}.attn.c_attn.{weight [C,3C], bias [3C]}   Conv1D (in,out)
+ *   _backbone.h.{i}.attn.c_proj.{weight [C,C], bias [C]}
+ *   _backbone.h.{i}.ln_2.{weight,bias} [C]
+ *   _backbone.h.{i}.mlp.c_fc.{weight [C,4C], bias [4C]}
+ *   _backbone.h.{i}.mlp.c_proj.{weight [4C,C], bias [C]}
+ *   _backbone.ln_f.{weight,bias} [C]
+ *   _read_out.{weight [1,C], bias [1]}
  *
  * __metadata__ holds "iclab_config" (the model config as JSON) and
  * "iclab_schedule" (steps, loops, loss_loops, inject, loop_lnf as JSON).

@@ -408,14 +408,14 @@ char *ic_run_config_to_json(const ic_run_config *c) {
 }
 
 int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) {
-    ic_schedule_default(s, &c->model);
+    ic_schedule_default(s, c->model.n_layer);
     if (c->schedule[0] && ic_schedule_parse(s, c->schedule, NULL, c->model.n_layer, err)) return -1;
     s->loops = c->loops;
     s->loss_loops = c->loss_loops;
     s->grad_loops = c->grad_loops;
     s->inject = c->inject;
     s->loop_lnf = c->loop_lnf;
-    return ic_schedule_validate(s, &c->model, err);
+    return ic_schedule_validate(s, c->model.n_layer, err);
 }
 
 double ic_run_config_train_bytes(const ic_run_config *c, int nshards) {

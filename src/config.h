@@ -100,7 +100,7 @@ struct json_t *ic_json_u64(uint64_t v);
 /* Bytes a training run of c needs at its largest (final n_points, loops and
  * grad_loops; curricula only start smaller): the model trained on nshards
  * shards (ic_model_mem_estimate: parameters, gradients, activations,
- * backward scratch, predictions, replicas), Adam's two moments and one batch
+ * backward scratch, predictions, shards), Adam's two moments and one batch
  * of prompts. Allocates nothing; c must be valid. */
 double ic_run_config_train_bytes(const ic_run_config *c, int nshards);
 /* Refuses (-1, one line: needed, available, which limit, what to lower) a

@@ -85,28 +85,43 @@ void ic_curve_free(ic_curve *c) {
     memset(c, 0, sizeof *c);
 }
 
-int ic_model_predict(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
-                     int chunk, float *pred, ic_err *err) {
+int ic_model_predict_ws(const ic_model *m, ic_workspace *ws, const ic_schedule *s, const float *xs, const float *ys,
+                        int B, int n, int chunk, float *pred, ic_err *err) {
     const int d = m->cfg.n_dims;
     if (chunk < 1) chunk = 256;
     for (int b0 = 0; b0 < B; b0 += chunk) {
         int nb = B - b0 < chunk ? B - b0 : chunk;
-        if (ic_model_forward(m, s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, nb, n, 0, err)) return -1;
-        memcpy(pred + (size_t)b0 * n, ic_model_preds(m, -1), sizeof(float) * (size_t)nb * n);
+        if (ic_model_forward(m, ws, s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, nb, n, 0, err)) return -1;
+        memcpy(pred + (size_t)b0 * n, ic_workspace_preds(ws, -1), sizeof(float) * (size_t)nb * n);
     }
     return 0;
 }
 
-/* One predictor on B prompts of n points (model when bl is NULL). */
-static int predict_plain(ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, const float *xs,
-                         const float *ys, int B, int n, int d, float *pred, ic_err *err) {
-    if (bl) return ic_baseline_predict(bl, xs, ys, B, n, d, pred, err);
-    return ic_model_predict(m, s, xs, ys, B, n, 256, pred, err);
+int ic_model_predict(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
+                     int chunk, float *pred, ic_err *err) {
+    ic_workspace ws;
+    ic_workspace_init(&ws);
+    const int rc = ic_model_predict_ws(m, &ws, s, xs, ys, B, n, chunk, pred, err);
+    ic_workspace_free(&ws);
+    return rc;
 }
 
-int ic_eval_predict(ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position, const float *xs,
-                    const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err) {
-    if (!per_position) return predict_plain(m, s, bl, xs, ys, B, n, d, pred, err);
+/* One predictor on B prompts of n points (model when bl is NULL). */
+static int predict_plain(const ic_model *m, ic_workspace *ws, const ic_schedule *s, const ic_baseline_spec *bl,
+                         const float *xs, const float *ys, int B, int n, int d, float *pred, ic_err *err) {
+    if (bl) return ic_baseline_predict(bl, xs, ys, B, n, d, pred, err);
+    return ic_model_predict_ws(m, ws, s, xs, ys, B, n, 256, pred, err);
+}
+
+int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
+                    const float *xs, const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err) {
+    ic_workspace ws;
+    ic_workspace_init(&ws);
+    if (!per_position) {
+        const int rc = predict_plain(m, &ws, s, bl, xs, ys, B, n, d, pred, err);
+        ic_workspace_free(&ws);
+        return rc;
+    }
     /* position k: a prompt of k context points and the shifted query */
     float *px = malloc(sizeof(float) * (size_t)B * n * d), *py = malloc(sizeof(float) * (size_t)B * n);
     float *pp = malloc(sizeof(float) * (size_t)B * n);
@@ -120,12 +135,13 @@ int ic_eval_predict(ic_model *m, const ic_schedule *s, const ic_baseline_spec *b
             memcpy(py + (size_t)b * len, ys + (size_t)b * n, sizeof(float) * (size_t)k);
             py[(size_t)b * len + k] = 0.0f; /* the query's y is not an input */
         }
-        rc = predict_plain(m, s, bl, px, py, B, len, d, pp, err);
+        rc = predict_plain(m, &ws, s, bl, px, py, B, len, d, pp, err);
         for (int b = 0; b < B && rc == 0; b++) pred[(size_t)b * n + k] = pp[(size_t)b * len + k];
     }
     free(px);
     free(py);
     free(pp);
+    ic_workspace_free(&ws);
     return rc;
 }
 

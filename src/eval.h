@@ -1,4 +1,4 @@
-/* eval.h: in-context error curves (RESEARCH.md §2): squared error at every
+/* eval.h: in-context error curves (docs/evaluation.md): squared error at every
  * prompt position, normalised (by d, or by s for sparse tasks), averaged
  * over prompts, with a bootstrap 90% interval over prompts. */
 #ifndef ICLAB_EVAL_H
@@ -29,8 +29,12 @@ void ic_curve_free(ic_curve *c);
 int ic_eval_prompts(const ic_task_spec *task, uint64_t seed, int B, int n, int d, float **xs, float **ys, ic_err *err);
 
 /* Predictions of the model's last loop for B prompts, chunk prompts at a
- * time (no gradient storage). pred [B,n]. */
-int ic_model_predict(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
+ * time (no gradient storage), in the workspace ws (its step hook applies).
+ * pred [B,n]. */
+int ic_model_predict_ws(const ic_model *m, ic_workspace *ws, const ic_schedule *s, const float *xs, const float *ys,
+                        int B, int n, int chunk, float *pred, ic_err *err);
+/* The same in a workspace of its own, freed before it returns. */
+int ic_model_predict(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, float *pred, ic_err *err);
 
 /* Writes DIR/<base>.csv (column k, then mean, lo90, hi90 per curve; a
@@ -46,7 +50,7 @@ int ic_curves_write(const char *dir, const char *base, const char *title, const 
  * predicted from its own prompt: context xs/ys[0..k-1] and the query qx[k]
  * (its y, qy[k], is never shown to the predictor). pred [B,n]. The
  * predictor is the model (m, s) when bl is NULL, else the baseline bl. */
-int ic_eval_predict(ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position, const float *xs,
+int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position, const float *xs,
                     const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err);
 
 #endif

@@ -19,7 +19,7 @@ void ic_loops_report_free(ic_loops_report *r) {
     memset(r, 0, sizeof *r);
 }
 
-int ic_loops_run(ic_model *m, const ic_schedule *s, int L, const float *xs, const float *ys, int B, int n, int chunk,
+int ic_loops_run(const ic_model *m, const ic_schedule *s, int L, const float *xs, const float *ys, int B, int n, int chunk,
                  ic_progress_fn progress, void *pctx, ic_loops_report *r, ic_err *err) {
     memset(r, 0, sizeof *r);
     const int d = m->cfg.n_dims;
@@ -33,6 +33,8 @@ int ic_loops_run(ic_model *m, const ic_schedule *s, int L, const float *xs, cons
     r->ks[1] = d;
     r->ks[2] = 2 * d;
     ic_schedule *ls = malloc(sizeof *ls);
+    ic_workspace ws;
+    ic_workspace_init(&ws);
     double *num = calloc((size_t)L, sizeof(double)), *den = calloc((size_t)L, sizeof(double));
     r->err = calloc((size_t)L, sizeof(double));
     r->err_k = calloc((size_t)L * 3, sizeof(double));
@@ -50,9 +52,9 @@ int ic_loops_run(ic_model *m, const ic_schedule *s, int L, const float *xs, cons
     for (int b0 = 0; b0 < B; b0 += chunk) {
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const float *y = ys + (size_t)b0 * n;
-        if (ic_model_forward(m, ls, xs + (size_t)b0 * n * d, y, nb, n, 0, err)) goto done;
+        if (ic_model_forward(m, &ws, ls, xs + (size_t)b0 * n * d, y, nb, n, 0, err)) goto done;
         for (int t = 0; t < L; t++) {
-            const float *p = ic_model_preds(m, t);
+            const float *p = ic_workspace_preds(&ws, t);
             for (int b = 0; b < nb; b++)
                 for (int i = 0; i < n; i++) {
                     double e = (double)p[(size_t)b * n + i] - y[(size_t)b * n + i];
@@ -61,8 +63,8 @@ int ic_loops_run(ic_model *m, const ic_schedule *s, int L, const float *xs, cons
                         if (i == r->ks[j]) r->err_k[(size_t)t * 3 + j] += e * e / d / B;
                 }
             /* sums, not the chunk's ratio: a mean of chunk ratios would depend on the chunk size */
-            num[t] += m->loop_delta_num[t];
-            den[t] += m->loop_delta_den[t];
+            num[t] += ws.loop_delta_num[t];
+            den[t] += ws.loop_delta_den[t];
         }
         if (progress) progress(pctx, "prompts", b0 + nb, B);
     }
@@ -73,6 +75,7 @@ int ic_loops_run(ic_model *m, const ic_schedule *s, int L, const float *xs, cons
     }
     rc = 0;
 done:
+    ic_workspace_free(&ws);
     free(ls);
     free(num);
     free(den);

@@ -1,5 +1,5 @@
 /* loops.h: a (looped) model run for 1..L loops, far past its trained loop
- * count (RESEARCH.md §3): per loop the in-context error and the fixed-point
+ * count (docs/cli.md): per loop the in-context error and the fixed-point
  * measure |Y_{t+1} - Y_t| / |Y_t|. Does it converge, stall or diverge?
  * `iclab loops` (cli/cmd_loops.c) is parse -> ic_loops_run -> ic_loops_write. */
 #ifndef ICLAB_LOOPS_H
@@ -28,7 +28,7 @@ int ic_loops_default_max(int trained);
  * every loop's prediction read out) on xs [B,n,d], ys [B,n]. s is not
  * changed (its loops are the trained count). progress (may be NULL) gets
  * ("prompts", done, B) after each chunk. Free r with ic_loops_report_free. */
-int ic_loops_run(ic_model *m, const ic_schedule *s, int L, const float *xs, const float *ys, int B, int n, int chunk,
+int ic_loops_run(const ic_model *m, const ic_schedule *s, int L, const float *xs, const float *ys, int B, int n, int chunk,
                  ic_progress_fn progress, void *pctx, ic_loops_report *r, ic_err *err);
 void ic_loops_report_free(ic_loops_report *r);
 

@@ -258,10 +258,6 @@ static void gather_transposed(float *tile, const float *src, int T, int Tp, int 
 #define IC_VEC 8
 static inline int round_vec(int n) { return (n + IC_VEC - 1) / IC_VEC * IC_VEC; }
 
-/* Per-thread attention tiles live on the thread's stack when they fit (every
- * configuration in configs/ does: the standard model needs 32 KB), so a
- * training step allocates nothing; larger shapes fall back to malloc. */
-#define IC_ATT_STACK_FLOATS 16384
 
 /* Register blocks for attention. The head-sized products are too small for
  * BLAS, and a loop over one row's keys is bound by the latency of a single
@@ -344,20 +340,36 @@ static inline float row_max(const float *restrict r, int n) {
  * stored as zeros, so a block runs over the keys of its last row and the
  * extra terms add exact zeros. Apart from the softmax normaliser (summed in
  * lanes, row_sum_lanes) no sum is reordered relative to ops_ref.c's order over keys (or queries). */
-void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
+size_t ic_attention_tile_floats(int T, int C, int H) {
+    const size_t Tp = (size_t)round_vec(T), hs = (size_t)(C / H);
+    const size_t need = hs * Tp + (size_t)IC_RB * Tp;
+    return (need + 15) / 16 * 16;
+}
+
+/* This thread's tile among nthreads (omp_get_thread_num() < nthreads: the
+ * parallel regions below have at most nthreads threads). */
+static float *thread_tile(float *tiles, size_t per_thread) {
+#ifdef _OPENMP
+    return tiles + (size_t)omp_get_thread_num() * per_thread;
+#else
+    (void)per_thread;
+    return tiles;
+#endif
+}
+
+void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H, float *tiles,
+                          int nthreads) {
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel
+    const size_t per_thread = ic_attention_tile_floats(T, C, H);
+    #pragma omp parallel num_threads(nthreads)
     {
         /* this thread's K^T tile [hs, Tp] and a block of score rows [IC_RB, Tp] */
         const int Tp = round_vec(T);
-        const size_t need = (size_t)hs * Tp + (size_t)IC_RB * Tp;
-        float stack_tile[IC_ATT_STACK_FLOATS];
-        float *kt = need <= IC_ATT_STACK_FLOATS ? stack_tile : malloc(sizeof(float) * need);
+        float *kt = thread_tile(tiles, per_thread);
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
-                if (!kt) continue; /* out of memory: nothing sensible to do in a kernel */
                 float *restrict S = kt + (size_t)hs * Tp;
                 const float *qkv_b = qkv + (size_t)b * T * C3;
                 float *a_bh = att + ((size_t)b * H + h) * T * T;
@@ -384,27 +396,24 @@ void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T
                 }
             }
         }
-        if (kt != stack_tile) free(kt);
     }
 }
 
-void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                           const float *att, int B, int T, int C, int H, ic_grad_mode mode) {
+void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                           int T, int C, int H, ic_grad_mode mode, float *tiles, int nthreads) {
     const int acc = mode != IC_SET; /* every element of dqkv is written by exactly one pv_block */
     const int hs = C / H, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hs);
+    const size_t per_thread = ic_attention_tile_floats(T, C, H);
     // Each (b,h) touches only its own head's channels of dqkv: no races.
-    #pragma omp parallel
+    #pragma omp parallel num_threads(nthreads)
     {
         /* this thread's V^T [hs, Tp] and a block of rows [IC_RB, Tp] */
         const int Tp = round_vec(T);
-        const size_t need = (size_t)hs * Tp + (size_t)IC_RB * Tp;
-        float stack_tile[IC_ATT_STACK_FLOATS];
-        float *vt = need <= IC_ATT_STACK_FLOATS ? stack_tile : malloc(sizeof(float) * need);
+        float *vt = thread_tile(tiles, per_thread);
         #pragma omp for collapse(2)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
-                if (!vt) continue;
                 float *restrict S = vt + (size_t)hs * Tp;
                 const float *qkv_b = qkv + (size_t)b * T * C3, *dout_b = dout + (size_t)b * T * C;
                 const float *a_bh = att + ((size_t)b * H + h) * T * T;
@@ -441,7 +450,6 @@ void ic_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                 }
             }
         }
-        if (vt != stack_tile) free(vt);
     }
 }
 

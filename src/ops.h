@@ -16,6 +16,8 @@
 #ifndef ICLAB_OPS_H
 #define ICLAB_OPS_H
 
+#include <stddef.h>
+
 #define IC_LN_EPS 1e-5
 
 /* Weight layout of a linear map. Garg et al.'s GPT-2 blocks use Conv1D
@@ -60,11 +62,20 @@ void ic_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
  * qkv[B,T,3C] holds q|k|v, each [C] split into H heads of C/H.
  * att[B,H,T,T]: softmax probabilities saved for backward (row t uses keys
  * 0..t; entries above the diagonal are written as 0). Scale 1/sqrt(C/H).
- * out[B,T,C]: heads concatenated. */
-void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H);
-/* dqkv[B,T,3C] += (or =, mode) ...; datt[B,H,T,T] is scratch (overwritten). */
-void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
-                           const float *att, int B, int T, int C, int H, ic_grad_mode mode);
+ * out[B,T,C]: heads concatenated.
+ * tiles: scratch of nthreads per-thread tiles, ic_attention_tile_floats(T, C, H)
+ * floats each (the caller's workspace holds them: the kernel allocates
+ * nothing); the kernel runs on at most nthreads OpenMP threads. */
+void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H, float *tiles,
+                          int nthreads);
+/* dqkv[B,T,3C] += (or =, mode) ...; datt[B,H,T,T] is scratch (overwritten);
+ * tiles and nthreads as for the forward. */
+void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                           int T, int C, int H, ic_grad_mode mode, float *tiles, int nthreads);
+/* Floats of one thread's attention tile: K^T (or V^T) [C/H, Tp] and a block
+ * of score rows [8, Tp], Tp = T rounded up to 8; rounded up to 16 floats so
+ * that the tiles of neighbouring threads do not share a cache line. */
+size_t ic_attention_tile_floats(int T, int C, int H);
 
 /* GELU, tanh approximation (GPT-2's "gelu_new"). */
 void ic_gelu_forward(float *out, const float *inp, int N);

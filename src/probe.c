@@ -84,10 +84,10 @@ static void capture_hook(void *vctx, int loop, int step, float *resid, const flo
     memcpy(ic_capture_state(c->cap, ic_capture_index(c->cap, loop, step + 1)) + c->off, resid, sizeof(float) * cnt);
 }
 
-int ic_probe_capture(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
+int ic_probe_capture(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, int parts, ic_capture *cap, ic_err *err) {
     ic_capture_free(cap);
-    if (ic_schedule_validate(s, &m->cfg, err)) return -1;
+    if (ic_schedule_validate(s, m->cfg.n_layer, err)) return -1;
     if (!xs || !ys) return ic_errf(err, "capture needs prompts (xs and ys)");
     if (B < 1) return ic_errf(err, "capture needs at least one prompt (got %d)", B);
     if (n < 1 || n > m->cfg.n_positions)
@@ -98,8 +98,7 @@ int ic_probe_capture(ic_model *m, const ic_schedule *s, const float *xs, const f
     *rs = *s;
     rs->grad_loops = rs->loops; /* every loop stores its activations */
     const int C = m->cfg.n_embd, d = m->cfg.n_dims, T = 2 * n, L = s->loops, nb = s->n;
-    int S = 0;
-    for (int j = 0; j < nb; j++) S += !s->par[j];
+    const int S = ic_schedule_slots(s);
     cap->B = B;
     cap->n = n;
     cap->T = T;
@@ -127,43 +126,38 @@ int ic_probe_capture(ic_model *m, const ic_schedule *s, const float *xs, const f
         free(rs);
         return ic_errf(err, "out of memory: the capture needs %.0f MB (use fewer prompts)", mb);
     }
-    for (int j = 0, q = 0; j < nb; j++) {
-        if (!s->par[j]) {
-            cap->step_first[q] = j;
-            cap->step_len[q] = 1;
-            q++;
-        } else {
-            cap->step_len[q - 1]++;
-        }
+    for (int j0 = 0, q = 0; j0 < nb; j0 = ic_schedule_group_end(s, j0), q++) {
+        cap->step_first[q] = j0;
+        cap->step_len[q] = ic_schedule_group_end(s, j0) - j0;
     }
     memcpy(cap->xs, xs, sizeof(float) * (size_t)B * n * d);
     memcpy(cap->ys, ys, sizeof(float) * (size_t)B * n);
-    /* Without parts the states come from the model's step hook in a no-grad
+    /* Without parts the states come from the workspace's step hook in a no-grad
      * forward (one loop's activations in memory); with parts from the stored
      * activations of a forward with need_grad = 1 (every loop's). */
     capture_ctx cc = {cap, 0};
-    ic_step_hook old = m->step_hook;
-    void *old_ctx = m->step_hook_ctx;
+    ic_workspace ws;
+    ic_workspace_init(&ws);
     if (!parts) {
-        m->step_hook = capture_hook;
-        m->step_hook_ctx = &cc;
+        ws.step_hook = capture_hook;
+        ws.step_hook_ctx = &cc;
     }
     int rc = 0;
     for (int b0 = 0; b0 < B && !rc; b0 += chunk) {
         const int cb = B - b0 < chunk ? B - b0 : chunk;
         cc.off = (size_t)b0 * TC;
-        if (ic_model_forward(m, rs, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, cb, n, parts, err)) {
+        if (ic_model_forward(m, &ws, rs, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, cb, n, parts, err)) {
             rc = -1;
             break;
         }
-        memcpy(cap->preds + (size_t)b0 * n, ic_model_preds(m, -1), sizeof(float) * (size_t)cb * n);
+        memcpy(cap->preds + (size_t)b0 * n, ic_workspace_preds(&ws, -1), sizeof(float) * (size_t)cb * n);
         if (!parts) continue;
         const size_t cTC = (size_t)cb * TC, off = (size_t)b0 * TC;
         for (int l = 0; l < L; l++) {
-            const float *h = m->loop_acts[l].in; /* the current step's input */
+            const float *h = ws.loop_acts[l].in; /* the current step's input */
             memcpy(ic_capture_state(cap, ic_capture_index(cap, l, 0)) + off, h, sizeof(float) * cTC);
             for (int q = 0; q < S; q++) {
-                const ic_block_acts *ba = &m->block_acts[(size_t)l * nb + cap->step_first[q]];
+                const ic_block_acts *ba = &ws.block_acts[(size_t)l * nb + cap->step_first[q]];
                 const int k = cap->step_len[q];
                 const float *out = ba[k - 1].out; /* a group's mean lives in its last member's out */
                 memcpy(ic_capture_state(cap, ic_capture_index(cap, l, q + 1)) + off, out, sizeof(float) * cTC);
@@ -187,8 +181,7 @@ int ic_probe_capture(ic_model *m, const ic_schedule *s, const float *xs, const f
             }
         }
     }
-    m->step_hook = old;
-    m->step_hook_ctx = old_ctx;
+    ic_workspace_free(&ws);
     free(rs);
     if (rc) ic_capture_free(cap);
     return rc;
@@ -902,13 +895,12 @@ static void ablate_hook(void *vctx, int loop, int step, float *resid, const floa
     }
 }
 
-int ic_probe_ablate(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n, int chunk,
+int ic_probe_ablate(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n, int chunk,
                     int loop, int step, const double *dirs, int r, float *pred, ic_err *err) {
     const int C = m->cfg.n_embd;
     if (r < 0 || r > C) return ic_errf(err, "ablation rank must be in 0..%d (got %d)", C, r);
     if (loop < 0 || loop >= s->loops) return ic_errf(err, "ablation loop %d is outside 0..%d", loop, s->loops - 1);
-    int S = 0;
-    for (int j = 0; j < s->n; j++) S += !s->par[j];
+    const int S = ic_schedule_slots(s);
     if (step < 0 || step >= S) return ic_errf(err, "ablation step %d is outside 0..%d", step, S - 1);
     int nthr = 1;
 #ifdef _OPENMP
@@ -916,13 +908,12 @@ int ic_probe_ablate(ic_model *m, const ic_schedule *s, const float *xs, const fl
 #endif
     ablate_ctx a = {loop, step, r, C, dirs, malloc(sizeof(double) * (size_t)(r > 0 ? r : 1) * (size_t)nthr), nthr};
     if (!a.coef) return ic_errf(err, "out of memory for the ablation (%d directions x %d threads)", r, nthr);
-    ic_step_hook old = m->step_hook;
-    void *old_ctx = m->step_hook_ctx;
-    m->step_hook = ablate_hook;
-    m->step_hook_ctx = &a;
-    int rc = ic_model_predict(m, s, xs, ys, B, n, chunk > 0 ? chunk : 256, pred, err);
-    m->step_hook = old;
-    m->step_hook_ctx = old_ctx;
+    ic_workspace ws;
+    ic_workspace_init(&ws);
+    ws.step_hook = ablate_hook;
+    ws.step_hook_ctx = &a;
+    int rc = ic_model_predict_ws(m, &ws, s, xs, ys, B, n, chunk > 0 ? chunk : 256, pred, err);
+    ic_workspace_free(&ws);
     free(a.coef);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* probe.h: what each layer computes (issue 7; docs/probing.md).
+/* probe.h: what each layer computes (docs/probing.md).
  *
  * Everything here works on a CAPTURE: the residual stream [B,T,C] of a batch
  * of prompts at every STATE of a forward pass. A schedule of L loops whose
@@ -53,15 +53,14 @@ typedef struct {
 /* Runs the model (schedule s) on B prompts, chunk at a time (chunk <= 0:
  * 128), and copies every state into cap (which must be zeroed or hold an
  * earlier capture; that one is freed first). parts = 0: a no-grad forward
- * whose step hook (model.h) copies each step's output and each loop's input
- * (one loop's activations in memory; a hook the caller set is restored
- * afterwards). parts = 1: a forward with need_grad = 1 and grad_loops =
+ * in a workspace of its own whose step hook (workspace.h) copies each
+ * step's output and each loop's input (one loop's activations in memory). parts = 1: a forward with need_grad = 1 and grad_loops =
  * loops, so every loop's activations are stored, read from the block
  * activations, which also give attn = res2 - input and mlp = out - res2.
  * Both are bit-identical to the model's own forward on the same batches
  * (need_grad does not change the arithmetic; another chunk size may differ
  * at float-rounding level, as BLAS kernels do). */
-int ic_probe_capture(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
+int ic_probe_capture(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, int parts, ic_capture *cap, ic_err *err);
 void ic_capture_free(ic_capture *cap);
 
@@ -221,11 +220,12 @@ double ic_subspace_overlap(const double *U1, const double *U2, int C, int r);
 /* Ablation: runs the model (need_grad = 0, chunk prompts at a time) with
  * the update of step `step` of loop `loop` projected off its top-r write
  * directions, h_out' = h_out - U_r U_r^T (h_out - h_in) for every token
- * (U_r: the first r rows of dirs [>= r, C]), through the model's step hook.
+ * (U_r: the first r rows of dirs [>= r, C]), through the step hook of a
+ * workspace of its own (workspace.h).
  * r = 0 leaves the forward untouched (bit-identical); r = C with a full
  * orthonormal basis removes the update (= skipping the step, up to float
  * rounding). pred [B,n]: the last loop's predictions. */
-int ic_probe_ablate(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n, int chunk,
+int ic_probe_ablate(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n, int chunk,
                     int loop, int step, const double *dirs, int r, float *pred, ic_err *err);
 
 #endif

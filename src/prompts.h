@@ -1,5 +1,5 @@
 /* prompts.h: prompt files — safetensors with xs F32 [B,n,d] and ys F32 [B,n]
- * (RESEARCH.md §2 layout: ys[b,i] is the target of xs[b,i]), so users can
+ * (the layout of tasks.h: ys[b,i] is the target of xs[b,i]), so users can
  * evaluate on their own data. */
 #ifndef ICLAB_PROMPTS_H
 #define ICLAB_PROMPTS_H

@@ -1,6 +1,6 @@
 /* safetensors.c: strict reader and atomic writer for the safetensors format.
  *
- * The reader enforces every rule of RESEARCH.md §6 (see safetensors.h). It is
+ * The reader enforces every rule listed in safetensors.h. It is
  * written to be fed hostile bytes: every length is checked before it is used,
  * every multiplication is overflow-checked, tensor data is only ever reached
  * through memcpy (no alignment is promised), and every error is one line that

@@ -1,6 +1,6 @@
 /* safetensors.h: strict reader and atomic writer for the safetensors format.
  *
- * Format (RESEARCH.md §6): 8-byte little-endian header length N; N bytes of a
+ * Format: 8-byte little-endian header length N; N bytes of a
  * UTF-8 JSON object (may be padded with trailing spaces); then the data.
  * Each entry is {"dtype", "shape", "data_offsets": [begin, end]} relative to
  * the start of the data; "__metadata__" is an optional string->string map.

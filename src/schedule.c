@@ -1,6 +1,7 @@
-/* schedule.c: the schedule language (schedule.h, docs/schedules.md).
+/* schedule.c: the schedule (schedule.h): default, validation, format,
+ * slot walk, and the schedule language (docs/schedules.md).
  *
- * A hand-written recursive-descent parser, one function per grammar rule.
+ * The language parser is a hand-written recursive-descent parser, one function per grammar rule.
  * Why not a generator (lex/yacc) or a regex pass: the grammar is tiny (five
  * rules, one character of look-ahead), and every error has to name the exact
  * 1-based column of the offending character and what the rule expected
@@ -24,6 +25,81 @@
 #include <string.h>
 
 #include "rng.h"
+
+/* ---------------- the schedule struct ---------------- */
+
+void ic_schedule_default(ic_schedule *s, int n_layer) {
+    memset(s, 0, sizeof *s);
+    s->n = n_layer < IC_MAX_SCHEDULE ? n_layer : IC_MAX_SCHEDULE;
+    for (int i = 0; i < s->n; i++) s->steps[i] = i;
+    s->loops = 1;
+    s->loss_loops = 1;
+    s->grad_loops = 0;
+    s->inject = 1;
+    s->loop_lnf = 1;
+}
+
+int ic_schedule_validate(const ic_schedule *s, int n_layer, ic_err *err) {
+    if (s->n < 1) return ic_errf(err, "schedule is empty");
+    if (s->n > IC_MAX_SCHEDULE) return ic_errf(err, "schedule has %d steps, more than %d", s->n, IC_MAX_SCHEDULE);
+    for (int i = 0; i < s->n; i++)
+        if (s->steps[i] < 0 || s->steps[i] >= n_layer)
+            return ic_errf(err, "schedule step %d names block %d, but the model has blocks 0..%d", i + 1,
+                           s->steps[i], n_layer - 1);
+    if (s->par[0] != 0) return ic_errf(err, "schedule step 1 cannot run in parallel with a step before it");
+    for (int i = 1; i < s->n; i++)
+        if (s->par[i] > 1) return ic_errf(err, "schedule step %d: parallel flag must be 0 or 1 (got %d)", i + 1, s->par[i]);
+    if (s->loops < 1 || s->loops > IC_MAX_LOOPS) return ic_errf(err, "loops must be in 1..%d (got %d)", IC_MAX_LOOPS, s->loops);
+    if (s->loss_loops < 1 || s->loss_loops > s->loops)
+        return ic_errf(err, "loss_loops must be in 1..loops=%d (got %d)", s->loops, s->loss_loops);
+    if (s->grad_loops != 0 && (s->grad_loops < s->loss_loops || s->grad_loops > s->loops))
+        return ic_errf(err, "grad_loops must be 0 (= loss_loops) or in loss_loops=%d..loops=%d (got %d)", s->loss_loops,
+                       s->loops, s->grad_loops);
+    return 0;
+}
+
+int ic_schedule_grad_loops(const ic_schedule *s) { return s->grad_loops ? s->grad_loops : s->loss_loops; }
+
+void ic_schedule_set_loops(ic_schedule *s, int loops) {
+    s->loops = loops;
+    if (s->loss_loops > loops) s->loss_loops = loops;
+    if (s->grad_loops > loops) s->grad_loops = loops;
+}
+
+char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len) {
+    size_t used = 0;
+    if (len == 0) return buf;
+    buf[0] = '\0';
+    for (int i = 0; i < s->n && used < len; i++) {
+        int opens = !s->par[i] && i + 1 < s->n && s->par[i + 1];
+        int closes = s->par[i] && (i + 1 == s->n || !s->par[i + 1]);
+        const char *sep = i == 0 ? "" : s->par[i] ? "|" : ",";
+        int w = snprintf(buf + used, len - used, "%s%s%d%s", sep, opens ? "(" : "", s->steps[i], closes ? ")" : "");
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
+int ic_schedule_slots(const ic_schedule *s) {
+    int k = 0;
+    for (int i = 0; i < s->n; i++) k += !s->par[i];
+    return k;
+}
+
+int ic_schedule_group_end(const ic_schedule *s, int j0) {
+    int j1 = j0 + 1;
+    while (j1 < s->n && s->par[j1]) j1++;
+    return j1;
+}
+
+int ic_schedule_group_start(const ic_schedule *s, int j1) {
+    int j0 = j1 - 1;
+    while (j0 > 0 && s->par[j0]) j0--;
+    return j0;
+}
+
+/* ---------------- the schedule language ---------------- */
 
 #define MAX_INT 1000000000ULL /* block indices, slots, repeat counts, K */
 #define MAX_DEPTH 64          /* nested '[' */

@@ -1,4 +1,10 @@
-/* schedule.h: the schedule language (issue 5; docs/schedules.md).
+/* schedule.h: the schedule, one module: what runs (the struct), the
+ * default body, validation against a model's block count, the text form
+ * (format and the schedule language parser, docs/schedules.md), the
+ * effective gradient depth, a --loops override, and the walk over the
+ * body's sequential steps (slots, parallel groups). It depends on nothing
+ * but err.h and rng.h, so the schedule fuzzer (fuzz/fuzz_schedule.c) links
+ * without BLAS. Symbols as in docs/architecture.md ("Glossary").
  *
  * A schedule text is a body expression, or a chain of named surgery
  * operations, or a body expression followed by operations:
@@ -22,7 +28,7 @@
  *   blocks  := (INT | INT '-' INT) ('|' (INT | INT '-' INT))*
  *
  * Operations act on SLOTS: 0-based sequential positions in the current body
- * (in the default body 0..P-1, slot i holds block i; a parallel group is one
+ * (in the default body 0..n_layer-1, slot i holds block i; a parallel group is one
  * slot and moves, repeats or disappears whole). SPAN is a slot or an
  * inclusive slot range a-b (a <= b); a slot past the end of the body is an
  * error naming the body's slot count.
@@ -76,8 +82,54 @@
 #ifndef ICLAB_SCHEDULE_H
 #define ICLAB_SCHEDULE_H
 
+#include <stddef.h>
+
 #include "err.h"
-#include "model.h"
+
+#define IC_MAX_SCHEDULE 1024 /* body length limit */
+#define IC_MAX_LOOPS 100000
+
+typedef struct {
+    int n;                       /* body length (entries; each member of a group counts), 1..IC_MAX_SCHEDULE */
+    int steps[IC_MAX_SCHEDULE];  /* block indices, each in [0, n_layer) */
+    unsigned char par[IC_MAX_SCHEDULE]; /* par[i] = 1: step i runs in parallel with step i-1,
+                                    on the same input; a parallel group (a step with par 0
+                                    and the par-1 steps after it) outputs the mean of its
+                                    members' outputs (= input + mean of their updates).
+                                    par[0] = 0; all 0: a plain sequential body */
+    int loops;                   /* L >= 1 */
+    int loss_loops;              /* L_loss, 1..L: the last L_loss loops' outputs carry loss (averaged) */
+    int grad_loops;              /* L_grad, L_loss..L: the last L_grad loops carry gradient (0: L_grad =
+                                    L_loss, Yang et al.'s truncation); L_grad = L backpropagates through all */
+    int inject;                  /* input injection between loops */
+    int loop_lnf;                /* ln_f output fed back to the next loop */
+} ic_schedule;
+
+/* 0,1,...,n_layer-1 (at most IC_MAX_SCHEDULE steps); one loop; injection and per-loop ln_f on. */
+void ic_schedule_default(ic_schedule *s, int n_layer);
+/* Fails, saying which field and why, unless s is a schedule a model of
+ * n_layer blocks can run. */
+int ic_schedule_validate(const ic_schedule *s, int n_layer, ic_err *err);
+/* The effective L_grad (grad_loops, or loss_loops when it is 0). */
+int ic_schedule_grad_loops(const ic_schedule *s);
+/* Runs the body `loops` times (loops >= 1), lowering loss_loops and grad_loops
+ * to at most that: a --loops override at inference. */
+void ic_schedule_set_loops(ic_schedule *s, int loops);
+/* "0,1,(2|3),4" into buf (parallel groups in parentheses, members joined by
+ * '|'; the text parses back with ic_schedule_parse); returns buf. */
+char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len);
+
+/* Sequential steps. A slot (a sequential step) is a plain step or a whole
+ * parallel group; the body's slots are numbered 0..ic_schedule_slots()-1.
+ * Slot iteration over the body entries:
+ *     for (int j0 = 0; j0 < s->n; j0 = ic_schedule_group_end(s, j0)) ...
+ * visits each slot's entries j0..ic_schedule_group_end(s, j0)-1 in order. */
+int ic_schedule_slots(const ic_schedule *s);
+/* End (exclusive) of the slot that starts at entry j0 (par[j0] = 0). */
+int ic_schedule_group_end(const ic_schedule *s, int j0);
+/* Start of the slot that ends just before entry j1 (0 < j1 <= n): the walk
+ * backwards, for (j1 = s->n; j1 > 0; j1 = j0) { j0 = ic_schedule_group_start(s, j1); ... }. */
+int ic_schedule_group_start(const ic_schedule *s, int j1);
 
 /* Parses text into s->n, s->steps and s->par (entries past n are zeroed);
  * keeps s's loop fields (loops, loss_loops, grad_loops, inject, loop_lnf).

@@ -1,5 +1,5 @@
 /* shifts.h: evaluation settings — the distribution shifts of Garg et al.
- * (RESEARCH.md §2) applied to a task's prompts.
+ * (docs/evaluation.md) applied to a task's prompts.
  *
  *   standard            the training distribution
  *   noisy[:s]           y += N(0, s^2) at every position (default s = 1)

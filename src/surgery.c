@@ -67,12 +67,6 @@ void ic_sweep_opts_default(ic_sweep_opts *o, const ic_schedule *base) {
     o->max_loops = base && 4 * base->loops > 20 ? 4 * base->loops : 20;
 }
 
-int ic_schedule_slots(const ic_schedule *s) {
-    int k = 0;
-    for (int i = 0; i < s->n; i++) k += !s->par[i];
-    return k;
-}
-
 /* Appends one variant named by label (parsed on base). */
 static int add_variant(ic_variant *v, int *nv, const ic_schedule *base, int n_layer, int row, int col, int group,
                        ic_err *err, const char *fmt, ...)
@@ -280,7 +274,7 @@ static int variant_stats(const float *pv, const float *pb, const float *ys, cons
     return 0;
 }
 
-int ic_surgery_eval(ic_model *m, const ic_schedule *base, const ic_variant *v, int nv, const float *xs,
+int ic_surgery_eval(const ic_model *m, const ic_schedule *base, const ic_variant *v, int nv, const float *xs,
                     const float *ys, const ic_surgery_opts *o, ic_variant_result *res_base,
                     ic_variant_result *res, ic_err *err) {
     const int B = o->B, n = o->n, d = m->cfg.n_dims, chunk = o->chunk > 0 ? o->chunk : 256;
@@ -303,6 +297,8 @@ int ic_surgery_eval(ic_model *m, const ic_schedule *base, const ic_variant *v, i
     double *boot = malloc(sizeof(double) * (size_t)(o->n_boot > 0 ? o->n_boot : 1) * o->nk);
     int *idx = malloc(sizeof(int) * (size_t)B);
     ic_schedule *tmp = malloc(sizeof *tmp);
+    ic_workspace ws; /* one for every forward of the sweep */
+    ic_workspace_init(&ws);
     int rc = -1;
     if (!pb || !pv || !sq || !boot || !idx || !tmp) {
         ic_errf(err, "out of memory for surgery evaluation (%d prompts x %d points)", B, n);
@@ -315,18 +311,19 @@ int ic_surgery_eval(ic_model *m, const ic_schedule *base, const ic_variant *v, i
         tmp->grad_loops = 0;
         for (int b0 = 0; b0 < B; b0 += chunk) {
             int nb = B - b0 < chunk ? B - b0 : chunk;
-            if (ic_model_forward(m, tmp, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, nb, n, 0, err)) goto done;
-            memcpy(pb + (size_t)b0 * n, ic_model_preds(m, base->loops - 1), sizeof(float) * (size_t)nb * n);
+            if (ic_model_forward(m, &ws, tmp, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, nb, n, 0, err)) goto done;
+            memcpy(pb + (size_t)b0 * n, ic_workspace_preds(&ws, base->loops - 1), sizeof(float) * (size_t)nb * n);
             for (int i = 0; i < nv; i++)
-                memcpy(pv + Bn * i + (size_t)b0 * n, ic_model_preds(m, v[i].sched.loops - 1), sizeof(float) * (size_t)nb * n);
+                memcpy(pv + Bn * i + (size_t)b0 * n, ic_workspace_preds(&ws, v[i].sched.loops - 1),
+                       sizeof(float) * (size_t)nb * n);
         }
-    } else if (ic_model_predict(m, base, xs, ys, B, n, chunk, pb, err)) {
+    } else if (ic_model_predict_ws(m, &ws, base, xs, ys, B, n, chunk, pb, err)) {
         goto done;
     }
     if (variant_stats(pb, NULL, ys, o, sq, boot, idx, res_base, err)) goto done;
     for (int i = 0; i < nv; i++) {
         float *p = loops_only ? pv + Bn * i : pv;
-        if (!loops_only && ic_model_predict(m, &v[i].sched, xs, ys, B, n, chunk, p, err)) {
+        if (!loops_only && ic_model_predict_ws(m, &ws, &v[i].sched, xs, ys, B, n, chunk, p, err)) {
             ic_err_prefix(err, "variant %s", v[i].label);
             goto done;
         }
@@ -341,6 +338,7 @@ done:
         ic_surgery_results_free(res, nv);
     }
     free(pb); free(pv); free(sq); free(boot); free(idx); free(tmp);
+    ic_workspace_free(&ws);
     return rc;
 }
 

@@ -1,4 +1,4 @@
-/* surgery.h: layer surgery at inference (RESEARCH.md §5, issue 5).
+/* surgery.h: layer surgery at inference (docs/surgery.md).
  *
  * A sweep is a family of schedule variants of a model's own body (the base):
  * every layer skipped, every block duplicated, every pair swapped, ... Each
@@ -68,8 +68,6 @@ typedef struct {
     ic_schedule sched;
 } ic_variant;
 
-/* Number of sequential slots of a body (parallel groups count once). */
-int ic_schedule_slots(const ic_schedule *s);
 
 /* The variants of one sweep on base (a model's schedule; loop fields are
  * kept, except for IC_SWEEP_LOOPS). n_layer bounds block indices. Allocates
@@ -108,7 +106,7 @@ typedef struct {
 
 /* Evaluates base (res_base) and every variant on the prompts xs [B,n,d],
  * ys [B,n]. res has nv entries. Free with ic_surgery_results_free. */
-int ic_surgery_eval(ic_model *m, const ic_schedule *base, const ic_variant *v, int nv, const float *xs,
+int ic_surgery_eval(const ic_model *m, const ic_schedule *base, const ic_variant *v, int nv, const float *xs,
                     const float *ys, const ic_surgery_opts *o, ic_variant_result *res_base,
                     ic_variant_result *res, ic_err *err);
 void ic_surgery_results_free(ic_variant_result *r, int n);

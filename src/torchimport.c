@@ -504,11 +504,11 @@ static int check_yaml_agrees(const ic_garg_yaml *y, const ic_config *c, const ch
 }
 
 /* Yang et al.'s nanoGPT names and layouts to Garg et al.'s (checkpoint.h):
- * "_backbone.transformer.X" -> "_backbone.X"; each block's four nn.Linear
- * weights [out,in] -> Conv1D [in,out]; wpe's 2*n_positions+1 rows -> the
+ * "_backbone.transformer.X" -> "_backbone.X"; each block's nn.Linear
+ * weights [out,in] (the per-block matrices of IC_PARAM_TABLE, which GPT-2
+ * keeps as Conv1D) -> Conv1D [in,out]; wpe's 2*n_positions+1 rows -> the
  * first 2*n_positions (their extra row is past the longest prompt). */
 static int nano_to_garg(ic_torch_state *ts, ic_err *err) {
-    static const char *const LINEAR[] = {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"};
     const size_t pl = strlen(NANO_PREFIX);
     for (int i = 0; i < ts->n; i++) {
         ic_torch_tensor *t = &ts->t[i];
@@ -525,8 +525,9 @@ static int nano_to_garg(ic_torch_state *ts, ic_err *err) {
                                     "nanoGPT block_size gives", NANO_PREFIX "wpe.weight");
             t->shape[0]--; /* row-major: the last row is simply not written */
         } else if (sscanf(nm, "_backbone.h.%d.%n", &b, &used) == 1 && used > 0) {
-            for (size_t k = 0; k < sizeof LINEAR / sizeof *LINEAR; k++) {
-                if (strcmp(nm + used, LINEAR[k])) continue;
+            for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
+                if (!ic_param_is_per_block(k) || ic_param_ndim(k) != 2 || strcmp(nm + used, ic_param_ckpt_name(k)))
+                    continue;
                 if (t->ndim != 2) return ic_errf(err, "'%s' is not a matrix (an nn.Linear weight)", nm);
                 int64_t r = t->shape[0], c = t->shape[1];
                 float *tr = malloc((r > 0 && c > 0) ? (size_t)(r * c) * sizeof(float) : 1);
@@ -646,7 +647,7 @@ int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_o
         s.grad_loops = 0;
         s.inject = 1;
         s.loop_lnf = 1;
-        if (ic_schedule_validate(&s, &m.cfg, err)) {
+        if (ic_schedule_validate(&s, m.cfg.n_layer, err)) {
             ic_err_prefix(err, "%s: the looped schedule", pt_path);
             goto done;
         }

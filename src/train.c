@@ -78,7 +78,7 @@ int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err) {
     if (ic_run_config_schedule(cfg, &t->sched, err)) return -1;
     if (ic_model_create(&t->model, &cfg->model, err)) return -1;
     ic_model_init_weights(&t->model, cfg->seed);
-    if (ic_adam_create(&t->opt, t->model.num_params, err)) goto fail;
+    if (ic_adam_create(&t->opt, t->model.num_params, err) || ic_grads_create(&t->grads, &t->model, err)) goto fail;
     t->opt.weight_decay = strcmp(cfg->optimizer, "adamw") == 0 ? cfg->weight_decay : 0.0;
     ic_rng_seed(&t->data_rng, data_seed_of(cfg));
     t->comm = ic_comm_single();
@@ -94,6 +94,8 @@ fail:
 
 void ic_trainer_free(ic_trainer *t) {
     ic_shards_free(&t->shards);
+    ic_workspace_free(&t->ws);
+    ic_grads_free(&t->grads);
     ic_model_free(&t->model);
     ic_adam_free(&t->opt);
     free(t->xs);
@@ -137,7 +139,7 @@ static int allreduce_step(ic_trainer *t, int nb, int B, double *loss, ic_err *er
     if (cm->size == 1) return 0;
     const double w = cm->test_equal_weights ? 1.0 / cm->size : (double)nb / B;
     const float wf = (float)w;
-    float *g = t->model.grads_mem;
+    float *g = t->grads.mem;
     for (size_t i = 0; i < t->model.num_params; i++) g[i] *= wf;
     double l = *loss * w;
     if (cm->allreduce_f32(cm, g, t->model.num_params, err) || cm->allreduce_f64(cm, &l, 1, err)) return -1;
@@ -177,17 +179,17 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
     t->sched.loops = loops;
     t->sched.loss_loops = c->loss_loops < loops ? c->loss_loops : loops;
     t->sched.grad_loops = c->grad_loops < loops ? c->grad_loops : loops; /* 0 stays 0 (= loss_loops) */
-    ic_model_zero_grad(&t->model);
-    if (ic_model_train_pass(&t->model, &t->shards, ic_default_shards(), &t->sched, t->xs + (size_t)b0 * n * c->model.n_dims,
-                            t->ys + (size_t)b0 * n, nb, n, err))
+    ic_grads_zero(&t->grads);
+    if (ic_model_train_pass(&t->model, &t->grads, &t->ws, &t->shards, ic_default_shards(), &t->sched,
+                            t->xs + (size_t)b0 * n * c->model.n_dims, t->ys + (size_t)b0 * n, nb, n, err))
         return -1;
-    double loss = t->model.loss;
+    double loss = t->ws.loss;
     if (allreduce_step(t, nb, B, &loss, err)) return -1; /* data-parallel: the batch's gradient and loss */
     if (!isfinite(loss)) return ic_errf(err, "loss is %s at step %ld", isnan(loss) ? "NaN" : "infinite", step + 1);
-    const double gnorm = ic_clip_grad_norm(t->model.grads_mem, t->model.num_params, c->grad_clip);
+    const double gnorm = ic_clip_grad_norm(t->grads.mem, t->model.num_params, c->grad_clip);
     if (!isfinite(gnorm)) return ic_errf(err, "gradient norm is not finite at step %ld", step + 1);
     const double lr = ic_lr_at(c, step);
-    ic_adam_update(&t->opt, t->model.params_mem, t->model.grads_mem, lr);
+    ic_adam_update(&t->opt, t->model.params_mem, t->grads.mem, lr);
     t->step++;
     if (st) {
         st->step = t->step;

@@ -47,7 +47,9 @@ double ic_linear_optimum(int d, int n);
 typedef struct {
     ic_run_config cfg;
     ic_model model;
-    ic_shards shards;    /* replicas for the data-parallel step (one per thread) */
+    ic_grads grads;      /* the whole batch's gradient: after the local pass, before clipping and Adam */
+    ic_workspace ws;     /* the pass's working memory (one shard: all of it; several: the loss only) */
+    ic_shards shards;    /* a workspace and gradient buffer per shard of the batch (one per thread) */
     ic_adam opt;
     ic_schedule sched;   /* the configured schedule; loops follow the curriculum */
     ic_task_spec task;

@@ -9,8 +9,8 @@
 /* The schedule's parallel groups (par) run every member on the group input
  * and average their outputs, as in model.h.
  * Loss of the model with parameters laid out as ic_model's flat parameter
- * buffer (in double). Loops before L - G (no gradient in the float model)
- * use params_nograd; the last G loops (G = grad_loops, default loss_loops) and the P that feeds them use
+ * buffer (in double). Loops before L - L_grad (no gradient in the float model)
+ * use params_nograd; the last L_grad loops (grad_loops, default loss_loops) and the P that feeds them use
  * params_grad, so finite differences on params_grad measure exactly the
  * truncated gradient. preds_out [L,B,n] may be NULL. */
 double ref_model_loss(const ic_config *c, const ic_schedule *s, const double *params_nograd,

@@ -1,5 +1,5 @@
 /* test_bench.c: the CPU feature decoding, the OpenBLAS kernel-set decision
- * (RESEARCH.md §7), the FMA ceiling measurement (no kernel may beat it) and
+ * (docs/performance.md), the FMA ceiling measurement (no kernel may beat it) and
  * the inference timer. */
 #include <math.h>
 #include <stdio.h>

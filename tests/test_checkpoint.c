@@ -29,8 +29,8 @@ static void test_roundtrip_bit_exact(void **st) {
     assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
     ic_model_init_weights(&m, 42);
     ic_schedule s, ls;
-    ic_schedule_default(&s, &CFG);
-    assert_int_equal(ic_schedule_parse_list(&s, "2,0,1,1", &err), 0);
+    ic_schedule_default(&s, CFG.n_layer);
+    assert_int_equal(ic_schedule_parse(&s, "2,0,1,1", NULL, 0, &err), 0);
     s.loops = 5;
     s.loss_loops = 3;
     s.inject = 0;
@@ -74,7 +74,7 @@ static void test_roundtrip_bit_exact(void **st) {
     t = st_find(&f, "_backbone.h.1.mlp.c_fc.weight");
     float *buf = malloc(sizeof(float) * 8 * 32);
     assert_int_equal(st_read_f32(&f, t, buf, 8 * 32, &err), 0);
-    assert_memory_equal(buf, ic_model_tensor(&m, 0, IC_P_FC_W, 1), sizeof(float) * 8 * 32);
+    assert_memory_equal(buf, ic_model_tensor(&m, IC_P_FC_W, 1), sizeof(float) * 8 * 32);
     free(buf);
     st_free(&f);
     ic_model_free(&m);
@@ -186,7 +186,7 @@ static void test_checkpoint_errors(void **st) {
     assert_int_equal(ic_checkpoint_load(tu_tmp_path("d.safetensors"), &l, &s, 0, NULL, 0, &err), -1);
     // a schedule naming a missing block is refused on save
     ic_schedule bad;
-    ic_schedule_default(&bad, &CFG);
+    ic_schedule_default(&bad, CFG.n_layer);
     bad.steps[0] = 7;
     assert_int_equal(ic_checkpoint_save(tu_tmp_path("e.safetensors"), &m, &bad, NULL, NULL, 0, &err), -1);
     assert_int_equal(access(tu_tmp_path("e.safetensors"), F_OK), -1);
@@ -202,7 +202,7 @@ static void test_schedule_parallel_roundtrip(void **st) {
     assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
     ic_model_init_weights(&m, 9);
     ic_schedule s, ls;
-    ic_schedule_default(&s, &CFG);
+    ic_schedule_default(&s, CFG.n_layer);
     // 0,(1|2),(2|2|0),1
     const int steps[] = {0, 1, 2, 2, 2, 0, 1};
     const unsigned char par[] = {0, 0, 1, 0, 1, 1, 0};
@@ -232,7 +232,7 @@ static void test_schedule_parallel_roundtrip(void **st) {
 
     // no groups: no "parallel" key, and par is all 0 on load
     ic_schedule plain;
-    ic_schedule_default(&plain, &CFG);
+    ic_schedule_default(&plain, CFG.n_layer);
     assert_int_equal(ic_checkpoint_save(tu_tmp_path("q.safetensors"), &m, &plain, NULL, NULL, 0, &err), 0);
     assert_int_equal(st_read_file(tu_tmp_path("q.safetensors"), &f, &err), 0);
     assert_null(strstr(st_meta(&f, "iclab_schedule"), "parallel"));

@@ -1,4 +1,4 @@
-/* test_inputs.c: up-front checks of what users hand to iclab (issue 20):
+/* test_inputs.c: up-front checks of what users hand to iclab (docs/robustness.md):
  * file names up to NAME_MAX, output = input, 64-bit seeds, integer and
  * boolean keys of every JSON reader, non-finite prompts, baseline limits,
  * the memory a configuration needs and the memory the machine has. */
@@ -350,9 +350,9 @@ static void test_prompts_nonfinite(void **st) {
 /* ---------------- memory: what a configuration needs, what the machine has ---------------- */
 
 static void expect_mem_equal(const char *what, const ic_mem_bytes *est, const ic_mem_bytes *held) {
-    const double e[] = {est->params, est->grads, est->acts, est->dacts, est->preds, est->replicas, est->total};
-    const double h[] = {held->params, held->grads, held->acts, held->dacts, held->preds, held->replicas, held->total};
-    const char *names[] = {"params", "grads", "acts", "dacts", "preds", "replicas", "total"};
+    const double e[] = {est->params, est->grads, est->acts, est->dacts, est->preds, est->shards, est->total};
+    const double h[] = {held->params, held->grads, held->acts, held->dacts, held->preds, held->shards, held->total};
+    const char *names[] = {"params", "grads", "acts", "dacts", "preds", "shards", "total"};
     for (int i = 0; i < 7; i++)
         if (e[i] != h[i]) fail_msg("%s: %s estimated %.0f bytes, allocated %.0f", what, names[i], e[i], h[i]);
 }
@@ -368,7 +368,7 @@ static void test_mem_estimate_matches_allocation(void **st) {
     ic_err err;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         ic_schedule s;
-        ic_schedule_default(&s, &c);
+        ic_schedule_default(&s, c.n_layer);
         assert_int_equal(ic_schedule_parse(&s, cases[i].sched, NULL, c.n_layer, &err), 0);
         s.loops = cases[i].loops;
         s.loss_loops = cases[i].loss_loops;
@@ -380,39 +380,52 @@ static void test_mem_estimate_matches_allocation(void **st) {
         tu_fill_f(&r, ys, (size_t)B * n, 1.0, 0.0);
         char what[128];
         ic_mem_bytes est, held;
-        // inference: a fresh model after one forward without gradients
+        // inference: a fresh model and workspace after one forward without gradients
         ic_model m;
+        ic_workspace ws;
+        ic_workspace_init(&ws);
         assert_int_equal(ic_model_create(&m, &c, &err), 0);
-        assert_int_equal(ic_model_forward(&m, &s, xs, ys, B, n, 0, &err), 0);
+        assert_int_equal(ic_model_forward(&m, &ws, &s, xs, ys, B, n, 0, &err), 0);
         ic_model_mem_estimate(&c, &s, B, n, 0, 1, &est);
-        ic_model_mem_held(&m, NULL, &held);
+        ic_model_mem_held(&m, NULL, &ws, NULL, &held);
         snprintf(what, sizeof what, "inference %s x%d B=%d n=%d", cases[i].sched, s.loops, B, n);
         expect_mem_equal(what, &est, &held);
-        ic_model_free(&m);
-        // training: a fresh model after one training pass on the given shards
+        ic_workspace_free(&ws);
+        // a workspace reserved up front holds the same, and a forward then allocates nothing more
+        assert_int_equal(ic_workspace_reserve(&ws, &c, &s, B, n, 0, &err), 0);
+        const float *acts = ws.acts_mem, *preds = ws.preds;
+        assert_int_equal(ic_model_forward(&m, &ws, &s, xs, ys, B, n, 0, &err), 0);
+        assert_ptr_equal(acts, ws.acts_mem);
+        assert_ptr_equal(preds, ws.preds);
+        ic_model_mem_held(&m, NULL, &ws, NULL, &held);
+        expect_mem_equal(what, &est, &held);
+        ic_workspace_free(&ws);
+        // training: a fresh workspace and gradient buffer after one training pass on the given shards
         ic_shards sh = {0};
-        assert_int_equal(ic_model_create(&m, &c, &err), 0);
-        ic_model_zero_grad(&m);
-        if (ic_model_train_pass(&m, &sh, cases[i].shards, &s, xs, ys, B, n, &err)) fail_msg("%s", err.msg);
+        ic_grads g;
+        assert_int_equal(ic_grads_create(&g, &m, &err), 0);
+        if (ic_model_train_pass(&m, &g, &ws, &sh, cases[i].shards, &s, xs, ys, B, n, &err)) fail_msg("%s", err.msg);
         ic_model_mem_estimate(&c, &s, B, n, 1, cases[i].shards, &est);
-        ic_model_mem_held(&m, &sh, &held);
+        ic_model_mem_held(&m, &g, &ws, &sh, &held);
         snprintf(what, sizeof what, "training %s x%d B=%d n=%d on %d shards", cases[i].sched, s.loops, B, n, cases[i].shards);
         expect_mem_equal(what, &est, &held);
         ic_shards_free(&sh);
+        ic_grads_free(&g);
+        ic_workspace_free(&ws);
         ic_model_free(&m);
         free(xs);
         free(ys);
     }
     // linear in the schedule length and the batch, quadratic in the points (attention)
     ic_schedule s;
-    ic_schedule_default(&s, &c);
+    ic_schedule_default(&s, c.n_layer);
     ic_mem_bytes a, b;
     ic_model_mem_estimate(&c, &s, 100, 6, 1, 1, &a);
     ic_model_mem_estimate(&c, &s, 200, 6, 1, 1, &b);
     assert_true(b.acts > 1.99 * a.acts && b.acts < 2.01 * a.acts);
     // a configuration beyond any machine: finite, huge, no wrap-around
     const ic_config big = {.n_dims = 20, .n_positions = 100000, .n_embd = 65536, .n_layer = 4096, .n_head = 65536};
-    ic_schedule_default(&s, &big);
+    ic_schedule_default(&s, big.n_layer);
     s.loops = s.loss_loops = IC_MAX_LOOPS;
     ic_model_mem_estimate(&big, &s, 1 << 20, 100000, 1, 64, &a);
     assert_true(isfinite(a.total) && a.total > 1e30);
@@ -479,7 +492,7 @@ static void test_train_refuses_what_cannot_fit(void **st) {
     ic_step_stats stats;
     assert_int_equal(ic_trainer_step(&t, &stats, &err), 0);
     ic_mem_bytes held;
-    ic_model_mem_held(&t.model, &t.shards, &held);
+    ic_model_mem_held(&t.model, &t.grads, &t.ws, &t.shards, &held);
     const double adam_batch = 2.0 * t.model.num_params * 4 + 8.0 * 6 * (3 + 1) * 4;
     assert_true(held.total + adam_batch == ic_run_config_train_bytes(&c, ic_default_shards()));
     ic_trainer_free(&t);
@@ -494,12 +507,15 @@ static void test_forward_refuses_what_cannot_fit(void **st) {
     ic_schedule s;
     ic_err err;
     assert_int_equal(ic_model_create(&m, &c, &err), 0);
-    ic_schedule_default(&s, &c);
+    ic_schedule_default(&s, c.n_layer);
     const int n = 100000;
     float *xs = tu_falloc(n), *ys = tu_falloc(n);
-    EXPECT_ERR(ic_model_forward(&m, &s, xs, ys, 1, n, 0, err_), "the activation buffer needs", "TB of memory but",
+    ic_workspace ws;
+    ic_workspace_init(&ws);
+    EXPECT_ERR(ic_model_forward(&m, &ws, &s, xs, ys, 1, n, 0, err_), "the activation buffer needs", "TB of memory but",
                "is available", "--batch_size");
-    EXPECT_ERR(ic_model_forward(&m, &s, xs, ys, 1, n, 1, err_), "activation buffer needs");
+    EXPECT_ERR(ic_model_forward(&m, &ws, &s, xs, ys, 1, n, 1, err_), "activation buffer needs");
+    ic_workspace_free(&ws);
     free(xs);
     free(ys);
     ic_model_free(&m);

@@ -30,7 +30,7 @@ static void make(ic_model *m, ic_schedule *s, float **xs, float **ys) {
     assert_int_equal(ic_model_create(m, &CFG, &err), 0);
     ic_model_init_weights(m, 21);
     for (size_t i = 0; i < m->num_params; i++) m->params_mem[i] *= 2.0f;
-    ic_schedule_default(s, &CFG);
+    ic_schedule_default(s, CFG.n_layer);
     s->loops = 2; /* "trained" with 2 loops */
     s->inject = 1;
     s->loop_lnf = 0; /* Y = h: its norm differs between prompts (below), so the ratio of sums
@@ -98,12 +98,15 @@ static void test_loops_against_direct(void **st) {
     one->loops = L;
     one->loss_loops = 1;
     one->grad_loops = 0;
-    assert_int_equal(ic_model_forward(&m, one, xs, ys, B, N, 0, &err), 0);
+    ic_workspace ws;
+    ic_workspace_init(&ws);
+    assert_int_equal(ic_model_forward(&m, &ws, one, xs, ys, B, N, 0, &err), 0);
     for (int t = 1; t < L; t++) {
-        double whole = sqrt(m.loop_delta_num[t] / m.loop_delta_den[t]);
+        double whole = sqrt(ws.loop_delta_num[t] / ws.loop_delta_den[t]);
         assert_true(isfinite(r.fixed_point[t]) && r.fixed_point[t] > 0);
         assert_true(fabs(r.fixed_point[t] - whole) <= 1e-5 * whole);
     }
+    ic_workspace_free(&ws);
     /* one chunk or many: the same numbers (up to float rounding in the forward) */
     ic_loops_report r1;
     assert_int_equal(ic_loops_run(&m, s, L, xs, ys, B, N, B, NULL, NULL, &r1, &err), 0);

@@ -2,7 +2,8 @@
  * forward parity, finite-difference gradients for plain, repeated-block,
  * parallel-group and looped (injection, truncation) schedules, bit-exactness
  * rules of schedules, error handling, and the data-parallel training pass
- * (ic_model_train_pass: shards on replicas against the unsharded pass). */
+ * (ic_model_train_pass: shards, each a workspace and a gradient buffer over
+ * the one model, against the unsharded pass). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,44 @@
 #include "rng.h"
 #include "testutil.h"
 
+/* The working memory each model under test runs in: WS(m) its workspace,
+ * GR(m) its gradient buffer (both made on first use), released with the
+ * model by tm_free(m). Test glue, so that the tests read as one model each;
+ * the library itself ties nothing to a model (workspace.h). */
+static struct {
+    const ic_model *m;
+    ic_workspace ws;
+    ic_grads g;
+} WORK[8];
+static int work_of(const ic_model *m) {
+    int free_slot = -1;
+    for (int i = 0; i < 8; i++) {
+        if (WORK[i].m == m) return i;
+        if (!WORK[i].m && free_slot < 0) free_slot = i;
+    }
+    assert_true(free_slot >= 0);
+    WORK[free_slot].m = m;
+    ic_workspace_init(&WORK[free_slot].ws);
+    memset(&WORK[free_slot].g, 0, sizeof WORK[free_slot].g);
+    return free_slot;
+}
+static ic_workspace *WS(const ic_model *m) { return &WORK[work_of(m)].ws; }
+static ic_grads *GR(const ic_model *m) {
+    ic_grads *g = &WORK[work_of(m)].g;
+    ic_err err;
+    if (!g->mem) assert_int_equal(ic_grads_create(g, m, &err), 0);
+    return g;
+}
+static void tm_free(ic_model *m) {
+    for (int i = 0; i < 8; i++)
+        if (WORK[i].m == m) {
+            ic_workspace_free(&WORK[i].ws);
+            ic_grads_free(&WORK[i].g);
+            WORK[i].m = NULL;
+        }
+    ic_model_free(m);
+}
+
 static const ic_config TINY = {.n_dims = 3, .n_positions = 5, .n_embd = 8, .n_layer = 2, .n_head = 2};
 static const ic_config TINY4 = {.n_dims = 3, .n_positions = 5, .n_embd = 8, .n_layer = 4, .n_head = 2};
 enum { TB = 3, TN = 4 };
@@ -36,7 +75,7 @@ static void make_model(ic_model *m, const ic_config *c, uint64_t seed) {
     for (size_t i = 0; i < m->num_params; i++) m->params_mem[i] = (float)(ic_rng_uniform(&r) - 0.5);
     for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
         if (k != IC_P_LN1_W && k != IC_P_LN2_W && k != IC_P_LNF_W) continue;
-        float *p = ic_model_tensor(m, 0, k, 0);
+        float *p = ic_model_tensor(m, k, 0);
         for (size_t i = 0; i < m->param_sizes[k]; i++) p[i] += 1.0f;
     }
 }
@@ -56,9 +95,9 @@ static double *to_double(const float *p, size_t n) {
 
 static ic_schedule sched(const char *list, int loops, int loss_loops, int inject, int loop_lnf) {
     ic_schedule s;
-    ic_schedule_default(&s, &TINY);
+    ic_schedule_default(&s, TINY.n_layer);
     ic_err err;
-    if (list) assert_int_equal(ic_schedule_parse_list(&s, list, &err), 0);
+    if (list) assert_int_equal(ic_schedule_parse(&s, list, NULL, 0, &err), 0);
     s.loops = loops;
     s.loss_loops = loss_loops;
     s.inject = inject;
@@ -72,7 +111,7 @@ static ic_schedule sched(const char *list, int loops, int loss_loops, int inject
 static ic_schedule gsched(const ic_config *c, const char *text, int loops, int loss_loops, int inject,
                           int loop_lnf) {
     ic_schedule s;
-    ic_schedule_default(&s, c);
+    ic_schedule_default(&s, c->n_layer);
     s.n = 0;
     int par = 0;
     for (const char *p = text; *p;) {
@@ -93,7 +132,7 @@ static ic_schedule gsched(const ic_config *c, const char *text, int loops, int l
     char buf[256];
     assert_string_equal(ic_schedule_format(&s, buf, sizeof buf), text);
     ic_err err;
-    assert_int_equal(ic_schedule_validate(&s, c, &err), 0);
+    assert_int_equal(ic_schedule_validate(&s, c->n_layer, &err), 0);
     return s;
 }
 
@@ -107,19 +146,19 @@ static void check_schedule_cfg(const ic_config *cfg, const ic_schedule *s, uint6
     assert_true(cfg->n_dims == 3);
     make_prompts(xs, ys, cfg, TB, TN, seed + 1);
 
-    assert_int_equal(ic_model_forward(&m, s, xs, ys, TB, TN, 1, &err), 0);
+    assert_int_equal(ic_model_forward(&m, WS(&m), s, xs, ys, TB, TN, 1, &err), 0);
     double *p = to_double(m.params_mem, m.num_params);
     const size_t npred = (size_t)s->loops * TB * TN;
     double *refp = malloc(sizeof(double) * npred);
     double ref_loss = ref_model_loss(cfg, s, p, p, xs, ys, TB, TN, refp);
     double maxd = 0;
-    for (size_t i = 0; i < npred; i++) maxd = fmax(maxd, fabs(refp[i] - m.preds[i]));
+    for (size_t i = 0; i < npred; i++) maxd = fmax(maxd, fabs(refp[i] - WS(&m)->preds[i]));
     // float vs double on O(1) values through a few layers: ~1e-6 expected
     if (maxd > 2e-5) fail_msg("forward differs from the double reference by %g", maxd);
-    assert_true(fabs(ref_loss - m.loss) <= 1e-5 * (1 + fabs(ref_loss)));
+    assert_true(fabs(ref_loss - WS(&m)->loss) <= 1e-5 * (1 + fabs(ref_loss)));
 
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_backward(&m, &err), 0);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), 0);
 
     // central differences on the double reference (eps 1e-5: truncation error ~1e-10)
     const double eps = 1e-5;
@@ -140,7 +179,7 @@ static void check_schedule_cfg(const ic_config *cfg, const ic_schedule *s, uint6
     size_t bad = 0, nonzero = 0;
     double worst = 0;
     for (size_t i = 0; i < m.num_params; i++) {
-        double g = m.grads_mem[i], err_i = fabs(g - fd[i]);
+        double g = GR(&m)->mem[i], err_i = fabs(g - fd[i]);
         // float analytic vs exact: relative 1e-3, plus a floor of 1e-5 of the largest gradient
         double tol = 1e-3 * fabs(fd[i]) + 1e-5 * gmax;
         if (fabs(fd[i]) > 1e-4 * gmax) nonzero++;
@@ -155,7 +194,7 @@ static void check_schedule_cfg(const ic_config *cfg, const ic_schedule *s, uint6
     free(fd);
     free(p);
     free(refp);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 static void check_schedule(const ic_schedule *s, uint64_t seed) { check_schedule_cfg(&TINY, s, seed); }
@@ -209,10 +248,10 @@ static void test_grad_looped_injection_no_lnf(void **st) {
 /* Forward of m under s into a fresh copy of the predictions. */
 static float *run(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n, int grad) {
     ic_err err;
-    assert_int_equal(ic_model_forward(m, s, xs, ys, B, n, grad, &err), 0);
+    assert_int_equal(ic_model_forward(m, WS(m), s, xs, ys, B, n, grad, &err), 0);
     size_t np = (size_t)B * n;
     float *out = malloc(sizeof(float) * np);
-    memcpy(out, ic_model_preds(m, -1), sizeof(float) * np);
+    memcpy(out, ic_workspace_preds(WS(m), -1), sizeof(float) * np);
     return out;
 }
 
@@ -263,11 +302,11 @@ static void test_grad_parallel_group_looped(void **st) {
 /* Copy of the gradients of m after a fresh backward of s. */
 static float *grads_of(ic_model *m, const ic_schedule *s, const float *xs, const float *ys) {
     ic_err err;
-    assert_int_equal(ic_model_forward(m, s, xs, ys, TB, TN, 1, &err), 0);
-    ic_model_zero_grad(m);
-    assert_int_equal(ic_model_backward(m, &err), 0);
+    assert_int_equal(ic_model_forward(m, WS(m), s, xs, ys, TB, TN, 1, &err), 0);
+    ic_grads_zero(GR(m));
+    assert_int_equal(ic_model_backward(m, GR(m), WS(m), &err), 0);
     float *g = malloc(sizeof(float) * m->num_params);
-    memcpy(g, m->grads_mem, sizeof(float) * m->num_params);
+    memcpy(g, GR(m)->mem, sizeof(float) * m->num_params);
     return g;
 }
 
@@ -288,9 +327,9 @@ static void test_parallel_of_one_layer_equals_layer(void **st) {
             ic_schedule p = gsched(&TINY4, pairs[c][1], looped ? 3 : 1, 1, 1, looped);
             for (int grad = 0; grad < 2; grad++) {
                 float *a = run(&m, &g, xs, ys, TB, TN, grad);
-                double la = m.loss;
+                double la = WS(&m)->loss;
                 float *b = run(&m, &p, xs, ys, TB, TN, grad);
-                if (memcmp(a, b, sizeof(float) * TB * TN) != 0 || la != m.loss)
+                if (memcmp(a, b, sizeof(float) * TB * TN) != 0 || la != WS(&m)->loss)
                     fail_msg("%s differs from %s (loops %d)", pairs[c][0], pairs[c][1], g.loops);
                 free(a);
                 free(b);
@@ -312,7 +351,7 @@ static void test_parallel_of_one_layer_equals_layer(void **st) {
     assert_memory_equal(a, b, sizeof(float) * TB * TN);
     free(a);
     free(b);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 /* A group costs its members: FLOPs and activation memory count every member
@@ -328,29 +367,29 @@ static void test_parallel_group_costs(void **st) {
     make_prompts(xs, ys, &TINY4, TB, TN, 2);
     free(run(&a, &g, xs, ys, TB, TN, 1));
     free(run(&b, &p, xs, ys, TB, TN, 1));
-    assert_int_equal(a.acts_cap, b.acts_cap);
-    ic_model_free(&a);
-    ic_model_free(&b);
+    assert_int_equal(WS(&a)->acts_cap, WS(&b)->acts_cap);
+    tm_free(&a);
+    tm_free(&b);
 }
 
 static void test_validate_parallel_flags(void **st) {
     (void)st;
     ic_err err;
     ic_schedule s = gsched(&TINY, "(0|1),1", 1, 1, 1, 1);
-    assert_int_equal(ic_schedule_validate(&s, &TINY, &err), 0);
+    assert_int_equal(ic_schedule_validate(&s, TINY.n_layer, &err), 0);
     s.par[0] = 1; // the first step has nothing to run in parallel with
-    assert_int_equal(ic_schedule_validate(&s, &TINY, &err), -1);
+    assert_int_equal(ic_schedule_validate(&s, TINY.n_layer, &err), -1);
     assert_non_null(strstr(err.msg, "step 1"));
     s.par[0] = 0;
     s.par[2] = 2;
-    assert_int_equal(ic_schedule_validate(&s, &TINY, &err), -1);
+    assert_int_equal(ic_schedule_validate(&s, TINY.n_layer, &err), -1);
     assert_non_null(strstr(err.msg, "0 or 1"));
     // the model refuses them too
     ic_model m;
     make_model(&m, &TINY, 3);
     float xs[TB * TN * 3] = {0}, ys[TB * TN] = {0};
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 1, &err), -1);
-    ic_model_free(&m);
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 1, &err), -1);
+    tm_free(&m);
 }
 
 static void test_identity_schedule_bit_exact(void **st) {
@@ -363,9 +402,9 @@ static void test_identity_schedule_bit_exact(void **st) {
     float xs[4 * 11 * 5], ys[4 * 11];
     make_prompts(xs, ys, &c, 4, 11, 3);
     ic_schedule def, id;
-    ic_schedule_default(&def, &c);
+    ic_schedule_default(&def, c.n_layer);
     id = def;
-    assert_int_equal(ic_schedule_parse_list(&id, "0, 1,2 ,3", &err), 0);
+    assert_int_equal(ic_schedule_parse(&id, "0, 1,2 ,3", NULL, 0, &err), 0);
     float *a = run(&m, &def, xs, ys, 4, 11, 0);
     float *b = run(&m, &id, xs, ys, 4, 11, 0);
     float *g = run(&m, &def, xs, ys, 4, 11, 1); // storing activations changes nothing
@@ -373,11 +412,11 @@ static void test_identity_schedule_bit_exact(void **st) {
     assert_memory_equal(a, g, sizeof(float) * 44);
     // a different schedule gives different predictions (the test can tell)
     ic_schedule dup = def;
-    assert_int_equal(ic_schedule_parse_list(&dup, "0,1,1,2,3", &err), 0);
+    assert_int_equal(ic_schedule_parse(&dup, "0,1,1,2,3", NULL, 0, &err), 0);
     float *d = run(&m, &dup, xs, ys, 4, 11, 0);
     assert_true(memcmp(a, d, sizeof(float) * 44) != 0);
     free(a); free(b); free(g); free(d);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 static void test_loop_count_one_equals_plain(void **st) {
@@ -400,7 +439,7 @@ static void test_loop_count_one_equals_plain(void **st) {
     assert_memory_equal(c, d, sizeof(float) * TB * TN);
     assert_memory_equal(c, e, sizeof(float) * TB * TN);
     free(a); free(b); free(c); free(d); free(e);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 
@@ -421,21 +460,21 @@ static void test_loop_fixed_point_sums_combine_over_chunks(void **st) {
     for (int i = 2 * TN; i < B * TN; i++) ys[i] *= 4.0f;
     for (int inject = 0; inject < 2; inject++) {
         ic_schedule s = sched("0,1", L, 1, inject, 0); /* no per-loop ln_f: Y keeps the scale */
-        assert_int_equal(ic_model_forward(&m, &s, xs, ys, B, TN, 0, &err), 0);
+        assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, B, TN, 0, &err), 0);
         double whole[L];
-        memcpy(whole, m.loop_delta, sizeof whole);
-        assert_true(m.loop_delta_num[0] == 0.0 && m.loop_delta_den[0] == 0.0);
-        for (int t = 1; t < L; t++) assert_true(m.loop_delta[t] == sqrt(m.loop_delta_num[t] / m.loop_delta_den[t]));
+        memcpy(whole, WS(&m)->loop_delta, sizeof whole);
+        assert_true(WS(&m)->loop_delta_num[0] == 0.0 && WS(&m)->loop_delta_den[0] == 0.0);
+        for (int t = 1; t < L; t++) assert_true(WS(&m)->loop_delta[t] == sqrt(WS(&m)->loop_delta_num[t] / WS(&m)->loop_delta_den[t]));
         const int cuts[][3] = {{1, 4, 0}, {2, 3, 0}, {2, 2, 1}};
         for (size_t c = 0; c < sizeof cuts / sizeof *cuts; c++) {
             double num[L] = {0}, den[L] = {0}, mean[L] = {0};
             for (int k = 0, b0 = 0; k < 3 && cuts[c][k]; b0 += cuts[c][k], k++) {
                 const int nb = cuts[c][k];
-                assert_int_equal(ic_model_forward(&m, &s, xs + b0 * TN * 3, ys + b0 * TN, nb, TN, 0, &err), 0);
+                assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs + b0 * TN * 3, ys + b0 * TN, nb, TN, 0, &err), 0);
                 for (int t = 1; t < L; t++) {
-                    num[t] += m.loop_delta_num[t];
-                    den[t] += m.loop_delta_den[t];
-                    mean[t] += m.loop_delta[t] * nb / B;
+                    num[t] += WS(&m)->loop_delta_num[t];
+                    den[t] += WS(&m)->loop_delta_den[t];
+                    mean[t] += WS(&m)->loop_delta[t] * nb / B;
                 }
             }
             for (int t = 1; t < L; t++) {
@@ -451,7 +490,7 @@ static void test_loop_fixed_point_sums_combine_over_chunks(void **st) {
             }
         }
     }
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 /* The per-loop fixed-point measure |Y_{t+1} - Y_t| / |Y_t| against the double
@@ -466,19 +505,19 @@ static void test_loop_fixed_point_measure(void **st) {
     const int flags[4][2] = {{1, 1}, {0, 1}, {1, 0}, {0, 0}};
     for (int f = 0; f < 4; f++) {
         ic_schedule s = sched("0,1", 5, 2, flags[f][0], flags[f][1]);
-        assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, f % 2, &err), 0);
+        assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, f % 2, &err), 0);
         double *p = to_double(m.params_mem, m.num_params), ref[5];
         ref_model_loss_delta(&TINY, &s, p, xs, ys, TB, TN, ref);
-        assert_true(isnan(m.loop_delta[0]));
+        assert_true(isnan(WS(&m)->loop_delta[0]));
         for (int t = 1; t < 5; t++) {
-            if (!(fabs(m.loop_delta[t] - ref[t]) <= 1e-4 * (1 + ref[t])))
+            if (!(fabs(WS(&m)->loop_delta[t] - ref[t]) <= 1e-4 * (1 + ref[t])))
                 fail_msg("inject %d lnf %d loop %d: delta %g, reference %g", flags[f][0], flags[f][1], t,
-                         m.loop_delta[t], ref[t]);
+                         WS(&m)->loop_delta[t], ref[t]);
             assert_true(ref[t] > 1e-6); // not trivially converged: the check has teeth
         }
         free(p);
     }
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 static void test_backward_accumulates(void **st) {
@@ -489,17 +528,17 @@ static void test_backward_accumulates(void **st) {
     float xs[TB * TN * 3], ys[TB * TN];
     make_prompts(xs, ys, &TINY, TB, TN, 32);
     ic_schedule s = sched("0,1,1", 2, 2, 1, 1);
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 1, &err), 0);
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_backward(&m, &err), 0);
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 1, &err), 0);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), 0);
     float *once = malloc(sizeof(float) * m.num_params);
-    memcpy(once, m.grads_mem, sizeof(float) * m.num_params);
-    assert_int_equal(ic_model_backward(&m, &err), 0);
-    for (size_t i = 0; i < m.num_params; i++) assert_float_equal(m.grads_mem[i], 2 * once[i], 1e-6 * (1 + fabsf(once[i])));
-    ic_model_zero_grad(&m);
-    for (size_t i = 0; i < m.num_params; i++) assert_true(m.grads_mem[i] == 0.0f);
+    memcpy(once, GR(&m)->mem, sizeof(float) * m.num_params);
+    assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), 0);
+    for (size_t i = 0; i < m.num_params; i++) assert_float_equal(GR(&m)->mem[i], 2 * once[i], 1e-6 * (1 + fabsf(once[i])));
+    ic_grads_zero(GR(&m));
+    for (size_t i = 0; i < m.num_params; i++) assert_true(GR(&m)->mem[i] == 0.0f);
     free(once);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 static void test_unused_block_gets_no_gradient(void **st) {
@@ -510,19 +549,19 @@ static void test_unused_block_gets_no_gradient(void **st) {
     float xs[TB * TN * 3], ys[TB * TN];
     make_prompts(xs, ys, &TINY, TB, TN, 42);
     ic_schedule s = sched("1,1", 1, 1, 1, 1);
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 1, &err), 0);
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_backward(&m, &err), 0);
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 1, &err), 0);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), 0);
     for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
         if (!ic_param_is_per_block(k)) continue;
         size_t per = m.param_sizes[k] / TINY.n_layer;
-        const float *g0 = ic_model_tensor(&m, 1, k, 0), *g1 = ic_model_tensor(&m, 1, k, 1);
+        const float *g0 = ic_param_slice(&m, GR(&m)->mem, k, 0), *g1 = ic_param_slice(&m, GR(&m)->mem, k, 1);
         double s0 = 0, s1 = 0;
         for (size_t i = 0; i < per; i++) { s0 += fabsf(g0[i]); s1 += fabsf(g1[i]); }
         assert_true(s0 == 0.0);
         if (k != IC_P_ATTPROJ_B) assert_true(s1 > 0.0);
     }
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 static void test_activation_memory_linear_in_schedule(void **st) {
@@ -536,11 +575,11 @@ static void test_activation_memory_linear_in_schedule(void **st) {
         ic_err err;
         assert_int_equal(ic_model_create(&m, &c, &err), 0);
         ic_schedule s;
-        ic_schedule_default(&s, &c);
-        assert_int_equal(ic_schedule_parse_list(&s, lists[i], &err), 0);
-        assert_int_equal(ic_model_forward(&m, &s, xs, ys, 2, 8, 1, &err), 0);
-        cap[i] = m.acts_cap;
-        ic_model_free(&m);
+        ic_schedule_default(&s, c.n_layer);
+        assert_int_equal(ic_schedule_parse(&s, lists[i], NULL, 0, &err), 0);
+        assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, 2, 8, 1, &err), 0);
+        cap[i] = WS(&m)->acts_cap;
+        tm_free(&m);
     }
     assert_true(cap[1] > cap[0]);
     assert_int_equal(cap[1] - cap[0], cap[2] - cap[1]);
@@ -555,21 +594,21 @@ static void test_activation_memory_linear_in_schedule(void **st) {
         assert_int_equal(ic_model_create(&m, &c, &err), 0);
         ic_model_init_weights(&m, 5);
         ic_schedule s;
-        ic_schedule_default(&s, &c);
-        assert_int_equal(ic_schedule_parse_list(&s, lists[i], &err), 0);
+        ic_schedule_default(&s, c.n_layer);
+        assert_int_equal(ic_schedule_parse(&s, lists[i], NULL, 0, &err), 0);
         float x2[2 * 8 * 4], y2[2 * 8];
         for (int k = 0; k < 2 * 8 * 4; k++) x2[k] = (float)((k * 37) % 11) / 11.0f - 0.5f;
         for (int k = 0; k < 2 * 8; k++) y2[k] = (float)((k * 17) % 7) / 7.0f - 0.5f;
-        assert_int_equal(ic_model_forward(&m, &s, x2, y2, 2, 8, 0, &err), 0);
-        icap[i] = m.acts_cap;
+        assert_int_equal(ic_model_forward(&m, WS(&m), &s, x2, y2, 2, 8, 0, &err), 0);
+        icap[i] = WS(&m)->acts_cap;
         if (i == 3) {
             pg = malloc(sizeof(float) * 16);
-            memcpy(pg, ic_model_preds(&m, -1), sizeof(float) * 16);
-            assert_int_equal(ic_model_forward(&m, &s, x2, y2, 2, 8, 1, &err), 0);
-            assert_memory_equal(pg, ic_model_preds(&m, -1), sizeof(float) * 16);
+            memcpy(pg, ic_workspace_preds(WS(&m), -1), sizeof(float) * 16);
+            assert_int_equal(ic_model_forward(&m, WS(&m), &s, x2, y2, 2, 8, 1, &err), 0);
+            assert_memory_equal(pg, ic_workspace_preds(WS(&m), -1), sizeof(float) * 16);
             free(pg);
         }
-        ic_model_free(&m);
+        tm_free(&m);
     }
     for (int i = 1; i < 4; i++) assert_int_equal(icap[i] - icap[i - 1], (size_t)2 * 2 * 8 * 16); /* B*T*C */
     assert_true(icap[3] < cap[3]);
@@ -582,34 +621,87 @@ static void test_errors(void **st) {
     make_model(&m, &TINY, 51);
     float xs[TB * 6 * 3] = {0}, ys[TB * 6] = {0};
     ic_schedule s = sched("0,2", 1, 1, 1, 1);
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 0, &err), -1);
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 0, &err), -1);
     assert_non_null(strstr(err.msg, "block 2"));
     s = sched(NULL, 1, 1, 1, 1);
-    assert_int_equal(ic_model_backward(&m, &err), -1); // no forward yet
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, 6, 0, &err), -1);
+    assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), -1); // no forward yet
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, 6, 0, &err), -1);
     assert_non_null(strstr(err.msg, "position table"));
     s.loss_loops = 2;
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 0, &err), -1);
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 0, &err), -1);
     assert_non_null(strstr(err.msg, "loss_loops"));
     s = sched(NULL, 3, 2, 1, 1);
     s.grad_loops = 1; // fewer gradient loops than loss loops
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 0, &err), -1);
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 0, &err), -1);
     assert_non_null(strstr(err.msg, "grad_loops"));
     s = sched(NULL, 1, 1, 1, 1);
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, TB, TN, 0, &err), 0);
-    assert_int_equal(ic_model_backward(&m, &err), -1); // forward without gradient storage
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 0, &err), 0);
+    assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), -1); // forward without gradient storage
     assert_non_null(strstr(err.msg, "need_grad"));
     const char *bad[] = {"", "  ", "0,,1", "a", "1,2,", "-1", "1;2", "99999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err.msg[0] = 0;
-        assert_int_equal(ic_schedule_parse_list(&s, bad[i], &err), -1);
+        assert_int_equal(ic_schedule_parse(&s, bad[i], NULL, TINY.n_layer, &err), -1);
         assert_true(strlen(err.msg) > 10);
     }
     ic_config c = TINY;
     c.n_head = 3;
     assert_int_equal(ic_config_validate(&c, &err), -1);
     assert_non_null(strstr(err.msg, "divisible"));
-    ic_model_free(&m);
+    tm_free(&m);
+}
+
+/* The parameter table (IC_PARAM_TABLE) against the checkpoint format it
+ * generates: the Garg et al. names and shapes, in buffer order, the views
+ * contiguous in that order, the sizes their shapes times the blocks. */
+static void test_param_table(void **st) {
+    (void)st;
+    static const struct {
+        const char *name, *ckpt;
+        int per_block;
+        int64_t rows, cols; /* for TINY4: d = 3, C = 8, 2*n_positions = 10 */
+    } want[] = {
+        {"read_in_w", "_read_in.weight", 0, 8, 3},       {"read_in_b", "_read_in.bias", 0, 8, 0},
+        {"wpe", "_backbone.wpe.weight", 0, 10, 8},        {"ln1_w", "ln_1.weight", 1, 8, 0},
+        {"ln1_b", "ln_1.bias", 1, 8, 0},                  {"qkv_w", "attn.c_attn.weight", 1, 8, 24},
+        {"qkv_b", "attn.c_attn.bias", 1, 24, 0},          {"attproj_w", "attn.c_proj.weight", 1, 8, 8},
+        {"attproj_b", "attn.c_proj.bias", 1, 8, 0},       {"ln2_w", "ln_2.weight", 1, 8, 0},
+        {"ln2_b", "ln_2.bias", 1, 8, 0},                  {"fc_w", "mlp.c_fc.weight", 1, 8, 32},
+        {"fc_b", "mlp.c_fc.bias", 1, 32, 0},              {"fcproj_w", "mlp.c_proj.weight", 1, 32, 8},
+        {"fcproj_b", "mlp.c_proj.bias", 1, 8, 0},         {"lnf_w", "_backbone.ln_f.weight", 0, 8, 0},
+        {"lnf_b", "_backbone.ln_f.bias", 0, 8, 0},        {"read_out_w", "_read_out.weight", 0, 1, 8},
+        {"read_out_b", "_read_out.bias", 0, 1, 0},
+    };
+    assert_int_equal(IC_NUM_PARAM_TENSORS, (int)(sizeof want / sizeof *want));
+    ic_model m;
+    make_model(&m, &TINY4, 5);
+    float *const views[IC_NUM_PARAM_TENSORS] = {
+        m.params.read_in_w, m.params.read_in_b, m.params.wpe, m.params.ln1_w, m.params.ln1_b, m.params.qkv_w,
+        m.params.qkv_b, m.params.attproj_w, m.params.attproj_b, m.params.ln2_w, m.params.ln2_b, m.params.fc_w,
+        m.params.fc_b, m.params.fcproj_w, m.params.fcproj_b, m.params.lnf_w, m.params.lnf_b, m.params.read_out_w,
+        m.params.read_out_b};
+    size_t off = 0;
+    for (int k = 0; k < IC_NUM_PARAM_TENSORS; k++) {
+        assert_string_equal(ic_param_name(k), want[k].name);
+        assert_string_equal(ic_param_ckpt_name(k), want[k].ckpt);
+        assert_int_equal(ic_param_is_per_block(k), want[k].per_block);
+        int64_t shape[2];
+        const int nd = ic_param_shape(&TINY4, k, shape);
+        assert_int_equal(nd, want[k].cols ? 2 : 1);
+        assert_int_equal(ic_param_ndim(k), nd);
+        assert_int_equal(shape[0], want[k].rows);
+        if (nd == 2) assert_int_equal(shape[1], want[k].cols);
+        const size_t numel = (size_t)want[k].rows * (want[k].cols ? (size_t)want[k].cols : 1);
+        assert_int_equal(m.param_sizes[k], numel * (want[k].per_block ? 4 : 1));
+        assert_ptr_equal(views[k], m.params_mem + off);
+        assert_ptr_equal(ic_model_tensor(&m, k, 0), views[k]);
+        if (want[k].per_block) assert_ptr_equal(ic_model_tensor(&m, k, 3), views[k] + 3 * numel);
+        off += m.param_sizes[k];
+    }
+    assert_int_equal(off, m.num_params);
+    assert_string_equal(ic_param_name(IC_NUM_PARAM_TENSORS), "?");
+    assert_int_equal(ic_param_ndim(-1), 0);
+    tm_free(&m);
 }
 
 static void test_init_deterministic(void **st) {
@@ -634,8 +726,8 @@ static void test_init_deterministic(void **st) {
     sd = sqrt(ss / a.param_sizes[IC_P_FCPROJ_W]);
     assert_true(fabs(sd - 0.02 / sqrt(6.0)) < 0.001);
     assert_true(a.params.ln1_w[0] == 1.0f && a.params.ln1_b[0] == 0.0f && a.params.qkv_b[3] == 0.0f);
-    ic_model_free(&a);
-    ic_model_free(&b);
+    tm_free(&a);
+    tm_free(&b);
 }
 
 /* ---- data-parallel training pass (ic_model_train_pass) ---- */
@@ -695,12 +787,12 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
 static float *unsharded(ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                         double *loss, double *mse) {
     ic_err err;
-    ic_model_zero_grad(m);
-    assert_int_equal(ic_model_forward(m, s, xs, ys, B, n, 1, &err), 0);
-    assert_int_equal(ic_model_backward(m, &err), 0);
-    *loss = m->loss;
-    for (int t = 0; t < s->loops; t++) mse[t] = m->loop_mse[t];
-    return copy_floats(m->grads_mem, m->num_params);
+    ic_grads_zero(GR(m));
+    assert_int_equal(ic_model_forward(m, WS(m), s, xs, ys, B, n, 1, &err), 0);
+    assert_int_equal(ic_model_backward(m, GR(m), WS(m), &err), 0);
+    *loss = WS(m)->loss;
+    for (int t = 0; t < s->loops; t++) mse[t] = WS(m)->loop_mse[t];
+    return copy_floats(GR(m)->mem, m->num_params);
 }
 
 /* Gradient tolerance of a sharded pass against the unsharded one. Both are
@@ -717,7 +809,7 @@ static double grad_tol(double gmax) { return 1e-5 * gmax + 1e-7; }
  * the fixture) against the unsharded forward + backward: gradient within
  * grad_tol, loss and every loop's MSE to 1e-6 relative, and the documented
  * side effects of a sharded pass (no activations kept, loop_delta NaN). Also
- * checks that the tolerance has teeth: the replicas' own gradients summed
+ * checks that the tolerance has teeth: the shards' own gradients summed
  * with the wrong weights miss the reference by far more than it. */
 static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n, int nshards, uint64_t seed) {
     ic_model m;
@@ -735,32 +827,32 @@ static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n
 
     ic_shards sh = {0};
     const int threads = max_threads();
-    ic_model_zero_grad(&m);
+    ic_grads_zero(GR(&m));
     err.msg[0] = 0;
-    if (ic_model_train_pass(&m, &sh, nshards, s, xs, ys, B, n, &err))
+    if (ic_model_train_pass(&m, GR(&m), WS(&m), &sh, nshards, s, xs, ys, B, n, &err))
         fail_msg("train_pass (%d shards, B %d): %s", nshards, B, err.msg);
     assert_int_equal(max_threads(), threads); // the caller's OpenMP setting survives
-    // really sharded: 2..min(nshards, B) replicas, together holding the batch
+    // really sharded: 2..min(nshards, B) shards, together holding the batch
     const int k = sh.cap, kmax = nshards < B ? nshards : B;
-    if (k < 2 || k > kmax) fail_msg("%d shards asked for B %d: %d replicas", nshards, B, k);
+    if (k < 2 || k > kmax) fail_msg("%d shards asked for B %d: %d shards made", nshards, B, k);
     int total = 0, unequal = 0;
     for (int i = 0; i < k; i++) {
-        total += sh.rep[i].B;
-        assert_ptr_equal(sh.rep[i].params_mem, m.params_mem);
-        unequal |= sh.rep[i].B != sh.rep[0].B;
+        total += sh.ws[i].B;
+        assert_memory_equal(&sh.ws[i].cfg, &m.cfg, sizeof m.cfg); /* each shard ran the one model */
+        unequal |= sh.ws[i].B != sh.ws[0].B;
     }
     assert_int_equal(total, B);
-    assert_int_equal(m.have_grad_acts, 0);
+    assert_int_equal(WS(&m)->have_grad_acts, 0);
 
-    double worst = max_abs_diff(m.grads_mem, gref, np);
+    double worst = max_abs_diff(GR(&m)->mem, gref, np);
     if (worst > tol)
         fail_msg("%d shards of B %d: gradient differs by %g (max|g| %g, tolerance %g)", nshards, B, worst, gmax,
                  tol);
-    if (!(fabs(m.loss - lref) <= 1e-6 * lref)) fail_msg("loss %.10g, unsharded %.10g", m.loss, lref);
+    if (!(fabs(WS(&m)->loss - lref) <= 1e-6 * lref)) fail_msg("loss %.10g, unsharded %.10g", WS(&m)->loss, lref);
     for (int t = 0; t < L; t++) {
-        if (!(fabs(m.loop_mse[t] - mref[t]) <= 1e-6 * mref[t]))
-            fail_msg("loop %d: mse %.10g, unsharded %.10g", t, m.loop_mse[t], mref[t]);
-        assert_true(isnan(m.loop_delta[t]) && isnan(m.loop_delta_num[t]) && isnan(m.loop_delta_den[t]));
+        if (!(fabs(WS(&m)->loop_mse[t] - mref[t]) <= 1e-6 * mref[t]))
+            fail_msg("loop %d: mse %.10g, unsharded %.10g", t, WS(&m)->loop_mse[t], mref[t]);
+        assert_true(isnan(WS(&m)->loop_delta[t]) && isnan(WS(&m)->loop_delta_num[t]) && isnan(WS(&m)->loop_delta_den[t]));
     }
 
     // the tolerance catches wrong weightings of the same shard gradients
@@ -769,7 +861,7 @@ static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n
         if (w == 0 && !unequal) continue; // 1/k is right when the shards are equal
         for (size_t j = 0; j < np; j++) {
             float acc = 0.0f;
-            for (int i = 0; i < k; i++) acc += (w == 0 ? 1.0f / (float)k : 1.0f) * sh.rep[i].grads_mem[j];
+            for (int i = 0; i < k; i++) acc += (w == 0 ? 1.0f / (float)k : 1.0f) * sh.grads[i].mem[j];
             alt[j] = acc;
         }
         double off = max_abs_diff(alt, gref, np);
@@ -779,12 +871,13 @@ static void check_sharded(const ic_config *c, const ic_schedule *s, int B, int n
     free(alt);
     ic_shards_free(&sh);
     assert_int_equal(sh.cap, 0);
-    assert_null(sh.rep);
+    assert_null(sh.ws);
+    assert_null(sh.grads);
     free(gref);
     free(mref);
     free(xs);
     free(ys);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 /* The shard counts every schedule is checked with: equal and unequal shards
@@ -799,15 +892,15 @@ static void check_sharded_counts(const ic_schedule *s, uint64_t seed) {
 static ic_schedule shard_sched(const char *list, int loops, int loss_loops, int grad_loops, int inject,
                                int loop_lnf) {
     ic_schedule s;
-    ic_schedule_default(&s, &SHARD);
+    ic_schedule_default(&s, SHARD.n_layer);
     ic_err err;
-    if (list) assert_int_equal(ic_schedule_parse_list(&s, list, &err), 0);
+    if (list) assert_int_equal(ic_schedule_parse(&s, list, NULL, 0, &err), 0);
     s.loops = loops;
     s.loss_loops = loss_loops;
     s.grad_loops = grad_loops;
     s.inject = inject;
     s.loop_lnf = loop_lnf;
-    assert_int_equal(ic_schedule_validate(&s, &SHARD, &err), 0);
+    assert_int_equal(ic_schedule_validate(&s, SHARD.n_layer, &err), 0);
     return s;
 }
 
@@ -867,30 +960,30 @@ static void test_train_pass_one_shard_bit_exact(void **st) {
         const int b = cases[c].B, L = s.loops;
         double lref, mref[3], dref[3];
         float *gref = unsharded(&m, &s, xs, ys, b, N, &lref, mref);
-        memcpy(dref, m.loop_delta, sizeof dref);
-        float *pref = copy_floats(m.preds, (size_t)L * b * N);
+        memcpy(dref, WS(&m)->loop_delta, sizeof dref);
+        float *pref = copy_floats(WS(&m)->preds, (size_t)L * b * N);
         ic_shards sh = {0};
-        ic_model_zero_grad(&m);
-        assert_int_equal(ic_model_train_pass(&m, &sh, cases[c].nshards, &s, xs, ys, b, N, &err), 0);
-        assert_int_equal(sh.cap, 0); // no replicas made
-        assert_memory_equal(m.grads_mem, gref, sizeof(float) * m.num_params);
-        assert_true(m.loss == lref);
-        assert_memory_equal(m.loop_mse, mref, sizeof(double) * L);
-        assert_memory_equal(m.loop_delta, dref, sizeof(double) * L);
-        assert_memory_equal(m.preds, pref, sizeof(float) * (size_t)L * b * N);
-        assert_int_equal(m.have_grad_acts, 1);
-        assert_int_equal(m.B, b);
+        ic_grads_zero(GR(&m));
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, cases[c].nshards, &s, xs, ys, b, N, &err), 0);
+        assert_int_equal(sh.cap, 0); // no shards made
+        assert_memory_equal(GR(&m)->mem, gref, sizeof(float) * m.num_params);
+        assert_true(WS(&m)->loss == lref);
+        assert_memory_equal(WS(&m)->loop_mse, mref, sizeof(double) * L);
+        assert_memory_equal(WS(&m)->loop_delta, dref, sizeof(double) * L);
+        assert_memory_equal(WS(&m)->preds, pref, sizeof(float) * (size_t)L * b * N);
+        assert_int_equal(WS(&m)->have_grad_acts, 1);
+        assert_int_equal(WS(&m)->B, b);
         // the activations are m's: one more backward doubles the gradient
-        assert_int_equal(ic_model_backward(&m, &err), 0);
+        assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), 0);
         for (size_t i = 0; i < m.num_params; i++)
-            if (!(fabsf(m.grads_mem[i] - 2.0f * gref[i]) <= 1e-6 * (1 + fabsf(gref[i]))))
-                fail_msg("case %zu: param %zu: %g after two backwards of %g", c, i, m.grads_mem[i], gref[i]);
+            if (!(fabsf(GR(&m)->mem[i] - 2.0f * gref[i]) <= 1e-6 * (1 + fabsf(gref[i]))))
+                fail_msg("case %zu: param %zu: %g after two backwards of %g", c, i, GR(&m)->mem[i], gref[i]);
         ic_shards_free(&sh);
         free(gref);
         free(pref);
     }
-    assert_true(tu_max_abs_f(m.grads_mem, m.num_params) > 1e-3);
-    ic_model_free(&m);
+    assert_true(tu_max_abs_f(GR(&m)->mem, m.num_params) > 1e-3);
+    tm_free(&m);
 }
 
 /* grads += : two passes without zeroing give twice the gradient, and a pass
@@ -908,38 +1001,38 @@ static void test_train_pass_accumulates(void **st) {
     ic_shards sh = {0};
     const size_t np = m.num_params;
 
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
-    float *once = copy_floats(m.grads_mem, np);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 3, &s, xs, ys, B, N, &err), 0);
+    float *once = copy_floats(GR(&m)->mem, np);
     const double gmax = tu_max_abs_f(once, np), tol = grad_tol(gmax);
     assert_true(gmax > 1e-3);
-    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 3, &s, xs, ys, B, N, &err), 0);
     for (size_t i = 0; i < np; i++)
-        if (!(fabsf(m.grads_mem[i] - 2.0f * once[i]) <= 1e-6 * gmax))
-            fail_msg("param %zu: %g after two passes of %g", i, m.grads_mem[i], once[i]);
+        if (!(fabsf(GR(&m)->mem[i] - 2.0f * once[i]) <= 1e-6 * gmax))
+            fail_msg("param %zu: %g after two passes of %g", i, GR(&m)->mem[i], once[i]);
 
     // onto arbitrary values: old + g
     float *old = malloc(sizeof(float) * np);
-    for (size_t i = 0; i < np; i++) old[i] = m.grads_mem[i] = (float)((double)(i % 13) - 6.0) * 0.25f;
-    assert_int_equal(ic_model_train_pass(&m, &sh, 2, &s, xs, ys, B, N, &err), 0);
+    for (size_t i = 0; i < np; i++) old[i] = GR(&m)->mem[i] = (float)((double)(i % 13) - 6.0) * 0.25f;
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 2, &s, xs, ys, B, N, &err), 0);
     for (size_t i = 0; i < np; i++)
-        if (!(fabsf(m.grads_mem[i] - (old[i] + once[i])) <= tol + 1e-6 * fabsf(old[i])))
-            fail_msg("param %zu: %g, expected %g + %g", i, m.grads_mem[i], old[i], once[i]);
+        if (!(fabsf(GR(&m)->mem[i] - (old[i] + once[i])) <= tol + 1e-6 * fabsf(old[i])))
+            fail_msg("param %zu: %g, expected %g + %g", i, GR(&m)->mem[i], old[i], once[i]);
 
     // sharded then unsharded, without zeroing: twice the gradient again
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
-    assert_int_equal(ic_model_train_pass(&m, &sh, 1, &s, xs, ys, B, N, &err), 0);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 3, &s, xs, ys, B, N, &err), 0);
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 1, &s, xs, ys, B, N, &err), 0);
     for (size_t i = 0; i < np; i++)
-        if (!(fabsf(m.grads_mem[i] - 2.0f * once[i]) <= 2 * tol))
-            fail_msg("param %zu: %g after a sharded and an unsharded pass of %g", i, m.grads_mem[i], once[i]);
+        if (!(fabsf(GR(&m)->mem[i] - 2.0f * once[i]) <= 2 * tol))
+            fail_msg("param %zu: %g after a sharded and an unsharded pass of %g", i, GR(&m)->mem[i], once[i]);
     free(old);
     free(once);
     ic_shards_free(&sh);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
-/* The same shard count gives the same bits: fresh replicas or reused ones,
+/* The same shard count gives the same bits: fresh shards or reused ones,
  * one OpenMP thread or three (the results depend on the shard count only).
  * A different shard count is allowed to differ (the sums' order). */
 static void test_train_pass_repeatable(void **st) {
@@ -955,147 +1048,104 @@ static void test_train_pass_repeatable(void **st) {
     const int threads = max_threads();
     for (int k = 2; k <= 4; k++) {
         ic_shards a = {0}, b = {0};
-        ic_model_zero_grad(&m);
-        assert_int_equal(ic_model_train_pass(&m, &a, k, &s, xs, ys, B, N, &err), 0);
-        float *g1 = copy_floats(m.grads_mem, np);
-        double l1 = m.loss, mse1[2] = {m.loop_mse[0], m.loop_mse[1]};
-        // fresh replicas
-        ic_model_zero_grad(&m);
-        assert_int_equal(ic_model_train_pass(&m, &b, k, &s, xs, ys, B, N, &err), 0);
-        assert_memory_equal(m.grads_mem, g1, sizeof(float) * np);
-        assert_true(m.loss == l1);
-        assert_memory_equal(m.loop_mse, mse1, sizeof mse1);
-        // reused replicas (holding the last pass's activations and gradients)
-        ic_model_zero_grad(&m);
-        assert_int_equal(ic_model_train_pass(&m, &a, k, &s, xs, ys, B, N, &err), 0);
-        assert_memory_equal(m.grads_mem, g1, sizeof(float) * np);
-        assert_true(m.loss == l1);
+        ic_grads_zero(GR(&m));
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &a, k, &s, xs, ys, B, N, &err), 0);
+        float *g1 = copy_floats(GR(&m)->mem, np);
+        double l1 = WS(&m)->loss, mse1[2] = {WS(&m)->loop_mse[0], WS(&m)->loop_mse[1]};
+        // fresh shards
+        ic_grads_zero(GR(&m));
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &b, k, &s, xs, ys, B, N, &err), 0);
+        assert_memory_equal(GR(&m)->mem, g1, sizeof(float) * np);
+        assert_true(WS(&m)->loss == l1);
+        assert_memory_equal(WS(&m)->loop_mse, mse1, sizeof mse1);
+        // reused shards (holding the last pass's activations and gradients)
+        ic_grads_zero(GR(&m));
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &a, k, &s, xs, ys, B, N, &err), 0);
+        assert_memory_equal(GR(&m)->mem, g1, sizeof(float) * np);
+        assert_true(WS(&m)->loss == l1);
 #ifdef _OPENMP
         // one OpenMP thread
         omp_set_num_threads(1);
-        ic_model_zero_grad(&m);
-        assert_int_equal(ic_model_train_pass(&m, &a, k, &s, xs, ys, B, N, &err), 0);
+        ic_grads_zero(GR(&m));
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &a, k, &s, xs, ys, B, N, &err), 0);
         omp_set_num_threads(threads);
-        assert_memory_equal(m.grads_mem, g1, sizeof(float) * np);
-        assert_true(m.loss == l1);
+        assert_memory_equal(GR(&m)->mem, g1, sizeof(float) * np);
+        assert_true(WS(&m)->loss == l1);
 #endif
         free(g1);
         ic_shards_free(&a);
         ic_shards_free(&b);
     }
     assert_int_equal(max_threads(), threads);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
-/* A replica borrows the master's parameters: it sees changes made to them,
- * has gradients of its own, and freeing it leaves the master intact (ASan
- * would report a double free or a use after free). ic_shards follow their
- * master too: reused for another model they are remade for it. */
-static void test_replica_borrows_parameters(void **st) {
+/* Shards and workspaces only read the model: nothing ties them to one.
+ * Shards made for m, reused for another model o, give o's gradient; reused
+ * for a model of another configuration, their gradient buffers are made
+ * again; m's parameters are never written. A gradient buffer of another
+ * model, or a backward of a forward of another configuration, is refused. */
+static void test_shards_over_models(void **st) {
     (void)st;
-    ic_model m, r;
+    ic_model m;
     ic_err err;
     make_model(&m, &SHARD, 201);
     enum { B = 3, N = 4 };
     float xs[B * N * 3], ys[B * N];
     make_prompts(xs, ys, &SHARD, B, N, 202);
     ic_schedule s = shard_sched(NULL, 1, 1, 0, 1, 1);
-    assert_int_equal(ic_model_create_replica(&r, &m, &err), 0);
-    assert_ptr_equal(r.params_mem, m.params_mem);
-    assert_ptr_equal(r.params.read_out_b, m.params.read_out_b);
-    assert_ptr_equal(r.params.fcproj_b, m.params.fcproj_b);
-    assert_int_equal(r.owns_params, 0);
-    assert_int_equal(r.num_params, m.num_params);
-    assert_memory_equal(&r.cfg, &m.cfg, sizeof r.cfg);
-    assert_memory_equal(r.param_sizes, m.param_sizes, sizeof r.param_sizes);
-    assert_null(r.grads_mem);
-
-    float *p0 = run(&r, &s, xs, ys, B, N, 0);
-    float *pm = run(&m, &s, xs, ys, B, N, 0);
-    assert_memory_equal(p0, pm, sizeof(float) * B * N);
-    // change the master: the replica sees it
-    m.params.read_out_b[0] += 1.0f;
-    m.params.qkv_w[5] *= -2.0f;
-    float *p1 = run(&r, &s, xs, ys, B, N, 0);
-    float *pm1 = run(&m, &s, xs, ys, B, N, 0);
-    assert_memory_equal(p1, pm1, sizeof(float) * B * N);
-    assert_true(memcmp(p0, p1, sizeof(float) * B * N) != 0);
-
-    // the replica's backward fills its own gradients, never the master's
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_forward(&r, &s, xs, ys, B, N, 1, &err), 0);
-    assert_int_equal(ic_model_backward(&r, &err), 0);
-    assert_non_null(r.grads_mem);
-    assert_true(r.grads_mem != m.grads_mem);
-    assert_true(tu_max_abs_f(r.grads_mem, r.num_params) > 1e-3);
-    assert_true(tu_max_abs_f(m.grads_mem, m.num_params) == 0.0);
-
-    // freeing the replica leaves the master's parameters alone
     float *saved = copy_floats(m.params_mem, m.num_params);
-    ic_model_free(&r);
-    assert_null(r.params_mem);
-    assert_memory_equal(m.params_mem, saved, sizeof(float) * m.num_params);
-    float *p2 = run(&m, &s, xs, ys, B, N, 1);
-    assert_memory_equal(p2, pm1, sizeof(float) * B * N);
-    assert_int_equal(ic_model_backward(&m, &err), 0);
 
-    // a replica of a model without parameters is refused
-    ic_model none;
-    memset(&none, 0, sizeof none);
-    err.msg[0] = 0;
-    assert_int_equal(ic_model_create_replica(&r, &none, &err), -1);
-    assert_true(strlen(err.msg) > 10);
-    ic_model_free(&r); // a refused replica frees nothing of anyone's
-
-    // shards made for m, reused for another model o, are o's
     ic_model o;
     make_model(&o, &SHARD, 203);
     ic_shards sh = {0};
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &s, xs, ys, B, N, &err), 0);
-    assert_ptr_equal(sh.params_of, m.params_mem);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 3, &s, xs, ys, B, N, &err), 0);
     double lo;
     double mo[1];
     float *go = unsharded(&o, &s, xs, ys, B, N, &lo, mo);
-    ic_model_zero_grad(&o);
-    assert_int_equal(ic_model_train_pass(&o, &sh, 3, &s, xs, ys, B, N, &err), 0);
-    assert_ptr_equal(sh.params_of, o.params_mem);
-    for (int i = 0; i < sh.cap; i++) assert_ptr_equal(sh.rep[i].params_mem, o.params_mem);
-    double tol = grad_tol(tu_max_abs_f(go, o.num_params)), off = max_abs_diff(o.grads_mem, go, o.num_params);
+    ic_grads_zero(GR(&o));
+    assert_int_equal(ic_model_train_pass(&o, GR(&o), WS(&o), &sh, 3, &s, xs, ys, B, N, &err), 0);
+    double tol = grad_tol(tu_max_abs_f(go, o.num_params)), off = max_abs_diff(GR(&o)->mem, go, o.num_params);
     if (off > tol) fail_msg("shards reused for another model: gradient off by %g (tolerance %g)", off, tol);
-    assert_true(fabs(o.loss - lo) <= 1e-6 * lo);
+    assert_true(fabs(WS(&o)->loss - lo) <= 1e-6 * lo);
     free(go);
-    // after a sharded pass the master holds no predictions of the batch
-    assert_null(ic_model_preds(&o, 0));
-    ic_shards_free(&sh);
+    // after a sharded pass the caller's workspace holds no predictions of the batch
+    assert_null(ic_workspace_preds(WS(&o), 0));
 
-    // a model of another configuration at a freed model's address (the
-    // allocator may reuse it): simulated by pointing the shards' record of
-    // their parameters at it; the configuration check must remake them
+    // the same shards for a model of another configuration
     static const ic_config SHARD2 = {.n_dims = 3, .n_positions = 6, .n_embd = 16, .n_layer = 2, .n_head = 2};
     ic_model q;
     make_model(&q, &SHARD2, 204);
     ic_schedule s2;
-    ic_schedule_default(&s2, &SHARD2);
-    assert_int_equal(ic_model_train_pass(&o, &sh, 3, &s, xs, ys, B, N, &err), 0);
-    sh.params_of = q.params_mem;
+    ic_schedule_default(&s2, SHARD2.n_layer);
     float *gq = unsharded(&q, &s2, xs, ys, B, N, &lo, mo);
-    ic_model_zero_grad(&q);
-    assert_int_equal(ic_model_train_pass(&q, &sh, 3, &s2, xs, ys, B, N, &err), 0);
-    for (int i = 0; i < sh.cap; i++) assert_int_equal(sh.rep[i].cfg.n_layer, 2);
+    ic_grads_zero(GR(&q));
+    assert_int_equal(ic_model_train_pass(&q, GR(&q), WS(&q), &sh, 3, &s2, xs, ys, B, N, &err), 0);
+    for (int i = 0; i < sh.cap; i++) assert_int_equal(sh.grads[i].num_params, q.num_params);
     tol = grad_tol(tu_max_abs_f(gq, q.num_params));
-    off = max_abs_diff(q.grads_mem, gq, q.num_params);
+    off = max_abs_diff(GR(&q)->mem, gq, q.num_params);
     if (off > tol) fail_msg("shards of another configuration reused: gradient off by %g (tolerance %g)", off, tol);
     free(gq);
     ic_shards_free(&sh);
-    ic_model_free(&q);
-    ic_model_free(&o);
 
-    // the master is still whole after all replicas are gone
+    // a gradient buffer of another model, a backward of another configuration's forward: refused
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, B, N, 1, &err), 0);
+    assert_int_equal(ic_model_backward(&m, GR(&q), WS(&m), &err), -1);
+    assert_non_null(strstr(err.msg, "gradient buffer"));
+    assert_int_equal(ic_model_train_pass(&m, GR(&q), WS(&m), &sh, 3, &s, xs, ys, B, N, &err), -1);
+    assert_non_null(strstr(err.msg, "gradient buffer"));
+    assert_int_equal(ic_model_backward(&q, GR(&q), WS(&m), &err), -1);
+    assert_non_null(strstr(err.msg, "another model configuration"));
+    ic_shards_free(&sh);
+    tm_free(&q);
+    tm_free(&o);
+
+    // the model was only read
     assert_memory_equal(m.params_mem, saved, sizeof(float) * m.num_params);
     free(saved);
-    free(p0); free(pm); free(p1); free(pm1); free(p2);
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 /* Errors, also those raised inside a shard, come back as -1 with a message;
@@ -1110,57 +1160,57 @@ static void test_train_pass_errors(void **st) {
     make_prompts(xs, ys, &SHARD, B, N, 212);
     ic_schedule good = shard_sched("0,1", 2, 1, 0, 1, 1);
     ic_shards sh = {0};
-    ic_model_zero_grad(&m);
-    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &good, xs, ys, B, 5, &err), 0);
-    float *g = copy_floats(m.grads_mem, m.num_params);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 3, &good, xs, ys, B, 5, &err), 0);
+    float *g = copy_floats(GR(&m)->mem, m.num_params);
     const int nshards[] = {3, 1, 9, 70};
     for (size_t c = 0; c < sizeof nshards / sizeof *nshards; c++) {
         const int k = nshards[c];
         // too many points: every shard's forward fails
         err.msg[0] = 0;
-        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, xs, ys, B, N, &err), -1);
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, k, &good, xs, ys, B, N, &err), -1);
         if (!strstr(err.msg, "position table")) fail_msg("%d shards, n > n_positions: \"%s\"", k, err.msg);
         // a block the model does not have
         ic_schedule bad = good;
         bad.steps[1] = 3;
         err.msg[0] = 0;
-        assert_int_equal(ic_model_train_pass(&m, &sh, k, &bad, xs, ys, B, 5, &err), -1);
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, k, &bad, xs, ys, B, 5, &err), -1);
         if (!strstr(err.msg, "block 3")) fail_msg("%d shards, block 3: \"%s\"", k, err.msg);
         // a parallel flag on the first step
         bad = good;
         bad.par[0] = 1;
         err.msg[0] = 0;
-        assert_int_equal(ic_model_train_pass(&m, &sh, k, &bad, xs, ys, B, 5, &err), -1);
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, k, &bad, xs, ys, B, 5, &err), -1);
         assert_true(strlen(err.msg) > 10);
         // grad_loops below loss_loops
         bad = good;
         bad.loss_loops = 2;
         bad.grad_loops = 1;
         err.msg[0] = 0;
-        assert_int_equal(ic_model_train_pass(&m, &sh, k, &bad, xs, ys, B, 5, &err), -1);
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, k, &bad, xs, ys, B, 5, &err), -1);
         if (!strstr(err.msg, "grad_loops")) fail_msg("%d shards, grad_loops: \"%s\"", k, err.msg);
         // no prompts, no points, no batch
         err.msg[0] = 0;
-        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, NULL, ys, B, 5, &err), -1);
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, k, &good, NULL, ys, B, 5, &err), -1);
         assert_true(strlen(err.msg) > 10);
         err.msg[0] = 0;
-        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, xs, ys, B, 0, &err), -1);
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, k, &good, xs, ys, B, 0, &err), -1);
         assert_true(strlen(err.msg) > 10);
         err.msg[0] = 0;
-        assert_int_equal(ic_model_train_pass(&m, &sh, k, &good, xs, ys, 0, 5, &err), -1);
+        assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, k, &good, xs, ys, 0, 5, &err), -1);
         assert_non_null(strstr(err.msg, "batch"));
         // nothing was added
-        assert_memory_equal(m.grads_mem, g, sizeof(float) * m.num_params);
+        assert_memory_equal(GR(&m)->mem, g, sizeof(float) * m.num_params);
     }
     // the shards still work: a good pass adds the same gradient again
-    assert_int_equal(ic_model_train_pass(&m, &sh, 3, &good, xs, ys, B, 5, &err), 0);
+    assert_int_equal(ic_model_train_pass(&m, GR(&m), WS(&m), &sh, 3, &good, xs, ys, B, 5, &err), 0);
     const double tol = grad_tol(tu_max_abs_f(g, m.num_params));
     for (size_t i = 0; i < m.num_params; i++)
-        if (!(fabsf(m.grads_mem[i] - 2.0f * g[i]) <= tol)) fail_msg("param %zu after the errors", i);
+        if (!(fabsf(GR(&m)->mem[i] - 2.0f * g[i]) <= tol)) fail_msg("param %zu after the errors", i);
     free(g);
     ic_shards_free(&sh);
     ic_shards_free(&sh); // freeing twice is harmless
-    ic_model_free(&m);
+    tm_free(&m);
 }
 
 /* One shard per OpenMP thread. */
@@ -1195,6 +1245,7 @@ int main(void) {
         cmocka_unit_test(test_unused_block_gets_no_gradient),
         cmocka_unit_test(test_activation_memory_linear_in_schedule),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_param_table),
         cmocka_unit_test(test_init_deterministic),
         cmocka_unit_test(test_train_pass_one_shard_bit_exact),
         cmocka_unit_test_setup_teardown(test_train_pass_sharded_default, threads3_setup, threads_teardown),
@@ -1204,7 +1255,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_train_pass_many_shards, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_train_pass_accumulates, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_train_pass_repeatable, threads3_setup, threads_teardown),
-        cmocka_unit_test_setup_teardown(test_replica_borrows_parameters, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_shards_over_models, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_train_pass_errors, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_default_shards, threads3_setup, threads_teardown),
     };

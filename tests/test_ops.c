@@ -25,6 +25,34 @@
 
 #include "ops.h"
 #include "testutil.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The float attention kernels with their per-thread tiles allocated here
+ * (a model's workspace holds them: workspace.h), one per OpenMP thread. */
+static int att_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+static void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H) {
+    const int nthr = att_threads();
+    float *tiles = malloc(sizeof(float) * ic_attention_tile_floats(T, C, H) * (size_t)nthr);
+    assert_non_null(tiles);
+    ic_attention_forward(out, att, qkv, B, T, C, H, tiles, nthr);
+    free(tiles);
+}
+static void attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
+                               int T, int C, int H, ic_grad_mode mode) {
+    const int nthr = att_threads();
+    float *tiles = malloc(sizeof(float) * ic_attention_tile_floats(T, C, H) * (size_t)nthr);
+    assert_non_null(tiles);
+    ic_attention_backward(dqkv, datt, dout, qkv, att, B, T, C, H, mode, tiles, nthr);
+    free(tiles);
+}
 
 /* Finite differences: central, step FD_EPS; element passes when
  * |analytic - fd| <= FD_TOL * max(1, |fd|). Everything is double and the
@@ -289,11 +317,11 @@ static void att_bw(kcase *k, double *const *g)
 }
 static void att_ffwd(kcase *k)
 {
-    ic_attention_forward(k->fout, k->fsaved[0], k->fin[0], k->d[0], k->d[1], k->d[2], k->d[3]);
+    attention_forward(k->fout, k->fsaved[0], k->fin[0], k->d[0], k->d[1], k->d[2], k->d[3]);
 }
 static void att_fbw(kcase *k, float *const *g)
 {
-    ic_attention_backward(g[0], k->fscratch, k->fR, k->fin[0], k->fsaved[0], k->d[0], k->d[1],
+    attention_backward(g[0], k->fscratch, k->fR, k->fin[0], k->fsaved[0], k->d[0], k->d[1],
                           k->d[2], k->d[3], IC_ADD);
 }
 static void make_attention(kcase *k, tu_rng *rng, int B, int T, int C, int H)
@@ -987,10 +1015,10 @@ static void test_set_mode(void **state)
         tu_to_float(qkv, t2, AB * AT * 3 * AC);
         tu_fill(&rng, t2, AB * AT * AC, 1.0, 0.0);
         tu_to_float(go, t2, AB * AT * AC);
-        ic_attention_forward(out, att, qkv, AB, AT, AC, AH);
+        attention_forward(out, att, qkv, AB, AT, AC, AH);
         for (int i = 0; i < AB * AT * 3 * AC; i++) dadd[i] = 0.0f, dset[i] = NAN;
-        ic_attention_backward(dadd, datt, go, qkv, att, AB, AT, AC, AH, IC_ADD);
-        ic_attention_backward(dset, datt, go, qkv, att, AB, AT, AC, AH, IC_SET);
+        attention_backward(dadd, datt, go, qkv, att, AB, AT, AC, AH, IC_ADD);
+        attention_backward(dset, datt, go, qkv, att, AB, AT, AC, AH, IC_SET);
         for (int i = 0; i < AB * AT * 3 * AC; i++) assert_true(dset[i] == dadd[i]);
     }
     float gadd[N * OC] = {0}, gset[N * OC], gacc[N * OC];
@@ -1150,7 +1178,7 @@ static void test_hand_attention(void **state)
     float fqkv[18], fout[6], fatt[9];
     tu_to_float(fqkv, qkv, 18);
     ic_ref_attention_forward(out, att, qkv, 1, 3, 2, 1);
-    ic_attention_forward(fout, fatt, fqkv, 1, 3, 2, 1);
+    attention_forward(fout, fatt, fqkv, 1, 3, 2, 1);
     const double want_att[9] = {1, 0, 0, 0.5, 0.5, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3};
     const double want_out[6] = {1, 2, 2, 0, 0, 2};
     for (int i = 0; i < 9; i++) {

@@ -60,6 +60,8 @@ static void sample(int B, int n, uint64_t seed, float **xs, float **ys, ic_task_
 /* ---------------- capture ---------------- */
 
 static void test_capture_matches_short_schedules(void **state) {
+    ic_workspace ws;
+    ic_workspace_init(&ws);
     (void)state;
     ic_model m;
     make_model(&m, 11, 3.0f);
@@ -67,7 +69,7 @@ static void test_capture_matches_short_schedules(void **state) {
     float *xs, *ys;
     sample(B, n, 1, &xs, &ys, NULL);
     ic_schedule s;
-    ic_schedule_default(&s, &m.cfg);
+    ic_schedule_default(&s, m.cfg.n_layer);
     ic_capture cap = {0}, cap2 = {0};
     ic_err err;
     assert_int_equal(ic_probe_capture(&m, &s, xs, ys, B, n, 0, 0, &cap, &err), 0);
@@ -84,18 +86,17 @@ static void test_capture_matches_short_schedules(void **state) {
     assert_memory_equal(cap.resid, cap3.resid, sizeof(float) * BTC * cap.n_states);
     assert_memory_equal(cap.preds, cap3.preds, sizeof(float) * B * n);
     ic_capture_free(&cap3);
-    assert_null(m.step_hook); /* the capture hook is removed afterwards */
     /* state q + 1 = the final residual of the schedule 0..q (before ln_f) */
     float *lens = tu_falloc((size_t)cap.n_states * B * n);
     assert_int_equal(ic_probe_lens(&m, &cap, lens, &err), 0);
     for (int q = 0; q < NL; q++) {
         ic_schedule sh = s;
         sh.n = q + 1;
-        assert_int_equal(ic_model_forward(&m, &sh, xs, ys, B, n, 1, &err), 0);
-        assert_memory_equal(ic_capture_state(&cap, q + 1), m.block_acts[q].out, sizeof(float) * BTC);
-        assert_memory_equal(ic_capture_state(&cap, 0), m.loop_acts[0].in, sizeof(float) * BTC);
+        assert_int_equal(ic_model_forward(&m, &ws, &sh, xs, ys, B, n, 1, &err), 0);
+        assert_memory_equal(ic_capture_state(&cap, q + 1), ws.block_acts[q].out, sizeof(float) * BTC);
+        assert_memory_equal(ic_capture_state(&cap, 0), ws.loop_acts[0].in, sizeof(float) * BTC);
         /* and the lens there is that shortened model's prediction */
-        assert_memory_equal(lens + (size_t)(q + 1) * B * n, ic_model_preds(&m, -1), sizeof(float) * B * n);
+        assert_memory_equal(lens + (size_t)(q + 1) * B * n, ic_workspace_preds(&ws, -1), sizeof(float) * B * n);
     }
     /* lens at the last state = the model's own predictions (no-grad forward,
      * the same batches) */
@@ -118,10 +119,13 @@ static void test_capture_matches_short_schedules(void **state) {
     ic_capture_free(&cap2);
     free(xs);
     free(ys);
+    ic_workspace_free(&ws);
     ic_model_free(&m);
 }
 
 static void test_capture_looped_and_groups(void **state) {
+    ic_workspace ws;
+    ic_workspace_init(&ws);
     (void)state;
     ic_model m;
     make_model(&m, 12, 3.0f);
@@ -131,7 +135,7 @@ static void test_capture_looped_and_groups(void **state) {
     ic_err err;
     /* looped: body 0,1 run 3 times with injection; state (l, S) is loop l's output */
     ic_schedule s;
-    ic_schedule_default(&s, &m.cfg);
+    ic_schedule_default(&s, m.cfg.n_layer);
     s.n = 2;
     s.loops = 3;
     ic_capture cap = {0};
@@ -143,9 +147,9 @@ static void test_capture_looped_and_groups(void **state) {
     ic_capture_free(&c0);
     float *lens = tu_falloc((size_t)cap.n_states * B * n);
     assert_int_equal(ic_probe_lens(&m, &cap, lens, &err), 0);
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, B, n, 0, &err), 0);
+    assert_int_equal(ic_model_forward(&m, &ws, &s, xs, ys, B, n, 0, &err), 0);
     for (int l = 0; l < 3; l++)
-        assert_memory_equal(lens + (size_t)ic_capture_index(&cap, l, 2) * B * n, ic_model_preds(&m, l),
+        assert_memory_equal(lens + (size_t)ic_capture_index(&cap, l, 2) * B * n, ic_workspace_preds(&ws, l),
                             sizeof(float) * B * n);
     char lab[64];
     ic_capture_label(&cap, ic_capture_index(&cap, 1, 0), lab, sizeof lab);
@@ -170,7 +174,7 @@ static void test_capture_looped_and_groups(void **state) {
 
     /* a parallel group 0,(1|2),3 is one step; the lens still ends at the model's prediction */
     ic_schedule g;
-    ic_schedule_default(&g, &m.cfg);
+    ic_schedule_default(&g, m.cfg.n_layer);
     g.par[2] = 1;
     assert_int_equal(ic_probe_capture(&m, &g, xs, ys, B, n, 3, 1, &cap, &err), 0);
     assert_int_equal(cap.n_steps, 3);
@@ -187,14 +191,14 @@ static void test_capture_looped_and_groups(void **state) {
     one.n = 2;
     one.par[1] = 0;
     one.steps[1] = 1;
-    assert_int_equal(ic_model_forward(&m, &one, xs, ys, B, n, 1, &err), 0);
+    assert_int_equal(ic_model_forward(&m, &ws, &one, xs, ys, B, n, 1, &err), 0);
     float *h1 = tu_falloc(BTC);
-    memcpy(h1, m.block_acts[1].out, sizeof(float) * BTC);
+    memcpy(h1, ws.block_acts[1].out, sizeof(float) * BTC);
     one.steps[1] = 2;
-    assert_int_equal(ic_model_forward(&m, &one, xs, ys, B, n, 1, &err), 0);
+    assert_int_equal(ic_model_forward(&m, &ws, &one, xs, ys, B, n, 1, &err), 0);
     const float *grp = ic_capture_state(&cap, 2);
     double worst = 0.0;
-    for (size_t i = 0; i < BTC; i++) worst = fmax(worst, fabs(grp[i] - 0.5 * ((double)h1[i] + m.block_acts[1].out[i])));
+    for (size_t i = 0; i < BTC; i++) worst = fmax(worst, fabs(grp[i] - 0.5 * ((double)h1[i] + ws.block_acts[1].out[i])));
     assert_true(worst < 1e-5);
     free(h1);
     free(pred);
@@ -202,6 +206,7 @@ static void test_capture_looped_and_groups(void **state) {
     ic_capture_free(&cap);
     free(xs);
     free(ys);
+    ic_workspace_free(&ws);
     ic_model_free(&m);
 }
 
@@ -213,7 +218,7 @@ static void test_dump_round_trip(void **state) {
     float *xs, *ys;
     sample(B, n, 3, &xs, &ys, NULL);
     ic_schedule s;
-    ic_schedule_default(&s, &m.cfg);
+    ic_schedule_default(&s, m.cfg.n_layer);
     ic_capture cap = {0};
     ic_err err;
     assert_int_equal(ic_probe_capture(&m, &s, xs, ys, B, n, 0, 1, &cap, &err), 0);
@@ -333,7 +338,7 @@ static void test_probe_fit_and_shuffled_control(void **state) {
     sample(Btr, n, 10, &xtr, &ytr, &ptr);
     sample(Bte, n, 11, &xte, &yte, &pte);
     ic_schedule s;
-    ic_schedule_default(&s, &m.cfg);
+    ic_schedule_default(&s, m.cfg.n_layer);
     ic_err err;
     const int K = IC_PT_COLS(D);
     double *ttr = tu_dalloc((size_t)Btr * (n - 1) * K), *tsh = tu_dalloc((size_t)Btr * (n - 1) * K);
@@ -470,7 +475,7 @@ static void test_geometry(void **state) {
     float *xs, *ys;
     sample(B, n, 8, &xs, &ys, NULL);
     ic_schedule s;
-    ic_schedule_default(&s, &m.cfg);
+    ic_schedule_default(&s, m.cfg.n_layer);
     ic_capture cap = {0};
     ic_err err;
     assert_int_equal(ic_probe_capture(&m, &s, xs, ys, B, n, 0, 0, &cap, &err), 0);
@@ -539,7 +544,7 @@ static void test_components(void **state) {
     float *xs, *ys;
     sample(B, n, 9, &xs, &ys, NULL);
     ic_schedule s;
-    ic_schedule_default(&s, &m.cfg);
+    ic_schedule_default(&s, m.cfg.n_layer);
     ic_capture cap = {0};
     ic_err err;
     assert_int_equal(ic_probe_capture(&m, &s, xs, ys, B, n, 0, 0, &cap, &err), 0);
@@ -583,6 +588,8 @@ static void noop_hook(void *ctx, int loop, int step, float *resid, const float *
 }
 
 static void test_ablation(void **state) {
+    ic_workspace ws;
+    ic_workspace_init(&ws);
     (void)state;
     ic_model m;
     make_model(&m, 17, 3.0f);
@@ -590,22 +597,22 @@ static void test_ablation(void **state) {
     float *xs, *ys;
     sample(B, n, 12, &xs, &ys, NULL);
     ic_schedule s;
-    ic_schedule_default(&s, &m.cfg);
+    ic_schedule_default(&s, m.cfg.n_layer);
     ic_err err;
     float *ref = tu_falloc((size_t)B * n), *pred = tu_falloc((size_t)B * n), *skip = tu_falloc((size_t)B * n);
     assert_int_equal(ic_model_predict(&m, &s, xs, ys, B, n, 0, ref, &err), 0);
     /* a hook that does nothing: bit-identical, called once per step and loop */
     hook_calls = 0;
-    m.step_hook = noop_hook;
-    m.step_hook_ctx = NULL;
-    assert_int_equal(ic_model_predict(&m, &s, xs, ys, B, n, 0, pred, &err), 0);
+    ws.step_hook = noop_hook;
+    ws.step_hook_ctx = NULL;
+    assert_int_equal(ic_model_predict_ws(&m, &ws, &s, xs, ys, B, n, 0, pred, &err), 0);
     assert_int_equal(hook_calls, NL);
     assert_memory_equal(pred, ref, sizeof(float) * B * n);
     /* the hook is not called when gradients are stored */
     hook_calls = 0;
-    assert_int_equal(ic_model_forward(&m, &s, xs, ys, B, n, 1, &err), 0);
+    assert_int_equal(ic_model_forward(&m, &ws, &s, xs, ys, B, n, 1, &err), 0);
     assert_int_equal(hook_calls, 0);
-    m.step_hook = NULL;
+    ws.step_hook = NULL;
 
     ic_capture cap = {0};
     assert_int_equal(ic_probe_capture(&m, &s, xs, ys, B, n, 0, 0, &cap, &err), 0);
@@ -616,7 +623,6 @@ static void test_ablation(void **state) {
         /* r = 0: nothing changes, bit for bit */
         assert_int_equal(ic_probe_ablate(&m, &s, xs, ys, B, n, 0, 0, q, U, 0, pred, &err), 0);
         assert_memory_equal(pred, ref, sizeof(float) * B * n);
-        assert_null(m.step_hook); /* restored */
         /* r = C: the whole update is removed = the schedule without step q */
         assert_int_equal(ic_probe_ablate(&m, &s, xs, ys, B, n, 4, 0, q, U, C, pred, &err), 0);
         ic_schedule sk = s;
@@ -645,6 +651,7 @@ static void test_ablation(void **state) {
     free(skip);
     free(xs);
     free(ys);
+    ic_workspace_free(&ws);
     ic_model_free(&m);
 }
 

@@ -108,7 +108,7 @@ static void test_ablation_sweep(void **st) {
     ic_model_init_weights(&m, 13);
     for (size_t i = 0; i < m.num_params; i++) m.params_mem[i] *= 3.0f;
     ic_schedule *s = malloc(sizeof *s), *skip = malloc(sizeof *skip);
-    ic_schedule_default(s, &CFG);
+    ic_schedule_default(s, CFG.n_layer);
     float *xs = tu_falloc((size_t)B * N * D), *ys = tu_falloc((size_t)B * N), *pred = tu_falloc((size_t)B * N);
     sample(xs, ys, 8);
     ic_capture cap = {0};

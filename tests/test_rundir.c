@@ -141,14 +141,14 @@ static void test_checkpoint_checksums_and_finite(void **st) {
     assert_int_equal(ic_checkpoint_load(path, &l, &s, 0, NULL, 0, &err), 0);
     ic_model_free(&l);
     // a non-finite parameter is refused with its tensor and index, checksum or not
-    float *w = ic_model_tensor(&m, 0, IC_P_FC_W, 1);
+    float *w = ic_model_tensor(&m, IC_P_FC_W, 1);
     w[7] = NAN;
     assert_int_equal(ic_checkpoint_save(path, &m, NULL, NULL, NULL, 0, &err), 0);
     assert_int_equal(ic_checkpoint_load(path, &l, &s, 0, NULL, 0, &err), -1);
     assert_non_null(strstr(err.msg, "_backbone.h.1.mlp.c_fc.weight"));
     assert_non_null(strstr(err.msg, "NaN at index 7"));
     w[7] = 1.0f;
-    ic_model_tensor(&m, 0, IC_P_READ_OUT_B, 0)[0] = -INFINITY;
+    ic_model_tensor(&m, IC_P_READ_OUT_B, 0)[0] = -INFINITY;
     assert_int_equal(ic_checkpoint_save(path, &m, NULL, NULL, NULL, 0, &err), 0);
     tu_rewrite_meta(path, path, IC_CHECKSUM_KEY, NULL); /* as a PyTorch-written file would be */
     assert_int_equal(ic_checkpoint_load(path, &l, &s, 0, NULL, 0, &err), -1);

@@ -1,4 +1,4 @@
-/* test_safetensors.c: the safetensors reader (every rule of RESEARCH.md §6),
+/* test_safetensors.c: the safetensors reader (every rule listed in src/safetensors.h),
  * float conversions, the writer, atomic writes, a golden file made by an
  * independent script, and the fuzzer's regression inputs. Run from the
  * repository root (reads tests/data/safetensors/). */

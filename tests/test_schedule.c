@@ -92,6 +92,68 @@ static ic_schedule *parse_new(const char *text, const ic_schedule *base, int n_l
 
 #define NCASES(a) ((int)(sizeof(a) / sizeof(a)[0]))
 
+/* ---- the struct: default, validation, the slot walk ---- */
+
+static void test_struct_and_slots(void **st) {
+    (void)st;
+    ic_schedule *s = malloc(sizeof *s);
+    assert_non_null(s);
+    ic_err err = {{0}};
+    ic_schedule_default(s, 5);
+    assert_int_equal(s->n, 5);
+    for (int i = 0; i < 5; i++) assert_int_equal(s->steps[i], i), assert_int_equal(s->par[i], 0);
+    assert_int_equal(s->loops, 1);
+    assert_int_equal(s->loss_loops, 1);
+    assert_int_equal(ic_schedule_grad_loops(s), 1);
+    assert_int_equal(ic_schedule_validate(s, 5, &err), 0);
+    assert_int_equal(ic_schedule_validate(s, 4, &err), -1); /* block 4 is not in a 4-block model */
+    assert_non_null(strstr(err.msg, "blocks 0..3"));
+    s->loops = 6;
+    s->loss_loops = 2;
+    assert_int_equal(ic_schedule_grad_loops(s), 2);
+    s->grad_loops = 1;
+    assert_int_equal(ic_schedule_validate(s, 5, &err), -1);
+    assert_non_null(strstr(err.msg, "grad_loops"));
+    s->grad_loops = 5;
+    assert_int_equal(ic_schedule_grad_loops(s), 5);
+    ic_schedule_set_loops(s, 3); /* a --loops override lowers loss and gradient loops */
+    assert_int_equal(s->loops, 3);
+    assert_int_equal(s->loss_loops, 2);
+    assert_int_equal(s->grad_loops, 3);
+    assert_int_equal(ic_schedule_validate(s, 5, &err), 0);
+    free(s);
+
+    /* slots forwards and backwards: the groups of 0,(1|2),3,(4|4|0),1 */
+    static const struct {
+        const char *text;
+        int slots, starts[8], ends[8];
+    } cases[] = {
+        {"0,(1|2),3,(4|4|0),1", 5, {0, 1, 3, 4, 7}, {1, 3, 4, 7, 8}},
+        {"2", 1, {0}, {1}},
+        {"(0|1)", 1, {0}, {2}},
+        {"3,2,1,0", 4, {0, 1, 2, 3}, {1, 2, 3, 4}},
+        {"(0|1),(2|3)", 2, {0, 2}, {2, 4}},
+    };
+    for (int c = 0; c < NCASES(cases); c++) {
+        ic_schedule *g = parse_new(cases[c].text, NULL, 5);
+        assert_int_equal(ic_schedule_slots(g), cases[c].slots);
+        int q = 0;
+        for (int j0 = 0; j0 < g->n; j0 = ic_schedule_group_end(g, j0), q++) {
+            assert_true(q < cases[c].slots);
+            assert_int_equal(j0, cases[c].starts[q]);
+            assert_int_equal(ic_schedule_group_end(g, j0), cases[c].ends[q]);
+        }
+        assert_int_equal(q, cases[c].slots);
+        for (int j1 = g->n; j1 > 0; j1 = ic_schedule_group_start(g, j1)) {
+            q--;
+            assert_int_equal(j1, cases[c].ends[q]);
+            assert_int_equal(ic_schedule_group_start(g, j1), cases[c].starts[q]);
+        }
+        assert_int_equal(q, 0);
+        free(g);
+    }
+}
+
 /* ---- expressions ---- */
 
 static void test_expressions(void **st) {
@@ -394,17 +456,19 @@ static void test_shuffle(void **st) {
 
 static void test_plain_lists(void **st) {
     (void)st;
-    const char *lists[] = {"0", "0,1,1,2", "0, 1,2 ,3", "2,0,1,1", "3,3,3,3,0", " 1 , 0 "};
+    static const struct {
+        const char *text;
+        int n, steps[5];
+    } lists[] = {{"0", 1, {0}},         {"0,1,1,2", 4, {0, 1, 1, 2}}, {"0, 1,2 ,3", 4, {0, 1, 2, 3}},
+                 {"2,0,1,1", 4, {2, 0, 1, 1}}, {"3,3,3,3,0", 5, {3, 3, 3, 3, 0}}, {" 1 , 0 ", 2, {1, 0}}};
     for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
-        ic_schedule a, b;
+        ic_schedule a;
         ic_err err = {{0}};
         fill_pattern(&a);
-        fill_pattern(&b);
-        assert_int_equal(ic_schedule_parse_list(&a, lists[i], &err), 0);
-        assert_int_equal(ic_schedule_parse(&b, lists[i], NULL, 4, &err), 0);
-        assert_int_equal(a.n, b.n);
-        assert_memory_equal(a.steps, b.steps, (size_t)a.n * sizeof a.steps[0]);
-        assert_memory_equal(a.par, b.par, (size_t)a.n);
+        assert_int_equal(ic_schedule_parse(&a, lists[i].text, NULL, 4, &err), 0);
+        assert_int_equal(a.n, lists[i].n);
+        assert_memory_equal(a.steps, lists[i].steps, (size_t)a.n * sizeof a.steps[0]);
+        for (int j = 0; j < a.n; j++) assert_int_equal(a.par[j], 0);
     }
 }
 
@@ -762,6 +826,7 @@ static void test_fuzz_corpus(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_struct_and_slots),
         cmocka_unit_test(test_expressions),
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_chains),

@@ -29,7 +29,7 @@ static void make(ic_model *m, ic_schedule *s, float **xs, float **ys) {
     ic_model_init_weights(m, 11);
     /* larger weights so that variants differ clearly */
     for (size_t i = 0; i < m->num_params; i++) m->params_mem[i] *= 3.0f;
-    ic_schedule_default(s, &CFG);
+    ic_schedule_default(s, CFG.n_layer);
     *xs = tu_falloc((size_t)B * N * CFG.n_dims);
     *ys = tu_falloc((size_t)B * N);
     ic_task_spec t;
@@ -55,7 +55,7 @@ static void expect_steps(const ic_schedule *s, const int *steps, const unsigned 
 static void test_sweep_variants(void **st) {
     (void)st;
     ic_schedule base;
-    ic_schedule_default(&base, &CFG);
+    ic_schedule_default(&base, CFG.n_layer);
     ic_sweep_opts o;
     ic_sweep_opts_default(&o, &base);
     ic_variant *v;
@@ -66,7 +66,7 @@ static void test_sweep_variants(void **st) {
     for (int k = 0; k < IC_NUM_SWEEPS; k++) {
         assert_int_equal(ic_sweep_variants((ic_sweep_kind)k, &base, CFG.n_layer, &o, &v, &nv, &err), 0);
         assert_int_equal(nv, counts[k]);
-        for (int i = 0; i < nv; i++) assert_int_equal(ic_schedule_validate(&v[i].sched, &CFG, &err), 0);
+        for (int i = 0; i < nv; i++) assert_int_equal(ic_schedule_validate(&v[i].sched, CFG.n_layer, &err), 0);
         /* the label re-parses (on the base) to the variant, except loops=L */
         if (k != IC_SWEEP_LOOPS)
             for (int i = 0; i < nv; i++) {
