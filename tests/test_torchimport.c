@@ -13,6 +13,7 @@
 
 #include "fsutil.h"
 #include "safetensors.h"
+#include "testutil.h"
 #include "torchimport.h"
 #include "torchpickle.h"
 
@@ -180,12 +181,14 @@ static void test_yaml(void **state) {
     assert_int_equal(y.loops_end, 5);
     assert_int_equal(y.n_loop_window, 3);
     assert_int_equal(y.n_positions, 6);
-    FILE *f = fopen("build/test_torchimport_bad.yaml", "w");
+    /* in the binary's scratch directory, not build/ (absent in a clean clone's make asan) */
+    const char *bad = tu_tmp_path("bad.yaml");
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
     fputs("model:\n  n_head: many\n", f);
     fclose(f);
-    assert_int_equal(ic_garg_yaml_read("build/test_torchimport_bad.yaml", &y, &err), -1);
+    assert_int_equal(ic_garg_yaml_read(bad, &y, &err), -1);
     assert_non_null(strstr(err.msg, "model.n_head"));
-    remove("build/test_torchimport_bad.yaml");
 }
 
 int main(void) {
@@ -194,5 +197,5 @@ int main(void) {
         cmocka_unit_test(test_strided),       cmocka_unit_test(test_shared),          cmocka_unit_test(test_layouts),
         cmocka_unit_test(test_yaml),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }
