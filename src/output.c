@@ -119,6 +119,11 @@ static void csv_quoted(ic_sbuf *b, const char *s) {
     ic_sb_put(b, "\"", 1);
 }
 
+void ic_csv_field(ic_sbuf *b, const char *s) {
+    if (strpbrk(s, ",\"\n\r")) csv_quoted(b, s);
+    else ic_sb_puts(b, s);
+}
+
 static void table_header(ic_table *t) {
     if (t->header) return;
     t->header = 1;

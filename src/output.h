@@ -119,6 +119,10 @@ json_t *ic_table_json(ic_table *t);
 int ic_table_write_csv(ic_table *t, const char *dir, const char *name, ic_err *err);
 void ic_table_free(ic_table *t);
 
+/* One CSV field: s as is, or in double quotes (a '"' inside doubled) when it
+ * holds a comma, quote or line break (RFC 4180). */
+void ic_csv_field(ic_sbuf *b, const char *s);
+
 /* ---------------- matrices ---------------- */
 
 /* CSV of a labelled matrix: "corner,<col labels>" then "<row label>,<values>". */

@@ -11,6 +11,7 @@
 
 #include "fsutil.h"
 #include "numout.h"
+#include "output.h"
 #include "train.h"
 
 const char *const ic_plan_metric_names[IC_PLAN_METRICS] = {"step", "loss", "excess_loss", "wall_s"};
@@ -471,28 +472,13 @@ int ic_plan_record(const char *dir, const ic_plan *p, int i, ic_plan_result *r, 
 
 /* ---------------- summary files ---------------- */
 
-static void csv_field(char *buf, size_t len, const char *s) {
-    /* quoted when it holds a comma, quote or newline (RFC 4180) */
-    if (!strpbrk(s, ",\"\n\r")) { snprintf(buf, len, "%s", s); return; }
-    size_t o = 0;
-    if (len < 3) { buf[0] = 0; return; }
-    buf[o++] = '"';
-    for (const char *c = s; *c && o + 3 < len; c++) {
-        if (*c == '"') buf[o++] = '"';
-        buf[o++] = *c;
-    }
-    buf[o++] = '"';
-    buf[o] = 0;
-}
-
 int ic_plan_write_summary(const char *dir, const ic_plan *p, const ic_plan_result *r, ic_err *err) {
     json_t *runs = json_array(), *plan = json_loads(p->plan_json, 0, NULL);
     int counts[3] = {0, 0, 0};
-    size_t cap = 256 + (size_t)p->n_runs * 1400, used = 0;
-    char *csv = malloc(cap);
+    ic_sbuf csv = {0};
     int rc = -1;
-    if (!runs || !plan || !csv) { ic_errf(err, "out of memory"); goto done; }
-    used += (size_t)snprintf(csv, cap, "name,dir,status,step,loss,excess_loss,wall_s,error\n");
+    if (!runs || !plan) { ic_errf(err, "out of memory"); goto done; }
+    ic_sb_puts(&csv, "name,dir,status,step,loss,excess_loss,wall_s,error\n");
     for (int i = 0; i < p->n_runs; i++) {
         json_t *o = result_json(&r[i]);
         if (!o) { ic_errf(err, "out of memory"); goto done; }
@@ -502,13 +488,14 @@ int ic_plan_write_summary(const char *dir, const ic_plan *p, const ic_plan_resul
         json_decref(o);
         json_array_append_new(runs, row);
         counts[r[i].status]++;
-        char name[600], error[1100];
-        csv_field(name, sizeof name, p->runs[i].name);
-        csv_field(error, sizeof error, r[i].status == IC_PLAN_FAILED ? r[i].error : "");
-        used += (size_t)snprintf(csv + used, cap - used, "%s,%s,%s,%s,%s,%s,%s,%s\n", name, name,
-                                 ic_plan_status_name(r[i].status), ic_csv_num(r[i].metrics[0], 10).s,
-                                 ic_csv_num(r[i].metrics[1], 8).s, ic_csv_num(r[i].metrics[2], 8).s,
-                                 ic_csv_num(r[i].metrics[3], 6).s, error);
+        ic_csv_field(&csv, p->runs[i].name); /* name, and dir (the same relative path) */
+        ic_sb_puts(&csv, ",");
+        ic_csv_field(&csv, p->runs[i].name);
+        ic_sb_printf(&csv, ",%s,%s,%s,%s,%s,", ic_plan_status_name(r[i].status), ic_csv_num(r[i].metrics[0], 10).s,
+                     ic_csv_num(r[i].metrics[1], 8).s, ic_csv_num(r[i].metrics[2], 8).s,
+                     ic_csv_num(r[i].metrics[3], 6).s);
+        ic_csv_field(&csv, r[i].status == IC_PLAN_FAILED ? r[i].error : "");
+        ic_sb_puts(&csv, "\n");
     }
     json_t *top = json_pack("{s:O, s:s, s:O, s:{s:i, s:i, s:i}}", "plan", plan, "name", p->name, "runs", runs, "counts",
                             "done", counts[IC_PLAN_DONE], "failed", counts[IC_PLAN_FAILED], "pending",
@@ -518,14 +505,13 @@ int ic_plan_write_summary(const char *dir, const ic_plan *p, const ic_plan_resul
     char path[4096];
     if (!js) { ic_errf(err, "out of memory"); goto done; }
     rc = ic_path_join(path, sizeof path, dir, "sweep.json", err) || ic_write_file_atomic(path, js, strlen(js), err) ||
-                 ic_path_join(path, sizeof path, dir, "summary.csv", err) ||
-                 ic_write_file_atomic(path, csv, used, err)
+                 ic_out_sbuf(dir, "summary.csv", &csv, err)
              ? -1
              : 0;
     free(js);
 done:
     json_decref(runs);
     json_decref(plan);
-    free(csv);
+    ic_sb_free(&csv);
     return rc;
 }

@@ -455,6 +455,40 @@ static void test_sweep_state_and_summary(void **st) {
     ic_plan_free(&p);
 }
 
+/* The longest config name and an error of quotes (quoted, each doubled):
+ * the summary row holds both whole. */
+static void test_summary_long_fields(void **st) {
+    ic_err err;
+    char name[65], plan[300];
+    memset(name, 'x', 64);
+    name[0] = 'c', name[64] = 0; /* plan names: at most 64 letters, digits, '.', '_', '-' (never quoted) */
+    snprintf(plan, sizeof plan, "{\"name\": \"long\", \"configs\": {\"%s\": {}}, \"seeds\": [1]}", name);
+    ic_plan_opts o = {0};
+    ic_plan p;
+    assert_int_equal(ic_plan_load(write_plan("long.json", plan), &o, &p, &err), 0);
+    ic_plan_result r[1] = {{0}};
+    r[0].status = IC_PLAN_FAILED; /* an error of quotes: quoted, each doubled */
+    memset(r[0].error, '"', sizeof r[0].error - 1);
+    r[0].error[sizeof r[0].error - 1] = 0;
+    for (int i = 0; i < IC_PLAN_METRICS; i++) r[0].metrics[i] = NAN;
+    const char *dir = tu_tmp_path("swlong");
+    assert_int_equal(ic_mkdirs(dir, &err), 0);
+    assert_int_equal(ic_plan_write_summary(dir, &p, r, &err), 0);
+    char *csv;
+    size_t len;
+    assert_int_equal(ic_read_file(tu_tmp_path("swlong/summary.csv"), &csv, &len, 1 << 20, &err), 0);
+    const size_t nq = sizeof r[0].error - 1; /* each '"' doubled, inside quotes */
+    const size_t want = strlen("name,dir,status,step,loss,excess_loss,wall_s,error\n") + 2 * strlen(p.runs[0].name) +
+                        strlen(",,failed,,,,,") + 2 * nq + 2 + 1;
+    assert_int_equal(strlen(p.runs[0].name), 64 + strlen("/seed1"));
+    assert_int_equal(len, want);
+    assert_non_null(strstr(csv, "\ncxxx"));
+    assert_non_null(strstr(csv, ",failed,,,,,\"\"\"\"\""));
+    assert_int_equal(csv[len - 1], '\n');
+    free(csv);
+    ic_plan_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slices_cover_the_batch),
@@ -467,6 +501,7 @@ int main(void) {
         cmocka_unit_test(test_plan_expands_runs),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_sweep_state_and_summary),
+        cmocka_unit_test(test_summary_long_fields),
     };
     return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }
