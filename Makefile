@@ -23,7 +23,15 @@ comma := ,
 OPENBLAS_OMP_DIR := $(firstword $(wildcard /usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null)/openblas-openmp))
 BLAS_LIBS := $(if $(OPENBLAS_OMP_DIR),-L$(OPENBLAS_OMP_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_OMP_DIR)) -lopenblas
 
-LDLIBS  := $(BLAS_LIBS) -llapacke -ljansson -lzip -lyaml -lm
+# oneDNN (Debian's libdnnl-dev) runs the model's matrix products in fp32 and
+# bf16 (src/gemm.c). DNNL=0 builds without it: fp32 products on OpenBLAS,
+# --precision bf16 refused with a line saying so.
+DNNL ?= 1
+ifneq ($(DNNL),0)
+CFLAGS  += -DICLAB_DNNL
+DNNL_LIBS := -ldnnl
+endif
+LDLIBS  := $(BLAS_LIBS) $(DNNL_LIBS) -llapacke -ljansson -lzip -lyaml -lm
 SAN_LDFLAGS ?=
 LDFLAGS ?=
 LDFLAGS += $(OPENMP) $(SAN_LDFLAGS)
@@ -98,7 +106,7 @@ $(FUZZ_BUILD)/fuzz_schedule: fuzz/fuzz_schedule.c src/schedule.c src/rng.c src/e
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -Isrc $^ -o $@ -lm
 # the torch.save reader: the unpickler and the zip reader (libzip, libyaml are linked by torchimport.c)
-$(FUZZ_BUILD)/fuzz_torchpickle: fuzz/fuzz_torchpickle.c src/torchpickle.c src/torchimport.c src/checkpoint.c src/safetensors.c src/model.c src/ops.c src/rng.c src/config.c src/tasks.c src/err.c src/sysmem.c src/fsutil.c src/schedule.c src/numout.c
+$(FUZZ_BUILD)/fuzz_torchpickle: fuzz/fuzz_torchpickle.c src/torchpickle.c src/torchimport.c src/checkpoint.c src/safetensors.c src/model.c src/ops.c src/gemm.c src/rng.c src/config.c src/tasks.c src/err.c src/sysmem.c src/fsutil.c src/schedule.c src/numout.c
 	@mkdir -p $(FUZZ_BUILD)
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  $(BLAS_INC) -Isrc $^ -o $@ $(BLAS_LIBS) -llapacke -ljansson -lzip -lyaml -lm
@@ -173,7 +181,7 @@ Version: $(VERSION)
 Requires.private: jansson
 Cflags: -I$${includedir}
 Libs: -L$${libdir} -liclab
-Libs.private: $(strip $(BLAS_LIBS) -llapacke -lzip -lyaml -lm $(OPENMP))
+Libs.private: $(strip $(BLAS_LIBS) $(DNNL_LIBS) -llapacke -lzip -lyaml -lm $(OPENMP))
 endef
 export ICLAB_PC
 
@@ -207,3 +215,7 @@ clean:
 	rm -rf build build-asan
 
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(TEST_BIN:%=%.d)
+
+# Per-product benchmark of src/gemm.c's backends (docs/performance.md, "oneDNN and bf16")
+$(BUILD)/gemm_products: $(BUILD)/bench/gemm_products.o $(BUILD)/libiclab.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

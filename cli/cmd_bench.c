@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 #include "cli.h"
@@ -75,6 +76,7 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
         if (x->ceil.bf16_gflops > 0) {
             json_object_set_new(o, "bf16_peak_gflops", ic_json_num(x->ceil.bf16_gflops));
             json_object_set_new(o, "bf16_peak_isa", json_string(x->ceil.bf16_isa));
+            json_object_set_new(o, "fraction_of_bf16_peak", ic_json_num(r->gflops / x->ceil.bf16_gflops));
         }
         if (x->ceil.clock_ghz > 0) json_object_set_new(o, "clock_ghz", ic_json_num(x->ceil.clock_ghz));
         if (x->ceil.amx_bf16_vendor_gflops > 0)
@@ -108,7 +110,8 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
     printf("  forward + backward  %.3f ms (batch in %d shard%s, one thread each)\n", r->ms_pass, r->shards,
            r->shards == 1 ? "" : "s");
     printf("  update              %.3f ms\n", r->ms_update);
-    printf("GFLOP/s     %.2f   (%.4g GFLOP per step)\n", r->gflops, r->flops_per_step / 1e9);
+    printf("GFLOP/s     %.2f   (%.4g GFLOP per step, %s products)\n", r->gflops, r->flops_per_step / 1e9,
+           cfg->precision);
     if (x->ceil.gflops > 0) {
         printf("ceiling     %.1f GFLOP/s fp32 measured (%s: %d-lane FMA loop, registers only, %d thread%s): step at %.0f%%\n",
                x->ceil.gflops, x->ceil.isa, x->ceil.lanes, x->ceil.threads, x->ceil.threads == 1 ? "" : "s", 100.0 * r->gflops / x->ceil.gflops);
@@ -116,6 +119,9 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
         if (x->ceil.bf16_gflops > 0)
             printf("bf16 peak   %.1f GFLOP/s measured (%s dot products into fp32, registers only)\n", x->ceil.bf16_gflops,
                    x->ceil.bf16_isa);
+        if (x->ceil.bf16_gflops > 0 && !strcmp(cfg->precision, "bf16"))
+            printf("precision   bf16 products (fp32 sums, fp32 weights): step at %.0f%% of the bf16 peak\n",
+                   100.0 * r->gflops / x->ceil.bf16_gflops);
         if (x->ceil.amx_bf16_vendor_gflops > 0)
             printf("AMX bf16    %.0f GFLOP/s vendor figure, not measured (1024 flops/cycle/core x %d x %.2f GHz measured clock)\n",
                    x->ceil.amx_bf16_vendor_gflops, x->ceil.threads, x->ceil.clock_ghz);

@@ -276,6 +276,16 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The products' precision of cfg for ws, refused where this CPU cannot run it. */
+static int bench_precision(const ic_run_config *cfg, ic_workspace *ws, ic_err *err) {
+    ic_precision p;
+    ic_cpu cpu;
+    ic_cpu_detect(&cpu);
+    if (ic_precision_parse(cfg->precision, &p) || ic_precision_check(p, &cpu, err)) return -1;
+    ic_gemm_set_precision(&ws->gemm, p);
+    return 0;
+}
+
 int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_bench_result *out,
                         ic_err *err) {
     memset(out, 0, sizeof *out);
@@ -297,6 +307,7 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     ic_workspace_init(&ws);
     int rc = -1;
     if (!xs || !ys || !t_all) { ic_errf(err, "out of memory"); goto done0; }
+    if (bench_precision(cfg, &ws, err)) goto done0;
     if (ic_model_create(&m, &cfg->model, err)) goto done0;
     ic_model_init_weights(&m, cfg->seed);
     if (ic_adam_create(&opt, m.num_params, err) || ic_grads_create(&g, &m, err)) goto done;
@@ -365,6 +376,7 @@ int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps
     double *t = malloc(sizeof(double) * (size_t)reps);
     int rc = -1;
     if (!xs || !ys || !t) { ic_errf(err, "out of memory"); goto done0; }
+    if (bench_precision(cfg, &ws, err)) goto done0;
     if (ic_model_create(&m, &cfg->model, err)) goto done0;
     ic_model_init_weights(&m, cfg->seed);
     ic_rng r;

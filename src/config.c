@@ -1,4 +1,5 @@
 #include "config.h"
+#include "gemm.h"
 #include "numout.h"
 #include "schedule.h"
 #include "sysmem.h"
@@ -75,6 +76,9 @@ static const ic_key KEYS[] = {
     {"data_scheme", IC_KEY_STRING, OFF(data_scheme), SZ(data_scheme), 0, 0, "per_prompt",
      "per_prompt (each prompt from its own generator: the same data for any number of MPI ranks) or stream "
      "(one generator; runs from before this key)"},
+    {"precision", IC_KEY_STRING, OFF(precision), SZ(precision), 0, 0, "fp32",
+     "fp32, or bf16: matrix products on bf16 operands with fp32 sums, fp32 weights, Adam moments and "
+     "layernorm statistics (needs AVX512_BF16 or AMX-BF16)"},
     {"checksum_every", IC_KEY_LONG, OFF(checksum_every), 0, 0, 1e12, "100",
      "MPI training: steps between the cross-rank parameter checksums (0: only at the end)"},
     {"mpi_ranks", IC_KEY_INT, OFF(mpi_ranks), 0, 1, 1 << 24, "1",
@@ -466,6 +470,9 @@ int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
         return ic_errf(err, "optimizer: expected adam or adamw, got '%s'", c->optimizer);
     if (strcmp(c->lr_schedule, "constant") && strcmp(c->lr_schedule, "cosine"))
         return ic_errf(err, "lr_schedule: expected constant or cosine, got '%s'", c->lr_schedule);
+    ic_precision prec;
+    if (ic_precision_parse(c->precision, &prec))
+        return ic_errf(err, "precision: expected fp32 or bf16, got '%s'", c->precision);
     if (strcmp(c->data_scheme, "per_prompt") && strcmp(c->data_scheme, "stream"))
         return ic_errf(err, "data_scheme: expected per_prompt or stream, got '%s'", c->data_scheme);
     if (c->curriculum_dims_start > c->model.n_dims)

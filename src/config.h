@@ -49,6 +49,8 @@ typedef struct {
      * (one generator for the whole run; run directories written before this
      * key existed, see ic_run_config_legacy) */
     char data_scheme[16];
+    /* the matrix products' precision: "fp32" or "bf16" (gemm.h) */
+    char precision[8];
     /* data-parallel training (comm.h): steps between the cross-rank parameter
      * checksums, and the ranks the run uses (recorded by the trainer) */
     long checksum_every;

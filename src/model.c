@@ -153,14 +153,14 @@ static void block_forward(const ic_model *m, ic_workspace *ws, ic_block_acts *a,
     const ic_params *p = &m->params;
     const size_t c = (size_t)C * blk;
     ic_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w + c, p->ln1_b + c, N, C);
-    ic_linear_forward(a->qkv, a->ln1, p->qkv_w + c * 3 * C, p->qkv_b + 3 * c, N, C, 3 * C, IC_W_IN_OUT);
+    ic_linear_forward(&ws->gemm, a->qkv, a->ln1, p->qkv_w + c * 3 * C, p->qkv_b + 3 * c, N, C, 3 * C, IC_W_IN_OUT);
     ic_attention_forward(a->atty, a->att, a->qkv, B, T, C, H, ws->tiles, ws->tile_threads);
-    ic_linear_forward(ws->scratch, a->atty, p->attproj_w + c * C, p->attproj_b + c, N, C, C, IC_W_IN_OUT);
+    ic_linear_forward(&ws->gemm, ws->scratch, a->atty, p->attproj_w + c * C, p->attproj_b + c, N, C, C, IC_W_IN_OUT);
     ic_residual_forward(a->res2, x, ws->scratch, N * C);
     ic_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + c, p->ln2_b + c, N, C);
-    ic_linear_forward(a->fch, a->ln2, p->fc_w + c * 4 * C, p->fc_b + 4 * c, N, C, 4 * C, IC_W_IN_OUT);
+    ic_linear_forward(&ws->gemm, a->fch, a->ln2, p->fc_w + c * 4 * C, p->fc_b + 4 * c, N, C, 4 * C, IC_W_IN_OUT);
     ic_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
-    ic_linear_forward(ws->scratch, a->fch_gelu, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C, IC_W_IN_OUT);
+    ic_linear_forward(&ws->gemm, ws->scratch, a->fch_gelu, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C, IC_W_IN_OUT);
     ic_residual_forward(a->out, a->res2, ws->scratch, N * C);
 }
 
@@ -208,7 +208,7 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
             ws->zs[((size_t)b * T + 2 * i + 1) * d] = ys[(size_t)b * n + i];
         }
     // P = read_in(z) + wpe
-    ic_linear_forward(ws->P, ws->zs, m->params.read_in_w, m->params.read_in_b, B * T, d, C, IC_W_OUT_IN);
+    ic_linear_forward(&ws->gemm, ws->P, ws->zs, m->params.read_in_w, m->params.read_in_b, B * T, d, C, IC_W_OUT_IN);
     ic_posembed_forward(ws->P, ws->P, m->params.wpe, B, T, C);
 
     ws->loss = 0.0;
@@ -263,6 +263,7 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
             }
         }
     }
+    if (ic_gemm_take_error(&ws->gemm, err)) return -1;
     ws->have_grad_acts = need_grad;
     return 0;
 }
@@ -287,19 +288,19 @@ static void block_backward(const ic_model *m, ic_grads *gb, ic_workspace *ws, fl
     ic_params *g = &gb->views;
     // out = res2 + fcproj(gelu(fc(ln2(res2))))
     // (the scratch input gradients are written with IC_SET: = instead of += into zeros)
-    ic_linear_backward(ws->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
+    ic_linear_backward(&ws->gemm, ws->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
                        p->fcproj_w + c * 4 * C, N, 4 * C, C, IC_W_IN_OUT, IC_SET);
     ic_gelu_backward(ws->d_fch, a->fch, ws->d_fch_gelu, N * 4 * C, IC_SET);
-    ic_linear_backward(ws->d_c, g->fc_w + c * 4 * C, g->fc_b + 4 * c, ws->d_fch, a->ln2, p->fc_w + c * 4 * C,
+    ic_linear_backward(&ws->gemm, ws->d_c, g->fc_w + c * 4 * C, g->fc_b + 4 * c, ws->d_fch, a->ln2, p->fc_w + c * 4 * C,
                        N, C, 4 * C, IC_W_IN_OUT, IC_SET);
     ic_layernorm_backward(dres, g->ln2_w + c, g->ln2_b + c, ws->d_c, a->res2, p->ln2_w + c, a->ln2_mean,
                           a->ln2_rstd, N, C);
     // res2 = x + attproj(attn(qkv(ln1(x))))
-    ic_linear_backward(ws->d_c, g->attproj_w + c * C, g->attproj_b + c, dres, a->atty, p->attproj_w + c * C,
+    ic_linear_backward(&ws->gemm, ws->d_c, g->attproj_w + c * C, g->attproj_b + c, dres, a->atty, p->attproj_w + c * C,
                        N, C, C, IC_W_IN_OUT, IC_SET);
     ic_attention_backward(ws->d_qkv, ws->d_att, ws->d_c, a->qkv, a->att, B, T, C, H, IC_SET, ws->tiles,
                           ws->tile_threads);
-    ic_linear_backward(ws->d_c, g->qkv_w + c * 3 * C, g->qkv_b + 3 * c, ws->d_qkv, a->ln1, p->qkv_w + c * 3 * C,
+    ic_linear_backward(&ws->gemm, ws->d_c, g->qkv_w + c * 3 * C, g->qkv_b + 3 * c, ws->d_qkv, a->ln1, p->qkv_w + c * 3 * C,
                        N, C, 3 * C, IC_W_IN_OUT, IC_SET);
     ic_layernorm_backward(dres, g->ln1_w + c, g->ln1_b + c, ws->d_c, x, p->ln1_w + c, a->ln1_mean, a->ln1_rstd,
                           N, C);
@@ -364,8 +365,8 @@ int ic_model_backward(const ic_model *m, ic_grads *gb, ic_workspace *ws, ic_err 
         if (has_y) memcpy(ws->d_y, ws->d_res, sizeof(float) * BTC); /* dropped below first_grad */
     }
     ic_posembed_backward(NULL, g->wpe, ws->d_p, B, T, C);
-    ic_linear_backward(NULL, g->read_in_w, g->read_in_b, ws->d_p, ws->zs, p->read_in_w, B * T, d, C, IC_W_OUT_IN, IC_ADD);
-    return 0;
+    ic_linear_backward(&ws->gemm, NULL, g->read_in_w, g->read_in_b, ws->d_p, ws->zs, p->read_in_w, B * T, d, C, IC_W_OUT_IN, IC_ADD);
+    return ic_gemm_take_error(&ws->gemm, err);
 }
 
 /* ---------------- FLOP count ---------------- */

@@ -1,6 +1,6 @@
 /* ops.c: the optimised float kernels of ops.h.
  *
- * Matrix products go to BLAS (OpenBLAS sgemm). Attention is written by hand:
+ * Matrix products go through gemm.h (oneDNN or OpenBLAS). Attention is written by hand:
  * per (batch, head) the matrices are tiny (T <= ~200, head size 8..64), so
  * BLAS call overhead would dominate; instead we thread over (batch, head)
  * with OpenMP and keep each head's work in cache. The plain references these
@@ -55,42 +55,24 @@ void ic_set_threads(int n) {
 
 /* ---------------- linear ---------------- */
 
-void ic_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+/* The products run through gemm.h (oneDNN or OpenBLAS, fp32 or bf16, as g
+ * says); the bias is fused into the forward product. */
+void ic_linear_forward(ic_gemm *g, float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC, ic_wlayout layout) {
-    // out[N,OC] = inp[N,C] @ W (+ bias)
-    float beta = 0.0f;
-    if (bias) {
-        #pragma omp parallel for if ((long)N * OC > 65536)
-        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * OC, bias, sizeof(float) * (size_t)OC);
-        beta = 1.0f;
-    }
-    if (layout == IC_W_IN_OUT) // W[C,OC]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C, 1.0f, inp, C, w, OC,
-                    beta, out, OC);
-    else // W[OC,C]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, w, C,
-                    beta, out, OC);
+    // out[N,OC] = inp[N,C] @ W (+ bias); W[C,OC] (IN_OUT) or W[OC,C] (OUT_IN)
+    ic_gemm_run(g, IC_GEMM_FWD, 0, layout == IC_W_OUT_IN, N, OC, C, inp, w, bias, 0, out);
 }
 
-void ic_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+void ic_linear_backward(ic_gemm *g, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, int N, int C, int OC,
                         ic_wlayout layout, ic_grad_mode mode) {
-    if (dinp) { // dinp[N,C] (+)= dout[N,OC] @ W^T; BLAS never reads C when beta = 0
-        const float beta = mode == IC_SET ? 0.0f : 1.0f;
-        if (layout == IC_W_IN_OUT)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, OC, 1.0f, dout, OC, w, OC,
-                        beta, dinp, C);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, w, C,
-                        beta, dinp, C);
-    }
+    if (dinp) // dinp[N,C] (+)= dout[N,OC] @ W^T; never read with IC_SET
+        ic_gemm_run(g, IC_GEMM_BWD_DATA, 0, layout == IC_W_IN_OUT, N, C, OC, dout, w, NULL, mode != IC_SET, dinp);
     if (dw) {
         if (layout == IC_W_IN_OUT) // dW[C,OC] += inp^T @ dout
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, N, 1.0f, inp, C, dout, OC,
-                        1.0f, dw, OC);
+            ic_gemm_run(g, IC_GEMM_BWD_WEIGHTS, 1, 0, C, OC, N, inp, dout, NULL, 1, dw);
         else // dW[OC,C] += dout^T @ inp
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
-                        1.0f, dw, C);
+            ic_gemm_run(g, IC_GEMM_BWD_WEIGHTS, 1, 0, OC, C, N, dout, inp, NULL, 1, dw);
     }
     if (dbias) { // dbias[OC] += column sums of dout; threads split the columns in
                  // blocks, rows are walked in order (contiguous, vectorised)

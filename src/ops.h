@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include "gemm.h"
+
 #define IC_LN_EPS 1e-5
 
 /* Weight layout of a linear map. Garg et al.'s GPT-2 blocks use Conv1D
@@ -44,10 +46,12 @@ void ic_set_threads(int n);
  * may be anything, NaN included). Parameter gradients always accumulate. */
 typedef enum { IC_ADD = 0, IC_SET = 1 } ic_grad_mode;
 
-void ic_linear_forward(float *out, const float *inp, const float *w, const float *bias,
+/* The products run on g (gemm.h: backend, precision, cached kernels; the
+ * caller's workspace holds it); g NULL: fp32 on OpenBLAS. */
+void ic_linear_forward(ic_gemm *g, float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC, ic_wlayout layout);
 /* dinp[N,C] += (or =, mode) dout @ W^T; dw += inp^T @ dout (in W's layout); dbias[OC] += sum_rows dout. */
-void ic_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+void ic_linear_backward(ic_gemm *g, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, int N, int C, int OC,
                         ic_wlayout layout, ic_grad_mode mode);
 

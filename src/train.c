@@ -69,6 +69,12 @@ static uint64_t data_seed_of(const ic_run_config *c) {
 }
 
 int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err) {
+    ic_cpu cpu;
+    ic_cpu_detect(&cpu);
+    return ic_trainer_init_cpu(t, cfg, &cpu, err);
+}
+
+int ic_trainer_init_cpu(ic_trainer *t, const ic_run_config *cfg, const ic_cpu *cpu, ic_err *err) {
     memset(t, 0, sizeof *t);
     if (ic_run_config_validate(cfg, err)) return -1;
     /* before anything is allocated or written: a config that cannot fit is refused */
@@ -80,6 +86,9 @@ int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err) {
     ic_model_init_weights(&t->model, cfg->seed);
     if (ic_adam_create(&t->opt, t->model.num_params, err) || ic_grads_create(&t->grads, &t->model, err)) goto fail;
     t->opt.weight_decay = strcmp(cfg->optimizer, "adamw") == 0 ? cfg->weight_decay : 0.0;
+    ic_precision prec = IC_PREC_FP32;
+    if (ic_precision_parse(cfg->precision, &prec) || ic_precision_check(prec, cpu, err)) goto fail;
+    ic_gemm_set_precision(&t->ws.gemm, prec); /* the shards take it from here (ic_model_train_pass) */
     ic_rng_seed(&t->data_rng, data_seed_of(cfg));
     t->comm = ic_comm_single();
     size_t B = (size_t)cfg->batch_size, n = (size_t)cfg->n_points, d = (size_t)cfg->model.n_dims;

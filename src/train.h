@@ -24,6 +24,7 @@
 #include "adam.h"
 #include "comm.h"
 #include "config.h"
+#include "cpu.h"
 #include "err.h"
 #include "model.h"
 #include "rng.h"
@@ -71,6 +72,9 @@ typedef struct {
 
 /* Fresh trainer: model initialised from cfg->seed, data RNG from data_seed. */
 int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err);
+/* The same on a given CPU's features instead of this machine's (the
+ * precision check of gemm.h: tests pretend to be a CPU without bf16). */
+int ic_trainer_init_cpu(ic_trainer *t, const ic_run_config *cfg, const ic_cpu *cpu, ic_err *err);
 /* One step: sample prompts (curriculum), forward, backward, clip, Adam.
  * Prompt b of the step is drawn as cfg.data_scheme says: "per_prompt" from
  * a generator seeded with a hash of (data seed, step, b) (ic_trainer_prompt_seed),

@@ -51,7 +51,10 @@ void ic_workspace_free(ic_workspace *ws) {
     free(ws->block_acts);
     free(ws->preds);
     free(ws->stats_mem);
+    ic_gemm_free(&ws->gemm);
+    const ic_precision prec = ws->gemm.prec;
     memset(ws, 0, sizeof *ws);
+    ic_gemm_set_precision(&ws->gemm, prec); /* the caller's choice outlives the buffers */
 }
 
 int ic_workspace_threads(void) {
@@ -303,6 +306,7 @@ int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_sha
     int failed = -1;
     ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
     if (!errs) return ic_errf(err, "out of memory");
+    for (int i = 0; i < nshards; i++) ic_gemm_set_precision(&sh->ws[i].gemm, ws->gemm.prec);
     const int blas_prev = ic_blas_set_threads(1);
     int nthreads = ic_default_shards(); /* more shards than threads: each thread runs several, in order */
     if (nthreads > nshards) nthreads = nshards;

@@ -22,6 +22,7 @@
 #ifndef ICLAB_WORKSPACE_H
 #define ICLAB_WORKSPACE_H
 
+#include "gemm.h"
 #include "model.h"
 
 /* Activations of one block application (a step of the body). */
@@ -114,6 +115,12 @@ typedef struct {
      * ablations (probe.h). */
     ic_step_hook step_hook;
     void *step_hook_ctx;
+
+    /* the matrix products' precision, cached oneDNN kernels and bf16
+     * operands (gemm.h); zero-initialised = fp32. Set the precision with
+     * ic_gemm_set_precision(&ws->gemm, ...); a training pass gives its
+     * shards the same. */
+    ic_gemm gemm;
 
     /* results of the last forward */
     ic_config cfg;         /* the configuration of the model it ran */

@@ -24,6 +24,10 @@
 #include <string.h>
 
 #include "ops.h"
+
+/* The matrix products of the float linear kernels (gemm.h): fp32, the
+ * backend the model uses unless a test forces one (force_backend). */
+static ic_gemm TGEMM;
 #include "testutil.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -247,12 +251,12 @@ static void lin_bw(kcase *k, double *const *g)
 }
 static void lin_ffwd(kcase *k)
 {
-    ic_linear_forward(k->fout, k->fin[0], k->fin[1], k->d[4] ? k->fin[2] : NULL, k->d[0], k->d[1],
+    ic_linear_forward(&TGEMM, k->fout, k->fin[0], k->fin[1], k->d[4] ? k->fin[2] : NULL, k->d[0], k->d[1],
                       k->d[2], (ic_wlayout)k->d[3]);
 }
 static void lin_fbw(kcase *k, float *const *g)
 {
-    ic_linear_backward(g[0], g[1], k->d[4] ? g[2] : NULL, k->fR, k->fin[0], k->fin[1], k->d[0],
+    ic_linear_backward(&TGEMM, g[0], g[1], k->d[4] ? g[2] : NULL, k->fR, k->fin[0], k->fin[1], k->d[0],
                        k->d[1], k->d[2], (ic_wlayout)k->d[3], IC_ADD);
 }
 static void make_linear(kcase *k, tu_rng *rng, int N, int C, int OC, ic_wlayout layout, int has_bias)
@@ -797,13 +801,17 @@ static void test_contract_linear(void **state)
 {
     (void)state;
     tu_rng rng = tu_rng_make(201);
-    for (int layout = 0; layout < 2; layout++)
-        for (int has_bias = 0; has_bias < 2; has_bias++) {
-            kcase k;
-            make_linear(&k, &rng, 13, 10, 7, (ic_wlayout)layout, has_bias);
-            assert_true(contract_case(&k));
-            kc_free(&k);
-        }
+    for (int be = 0; be <= ic_gemm_have_dnnl(); be++) { /* gemm.h's two libraries */
+        TGEMM.force_backend = 1 + be;
+        for (int layout = 0; layout < 2; layout++)
+            for (int has_bias = 0; has_bias < 2; has_bias++) {
+                kcase k;
+                make_linear(&k, &rng, 13, 10, 7, (ic_wlayout)layout, has_bias);
+                assert_true(contract_case(&k));
+                kc_free(&k);
+            }
+    }
+    TGEMM.force_backend = 0;
 }
 
 static void test_contract_layernorm(void **state)
@@ -863,15 +871,20 @@ static void test_parity_linear(void **state)
 {
     (void)state;
     tu_rng rng = tu_rng_make(301);
-    static const int cfg[][3] = {{37, 24, 40}, {1, 3, 1}, {64, 20, 64}, {5, 96, 3}};
-    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
-        for (int layout = 0; layout < 2; layout++)
-            for (int has_bias = 0; has_bias < 2; has_bias++) {
-                kcase k;
-                make_linear(&k, &rng, cfg[c][0], cfg[c][1], cfg[c][2], (ic_wlayout)layout, has_bias);
-                assert_true(parity_case(&k, &rng));
-                kc_free(&k);
-            }
+    static const int cfg[][3] = {{37, 24, 40}, {1, 3, 1}, {64, 20, 64}, {5, 96, 3}, {131, 17, 33}};
+    /* both libraries the products can run on (gemm.h), whichever the model uses */
+    for (int be = 0; be <= ic_gemm_have_dnnl(); be++) {
+        TGEMM.force_backend = 1 + be;
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+            for (int layout = 0; layout < 2; layout++)
+                for (int has_bias = 0; has_bias < 2; has_bias++) {
+                    kcase k;
+                    make_linear(&k, &rng, cfg[c][0], cfg[c][1], cfg[c][2], (ic_wlayout)layout, has_bias);
+                    assert_true(parity_case(&k, &rng));
+                    kc_free(&k);
+                }
+    }
+    TGEMM.force_backend = 0;
 }
 
 static void test_parity_layernorm(void **state)
@@ -999,8 +1012,8 @@ static void test_set_mode(void **state)
         for (int i = 0; i < N * C; i++) set[i] = NAN;
         for (int i = 0; i < C * OC; i++) dw_add[i] = dw_set[i] = 0.5f; /* accumulate onto 0.5 */
         for (int i = 0; i < OC; i++) db_add[i] = db_set[i] = -1.0f;
-        ic_linear_backward(add, dw_add, db_add, dout, inp, w, N, C, OC, (ic_wlayout)layout, IC_ADD);
-        ic_linear_backward(set, dw_set, db_set, dout, inp, w, N, C, OC, (ic_wlayout)layout, IC_SET);
+        ic_linear_backward(&TGEMM, add, dw_add, db_add, dout, inp, w, N, C, OC, (ic_wlayout)layout, IC_ADD);
+        ic_linear_backward(&TGEMM, set, dw_set, db_set, dout, inp, w, N, C, OC, (ic_wlayout)layout, IC_SET);
         for (int i = 0; i < N * C; i++) assert_true(set[i] == add[i]);
         for (int i = 0; i < C * OC; i++) assert_true(dw_set[i] == dw_add[i] && dw_set[i] != 0.5f);
         for (int i = 0; i < OC; i++) assert_true(db_set[i] == db_add[i]);
@@ -1133,11 +1146,11 @@ static void test_hand_linear(void **state)
     tu_to_float(finp, inp, 6);
     tu_to_float(fbias, bias, 2);
     tu_to_float(fw, w_io, 6);
-    ic_linear_forward(fout, finp, fw, fbias, 2, 3, 2, IC_W_IN_OUT);
+    ic_linear_forward(&TGEMM, fout, finp, fw, fbias, 2, 3, 2, IC_W_IN_OUT);
     for (int i = 0; i < 4; i++)
         assert_true(fout[i] == (float)want[i]);
     tu_to_float(fw, w_oi, 6);
-    ic_linear_forward(fout, finp, fw, NULL, 2, 3, 2, IC_W_OUT_IN);
+    ic_linear_forward(&TGEMM, fout, finp, fw, NULL, 2, 3, 2, IC_W_OUT_IN);
     for (int i = 0; i < 4; i++)
         assert_true(fout[i] == (float)want_nb[i]);
 
@@ -1287,5 +1300,7 @@ int main(void)
         cmocka_unit_test(test_hand_attention),
         cmocka_unit_test(test_hand_readout_mse),
     };
-    return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
+    const int rc = cmocka_run_group_tests_name("ops", tests, NULL, NULL);
+    ic_gemm_free(&TGEMM);
+    return rc;
 }
