@@ -97,29 +97,43 @@ int ic_model_predict_ws(const ic_model *m, ic_workspace *ws, const ic_schedule *
     return 0;
 }
 
+/* ic_model_predict in the shards sh (kept for the caller's next call) */
+static int predict_chunks(const ic_model *m, ic_shards *sh, const ic_schedule *s, const float *xs, const float *ys,
+                          int B, int n, int chunk, float *pred, ic_err *err) {
+    /* no step hook here, so the chunks run sharded over the threads (one
+     * inside a parallel region) like a training step */
+    const int d = m->cfg.n_dims;
+    if (chunk < 1) chunk = 256;
+    int rc = 0;
+    for (int b0 = 0; b0 < B && rc == 0; b0 += chunk) {
+        const int nb = B - b0 < chunk ? B - b0 : chunk;
+        rc = ic_model_predict_sharded(m, sh, ic_workspace_threads(), s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n,
+                                      nb, n, pred + (size_t)b0 * n, err);
+    }
+    return rc;
+}
+
 int ic_model_predict(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, float *pred, ic_err *err) {
-    ic_workspace ws;
-    ic_workspace_init(&ws);
-    const int rc = ic_model_predict_ws(m, &ws, s, xs, ys, B, n, chunk, pred, err);
-    ic_workspace_free(&ws);
+    ic_shards sh = {0};
+    const int rc = predict_chunks(m, &sh, s, xs, ys, B, n, chunk, pred, err);
+    ic_shards_free(&sh);
     return rc;
 }
 
 /* One predictor on B prompts of n points (model when bl is NULL). */
-static int predict_plain(const ic_model *m, ic_workspace *ws, const ic_schedule *s, const ic_baseline_spec *bl,
+static int predict_plain(const ic_model *m, ic_shards *sh, const ic_schedule *s, const ic_baseline_spec *bl,
                          const float *xs, const float *ys, int B, int n, int d, float *pred, ic_err *err) {
     if (bl) return ic_baseline_predict(bl, xs, ys, B, n, d, pred, err);
-    return ic_model_predict_ws(m, ws, s, xs, ys, B, n, 256, pred, err);
+    return predict_chunks(m, sh, s, xs, ys, B, n, 256, pred, err);
 }
 
 int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
                     const float *xs, const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err) {
-    ic_workspace ws;
-    ic_workspace_init(&ws);
+    ic_shards sh = {0};
     if (!per_position) {
-        const int rc = predict_plain(m, &ws, s, bl, xs, ys, B, n, d, pred, err);
-        ic_workspace_free(&ws);
+        const int rc = predict_plain(m, &sh, s, bl, xs, ys, B, n, d, pred, err);
+        ic_shards_free(&sh);
         return rc;
     }
     /* position k: a prompt of k context points and the shifted query */
@@ -135,13 +149,13 @@ int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_s
             memcpy(py + (size_t)b * len, ys + (size_t)b * n, sizeof(float) * (size_t)k);
             py[(size_t)b * len + k] = 0.0f; /* the query's y is not an input */
         }
-        rc = predict_plain(m, &ws, s, bl, px, py, B, len, d, pp, err);
+        rc = predict_plain(m, &sh, s, bl, px, py, B, len, d, pp, err);
         for (int b = 0; b < B && rc == 0; b++) pred[(size_t)b * n + k] = pp[(size_t)b * len + k];
     }
     free(px);
     free(py);
     free(pp);
-    ic_workspace_free(&ws);
+    ic_shards_free(&sh);
     return rc;
 }
 
