@@ -6,22 +6,30 @@
 # prompts per pass).
 #
 # A fair comparison (docs/performance.md, "Method"):
-# - Both sides run the same OpenBLAS kernel set: the one iclab runs after its
-#   own choice (src/bench.c, ic_blas_coretype_for: it re-executes itself with
-#   a better OPENBLAS_CORETYPE where OpenBLAS picked weaker kernels than the
-#   CPU runs, and keeps a user's OPENBLAS_CORETYPE). PyTorch gets it through
-#   OPENBLAS_CORETYPE; each side reports the kernels it really loaded, and a
+# - Both sides run the same OpenBLAS kernel set, by default the best for this
+#   CPU: an OPENBLAS_CORETYPE inherited from the environment is dropped, iclab
+#   makes its own choice (src/bench.c, ic_blas_coretype_for: it re-executes
+#   itself with a better OPENBLAS_CORETYPE where OpenBLAS picked weaker kernels
+#   than the CPU runs) and PyTorch gets the kernels iclab then runs through
+#   OPENBLAS_CORETYPE. Each side reports the kernels it really loaded, and a
 #   speed-up between different kernel sets is refused.
 # - Each side runs twice, interleaved (iclab, PyTorch, iclab, PyTorch); the
 #   speed-up is refused when either side's steps spread or its two runs
 #   disagree (a busy machine: bench/benchstat.py). The load average is printed
 #   before and after each row.
 # Usage: bash bench/run.sh [THREADS [CORETYPE]]   (default 2 threads; CORETYPE
-#        forces one OpenBLAS kernel set, e.g. Haswell or SkylakeX, on both sides)
+#        forces one OpenBLAS kernel set on both sides, e.g. Haswell or SkylakeX;
+#        "env" keeps the environment's OPENBLAS_CORETYPE)
+#        BENCH_ONLY=small: only the small model's rows (a quick check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-2}
-if [ -n "${2:-}" ]; then export OPENBLAS_CORETYPE=$2; fi
+case ${2:-} in
+    "") unset OPENBLAS_CORETYPE ;;
+    env) ;;
+    *) export OPENBLAS_CORETYPE=$2 ;;
+esac
+ONLY=${BENCH_ONLY:-}
 make -s build/iclab
 PY=/usr/bin/python3
 STD=(--n_dims 20 --n_positions 101 --n_points 41 --n_embd 256 --n_layer 12 --n_head 8 --batch_size 64)
@@ -78,7 +86,7 @@ row() { # name steps args...
     LOADS+=("$name: load average $l0 before, $(load) after")
 }
 row "small (d=5, e=64, 6 blocks, 4 heads, 11 points, batch 64)" 20 "${SMALL[@]}"
-row "standard (d=20, e=256, 12 blocks, 8 heads, 41 points, batch 64)" 5 "${STD[@]}"
+[ "$ONLY" = small ] || row "standard (d=20, e=256, 12 blocks, 8 heads, 41 points, batch 64)" 5 "${STD[@]}"
 echo
 echo "| inference, 256 prompts per forward pass | iclab prompts/s | PyTorch prompts/s | iclab speed-up |"
 echo "|---|---|---|---|"
@@ -97,7 +105,7 @@ inf() { # name args...
     LOADS+=("inference $name: load average $l0 before, $(load) after")
 }
 inf "small" "${SMALL[@]}"
-inf "standard" "${STD[@]}"
+[ "$ONLY" = small ] || inf "standard" "${STD[@]}"
 echo
 for l in "${LOADS[@]}"; do echo "$l"; done
 echo "(a speed-up is refused when a side's steps spread more than ${BENCH_MAX_SPREAD:-0.10} of the median (IQR) or its two runs' medians differ by more than ${BENCH_MAX_PAIR:-0.10}: bench/benchstat.py)"
