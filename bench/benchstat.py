@@ -21,10 +21,11 @@ import os
 import sys
 
 # Thresholds, overridable from the environment (BENCH_MAX_SPREAD,
-# BENCH_MAX_PAIR) for a machine whose quiet runs spread more. On the quiet
-# Zen 5 machine of docs/performance.md a small-model run's IQR is ~2-4% of
-# its median and two runs agree within ~5%; a run taken while a colleague
-# builds spreads by 30-100%.
+# BENCH_MAX_PAIR) for a machine whose quiet runs spread more. On the shared
+# Zen 5 machine of docs/performance.md a quiet small-model run's fastest
+# step was 1.7% below its median, while runs taken under a load average of
+# 13 spread 12-53% (IQR / median) and runs of one binary differed by up to
+# 43%.
 MAX_SPREAD = float(os.environ.get("BENCH_MAX_SPREAD", "0.10"))
 MAX_PAIR = float(os.environ.get("BENCH_MAX_PAIR", "0.10"))
 
