@@ -97,11 +97,13 @@ int ic_model_predict_ws(const ic_model *m, ic_workspace *ws, const ic_schedule *
     return 0;
 }
 
-/* ic_model_predict in the shards sh (kept for the caller's next call) */
+/* eval's predictions in the shards sh (kept for the caller's next call):
+ * sharded over the threads like a training step. Not ic_model_predict's
+ * path: its predictions are bit-identical to a capture's or surgery's
+ * forward pass in one workspace, and sharding changes the last bits (BLAS
+ * blocks a shard's rows differently from the whole batch's). */
 static int predict_chunks(const ic_model *m, ic_shards *sh, const ic_schedule *s, const float *xs, const float *ys,
                           int B, int n, int chunk, float *pred, ic_err *err) {
-    /* no step hook here, so the chunks run sharded over the threads (one
-     * inside a parallel region) like a training step */
     const int d = m->cfg.n_dims;
     if (chunk < 1) chunk = 256;
     int rc = 0;
@@ -115,9 +117,10 @@ static int predict_chunks(const ic_model *m, ic_shards *sh, const ic_schedule *s
 
 int ic_model_predict(const ic_model *m, const ic_schedule *s, const float *xs, const float *ys, int B, int n,
                      int chunk, float *pred, ic_err *err) {
-    ic_shards sh = {0};
-    const int rc = predict_chunks(m, &sh, s, xs, ys, B, n, chunk, pred, err);
-    ic_shards_free(&sh);
+    ic_workspace ws;
+    ic_workspace_init(&ws);
+    const int rc = ic_model_predict_ws(m, &ws, s, xs, ys, B, n, chunk, pred, err);
+    ic_workspace_free(&ws);
     return rc;
 }
 
