@@ -72,6 +72,7 @@ typedef struct {
     float *zs, *P;                  /* [B,T,d] tokens, [B,T,C] prompt embedding */
     float *ys;                      /* [B,n] targets of the last forward */
     float *scratch;                 /* [B,T,C] projection outputs */
+    float *sig;                     /* [C] the loop signal of the current loop */
     float *tiles;                   /* [tile_threads, ic_attention_tile_floats(T,C,H)] attention tiles */
     int tile_threads;               /* threads the attention kernels run on */
     ic_loop_acts *loop_acts;        /* [n_loop_slots] */
@@ -85,6 +86,7 @@ typedef struct {
     float *d_res, *d_y, *d_p, *d_lnf, *d_c;  /* [B,T,C] each */
     float *d_grp, *d_mem;                    /* [B,T,C]: a parallel group's output gradient / k,
                                                 one member's gradient (backward of groups) */
+    float *d_coda;                           /* [B,T,C]: the gradient through a coda (schedules with one) */
     float *d_qkv;                            /* [B,T,3C] */
     float *d_fch, *d_fch_gelu;               /* [B,T,4C] */
     float *d_att;                            /* [B,H,T,T] */
@@ -114,6 +116,14 @@ typedef struct {
      * ablations (probe.h). */
     ic_step_hook step_hook;
     void *step_hook_ctx;
+
+    /* Halting (model.h), an inference option: 0 (a fresh workspace) runs
+     * every loop; > 0 stops each prompt at the first loop whose own
+     * fixed-point measure is below it. Ignored when gradients are stored.
+     * loops_used [B]: the loops each prompt of the last forward ran. */
+    double halt_tol;
+    int *loops_used;
+    size_t loops_used_cap;
 
     /* results of the last forward */
     ic_config cfg;         /* the configuration of the model it ran */
