@@ -137,6 +137,26 @@ static char *metrics_core(const char *dir) {
     return out;
 }
 
+/* Two run directories (under the test's tmp) end with the same parameters
+ * and the same metrics rows (no duplicates); returns the rows (caller frees). */
+static char *assert_same_run(const char *dir_a, const char *dir_b) {
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "%s/state.safetensors", dir_a);
+    snprintf(pb, sizeof pb, "%s/state.safetensors", dir_b);
+    float *a, *b;
+    size_t na, nb;
+    read_params(tu_tmp_path(pa), &a, &na);
+    read_params(tu_tmp_path(pb), &b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof(float));
+    free(a);
+    free(b);
+    char *ma = metrics_core(tu_tmp_path(dir_a)), *mb = metrics_core(tu_tmp_path(dir_b));
+    assert_string_equal(ma, mb); // same losses at every step, no duplicated rows
+    free(mb);
+    return ma;
+}
+
 static void test_resume_is_bit_identical(void **st) {
     (void)st;
     ic_run_config c;
@@ -158,18 +178,7 @@ static void test_resume_is_bit_identical(void **st) {
     assert_int_equal(ic_train_run(tu_tmp_path("split"), &c, 1, NULL, &r, &err), 0);
     assert_int_equal(r.outcome, IC_TRAIN_DONE);
     assert_int_equal(r.step, 20);
-    float *a, *b;
-    size_t na, nb;
-    read_params(tu_tmp_path("full/state.safetensors"), &a, &na);
-    read_params(tu_tmp_path("split/state.safetensors"), &b, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(a, b, na * sizeof(float));
-    free(a);
-    free(b);
-    char *ma = metrics_core(tu_tmp_path("full")), *mb = metrics_core(tu_tmp_path("split"));
-    assert_string_equal(ma, mb); // same losses at every step, no duplicated rows
-    free(ma);
-    free(mb);
+    free(assert_same_run("full", "split"));
     assert_true(ic_file_exists(tu_tmp_path("full/model.safetensors")));
     assert_true(ic_file_exists(tu_tmp_path("full/loss.svg")));
     assert_true(ic_file_exists(tu_tmp_path("full/config.json")));
@@ -238,16 +247,7 @@ static void test_random_depth(void **st) {
     assert_int_equal(r.step, 7);
     assert_int_equal(ic_train_run(tu_tmp_path("rd_split"), &c, 1, NULL, &r, &err), 0);
     assert_int_equal(r.step, 20);
-    float *a, *b;
-    size_t na, nb;
-    read_params(tu_tmp_path("rd_full/state.safetensors"), &a, &na);
-    read_params(tu_tmp_path("rd_split/state.safetensors"), &b, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(a, b, na * sizeof(float));
-    free(a);
-    free(b);
-    char *ma = metrics_core(tu_tmp_path("rd_full")), *mb = metrics_core(tu_tmp_path("rd_split"));
-    assert_string_equal(ma, mb);
+    char *ma = assert_same_run("rd_full", "rd_split");
     // the metrics' loops column is each step's draw
     int rows = 0, varied = 0, prev = -1;
     for (char *line = strtok(ma, "\n"); line; line = strtok(NULL, "\n")) {
@@ -260,7 +260,6 @@ static void test_random_depth(void **st) {
     }
     assert_true(varied > 3);
     free(ma);
-    free(mb);
     // the checkpoint records the kinds, the prelude/coda, the signal; the model loads with them
     ic_model m;
     ic_schedule s;
