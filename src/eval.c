@@ -106,19 +106,37 @@ int ic_model_predict(const ic_model *m, const ic_schedule *s, const float *xs, c
     return rc;
 }
 
-/* One predictor on B prompts of n points (model when bl is NULL). */
+/* One predictor on B prompts of n points (model when bl is NULL); with
+ * halting, the loops each prompt used are counted. */
 static int predict_plain(const ic_model *m, ic_workspace *ws, const ic_schedule *s, const ic_baseline_spec *bl,
-                         const float *xs, const float *ys, int B, int n, int d, float *pred, ic_err *err) {
+                         const float *xs, const float *ys, int B, int n, int d, const ic_eval_halt *halt, float *pred,
+                         ic_err *err) {
     if (bl) return ic_baseline_predict(bl, xs, ys, B, n, d, pred, err);
-    return ic_model_predict_ws(m, ws, s, xs, ys, B, n, 256, pred, err);
+    if (!halt || halt->tol <= 0) return ic_model_predict_ws(m, ws, s, xs, ys, B, n, 256, pred, err);
+    ws->halt_tol = halt->tol;
+    int rc = 0;
+    for (int b0 = 0; b0 < B && !rc; b0 += 256) { /* ic_model_predict_ws's chunks, counting each */
+        const int nb = B - b0 < 256 ? B - b0 : 256;
+        rc = ic_model_predict_ws(m, ws, s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, nb, n, 256,
+                                 pred + (size_t)b0 * n, err);
+        for (int b = 0; b < nb && !rc; b++) halt->count[ws->loops_used[b]]++;
+    }
+    ws->halt_tol = 0;
+    return rc;
 }
 
 int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
                     const float *xs, const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err) {
+    return ic_eval_predict_halt(m, s, bl, per_position, xs, ys, qx, B, n, d, NULL, pred, err);
+}
+
+int ic_eval_predict_halt(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
+                         const float *xs, const float *ys, const float *qx, int B, int n, int d, const ic_eval_halt *halt,
+                         float *pred, ic_err *err) {
     ic_workspace ws;
     ic_workspace_init(&ws);
     if (!per_position) {
-        const int rc = predict_plain(m, &ws, s, bl, xs, ys, B, n, d, pred, err);
+        const int rc = predict_plain(m, &ws, s, bl, xs, ys, B, n, d, halt, pred, err);
         ic_workspace_free(&ws);
         return rc;
     }
@@ -135,7 +153,7 @@ int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_s
             memcpy(py + (size_t)b * len, ys + (size_t)b * n, sizeof(float) * (size_t)k);
             py[(size_t)b * len + k] = 0.0f; /* the query's y is not an input */
         }
-        rc = predict_plain(m, &ws, s, bl, px, py, B, len, d, pp, err);
+        rc = predict_plain(m, &ws, s, bl, px, py, B, len, d, halt, pp, err);
         for (int b = 0; b < B && rc == 0; b++) pred[(size_t)b * n + k] = pp[(size_t)b * len + k];
     }
     free(px);
