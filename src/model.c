@@ -313,7 +313,7 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
     ws->sched = *s;
     ws->have_grad_acts = 0;
     if (ic_workspace_reserve(ws, c, s, B, n, need_grad, err)) return -1;
-    const size_t BTC = (size_t)B * T * C, TC = (size_t)T * C;
+    const size_t TC = (size_t)T * C;
 
     memcpy(ws->ys, ys, sizeof(float) * (size_t)B * n);
     // tokens: z[b, 2i] = x_i, z[b, 2i+1] = (y_i, 0, ..., 0)
@@ -330,7 +330,11 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
     // coda entries); E is what every loop injects
     const float *E = core0 ? run_steps(m, ws, s, ws->block_acts, 0, core0, ws->P, 0, 0, need_grad) : ws->P;
     const int q_core = slots_before(s, core0), q_coda = slots_before(s, core1);
-    for (int b = 0; b < B; b++) ws->loops_used[b] = L;
+    // halting runs only the prompts still going: rows 0..Ba-1 of the loop state, E and the
+    // activations are the prompts act[0..Ba-1] (ascending; the identity without halting)
+    int *act = ws->loops_used + B, Ba = B;
+    for (int b = 0; b < B; b++) ws->loops_used[b] = L, act[b] = b;
+    float *Ew = (float *)E; /* compacted in place with the state (P or the prelude's output: not needed again) */
 
     ws->loss = 0.0;
     int t_end = L; /* loops run: fewer when every prompt halted */
@@ -339,13 +343,15 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
         int slot = (need_grad && t >= first_grad) ? t - first_grad : 0;
         ic_loop_acts *la = &ws->loop_acts[slot];
         ic_block_acts *ba = &ws->block_acts[(size_t)slot * nb];
+        const size_t BTCa = (size_t)Ba * TC;
+        ws->B = Ba; /* the kernels run the active prompts */
         // core input
-        if (s->inject && Y) ic_residual_forward(la->in, Y, E, (int)BTC);
-        else if (!s->inject && t > 0) memcpy(la->in, Y, sizeof(float) * BTC);
-        else memcpy(la->in, E, sizeof(float) * BTC);
+        if (s->inject && Y) ic_residual_forward(la->in, Y, Ew, (int)BTCa);
+        else if (!s->inject && t > 0) memcpy(la->in, Y, sizeof(float) * BTCa);
+        else memcpy(la->in, Ew, sizeof(float) * BTCa);
         if (s->loop_signal) {
             ic_loop_signal(ws->sig, t, C);
-            for (size_t r = 0; r < (size_t)B * T; r++)
+            for (size_t r = 0; r < (size_t)Ba * T; r++)
                 for (int k = 0; k < C; k++) la->in[r * C + k] += ws->sig[k];
         }
         const float *h = run_steps(m, ws, s, ba, core0, core1, la->in, t, q_core, need_grad);
@@ -354,12 +360,16 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
         const int readout = !s->coda || !need_grad || t >= first_loss;
         if (readout) {
             const float *o = s->coda ? run_steps(m, ws, s, ba, core1, nb, h, t, q_coda, need_grad) : h;
-            ic_layernorm_forward(la->lnf, la->lnf_mean, la->lnf_rstd, o, m->params.lnf_w, m->params.lnf_b, B * T, C);
-            ic_readout_forward(pred, la->lnf, m->params.read_out_w, m->params.read_out_b, B, T, n, C);
-            if (halting && t > 0) /* prompts that halted before this loop keep their prediction */
+            ic_layernorm_forward(la->lnf, la->lnf_mean, la->lnf_rstd, o, m->params.lnf_w, m->params.lnf_b, Ba * T, C);
+            ic_readout_forward(pred, la->lnf, m->params.read_out_w, m->params.read_out_b, Ba, T, n, C);
+            if (Ba < B) { /* to the prompts' own rows (act[j] >= j: from the last, nothing is overwritten
+                             before it is moved); halted prompts keep the prediction of their last loop */
+                for (int j = Ba - 1; j >= 0; j--)
+                    if (act[j] != j) memmove(pred + (size_t)act[j] * n, pred + (size_t)j * n, sizeof(float) * n);
                 for (int b = 0; b < B; b++)
                     if (ws->loops_used[b] <= t)
                         memcpy(pred + (size_t)b * n, pred - (size_t)B * n + (size_t)b * n, sizeof(float) * n);
+            }
             ws->loop_mse[t] = ic_mse_forward(pred, ys, B * n);
         } else {
             for (size_t i = 0; i < (size_t)B * n; i++) pred[i] = NAN;
@@ -371,24 +381,24 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
         // (in_t = Y_t + E (+ signal) with injection, Y_t (+ signal) without, for t > 0)
         ws->loop_delta[t] = NAN;
         ws->loop_delta_num[t] = ws->loop_delta_den[t] = 0.0;
+        int live = Ba;
         if (t > 0) {
             double num = 0.0, den = 0.0;
-            int live = 0;
-            for (int b = 0; b < B; b++) {
-                double nb_ = 0.0, db_ = 0.0;
-                for (size_t i = (size_t)b * TC; i < (size_t)(b + 1) * TC; i++) {
-                    double prev = (double)la->in[i] - (s->inject ? (double)E[i] : 0.0) -
+            live = 0;
+            for (int j = 0; j < Ba; j++) {
+                double nj = 0.0, dj = 0.0;
+                for (size_t i = (size_t)j * TC; i < (size_t)(j + 1) * TC; i++) {
+                    double prev = (double)la->in[i] - (s->inject ? (double)Ew[i] : 0.0) -
                                   (s->loop_signal ? (double)ws->sig[i % C] : 0.0);
                     double diff = (double)Y[i] - prev;
-                    nb_ += diff * diff;
-                    db_ += prev * prev;
+                    nj += diff * diff;
+                    dj += prev * prev;
                 }
-                num += nb_;
-                den += db_;
+                num += nj;
+                den += dj;
                 // halting: a prompt stops at the first loop whose own measure is below halt_tol
-                if (halting && ws->loops_used[b] == L && db_ > 0 && sqrt(nb_ / db_) < ws->halt_tol)
-                    ws->loops_used[b] = t + 1;
-                live += ws->loops_used[b] > t + 1;
+                if (halting && dj > 0 && sqrt(nj / dj) < ws->halt_tol) ws->loops_used[act[j]] = t + 1;
+                else live++;
             }
             ws->loop_delta_num[t] = num;
             ws->loop_delta_den[t] = den;
@@ -403,11 +413,25 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
         if (t + 1 < L) {
             int next = (need_grad && t + 1 >= first_grad) ? t + 1 - first_grad : 0;
             if (next == slot) {
-                memcpy(ws->scratch, Y, sizeof(float) * BTC);
+                memcpy(ws->scratch, Y, sizeof(float) * BTCa);
                 Y = ws->scratch;
             }
         }
+        if (live < Ba) { /* drop the halted prompts' rows from the state and E (Y lives in the workspace) */
+            float *Yw = (float *)Y;
+            int k = 0;
+            for (int j = 0; j < Ba; j++) {
+                if (ws->loops_used[act[j]] <= t + 1) continue;
+                if (k != j) {
+                    memmove(Yw + (size_t)k * TC, Yw + (size_t)j * TC, sizeof(float) * TC);
+                    memmove(Ew + (size_t)k * TC, Ew + (size_t)j * TC, sizeof(float) * TC);
+                }
+                act[k++] = act[j];
+            }
+            Ba = k;
+        }
     }
+    ws->B = B;
     // every prompt halted: the remaining loops repeat the last predictions
     for (int t = t_end; t < L; t++) {
         memcpy(ws->preds + (size_t)t * B * n, ws->preds + (size_t)(t - 1) * B * n, sizeof(float) * (size_t)B * n);

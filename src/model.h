@@ -32,8 +32,9 @@
  * its tokens) is below halt_tol; its predictions after that loop are the
  * ones of that loop, and ic_workspace.loops_used[b] = t + 1 (L when it never
  * halts). Prompts are independent, so this equals running that prompt alone
- * for loops_used[b] loops; the pass stops when every prompt of the batch
- * has halted.
+ * for loops_used[b] loops (up to the rounding of a smaller batch): each loop
+ * runs only the prompts still going (their rows of the state and of E are
+ * moved together), and the pass ends when every prompt has halted.
  *
  * A block index may appear any number of times in the body, also twice in one
  * parallel group; backward accumulates its gradients. Each member of a group

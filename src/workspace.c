@@ -248,7 +248,7 @@ int ic_workspace_reserve(ic_workspace *ws, const ic_config *c, const ic_schedule
     if (need_grad && ensure_dacts(ws, c, B, T, n, has_groups(s), s->coda > 0, err)) return -1;
     if ((size_t)B > ws->loops_used_cap) {
         free(ws->loops_used);
-        ws->loops_used = malloc(sizeof(int) * (size_t)B);
+        ws->loops_used = malloc(sizeof(int) * 2 * (size_t)B); /* loops used, then the halting pass's active rows */
         ws->loops_used_cap = ws->loops_used ? (size_t)B : 0;
         if (!ws->loops_used) return ic_errf(err, "out of memory");
     }
@@ -382,7 +382,7 @@ static void workspace_bytes(const ic_config *c, const ic_schedule *s, double B, 
     o->acts = acts_floats(c, B, T, nslots, nb, !need_grad, nthr) * sizeof(float) + nslots * sizeof(ic_loop_acts) +
               nslots * nb * sizeof(ic_block_acts);
     o->dacts = need_grad ? dacts_floats(c, B, T, n, has_groups(s), s->coda > 0) * sizeof(float) : 0;
-    o->preds = L * B * n * sizeof(float) + 4 * L * sizeof(double) + B * sizeof(int);
+    o->preds = L * B * n * sizeof(float) + 4 * L * sizeof(double) + 2 * B * sizeof(int);
 }
 
 void ic_model_mem_estimate(const ic_config *c, const ic_schedule *s, int B, int n, int need_grad, int nshards,
@@ -420,7 +420,7 @@ static void workspace_held(const ic_workspace *ws, ic_mem_bytes *o) {
               (double)ws->block_acts_cap * sizeof(ic_block_acts);
     o->dacts = (double)ws->dacts_cap * sizeof(float);
     o->preds = (double)ws->preds_cap * sizeof(float) + (double)ws->stats_cap * 4 * sizeof(double) +
-               (double)ws->loops_used_cap * sizeof(int);
+               (double)ws->loops_used_cap * 2 * sizeof(int);
 }
 
 void ic_model_mem_held(const ic_model *m, const ic_grads *g, const ic_workspace *ws, const ic_shards *sh,

@@ -120,10 +120,12 @@ typedef struct {
     /* Halting (model.h), an inference option: 0 (a fresh workspace) runs
      * every loop; > 0 stops each prompt at the first loop whose own
      * fixed-point measure is below it. Ignored when gradients are stored.
-     * loops_used [B]: the loops each prompt of the last forward ran. */
+     * loops_used [B]: the loops each prompt of the last forward ran
+     * (followed by [B] ints of the halting pass's own: the prompts still
+     * running, whose rows alone the next loop computes). */
     double halt_tol;
     int *loops_used;
-    size_t loops_used_cap;
+    size_t loops_used_cap; /* prompts it has room for */
 
     /* results of the last forward */
     ic_config cfg;         /* the configuration of the model it ran */
