@@ -22,7 +22,7 @@ typedef struct {
     /* halting (ic_loops_run_halting with halt_tol > 0, model.h): each prompt stops at the
      * first loop whose own fixed-point measure is below halt_tol and keeps that loop's
      * prediction, so err[t] is the error of the prompts' predictions after at most t+1
-     * loops; the fixed-point sums cover the prompts' states while their chunk still ran */
+     * loops; the fixed-point sums cover each prompt's states while it still ran */
     double halt_tol;     /* 0: every prompt ran L loops */
     int *loops_used;     /* [B]: loops each prompt ran (L without halting) */
 } ic_loops_report;
