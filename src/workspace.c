@@ -279,8 +279,9 @@ void ic_shards_free(ic_shards *sh) {
     memset(sh, 0, sizeof *sh);
 }
 
-/* k shards, each with a gradient buffer of m's layout. */
-static int shards_ensure(ic_shards *sh, const ic_model *m, int k, ic_err *err) {
+/* k shards, each with a gradient buffer of m's layout when with_grads
+ * (inference needs only the workspaces). */
+static int shards_ensure(ic_shards *sh, const ic_model *m, int k, int with_grads, ic_err *err) {
     if (k > sh->cap) {
         ic_workspace *ws = realloc(sh->ws, sizeof *ws * (size_t)k);
         if (ws) sh->ws = ws;
@@ -292,7 +293,7 @@ static int shards_ensure(ic_shards *sh, const ic_model *m, int k, ic_err *err) {
             memset(&sh->grads[sh->cap], 0, sizeof sh->grads[sh->cap]);
         }
     }
-    for (int i = 0; i < k; i++)
+    for (int i = 0; i < k && with_grads; i++)
         if (!grads_fit(&sh->grads[i], m)) {
             ic_grads_free(&sh->grads[i]);
             if (ic_grads_create(&sh->grads[i], m, err)) return -1;
@@ -310,7 +311,7 @@ int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_sha
     if (ic_schedule_validate(s, m->cfg.n_layer, err)) return -1;
     if (!xs || !ys) return ic_errf(err, "forward needs prompts: xs and ys (the y tokens are part of the input)");
     if (!grads_fit(g, m)) return ic_errf(err, "the gradient buffer was not made for this model (ic_grads_create)");
-    if (ensure_stats(ws, s->loops, err) || shards_ensure(sh, m, nshards, err)) return -1;
+    if (ensure_stats(ws, s->loops, err) || shards_ensure(sh, m, nshards, 1, err)) return -1;
     const int d = m->cfg.n_dims;
     int failed = -1;
     ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
@@ -368,6 +369,38 @@ int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_sha
     ws->preds = NULL;
     ws->preds_cap = 0;
     return 0;
+}
+
+int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
+                             const float *ys, int B, int n, float *pred, ic_err *err) {
+    if (nshards > B) nshards = B;
+    if (nshards < 1) nshards = 1;
+    if (B < 1) return 0;
+    if (ic_schedule_validate(s, m->cfg.n_layer, err)) return -1;
+    if (!xs || !ys || !pred) return ic_errf(err, "inference needs prompts (xs, ys) and a buffer for the predictions");
+    if (shards_ensure(sh, m, nshards, 0, err)) return -1;
+    const int d = m->cfg.n_dims;
+    int failed = -1;
+    ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
+    if (!errs) return ic_errf(err, "out of memory");
+    const int blas_prev = ic_blas_set_threads(1);
+    int nthreads = ic_default_shards();
+    if (nthreads > nshards) nthreads = nshards;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int i = 0; i < nshards; i++) {
+        const int b0 = (int)((long)B * i / nshards), b1 = (int)((long)B * (i + 1) / nshards);
+        int rc = ic_model_forward(m, &sh->ws[i], s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, b1 - b0, n, 0,
+                                  &errs[i]);
+        if (!rc) memcpy(pred + (size_t)b0 * n, ic_workspace_preds(&sh->ws[i], -1), sizeof(float) * (size_t)(b1 - b0) * n);
+        if (rc) {
+            #pragma omp critical(ic_predict_sharded_err)
+            if (failed < 0 || i < failed) failed = i;
+        }
+    }
+    ic_blas_set_threads(blas_prev);
+    if (failed >= 0) ic_errf(err, "%s", errs[failed].msg);
+    if (errs != shard_err) free(errs);
+    return failed >= 0 ? -1 : 0;
 }
 
 /* ---------------- memory ---------------- */

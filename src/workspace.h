@@ -193,6 +193,18 @@ void ic_shards_free(ic_shards *sh);
  * bits. */
 int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_shards *sh, int nshards,
                         const ic_schedule *s, const float *xs, const float *ys, int B, int n, ic_err *err);
+/* Inference sharded like ic_model_train_pass: the predictions of the last
+ * loop, pred [B,n], of B prompts cut into at most nshards shards of
+ * consecutive prompts, each a forward pass without gradient storage in its
+ * own workspace of sh (no gradient buffers are made) on one thread, BLAS
+ * single-threaded inside. Every prompt's predictions are computed by the same
+ * kernels as an unsharded ic_model_forward, up to rounding: BLAS blocks a
+ * shard's rows differently, which changes last bits (tests/test_model.c holds
+ * them within 1e-6 of the largest). Used by eval and `bench --inference`;
+ * ic_model_predict stays unsharded, bit-identical to a capture's forward. A
+ * workspace step hook does not apply: the shards' workspaces have none. */
+int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
+                             const float *ys, int B, int n, float *pred, ic_err *err);
 /* The shard count the trainer and the benchmark use: one per OpenMP thread
  * (omp_get_max_threads(); 1 without OpenMP). */
 int ic_default_shards(void);

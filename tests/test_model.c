@@ -1426,6 +1426,85 @@ static void test_train_pass_errors(void **st) {
     tm_free(&m);
 }
 
+/* ---- sharded inference (ic_model_predict_sharded) ---- */
+
+/* Predictions of the last loop of B prompts on nshards shards (three threads
+ * via the fixture) against one unsharded forward pass of the whole batch:
+ * every prompt's predictions within 1e-6 of the largest (the same kernels
+ * per prompt; only BLAS's blocking over rows differs), each shard's
+ * workspace holding its share of the batch and no gradient buffer. The
+ * prompts differ, so predictions written to the wrong prompt's place (or not
+ * written) fail. */
+static void check_predict_sharded(const ic_schedule *s, int B, int n, int nshards, uint64_t seed) {
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, seed);
+    float *xs = malloc(sizeof(float) * (size_t)B * n * 3), *ys = malloc(sizeof(float) * (size_t)B * n);
+    float *pred = malloc(sizeof(float) * (size_t)B * n);
+    make_prompts(xs, ys, &SHARD, B, n, seed + 1);
+    assert_int_equal(ic_model_forward(&m, WS(&m), s, xs, ys, B, n, 0, &err), 0);
+    const float *ref = ic_workspace_preds(WS(&m), -1);
+    const double pmax = tu_max_abs_f(ref, (size_t)B * n), tol = 1e-6 * pmax + 1e-7;
+    assert_true(pmax > 1e-3);
+    for (size_t i = 0; i < (size_t)B * n; i++) pred[i] = NAN;
+    ic_shards sh = {0};
+    if (ic_model_predict_sharded(&m, &sh, nshards, s, xs, ys, B, n, pred, &err))
+        fail_msg("predict_sharded (%d shards, B %d): %s", nshards, B, err.msg);
+    const int kmax = nshards < B ? nshards : B;
+    assert_int_equal(sh.cap, kmax < 1 ? 1 : kmax);
+    int total = 0;
+    for (int i = 0; i < sh.cap; i++) {
+        total += sh.ws[i].B;
+        assert_null(sh.grads[i].mem); /* inference makes no gradient buffers */
+    }
+    assert_int_equal(total, B);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) {
+            const float p = pred[(size_t)b * n + i], r = ref[(size_t)b * n + i];
+            if (!(fabs((double)p - (double)r) <= tol))
+                fail_msg("%d shards of B %d: prompt %d position %d: %.9g, unsharded %.9g", nshards, B, b, i, p, r);
+        }
+    ic_shards_free(&sh);
+    free(xs);
+    free(ys);
+    free(pred);
+    tm_free(&m);
+}
+
+static void test_predict_sharded(void **st) {
+    (void)st;
+    const ic_schedule plain = shard_sched(NULL, 1, 1, 0, 1, 1), looped = shard_sched("0,2", 3, 2, 0, 1, 1);
+    const ic_schedule group = gsched(&SHARD, "0,(1|2),1", 2, 1, 0, 1);
+    const ic_schedule *sc[] = {&plain, &looped, &group};
+    for (int k = 0; k < 3; k++) {
+        check_predict_sharded(sc[k], 7, 5, 1, 201 + 10 * k);
+        check_predict_sharded(sc[k], 7, 5, 2, 202 + 10 * k); /* 3 + 4 */
+        check_predict_sharded(sc[k], 7, 5, 3, 203 + 10 * k);
+        check_predict_sharded(sc[k], 4, 6, 9, 204 + 10 * k); /* 4 shards of 1 */
+    }
+    /* errors: one line, nothing written */
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, 241);
+    enum { B = 4, N = 5 };
+    float xs[B * N * 3], ys[B * N], pred[B * N];
+    make_prompts(xs, ys, &SHARD, B, N, 242);
+    ic_schedule bad = plain;
+    bad.loops = 0;
+    ic_shards sh = {0};
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &bad, xs, ys, B, N, pred, &err), -1);
+    assert_true(strlen(err.msg) > 10);
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &plain, xs, ys, B, N + 3, pred, &err), -1);
+    assert_true(strlen(err.msg) > 10);
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &plain, NULL, ys, B, N, pred, &err), -1);
+    assert_true(strlen(err.msg) > 10);
+    ic_shards_free(&sh);
+    tm_free(&m);
+}
+
 /* One shard per OpenMP thread. */
 static void test_default_shards(void **st) {
     (void)st;
@@ -1479,6 +1558,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_shards_over_models, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_train_pass_errors, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_default_shards, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_predict_sharded, threads3_setup, threads_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
