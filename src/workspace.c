@@ -51,6 +51,7 @@ void ic_workspace_free(ic_workspace *ws) {
     free(ws->block_acts);
     free(ws->preds);
     free(ws->stats_mem);
+    free(ws->loops_used);
     ic_gemm_free(&ws->gemm);
     const ic_precision prec = ws->gemm.prec;
     memset(ws, 0, sizeof *ws);
@@ -88,6 +89,7 @@ static size_t layout_acts(ic_workspace *ws, const ic_config *c, float *base, int
     TAKE(ws->ys, (size_t)B * (T / 2));
     TAKE(ws->P, BT * C);
     TAKE(ws->scratch, BT * C);
+    TAKE(ws->sig, C + (16 - C % 16) % 16); /* rounded up to 16 floats: the slots stay 64-byte aligned */
     for (int l = 0; l < nslots; l++) {
         ic_loop_acts tmp, *la = base ? &ws->loop_acts[l] : &tmp;
         TAKE(la->in, BT * C);
@@ -126,11 +128,12 @@ static double acts_floats(const ic_config *c, double B, double T, double nslots,
     const double full = 16 * BTC + 4 * BT + B * H * T * T; /* one block application's internals and output */
     const double per_slot = 2 * BTC + 2 * BT + (share ? full + (nb - 1) * BTC : nb * full);
     const double tiles = (double)nthr * (double)ic_attention_tile_floats((int)T, c->n_embd, c->n_head);
-    return BT * d + B * floor(T / 2) + 2 * BTC + tiles + nslots * per_slot;
+    return BT * d + B * floor(T / 2) + 2 * BTC + (C + fmod(16 - fmod(C, 16), 16)) + tiles + nslots * per_slot;
 }
 
 /* Lays out (base NULL: measures) the backward scratch. */
-static size_t layout_dacts(ic_workspace *ws, const ic_config *c, float *base, int B, int T, int n, int groups) {
+static size_t layout_dacts(ic_workspace *ws, const ic_config *c, float *base, int B, int T, int n, int groups,
+                           int coda) {
     const size_t C = (size_t)c->n_embd, H = (size_t)c->n_head, BT = (size_t)B * T;
     size_t off = 0;
 #define TAKE(ptr, count) do { if (base) (ptr) = base + off; off += (count); } while (0)
@@ -149,14 +152,16 @@ static size_t layout_dacts(ic_workspace *ws, const ic_config *c, float *base, in
         TAKE(ws->d_grp, BT * C);
         TAKE(ws->d_mem, BT * C);
     }
+    if (base) ws->d_coda = NULL;
+    if (coda) TAKE(ws->d_coda, BT * C);
 #undef TAKE
     return off;
 }
 
 /* Floats of the backward scratch layout_dacts() lays out, in double. */
-static double dacts_floats(const ic_config *c, double B, double T, double n, int groups) {
+static double dacts_floats(const ic_config *c, double B, double T, double n, int groups, int coda) {
     const double C = c->n_embd, H = c->n_head, BTC = B * T * C;
-    return 5 * BTC + 3 * BTC + 2 * 4 * BTC + B * H * T * T + B * n + (groups ? 2 * BTC : 0);
+    return 5 * BTC + 3 * BTC + 2 * 4 * BTC + B * H * T * T + B * n + (groups ? 2 * BTC : 0) + (coda ? BTC : 0);
 }
 
 /* A buffer of `floats` floats that is about to be allocated (grow = 1) or
@@ -211,12 +216,13 @@ static int ensure_acts(ic_workspace *ws, const ic_config *c, int B, int T, int n
     return 0;
 }
 
-static int ensure_dacts(ic_workspace *ws, const ic_config *c, int B, int T, int n, int groups, ic_err *err) {
-    const double want = dacts_floats(c, B, T, n, groups);
+static int ensure_dacts(ic_workspace *ws, const ic_config *c, int B, int T, int n, int groups, int coda,
+                        ic_err *err) {
+    const double want = dacts_floats(c, B, T, n, groups, coda);
     if (check_size(want, 0, "the backward buffer", err)) return -1;
-    const size_t need = layout_dacts(ws, c, NULL, B, T, n, groups);
+    const size_t need = layout_dacts(ws, c, NULL, B, T, n, groups, coda);
     if (grow_floats(&ws->dacts_mem, &ws->dacts_cap, need, want, "the backward buffer", err)) return -1;
-    layout_dacts(ws, c, ws->dacts_mem, B, T, n, groups);
+    layout_dacts(ws, c, ws->dacts_mem, B, T, n, groups, coda);
     return 0;
 }
 
@@ -242,7 +248,13 @@ int ic_workspace_reserve(ic_workspace *ws, const ic_config *c, const ic_schedule
                          ic_err *err) {
     const int T = 2 * n, L = s->loops, nslots = need_grad ? ic_schedule_grad_loops(s) : 1;
     if (ensure_acts(ws, c, B, T, nslots, s->n, !need_grad, err)) return -1;
-    if (need_grad && ensure_dacts(ws, c, B, T, n, has_groups(s), err)) return -1;
+    if (need_grad && ensure_dacts(ws, c, B, T, n, has_groups(s), s->coda > 0, err)) return -1;
+    if ((size_t)B > ws->loops_used_cap) {
+        free(ws->loops_used);
+        ws->loops_used = malloc(sizeof(int) * 2 * (size_t)B); /* loops used, then the halting pass's active rows */
+        ws->loops_used_cap = ws->loops_used ? (size_t)B : 0;
+        if (!ws->loops_used) return ic_errf(err, "out of memory");
+    }
     const double npred = (double)L * B * n;
     if (check_size(npred, 0, "the predictions of every loop", err)) return -1;
     if (grow_floats(&ws->preds, &ws->preds_cap, (size_t)L * B * n, npred, "the predictions of every loop", err))
@@ -406,8 +418,8 @@ static void workspace_bytes(const ic_config *c, const ic_schedule *s, double B, 
     const double nslots = need_grad ? ic_schedule_grad_loops(s) : 1;
     o->acts = acts_floats(c, B, T, nslots, nb, !need_grad, nthr) * sizeof(float) + nslots * sizeof(ic_loop_acts) +
               nslots * nb * sizeof(ic_block_acts);
-    o->dacts = need_grad ? dacts_floats(c, B, T, n, has_groups(s)) * sizeof(float) : 0;
-    o->preds = L * B * n * sizeof(float) + 4 * L * sizeof(double);
+    o->dacts = need_grad ? dacts_floats(c, B, T, n, has_groups(s), s->coda > 0) * sizeof(float) : 0;
+    o->preds = L * B * n * sizeof(float) + 4 * L * sizeof(double) + 2 * B * sizeof(int);
 }
 
 void ic_model_mem_estimate(const ic_config *c, const ic_schedule *s, int B, int n, int need_grad, int nshards,
@@ -444,7 +456,8 @@ static void workspace_held(const ic_workspace *ws, ic_mem_bytes *o) {
     o->acts = (double)ws->acts_cap * sizeof(float) + (double)ws->loop_acts_cap * sizeof(ic_loop_acts) +
               (double)ws->block_acts_cap * sizeof(ic_block_acts);
     o->dacts = (double)ws->dacts_cap * sizeof(float);
-    o->preds = (double)ws->preds_cap * sizeof(float) + (double)ws->stats_cap * 4 * sizeof(double);
+    o->preds = (double)ws->preds_cap * sizeof(float) + (double)ws->stats_cap * 4 * sizeof(double) +
+               (double)ws->loops_used_cap * 2 * sizeof(int);
 }
 
 void ic_model_mem_held(const ic_model *m, const ic_grads *g, const ic_workspace *ws, const ic_shards *sh,

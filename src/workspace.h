@@ -73,6 +73,7 @@ typedef struct {
     float *zs, *P;                  /* [B,T,d] tokens, [B,T,C] prompt embedding */
     float *ys;                      /* [B,n] targets of the last forward */
     float *scratch;                 /* [B,T,C] projection outputs */
+    float *sig;                     /* [C] the loop signal of the current loop */
     float *tiles;                   /* [tile_threads, ic_attention_tile_floats(T,C,H)] attention tiles */
     int tile_threads;               /* threads the attention kernels run on */
     ic_loop_acts *loop_acts;        /* [n_loop_slots] */
@@ -86,6 +87,7 @@ typedef struct {
     float *d_res, *d_y, *d_p, *d_lnf, *d_c;  /* [B,T,C] each */
     float *d_grp, *d_mem;                    /* [B,T,C]: a parallel group's output gradient / k,
                                                 one member's gradient (backward of groups) */
+    float *d_coda;                           /* [B,T,C]: the gradient through a coda (schedules with one) */
     float *d_qkv;                            /* [B,T,3C] */
     float *d_fch, *d_fch_gelu;               /* [B,T,4C] */
     float *d_att;                            /* [B,H,T,T] */
@@ -121,6 +123,16 @@ typedef struct {
      * ic_gemm_set_precision(&ws->gemm, ...); a training pass gives its
      * shards the same. */
     ic_gemm gemm;
+
+    /* Halting (model.h), an inference option: 0 (a fresh workspace) runs
+     * every loop; > 0 stops each prompt at the first loop whose own
+     * fixed-point measure is below it. Ignored when gradients are stored.
+     * loops_used [B]: the loops each prompt of the last forward ran
+     * (followed by [B] ints of the halting pass's own: the prompts still
+     * running, whose rows alone the next loop computes). */
+    double halt_tol;
+    int *loops_used;
+    size_t loops_used_cap; /* prompts it has room for */
 
     /* results of the last forward */
     ic_config cfg;         /* the configuration of the model it ran */
