@@ -644,19 +644,22 @@ done:
 
 const cli_command cli_cmd_demo = {
     "demo",
-    "the default experiment: in-context learning, looped vs plain, layer surgery (a few minutes on 2 cores)",
-    "iclab demo [--out DIR] [--prompts N] [--KEY VALUE ...]",
+    "the default experiment: in-context learning, looped vs plain over seeds, layer surgery (a few minutes on 2 cores)",
+    "iclab demo [--out DIR] [--prompts N] [--seeds LIST] [--jobs N] [--KEY VALUE ...]",
     "Trains two small transformers on in-context linear regression (d = 5, 11 points per\n"
-    "prompt): 6 independent blocks, and 3 blocks applied twice, for the same steps. Then\n"
-    "(1) the looped model's error as the prompt grows, next to least squares and the zero\n"
+    "prompt), 6 independent blocks and 3 blocks applied twice, for the same steps at each\n"
+    "of --seeds, --jobs runs at a time on one thread each. The model of parts 1 and 3 is the\n"
+    "run with the lowest error at k = 2d on validation prompts (not the test prompts of the\n"
+    "parts). Then (1) its error as the prompt grows, next to least squares and the zero\n"
     "estimator (iclab eval); (2) the looped model against the 6-block one on the same prompts,\n"
-    "with the paired ratio and its 90% interval (iclab compare); (3) layer surgery on the looped\n"
-    "model: skipping, duplicating, shuffling its blocks and looping its body (iclab surgery).\n"
-    "About 2-3 minutes on 2 quiet cores (docs/demo.md). Prints a summary\n"
-    "in plain words and writes DIR/report.html (and a page per part). Ctrl-C stops; running\n"
-    "the demo again resumes training and skips the parts already done. Run-config keys\n"
-    "(e.g. --train_steps 500 for a quick look) apply to both models; the architecture keys\n"
-    "(n_layer, loops, ...) are the demo's own.",
+    "per seed with the paired ratio and its 90% interval (iclab compare), and pooled over the\n"
+    "seeds (geometric mean, 90% interval over the seeds); (3) layer surgery on the model of\n"
+    "part 1: skipping, duplicating, shuffling its blocks and looping its body (iclab surgery).\n"
+    "About 4 minutes on 2 quiet cores (docs/demo.md). Prints a summary in plain words and\n"
+    "writes DIR/report.html (and a page per part). Ctrl-C stops; running the demo again\n"
+    "resumes training and skips the parts already done. Run-config keys (e.g. --train_steps\n"
+    "500 for a quick look) apply to every run; the architecture keys (n_layer, loops, ...)\n"
+    "and seed are the demo's own.",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),
     1,

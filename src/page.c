@@ -1605,7 +1605,7 @@ static int demo_lines(const char *dir, const json_t *o, lines *l, ic_err *err) {
     demo_cmp cmp[DEMO_MAX_SEEDS];
     const int ns = demo_compares(o, cmp, DEMO_MAX_SEEDS);
     double ratio[2][DEMO_MAX_SEEDS];
-    int n_lower[2] = {0, 0};
+    int n_lower[2] = {0, 0}, n_below[2] = {0, 0}, n_above[2] = {0, 0};
     for (int i = 0; i < ns; i++) {
         if (!path_in(p, sizeof p, dir, cmp[i].dir)) return ic_errf(err, "%s/%s: path too long", dir, cmp[i].dir);
         for (int j = 0; j < 2; j++) {
@@ -1615,6 +1615,8 @@ static int demo_lines(const char *dir, const json_t *o, lines *l, ic_err *err) {
                 return -1;
             ratio[j][i] = r.v;
             n_lower[j] += r.v < 1;
+            n_below[j] += r.hi < 1;
+            n_above[j] += r.lo > 1;
             if (j == 0) continue;
             char x[64], y[64], stuck[160] = "";
             fmt_num(x, sizeof x, e1);
@@ -1641,6 +1643,11 @@ static int demo_lines(const char *dir, const json_t *o, lines *l, ic_err *err) {
         if (ns < 2) snprintf(verdict, sizeof verdict, "one seed gives no interval over seeds");
         else if (pool.hi < 1) snprintf(verdict, sizeof verdict, "%s is better than %s at this budget, across seeds", looped, plain);
         else if (pool.lo > 1) snprintf(verdict, sizeof verdict, "%s is better than %s at this budget, across seeds", plain, looped);
+        else if (n_below[j] == ns || n_above[j] == ns)
+            snprintf(verdict, sizeof verdict, "%s is better than %s in each of the %d seeds (every paired interval %s 1), "
+                     "but %d seeds are too few for an interval over seeds that excludes 1",
+                     n_below[j] == ns ? looped : plain, n_below[j] == ns ? plain : looped, ns,
+                     n_below[j] == ns ? "below" : "above", ns);
         else snprintf(verdict, sizeof verdict, "no consistent difference across seeds at this budget (%s lower in %d of %d)",
                       looped, n_lower[j], ns);
         lines_addf(l, "2. Looping over the %d seeds, k = %d: %s / %s error, geometric mean %s [90%% interval over the "

@@ -342,6 +342,21 @@ static void test_demo_seed_lines(void **state) {
     assert_true(has_line(l, n, "seed 2, k = 10: looped3x2 0.04, plain6 0.9"));
     assert_true(has_line(l, n, "plain6 did not leave the loss plateau"));
     ic_page_lines_free(l, n);
+    /* both seeds lower, each interval below 1, but too far apart for the
+     * interval over two seeds: said per seed, not across seeds */
+    put_compare(d, "compare/seed1", 0.1, 0.01, 0.1, 0.08, 0.12);
+    put_compare(d, "compare/seed2", 0.1, 0.08, 0.8, 0.7, 0.9);
+    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
+    assert_false(has_line(l, n, "across seeds"));
+    assert_true(has_line(l, n, "looped3x2 is better than plain6 in each of the 2 seeds (every paired interval below 1), "
+                               "but 2 seeds are too few"));
+    ic_page_lines_free(l, n);
+    /* the same with seed 2's interval reaching 1: no claim */
+    put_compare(d, "compare/seed2", 0.1, 0.08, 0.8, 0.6, 1.01);
+    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
+    assert_false(has_line(l, n, "better than"));
+    assert_true(has_line(l, n, "(looped3x2 lower in 2 of 2)"));
+    ic_page_lines_free(l, n);
     /* both seeds higher, tightly: plain better */
     put_compare(d, "compare/seed1", 0.1, 0.2, 2.0, 1.8, 2.2);
     put_compare(d, "compare/seed2", 0.1, 0.21, 2.1, 1.9, 2.3);
