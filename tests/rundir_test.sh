@@ -201,7 +201,7 @@ check "--out refuses a directory with any run file" '[ $rc -eq 1 ] && grep -q "a
 "$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?
 check "demo exits 0" '[ $rc -eq 0 ]'
 "$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --learning_rate 0.01 >out.txt 2>err.txt; rc=$?
-check "demo refuses to resume with another learning rate" '[ $rc -eq 1 ] && grep -q "learning_rate is 0.01 here but 0.002" err.txt'
+check "demo refuses to resume with another learning rate" '[ $rc -eq 1 ] && grep -q "learning_rate is 0.01 here but 0.001" err.txt'
 "$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --batch_size 8 >out.txt 2>err.txt; rc=$?
 check "demo refuses to resume with another batch size" '[ $rc -eq 1 ] && grep -q "batch_size is 8 here but 64" err.txt'
 "$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?
