@@ -40,10 +40,11 @@
 #include "progress.h"
 #include "train.h"
 
+#define DEFAULT_SEEDS "1,2"
 static const cli_opt OPTS[] = {
     {"out", "DIR", "runs/demo", "demo directory (an interrupted demo resumes from here)"},
     {"prompts", "N", "1280", "evaluation prompts of every part"},
-    {"seeds", "LIST", "1,2", "training seeds of each model (model init and data); part 2 pools over them"},
+    {"seeds", "LIST", DEFAULT_SEEDS, "training seeds of each model (model init and data); part 2 pools over them"},
     {"jobs", "N", "2", "trainings at once, one thread each"},
 };
 #define MAX_SEEDS 16
@@ -376,7 +377,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (!cfg || !runs || !demo || !cmds || !wall) { cli_error(cmd, "out of memory"); rc = CLI_FAIL; goto done; }
     if ((rc = cli_get_int(&a, "prompts", 10, 1000000, 1280, &n_prompts))) goto done;
     if ((rc = cli_get_int(&a, "jobs", 1, 64, 2, &jobs))) goto done;
-    if ((rc = cli_int_list(cmd, "seeds", cli_get(&a, "seeds") ? cli_get(&a, "seeds") : "1,2", 0, 1000000000, 0, seeds,
+    if ((rc = cli_int_list(cmd, "seeds", cli_get(&a, "seeds") ? cli_get(&a, "seeds") : DEFAULT_SEEDS, 0, 1000000000, 0, seeds,
                            MAX_SEEDS, &ns)))
         goto done;
     for (int i = 0; i < ns; i++)
