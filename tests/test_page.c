@@ -305,6 +305,19 @@ static int has_line(char **l, int n, const char *needle) {
     return 0;
 }
 
+/* The demo findings of d hold yes1 and yes2 (when given) and never no. */
+static void expect_findings(const char *d, const char *yes1, const char *yes2, const char *no) {
+    char **l;
+    int n;
+    ic_err err;
+    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
+    int ok = has_line(l, n, yes1) && (!yes2 || has_line(l, n, yes2)) && (!no || !has_line(l, n, no));
+    if (!ok)
+        for (int i = 0; i < n; i++) fprintf(stderr, "line: %s\n", l[i]);
+    ic_page_lines_free(l, n);
+    assert_true(ok);
+}
+
 /* The demo's summary over seeds: "better across seeds" only when the
  * interval over the seeds lies below 1, a plateau named per seed. */
 static void test_demo_seed_lines(void **state) {
@@ -326,43 +339,27 @@ static void test_demo_seed_lines(void **state) {
     /* both seeds lower: interval over the seeds [0.139, 0.858] */
     put_compare(d, "compare/seed1", 0.1, 0.03, 0.3, 0.25, 0.35);
     put_compare(d, "compare/seed2", 0.1, 0.04, 0.4, 0.35, 0.45);
-    char **l;
-    int n;
-    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
-    assert_true(has_line(l, n, "looped3x2 seed 2 (chosen on validation) has squared error / d 0.04 at k = 2d = 10"));
-    assert_true(has_line(l, n, "Looping over the 2 seeds, k = 10"));
-    assert_true(has_line(l, n, "looped3x2 is better than plain6 at this budget, across seeds"));
-    assert_false(has_line(l, n, "plateau"));
-    ic_page_lines_free(l, n);
+    expect_findings(d, "looped3x2 seed 2 (chosen on validation) has squared error / d 0.04 at k = 2d = 10",
+                    "looped3x2 is better than plain6 at this budget, across seeds", "plateau");
+    expect_findings(d, "Looping over the 2 seeds, k = 10", NULL, NULL);
     /* seed 2 the other way round, and plain6 stuck there: no claim */
     put_compare(d, "compare/seed2", 0.9, 0.04, 1.5, 1.3, 1.7);
-    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
-    assert_false(has_line(l, n, "better than"));
-    assert_true(has_line(l, n, "no consistent difference across seeds at this budget (looped3x2 lower in 1 of 2)"));
-    assert_true(has_line(l, n, "seed 2, k = 10: looped3x2 0.04, plain6 0.9"));
-    assert_true(has_line(l, n, "plain6 did not leave the loss plateau"));
-    ic_page_lines_free(l, n);
+    expect_findings(d, "no consistent difference across seeds at this budget (looped3x2 lower in 1 of 2)",
+                    "seed 2, k = 10: looped3x2 0.04, plain6 0.9", "better than");
+    expect_findings(d, "plain6 did not leave the loss plateau", NULL, NULL);
     /* both seeds lower, each interval below 1, but too far apart for the
      * interval over two seeds: said per seed, not across seeds */
     put_compare(d, "compare/seed1", 0.1, 0.01, 0.1, 0.08, 0.12);
     put_compare(d, "compare/seed2", 0.1, 0.08, 0.8, 0.7, 0.9);
-    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
-    assert_false(has_line(l, n, "across seeds"));
-    assert_true(has_line(l, n, "looped3x2 is better than plain6 in each of the 2 seeds (every paired interval below 1), "
-                               "but 2 seeds are too few"));
-    ic_page_lines_free(l, n);
+    expect_findings(d, "looped3x2 is better than plain6 in each of the 2 seeds (every paired interval below 1), "
+                       "but 2 seeds are too few", NULL, "across seeds");
     /* the same with seed 2's interval reaching 1: no claim */
     put_compare(d, "compare/seed2", 0.1, 0.08, 0.8, 0.6, 1.01);
-    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
-    assert_false(has_line(l, n, "better than"));
-    assert_true(has_line(l, n, "(looped3x2 lower in 2 of 2)"));
-    ic_page_lines_free(l, n);
+    expect_findings(d, "(looped3x2 lower in 2 of 2)", NULL, "better than");
     /* both seeds higher, tightly: plain better */
     put_compare(d, "compare/seed1", 0.1, 0.2, 2.0, 1.8, 2.2);
     put_compare(d, "compare/seed2", 0.1, 0.21, 2.1, 1.9, 2.3);
-    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
-    assert_true(has_line(l, n, "plain6 is better than looped3x2 at this budget, across seeds"));
-    ic_page_lines_free(l, n);
+    expect_findings(d, "plain6 is better than looped3x2 at this budget, across seeds", NULL, NULL);
     drop_dir(d);
 }
 

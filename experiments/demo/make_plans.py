@@ -10,20 +10,11 @@ MODELS = {"plain6": {"n_layer": 6, "loops": 1, "grad_loops": 1},
           "looped3x2": {"n_layer": 3, "loops": 2, "grad_loops": 2}}
 CANDIDATES = {
     "b32_lr2e-3_8k": {"batch_size": 32, "learning_rate": 2e-3, "warmup_steps": 200, "train_steps": 8000},
-    "b32_lr3e-3_clip1_8k": {"batch_size": 32, "learning_rate": 3e-3, "warmup_steps": 200, "grad_clip": 1,
-                            "train_steps": 8000},
-    "b32_lr2e-3_pts3_8k": {"batch_size": 32, "learning_rate": 2e-3, "warmup_steps": 200, "train_steps": 8000,
-                           "curriculum_points_start": 3, "curriculum_points_inc": 2,
-                           "curriculum_points_interval": 400},
-    "b16_lr1e-3_16k": {"batch_size": 16, "learning_rate": 1e-3, "warmup_steps": 400, "train_steps": 16000},
     # wider models leave the plateau in fewer steps (docs/experiments/looped: e = 64 by step ~2,000)
     "e64_b64_lr1e-3_2500": {"n_embd": 64, "n_head": 4, "batch_size": 64, "learning_rate": 1e-3, "warmup_steps": 250,
                             "train_steps": 2500},
     "e64_b64_lr2e-3_2500": {"n_embd": 64, "n_head": 4, "batch_size": 64, "learning_rate": 2e-3, "warmup_steps": 250,
                             "train_steps": 2500},
-    "e32_b128_lr2e-3_3k": {"batch_size": 128, "learning_rate": 2e-3, "warmup_steps": 200, "train_steps": 3000},
-    "e48_b64_lr2e-3_3k": {"n_embd": 48, "n_head": 4, "batch_size": 64, "learning_rate": 2e-3, "warmup_steps": 200,
-                          "train_steps": 3000},
 }
 
 for name in (sys.argv[1:] or CANDIDATES):

@@ -10,7 +10,7 @@ D = 5
 root = sys.argv[1]
 cands = sys.argv[2:] or sorted(os.listdir(root))
 print("| candidate | model | " + " | ".join("seed %d: k=5 / k=10" % s for s in (1, 2, 3, 4)) +
-      " | on the plateau | wall s per run (load) |")
+      " | on the plateau | wall s per run |")
 print("|---|---|" + "---|" * 6)
 for c in cands:
     cdir = os.path.join(root, c)
