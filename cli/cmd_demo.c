@@ -656,7 +656,7 @@ const cli_command cli_cmd_demo = {
     "per seed with the paired ratio and its 90% interval (iclab compare), and pooled over the\n"
     "seeds (geometric mean, 90% interval over the seeds); (3) layer surgery on the model of\n"
     "part 1: skipping, duplicating, shuffling its blocks and looping its body (iclab surgery).\n"
-    "About 4 minutes on 2 quiet cores (docs/demo.md). Prints a summary in plain words and\n"
+    "About 4-5 minutes on 2 free cores (docs/demo.md). Prints a summary in plain words and\n"
     "writes DIR/report.html (and a page per part). Ctrl-C stops; running the demo again\n"
     "resumes training and skips the parts already done. Run-config keys (e.g. --train_steps\n"
     "500 for a quick look) apply to every run; the architecture keys (n_layer, loops, ...)\n"

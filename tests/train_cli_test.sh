@@ -248,6 +248,21 @@ check "the demo refuses its architecture keys" '[ $rc -eq 2 ] && grep -q "archit
 check "the demo refuses --seed (it has --seeds)" '[ $rc -eq 2 ] && grep -q "at each of --seeds" err.txt'
 "$BIN" demo --out demo --seeds 1,2,1 >out.txt 2>err.txt; rc=$?
 check "the demo refuses a seed given twice" '[ $rc -eq 2 ] && grep -q "seed 1 appears twice" err.txt'
+# Ctrl-C during the demo's trainings (one at a time here): the running one saves its state, the
+# runs not started yet are not started, exit 130; running it again resumes and finishes all
+DINT=(--out dint --seeds 1,2 --jobs 1 --train_steps 600 --warmup_steps 5 --batch_size 4 --n_embd 16 --prompts 20 --threads 1)
+"$BIN" demo "${DINT[@]}" >out.txt 2>err.txt &
+pid=$!
+for _ in $(seq 1 400); do [ -s dint/plain6/seed1/metrics.csv ] && [ "$(wc -l <dint/plain6/seed1/metrics.csv)" -gt 3 ] && break; sleep 0.05; done
+kill -INT $pid
+wait $pid; rc=$?
+check "an interrupted demo exits 130" '[ $rc -eq 130 ]'
+check "... having saved the run it was training, and started no other" \
+    '[ -s dint/plain6/seed1/state.safetensors ] && [ ! -e dint/looped3x2/seed1 ] && [ ! -e dint/plain6/seed2 ]'
+"$BIN" demo "${DINT[@]}" >out.txt 2>err.txt; rc=$?
+check "the demo run again resumes and finishes every run" \
+    '[ $rc -eq 0 ] && [ $(grep -c "trained [0-9]* steps" out.txt) -eq 4 ] && [ "$(for r in plain6/seed1 looped3x2/seed1 plain6/seed2 looped3x2/seed2; do tail -1 dint/$r/metrics.csv | cut -d, -f1; done | sort -u)" = 600 ]'
+check "... the interrupted run from where it stopped" 'grep "plain6/seed1: trained" out.txt | grep -qv "trained 600 steps"'
 # a task key given to the demo reaches its evaluation prompts too (they were plain linear, x_scale 1)
 "$BIN" demo --out demo2 --seeds 1 --train_steps 2 --warmup_steps 1 --prompts 16 --x_scale 2 --threads 1 >out.txt 2>err.txt; rc=$?
 check "demo evaluates on the trained x_scale" '[ $rc -eq 0 ] && python3 -c "import json; assert json.load(open(\"demo2/eval/results.json\"))[\"task_spec\"][\"x_scale\"] == 2.0"'
