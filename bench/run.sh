@@ -1,71 +1,111 @@
 #!/usr/bin/env bash
-# bench/run.sh: one command, one run: iclab's training step next to PyTorch's
-# (Debian python3-torch, same config and threads) for the small and standard
-# configs, the fraction of this machine's measured FMA ceiling, and inference
-# throughput (forward passes alone, 256 prompts per pass).
-# Usage: bash bench/run.sh [THREADS]   (default 2)
+# bench/run.sh: one command: iclab's training step next to PyTorch's (Debian
+# python3-torch, bench/torch_bench.py: same config, threads and OpenBLAS
+# kernels) for the small and standard configs, the fraction of this machine's
+# measured FMA ceiling, and inference throughput (forward passes alone, 256
+# prompts per pass).
+#
+# A fair comparison (docs/performance.md, "Method"):
+# - Both sides run the same OpenBLAS kernel set, by default the best for this
+#   CPU: an OPENBLAS_CORETYPE inherited from the environment is dropped, iclab
+#   makes its own choice (src/bench.c, ic_blas_coretype_for: it re-executes
+#   itself with a better OPENBLAS_CORETYPE where OpenBLAS picked weaker kernels
+#   than the CPU runs) and PyTorch gets the kernels iclab then runs through
+#   OPENBLAS_CORETYPE. Each side reports the kernels it really loaded, and a
+#   speed-up between different kernel sets is refused.
+# - Each side runs twice, interleaved (iclab, PyTorch, iclab, PyTorch); the
+#   speed-up is refused when either side's steps spread or its two runs
+#   disagree (a busy machine: bench/benchstat.py). The load average is printed
+#   before and after each row.
+# Usage: bash bench/run.sh [THREADS [CORETYPE]]   (default 2 threads; CORETYPE
+#        forces one OpenBLAS kernel set on both sides, e.g. Haswell or SkylakeX;
+#        "env" keeps the environment's OPENBLAS_CORETYPE)
+#        BENCH_ONLY=small: only the small model's rows (a quick check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-2}
+case ${2:-} in
+    "") unset OPENBLAS_CORETYPE ;;
+    env) ;;
+    *) export OPENBLAS_CORETYPE=$2 ;;
+esac
+ONLY=${BENCH_ONLY:-}
 make -s build/iclab
+PY=/usr/bin/python3
 STD=(--n_dims 20 --n_positions 101 --n_points 41 --n_embd 256 --n_layer 12 --n_head 8 --batch_size 64)
 SMALL=(--n_dims 5 --n_positions 11 --n_points 11 --n_embd 64 --n_layer 6 --n_head 4 --batch_size 64)
 have_torch=0
-/usr/bin/python3 -c 'import torch' 2>/dev/null && have_torch=1
+$PY -c 'import torch' 2>/dev/null && have_torch=1
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/iclab_bench.XXXXXX")
+trap 'rm -rf "$OUT"' EXIT
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 tiny=(--steps 1 --warmup 0 --n_layer 1 --n_embd 8 --n_head 1 --n_positions 2 --n_points 2)
-info=$(OMP_NUM_THREADS=$T build/iclab bench "${tiny[@]}" --threads "$T" --ceiling_s 2 --json)
-CEIL=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["fma_ceiling_gflops"])' "$info")
-/usr/bin/python3 - "$info" "$T" <<'PY'
+OMP_NUM_THREADS=$T build/iclab bench "${tiny[@]}" --threads "$T" --ceiling_s 2 --json >"$OUT/info.json"
+CEIL=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["fma_ceiling_gflops"])' "$OUT/info.json")
+KSET=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["blas_kernels"])' "$OUT/info.json")
+# PyTorch: the kernels iclab runs, and as many BLAS threads as iclab
+torch_bench() { (cd bench && OPENBLAS_CORETYPE=$KSET OPENBLAS_NUM_THREADS=$T OMP_NUM_THREADS=$T $PY torch_bench.py "$@"); }
+if [ $have_torch = 1 ]; then
+    torch_bench "${tiny[@]}" --n_dims 2 --batch_size 2 --threads "$T" --steps 1 --warmup 0 >"$OUT/tinfo.json"
+else
+    echo '{}' >"$OUT/tinfo.json"
+fi
+$PY - "$OUT/info.json" "$OUT/tinfo.json" "$T" <<'PY'
 import json, sys
-o = json.loads(sys.argv[1])
-print(f"threads {sys.argv[2]}; {o['blas']} ({o['blas_kernel_note']})")
-print(f"CPU {o['cpu']}; fp32 ceiling ({o['fma_ceiling_isa']}, {o['fma_ceiling_lanes']}-lane register-only FMA loop, {sys.argv[2]} threads): {o['fma_ceiling_gflops']:.1f} GFLOP/s")
+o, t, threads = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"CPU    {o['cpu']} (/proc/cpuinfo: {model}); ISA {o['cpu_features']}")
+print(f"fp32 ceiling {o['fma_ceiling_gflops']:.1f} GFLOP/s ({o['fma_ceiling_isa']}, {o['fma_ceiling_lanes']}-lane "
+      f"register-only FMA loop, {threads} threads)")
+print(f"iclab   kernels: OpenBLAS {o['blas_kernels']} ({o['blas_kernel_note']}); {o['blas']}; "
+      f"{o['threads']} threads, OpenMP wait policy {o['omp_wait_policy']}")
+if t:
+    print(f"PyTorch kernels: OpenBLAS {t['blas_kernels']} (OPENBLAS_CORETYPE={o['blas_kernels']}, iclab's); "
+          f"{t['blas_config']}, {t['blas_threads']} BLAS threads; ATen vector ISA {t['cpu_capability']}; {t['impl']}, "
+          f"{t['threads']} threads")
+else:
+    print("PyTorch not installed (Debian: python3-torch): no comparison")
 PY
+echo "steps of each side: two runs, interleaved (iclab, PyTorch, iclab, PyTorch); ms/step = each run's median"
 echo
 echo "| config | iclab ms/step | iclab GFLOP/s | % of ceiling | iclab peak RSS MB | PyTorch ms/step | PyTorch GFLOP/s | PyTorch peak RSS MB | iclab speed-up |"
 echo "|---|---|---|---|---|---|---|---|---|"
+LOADS=()
 row() { # name steps args...
-    local name=$1 steps=$2
+    local name=$1 steps=$2 r
     shift 2
-    local ic pt
-    ic=$(OMP_NUM_THREADS=$T build/iclab bench "$@" --threads "$T" --steps "$steps" --warmup 2 --ceiling_s 0 --json)
-    if [ $have_torch = 1 ]; then
-        pt=$(cd bench && /usr/bin/python3 torch_bench.py "$@" --threads "$T" --steps "$steps" --warmup 2)
-    else
-        pt='{"ms_per_step": null, "peak_rss_mb": null, "impl": "pytorch not installed"}'
-    fi
-    /usr/bin/python3 - "$name" "$ic" "$pt" "$CEIL" <<'PY'
-import json, sys
-name, ic, pt, ceil = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
-ptm = pt.get("ms_per_step")
-speed = f"{ptm / ic['ms_per_step']:.2f}x" if ptm else "n/a"
-ptg = f"{ic['flops_per_step'] / (ptm * 1e6):.1f}" if ptm else "n/a"
-ptr = "n/a" if pt.get("peak_rss_mb") is None else f"{pt['peak_rss_mb']:.0f}"
-print(f"| {name} | {ic['ms_per_step']:.1f} | {ic['gflops']:.1f} | {100 * ic['gflops'] / ceil:.0f}% | {ic['peak_rss_mb']:.0f} | "
-      f"{'n/a' if ptm is None else f'{ptm:.1f}'} | {ptg} | {ptr} | {speed} |")
-PY
+    local l0
+    l0=$(load)
+    for r in 1 2; do
+        OMP_NUM_THREADS=$T build/iclab bench "$@" --threads "$T" --steps "$steps" --warmup 2 --ceiling_s 0 --json >"$OUT/ic$r.json"
+        [ $have_torch = 1 ] && torch_bench "$@" --threads "$T" --steps "$steps" --warmup 2 >"$OUT/pt$r.json"
+    done
+    local pt=()
+    [ $have_torch = 1 ] && pt=("$OUT/pt1.json" "$OUT/pt2.json")
+    $PY bench/benchstat.py train "$name" "$CEIL" "$OUT/ic1.json" "$OUT/ic2.json" "${pt[@]}"
+    LOADS+=("$name: load average $l0 before, $(load) after")
 }
 row "small (d=5, e=64, 6 blocks, 4 heads, 11 points, batch 64)" 20 "${SMALL[@]}"
-row "standard (d=20, e=256, 12 blocks, 8 heads, 41 points, batch 64)" 5 "${STD[@]}"
+[ "$ONLY" = small ] || row "standard (d=20, e=256, 12 blocks, 8 heads, 41 points, batch 64)" 5 "${STD[@]}"
 echo
 echo "| inference, 256 prompts per forward pass | iclab prompts/s | PyTorch prompts/s | iclab speed-up |"
 echo "|---|---|---|---|"
 inf() { # name args...
-    local name=$1
+    local name=$1 r
     shift
-    local ic pt
-    ic=$(OMP_NUM_THREADS=$T build/iclab bench "$@" --threads "$T" --steps 3 --warmup 1 --ceiling_s 0 --inference 256 --json)
-    if [ $have_torch = 1 ]; then
-        pt=$(cd bench && /usr/bin/python3 torch_bench.py "$@" --threads "$T" --steps 5 --warmup 0 --inference 256)
-    else
-        pt='{}'
-    fi
-    /usr/bin/python3 - "$name" "$ic" "$pt" <<'PY'
-import json, sys
-name, ic, pt = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-a, b = ic["inference_prompts_per_s"], pt.get("inference_prompts_per_s")
-print(f"| {name} | {a:.0f} | {'n/a' if b is None else f'{b:.0f}'} | {'n/a' if b is None else f'{a / b:.2f}x'} |")
-PY
+    local l0
+    l0=$(load)
+    for r in 1 2; do
+        OMP_NUM_THREADS=$T build/iclab bench "$@" --threads "$T" --steps 5 --warmup 1 --ceiling_s 0 --inference 256 --json >"$OUT/ic$r.json"
+        [ $have_torch = 1 ] && torch_bench "$@" --threads "$T" --steps 5 --warmup 0 --inference 256 >"$OUT/pt$r.json"
+    done
+    local pt=()
+    [ $have_torch = 1 ] && pt=("$OUT/pt1.json" "$OUT/pt2.json")
+    $PY bench/benchstat.py inference "$name" "$OUT/ic1.json" "$OUT/ic2.json" "${pt[@]}"
+    LOADS+=("inference $name: load average $l0 before, $(load) after")
 }
 inf "small" "${SMALL[@]}"
-inf "standard" "${STD[@]}"
+[ "$ONLY" = small ] || inf "standard" "${STD[@]}"
+echo
+for l in "${LOADS[@]}"; do echo "$l"; done
+echo "(a speed-up is refused when a side's steps spread more than ${BENCH_MAX_SPREAD:-0.10} of the median (IQR) or its two runs' medians differ by more than ${BENCH_MAX_PAIR:-0.10}: bench/benchstat.py)"

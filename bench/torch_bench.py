@@ -1,15 +1,49 @@
 #!/usr/bin/python3
 """PyTorch reference timing of one training step (forward + backward + Adam)
 of Garg et al.'s model (bench/torch_garg.py), with the same config as
-`iclab bench`. Prints one JSON object. Uses Debian's python3-torch."""
+`iclab bench`. Prints one JSON object, with the quartiles of the steps
+(bench/benchstat.py) and the kernels PyTorch ran: the OpenBLAS kernel set it
+loaded (openblas_get_corename of the libopenblas in this process, which
+reads OPENBLAS_CORETYPE when it loads: bench/run.sh sets it to iclab's) and
+ATen's own vector ISA. Uses Debian's python3-torch."""
 import argparse
+import ctypes
 import json
 import resource
 import time
 
 import torch
 
+from benchstat import quantile
 from torch_garg import GargModel
+
+
+def openblas_info():
+    """(corename, config, threads) of the OpenBLAS loaded in this process,
+    or ("?", reason, 0) when none is."""
+    paths = sorted({line.split()[-1] for line in open("/proc/self/maps") if "libopenblas" in line})
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            return (lib.openblas_get_corename().decode(), lib.openblas_get_config().decode(),
+                    lib.openblas_get_num_threads())
+        except (OSError, AttributeError):
+            continue
+    return "?", "no OpenBLAS loaded (BLAS: " + blas_info() + ")", 0
+
+
+def blas_info():
+    show = torch.__config__.show()
+    return show.split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in show else "?"
+
+
+def cpu_capability():
+    for line in torch.__config__.show().splitlines():
+        if "CPU capability usage:" in line:
+            return line.split(":", 1)[1].strip()
+    return "?"
 
 p = argparse.ArgumentParser()
 for k, v in dict(n_dims=20, n_positions=101, n_embd=256, n_layer=12, n_head=8, n_points=41, batch_size=64,
@@ -33,13 +67,8 @@ for i in range(a.warmup + a.steps):
     dt = (time.perf_counter() - t0) * 1e3
     if i >= a.warmup:
         times.append(dt)
-def median(t):
-    t = sorted(t)
-    return t[len(t) // 2] if len(t) % 2 else 0.5 * (t[len(t) // 2 - 1] + t[len(t) // 2])
-
-
 times.sort()
-med = median(times)
+med = quantile(times, 0.5)
 extra = {}
 if a.inference:
     # forward passes alone on `inference` prompts, no autograd
@@ -52,9 +81,13 @@ if a.inference:
             m(xi, yi)
             if i >= 1:
                 ti.append((time.perf_counter() - t0) * 1e3)
-    extra = {"inference_batch": a.inference, "inference_ms_per_batch": median(ti),
-             "inference_prompts_per_s": a.inference / (median(ti) / 1e3)}
-print(json.dumps({**extra, "impl": "pytorch " + torch.__version__, "ms_per_step": med, "ms_min": times[0], "ms_max": times[-1],
+    mi = quantile(ti, 0.5)
+    extra = {"inference_batch": a.inference, "inference_ms_per_batch": mi, "inference_ms_q1": quantile(ti, 0.25),
+             "inference_ms_q3": quantile(ti, 0.75), "inference_prompts_per_s": a.inference / (mi / 1e3)}
+core, config, blas_threads = openblas_info()
+print(json.dumps({**extra, "impl": "pytorch " + torch.__version__, "ms_per_step": med, "ms_q1": quantile(times, 0.25),
+                  "ms_q3": quantile(times, 0.75), "ms_min": times[0], "ms_max": times[-1],
                   "threads": torch.get_num_threads(),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-                  "blas": torch.__config__.show().split("BLAS_INFO=")[1].split(",")[0] if "BLAS_INFO=" in torch.__config__.show() else "?"}))
+                  "blas": blas_info(), "blas_kernels": core, "blas_config": config, "blas_threads": blas_threads,
+                  "cpu_capability": cpu_capability()}))

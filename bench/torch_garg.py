@@ -58,31 +58,48 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, e, n_head):
+    """kind "full" (GPT-2), "attn" (attention sublayer only) or "mlp" (MLP
+    sublayer only); every kind keeps all the tensors (iclab's block_kinds)."""
+
+    def __init__(self, e, n_head, kind="full"):
         super().__init__()
+        self.kind = kind
         self.ln_1 = nn.LayerNorm(e, eps=1e-5)
         self.attn = Attention(e, n_head)
         self.ln_2 = nn.LayerNorm(e, eps=1e-5)
         self.mlp = MLP(e)
 
     def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        if self.kind != "mlp":
+            x = x + self.attn(self.ln_1(x))
+        if self.kind != "attn":
+            x = x + self.mlp(self.ln_2(x))
+        return x
 
 
 class Backbone(nn.Module):
-    def __init__(self, n_positions, e, n_layer, n_head):
+    def __init__(self, n_positions, e, n_layer, n_head, kinds=None):
         super().__init__()
+        kinds = kinds or ["full"] * n_layer
         self.wpe = nn.Embedding(2 * n_positions, e)
-        self.h = nn.ModuleList([Block(e, n_head) for _ in range(n_layer)])
+        self.h = nn.ModuleList([Block(e, n_head, kinds[i]) for i in range(n_layer)])
         self.ln_f = nn.LayerNorm(e, eps=1e-5)
 
 
+def loop_signal(t, C, dtype=torch.float32):
+    """iclab's loop signal (src/model.h, ic_loop_signal): sig[2i] = sin(t w_i),
+    sig[2i+1] = cos(t w_i), w_i = 10000^(-2i/C), rounded to float32 as iclab adds it."""
+    c = torch.arange(C, dtype=torch.float64)
+    w = torch.pow(torch.tensor(10000.0, dtype=torch.float64), -(c - c % 2) / C)
+    sig = torch.where(c % 2 == 1, torch.cos(t * w), torch.sin(t * w))
+    return sig.float().to(dtype)
+
+
 class GargModel(nn.Module):
-    def __init__(self, n_dims, n_positions, n_embd, n_layer, n_head):
+    def __init__(self, n_dims, n_positions, n_embd, n_layer, n_head, kinds=None):
         super().__init__()
         self._read_in = nn.Linear(n_dims, n_embd)
-        self._backbone = Backbone(n_positions, n_embd, n_layer, n_head)
+        self._backbone = Backbone(n_positions, n_embd, n_layer, n_head, kinds)
         self._read_out = nn.Linear(n_embd, 1)
 
     @staticmethod
@@ -91,32 +108,51 @@ class GargModel(nn.Module):
         ys_wide = torch.cat((ys.view(B, n, 1), torch.zeros(B, n, d - 1, dtype=xs.dtype)), dim=2)
         return torch.stack((xs, ys_wide), dim=2).view(B, 2 * n, d)
 
-    def forward(self, xs, ys, schedule=None, loops=1, inject=True, loop_lnf=True):
+    def _steps(self, steps, h):
+        bb = self._backbone
+        for s in steps:
+            if isinstance(s, (tuple, list)):
+                h = torch.stack([bb.h[k](h) for k in s]).mean(dim=0)
+            else:
+                h = bb.h[s](h)
+        return h
+
+    def forward(self, xs, ys, schedule=None, loops=1, inject=True, loop_lnf=True, prelude=(), coda=(),
+                signal=False, grad_loops=None):
         """Predictions [loops, B, n] at the x positions after every loop.
-        schedule: the body, a list whose entries are block indices or tuples
-        of block indices, parallel groups: every member runs on the same
-        input and the step outputs the mean of their outputs ([0, (1, 2), 3]
-        is iclab's 0,(1|2),3)."""
+        schedule: the looped core (the whole body without prelude/coda), a
+        list whose entries are block indices or tuples of block indices,
+        parallel groups: every member runs on the same input and the step
+        outputs the mean of their outputs ([0, (1, 2), 3] is iclab's
+        0,(1|2),3). prelude: steps run once on P, whose output E is injected
+        into every loop; coda: steps after every loop before ln_f (iclab's
+        0,{1,2},3 is prelude [0], schedule [1, 2], coda [3]; a coda feeds the
+        core's output back, loop_lnf off). signal: iclab's loop signal added
+        to each loop's input. grad_loops: only the last grad_loops loops
+        carry gradient (None: all)."""
         bb = self._backbone
         schedule = list(range(len(bb.h))) if schedule is None else schedule
         zs = self.combine(xs, ys)
         T = zs.shape[1]
         P = self._read_in(zs) + bb.wpe.weight[:T]
+        E = self._steps(prelude, P)
         Y, preds = None, []
+        first_grad = 0 if grad_loops is None else loops - grad_loops
         for t in range(loops):
-            if inject:
-                inp = P if Y is None else Y + P
-            else:
-                inp = P if t == 0 else Y
-            h = inp
-            for s in schedule:
-                if isinstance(s, (tuple, list)):
-                    h = torch.stack([bb.h[k](h) for k in s]).mean(dim=0)
+            if t == first_grad and Y is not None:
+                Y = Y.detach()  # truncated backpropagation: no gradient into earlier loops
+            with torch.set_grad_enabled(torch.is_grad_enabled() and t >= first_grad):
+                Et = E if t >= first_grad else E.detach()
+                if inject:
+                    inp = Et if Y is None else Y + Et
                 else:
-                    h = bb.h[s](h)
-            f = bb.ln_f(h)
-            preds.append(self._read_out(f)[:, ::2, 0])
-            Y = f if loop_lnf else h
+                    inp = Et if t == 0 else Y
+                if signal:
+                    inp = inp + loop_signal(t, inp.shape[-1], inp.dtype)
+                h = self._steps(schedule, inp)
+                f = bb.ln_f(self._steps(coda, h))
+                preds.append(self._read_out(f)[:, ::2, 0])
+                Y = f if loop_lnf and not coda else h
         return torch.stack(preds)
 
 
@@ -155,11 +191,14 @@ def st_save(path, tensors, meta=None):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def model_from_state(state, n_head):
+def model_from_state(state, n_head, meta=None):
+    """The model of a state_dict; meta (a safetensors __metadata__, may be
+    None) gives iclab's block kinds (iclab_config's block_kinds)."""
     e, d = state["_read_in.weight"].shape
     npos = state["_backbone.wpe.weight"].shape[0] // 2
     n_layer = len({k.split(".")[2] for k in state if k.startswith("_backbone.h.")})
-    m = GargModel(d, npos, e, n_layer, n_head)
+    kinds = json.loads(meta["iclab_config"]).get("block_kinds") if meta and "iclab_config" in meta else None
+    m = GargModel(d, npos, e, n_layer, n_head, kinds)
     sd = {k: torch.from_numpy(v.astype(np.float32)) for k, v in state.items()
           if k in m.state_dict()}
     m.load_state_dict(sd, strict=True)

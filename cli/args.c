@@ -525,8 +525,13 @@ void cli_config_summary(const ic_run_config *c, char *buf, size_t len) {
                      c->model.n_dims, c->model.n_positions, c->model.n_embd, c->model.n_layer, c->model.n_head,
                      sched, c->loops);
     if (c->loops > 1 && w > 0 && (size_t)w < len)
-        snprintf(buf + w, len - (size_t)w, " loss_loops=%d inject=%s loop_lnf=%s", c->loss_loops,
-                 c->inject ? "true" : "false", c->loop_lnf ? "true" : "false");
+        w += snprintf(buf + w, len - (size_t)w, " loss_loops=%d inject=%s loop_lnf=%s", c->loss_loops,
+                      c->inject ? "true" : "false", c->loop_lnf ? "true" : "false");
+    if (c->loop_signal && w > 0 && (size_t)w < len) w += snprintf(buf + w, len - (size_t)w, " loop_signal=true");
+    if (strcmp(c->loops_sampling, "fixed") && w > 0 && (size_t)w < len)
+        w += snprintf(buf + w, len - (size_t)w, " loops_sampling=%s loops_mean=%g", c->loops_sampling, c->loops_mean);
+    if (c->block_kinds[0] && w > 0 && (size_t)w < len)
+        snprintf(buf + w, len - (size_t)w, " block_kinds=%.60s%s", c->block_kinds, strlen(c->block_kinds) > 60 ? "..." : "");
 }
 
 int cli_load_model(const cli_command *cmd, const char *path, int n_head, ic_model *m, ic_schedule *s,

@@ -34,7 +34,7 @@ static void blas_kernel_note(char *buf, size_t len) {
 typedef struct {
     ic_ceiling ceil;             /* ceil.gflops 0 = not measured */
     int inf_batch;               /* 0 = not measured */
-    double inf_ms, inf_pps;
+    ic_bench_inf inf;
 } extra;
 
 static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic_bench_result *r, const extra *x) {
@@ -49,6 +49,8 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     json_object_set_new(o, "ms_per_step", ic_json_num(r->ms_per_step));
     json_object_set_new(o, "ms_min", ic_json_num(r->ms_min));
     json_object_set_new(o, "ms_max", ic_json_num(r->ms_max));
+    json_object_set_new(o, "ms_q1", ic_json_num(r->ms_q1));
+    json_object_set_new(o, "ms_q3", ic_json_num(r->ms_q3));
     json_object_set_new(o, "ms_forward_backward", ic_json_num(r->ms_pass));
     json_object_set_new(o, "shards", json_integer(r->shards));
     json_object_set_new(o, "ms_update", ic_json_num(r->ms_update));
@@ -82,8 +84,11 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
     }
     if (x->inf_batch) {
         json_object_set_new(o, "inference_batch", json_integer(x->inf_batch));
-        json_object_set_new(o, "inference_ms_per_batch", ic_json_num(x->inf_ms));
-        json_object_set_new(o, "inference_prompts_per_s", ic_json_num(x->inf_pps));
+        json_object_set_new(o, "inference_ms_per_batch", ic_json_num(x->inf.ms_per_batch));
+        json_object_set_new(o, "inference_ms_q1", ic_json_num(x->inf.ms_q1));
+        json_object_set_new(o, "inference_ms_q3", ic_json_num(x->inf.ms_q3));
+        json_object_set_new(o, "inference_shards", json_integer(x->inf.shards));
+        json_object_set_new(o, "inference_prompts_per_s", ic_json_num(x->inf.prompts_per_s));
     }
     json_object_set_new(o, "config", cj);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(8));
@@ -104,7 +109,8 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
     printf("config      %s n_points=%d batch_size=%d\n", summary, cfg->n_points, cfg->batch_size);
     printf("params      %zu\n", r->num_params);
     printf("steps       %d measured after %d warmup\n", r->steps, r->warmup);
-    printf("ms/step     median %.3f   min %.3f   max %.3f\n", r->ms_per_step, r->ms_min, r->ms_max);
+    printf("ms/step     median %.3f   quartiles %.3f %.3f   min %.3f   max %.3f\n", r->ms_per_step, r->ms_q1, r->ms_q3,
+           r->ms_min, r->ms_max);
     printf("  forward + backward  %.3f ms (batch in %d shard%s, one thread each)\n", r->ms_pass, r->shards,
            r->shards == 1 ? "" : "s");
     printf("  update              %.3f ms\n", r->ms_update);
@@ -121,7 +127,8 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
                    x->ceil.amx_bf16_vendor_gflops, x->ceil.threads, x->ceil.clock_ghz);
     }
     if (x->inf_batch)
-        printf("inference   %.3f ms per %d prompts (forward only): %.0f prompts/s\n", x->inf_ms, x->inf_batch, x->inf_pps);
+        printf("inference   %.3f ms per %d prompts (forward only, %d shard%s): %.0f prompts/s\n", x->inf.ms_per_batch,
+               x->inf_batch, x->inf.shards, x->inf.shards == 1 ? "" : "s", x->inf.prompts_per_s);
     printf("threads     %d (OpenMP wait policy: %s)\n", r->threads,
            getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "default");
     char note[256];
@@ -158,7 +165,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     }
     if (inf_batch) {
         x.inf_batch = inf_batch;
-        if (ic_bench_inference(cfg, inf_batch, 1, steps, &x.inf_ms, &x.inf_pps, &err)) {
+        if (ic_bench_inference(cfg, inf_batch, 1, steps, &x.inf, &err)) {
             cli_error(cmd, "%s", err.msg);
             rc = CLI_FAIL;
             goto done;

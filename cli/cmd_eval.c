@@ -15,7 +15,7 @@ typedef struct {
     cli_ctx_opts ctx;
     const char *out, *task, *settings, *baselines, *prompt_file;
     int sparsity, hidden, depth;
-    double noise_std;
+    double noise_std, halt_tol;
 } eval_opts;
 
 #define OFF(f) offsetof(eval_opts, f)
@@ -36,6 +36,10 @@ static const cli_opt OPTS[] = {
      OFF(prompt_file)},
     CLI_OPT_SCHEDULE,
     CLI_OPT_LOOPS,
+    {"halt_tol", "TOL", "0 (off)",
+     "adaptive depth: the model stops each prompt at the first loop whose own fixed-point measure is below TOL "
+     "(at most --loops loops); results.json gives the loops used",
+     CLI_DOUBLE, 0, 1e30, OFF(halt_tol)},
     CLI_OPT_N_HEAD,
     CLI_OPT_SEED("1234", "seed of the evaluation prompts (the same seed gives the same prompts)"),
     CLI_OPT_BOOTSTRAP("bootstrap resamples for the 90% intervals (0: none)"),
@@ -86,7 +90,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_predictor preds[IC_EVAL_MAX_PRED];
     ic_shift shifts[IC_EVAL_MAX_SETTINGS];
     ic_eval_spec spec = {.B = o.ctx.prompts, .n = L.n, .seed = o.ctx.seed, .n_boot = o.ctx.bootstrap, .shifts = shifts,
-                         .pred = preds};
+                         .pred = preds, .halt_tol = o.halt_tol};
     if (ic_eval_predictors(o.baselines, task.kind, preds, &spec.np, &err)) {
         cli_error(cmd, "--baselines: %s", err.msg);
         rc = CLI_USAGE;
@@ -140,6 +144,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             for (int j = 0; j < 3; j++)
                 if (ks[j] < n) printf("  %-8.4g [%-7.3g,%7.3g]", c->mean[ks[j]], c->lo[ks[j]], c->hi[ks[j]]);
             printf("  %.0f\n", secs > 0 ? B / secs : 0.0);
+        }
+        if (r.halt_tol > 0) {
+            const long *c = r.loops_count + (size_t)si * (r.L + 1);
+            double sum = 0, tot = 0;
+            for (int t = 1; t <= r.L; t++) sum += (double)t * c[t], tot += (double)c[t];
+            printf("(halting at %g: the model used %.2f loops on average, at most %d)\n", r.halt_tol,
+                   tot > 0 ? sum / tot : 0.0, r.L);
         }
     }
     printf("\nwrote %s/results.json and, per setting, <setting>.csv, <setting>.svg, <setting>_log.svg (':' written as '_')\n",

@@ -15,6 +15,7 @@ typedef struct {
     cli_ctx_opts ctx;
     const char *out;
     int max_loops; /* 0: ic_loops_default_max */
+    double halt_tol; /* 0: no halting */
 } loops_opts;
 
 static const cli_opt OPTS[] = {
@@ -22,6 +23,10 @@ static const cli_opt OPTS[] = {
     CLI_OPT_OUT(loops_opts, "output directory: loops.csv, loops.json, loops_error.svg, loops_fixed_point.svg (required)"),
     {"max_loops", "N", "4 x the trained loops (at least 20)", "run 1..N loops", CLI_INT, 1, IC_MAX_LOOPS,
      offsetof(loops_opts, max_loops)},
+    {"halt_tol", "TOL", "0 (off)",
+     "adaptive depth: each prompt stops at the first loop whose own fixed-point measure is below TOL and keeps "
+     "that prediction; writes the loops used (loops_used.csv, loops.json 'halting')",
+     CLI_DOUBLE, 0, 1e30, offsetof(loops_opts, halt_tol)},
     CLI_OPT_PROMPTS("512", 1, "evaluation prompts (linear regression or the model's task)"),
     CLI_OPT_N_POINTS(1),
     CLI_OPT_BATCH("batch_size", "256", "prompts per forward pass"),
@@ -42,7 +47,8 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     rc = CLI_FAIL;
     const char *model_path = o.ctx.model, *dir = o.out;
     {
-        static const char *const written[] = {"loops.csv", "loops.json", "loops_error.svg", "loops_fixed_point.svg", NULL};
+        static const char *const written[] = {"loops.csv", "loops.json", "loops_error.svg", "loops_fixed_point.svg",
+                                              "loops_used.csv", NULL};
         const cli_path ins[] = {{"model", model_path}}, od = {"out", dir};
         if (cli_check_overwrite(cmd, ins, 1, NULL, 0, &od, written)) goto done;
     }
@@ -62,7 +68,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     cli_bar bar;
     cli_bar_init(&bar, "iclab loops", NULL);
     const ic_meta meta = {.model = model_path, .task = &task, .d = d, .n = n, .prompts = B, .seed = o.ctx.seed};
-    if (ic_loops_run(&L.m, L.s, Lmax, xs, ys, B, n, o.ctx.batch, cli_bar_cb, &bar, &r, &err) ||
+    if (ic_loops_run_halting(&L.m, L.s, Lmax, o.halt_tol, xs, ys, B, n, o.ctx.batch, cli_bar_cb, &bar, &r, &err) ||
         ic_loops_write(dir, &r, &meta, &err)) {
         cli_bar_end(&bar);
         cli_error(cmd, "%s", err.msg);
@@ -78,7 +84,19 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             printf("%6d  %12.5g  %12.5g  %12.4g%s\n", t + 1, r.err[t], r.err_k[(size_t)t * 3 + 1], r.fixed_point[t],
                    t + 1 == trained ? "   <- trained" : "");
     }
-    printf("wrote %s/loops.csv, loops.json, loops_error.svg, loops_fixed_point.svg\n", od.out);
+    if (o.halt_tol > 0) {
+        double sum = 0;
+        int lo = Lmax, hi = 0;
+        for (int b = 0; b < B; b++) {
+            sum += r.loops_used[b];
+            lo = r.loops_used[b] < lo ? r.loops_used[b] : lo;
+            hi = r.loops_used[b] > hi ? r.loops_used[b] : hi;
+        }
+        printf("halting at %g: loops used mean %.2f (min %d, max %d of %d); error at halt %.5g (loops_used.csv)\n",
+               o.halt_tol, sum / B, lo, hi, Lmax, r.err[Lmax - 1]);
+    }
+    printf("wrote %s/loops.csv, loops.json, loops_error.svg, loops_fixed_point.svg%s\n", od.out,
+           o.halt_tol > 0 ? ", loops_used.csv" : "");
     rc = CLI_OK;
 done:
     ic_loops_report_free(&r);
@@ -92,11 +110,12 @@ done:
 const cli_command cli_cmd_loops = {
     "loops",
     "run a looped model for 1..N loops: error and fixed-point measure per loop (extrapolation)",
-    "iclab loops --model FILE --out DIR [--max_loops N] [--prompts N]",
+    "iclab loops --model FILE --out DIR [--max_loops N] [--halt_tol TOL] [--prompts N]",
     "Runs the model's body 1..N times (one forward pass with N loops; the prediction after\n"
     "every loop is read out) on fresh prompts of the model's task, and reports per loop the\n"
     "squared error / d (all positions and k = d/2, d, 2d) and |Y_{t+1} - Y_t| / |Y_t|, so you\n"
     "see whether the model converges, stalls or diverges past its trained loop count.\n"
+    "--halt_tol TOL runs adaptive depth: each prompt stops at its own fixed point.\n"
     "Example: iclab loops --model runs/looped/model.safetensors --out runs/looped/loops --max_loops 500",
     OPTS,
     (int)(sizeof OPTS / sizeof *OPTS),

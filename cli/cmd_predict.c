@@ -14,7 +14,7 @@
 
 typedef struct {
     cli_ctx_opts ctx;
-    const char *baseline, *prompts, *out;
+    const char *baseline, *prompts, *out, *grads;
 } predict_opts;
 
 static const cli_opt OPTS[] = {
@@ -26,12 +26,45 @@ static const cli_opt OPTS[] = {
      CLI_STR_OPT, 0, 0, offsetof(predict_opts, prompts), 1},
     {"out", "FILE", NULL, "where to write pred F32 [B,n] (.safetensors, written atomically; required)", CLI_STR_OPT, 0, 0,
      offsetof(predict_opts, out), 1},
+    {"grads", "FILE", NULL,
+     "also write the gradient of the loss (MSE of the last loss_loops loops' predictions, one pass over all the "
+     "prompts) with respect to every parameter, as safetensors with the checkpoint's names",
+     CLI_STR_OPT, 0, 0, offsetof(predict_opts, grads)},
     CLI_OPT_SCHEDULE,
     CLI_OPT_LOOPS,
     CLI_OPT_N_HEAD,
     CLI_OPT_BATCH("batch_size", "256", "prompts per forward pass (memory vs. speed; results agree up to float rounding)"),
     CLI_OPT_THREADS,
 };
+
+/* --grads: d loss / d params of one forward and backward over all the
+ * prompts, written like a checkpoint (a model whose parameters are the
+ * gradient: the same names, shapes and metadata). */
+static int write_grads(const cli_command *cmd, const char *path, const ic_model *m, const ic_schedule *s,
+                       const ic_prompts *pr) {
+    ic_workspace ws;
+    ic_workspace_init(&ws);
+    ic_grads g;
+    ic_err err = {{0}};
+    int rc = ic_grads_create(&g, m, &err);
+    if (!rc) rc = ic_model_forward(m, &ws, s, pr->xs, pr->ys, pr->B, pr->n, 1, &err);
+    if (!rc) rc = ic_model_backward(m, &g, &ws, &err);
+    if (!rc) {
+        ic_model gm = *m; /* a view: the gradient buffer as the parameters */
+        gm.params_mem = g.mem;
+        ic_params_point(&gm.params, g.mem, gm.param_sizes);
+        char loss[64];
+        snprintf(loss, sizeof loss, "%.17g", ws.loss);
+        const char *k[] = {"iclab_gradient", "loss"};
+        const char *v[] = {"d loss / d parameter; loss = mean over the last loss_loops loops of the MSE of the "
+                           "predictions at every x position, over all the prompts", loss};
+        rc = ic_checkpoint_save(path, &gm, s, k, v, 2, &err);
+    }
+    if (rc) cli_error(cmd, "--grads: %s", err.msg);
+    ic_grads_free(&g);
+    ic_workspace_free(&ws);
+    return rc;
+}
 
 static int run(const cli_command *cmd, int argc, char **argv) {
     cli_args a;
@@ -57,8 +90,14 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         goto done;
     }
     rc = CLI_FAIL;
-    const cli_path ins[] = {{"model", model_path}, {"prompts", prompts_path}}, outs[] = {{"out", out_path}};
-    if (cli_check_overwrite(cmd, ins, 2, outs, 1, NULL, NULL)) goto done;
+    if (bl_text && o.grads) {
+        cli_error(cmd, "--grads needs a --model (a baseline has no parameters)");
+        rc = CLI_USAGE;
+        goto done;
+    }
+    const cli_path ins[] = {{"model", model_path}, {"prompts", prompts_path}},
+                   outs[] = {{"out", out_path}, {"grads", o.grads}};
+    if (cli_check_overwrite(cmd, ins, 2, outs, 2, NULL, NULL)) goto done;
     cli_set_threads(o.ctx.threads);
 
     /* the model, and the schedule to run it with */
@@ -117,6 +156,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         cli_error(cmd, "%s", err.msg);
         goto done;
     }
+    if (o.grads && write_grads(cmd, o.grads, m, s, &pr)) goto done;
     if (bl_text)
         printf("%s: pred [%d,%d]; mse/d %.6g over %d prompts x %d points (d=%d, baseline %s)\n", out_path, B, n, mse_d,
                B, n, d, bl_text);

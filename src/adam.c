@@ -37,7 +37,9 @@ void ic_adam_update(ic_adam *a, float *params, const float *grads, double lr) {
     const float flr = (float)lr, decay = (float)(1.0 - lr * a->weight_decay);
     float *m = a->m, *v = a->v;
     const long n = (long)a->n;
-    #pragma omp parallel for if (n > 65536)
+    /* simd: gcc -O2 does not vectorise this loop by itself (its four arrays
+     * might overlap); element-wise, so the vector code computes the same bits */
+    #pragma omp parallel for simd if (n > 65536)
     for (long i = 0; i < n; i++) {
         float g = grads[i];
         float mi = b1 * m[i] + (1.0f - b1) * g;

@@ -271,9 +271,18 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+double ic_bench_quantile(const double *v, int n, double q) {
+    const double pos = q * (n - 1);
+    int i = (int)pos;
+    if (i >= n - 1) return v[n - 1];
+    if (i < 0) return v[0];
+    return v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+/* sorts v; its median */
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return ic_bench_quantile(v, n, 0.5);
 }
 
 int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_bench_result *out,
@@ -324,6 +333,8 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     out->ms_per_step = median(tt, steps);
     out->ms_min = tt[0];
     out->ms_max = tt[steps - 1];
+    out->ms_q1 = ic_bench_quantile(tt, steps, 0.25);
+    out->ms_q3 = ic_bench_quantile(tt, steps, 0.75);
     out->ms_pass = median(tf, steps);
     out->shards = nshards < B ? nshards : B;
     out->ms_update = median(tu, steps);
@@ -350,21 +361,21 @@ done0:
     return rc;
 }
 
-int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, double *ms_per_batch,
-                       double *prompts_per_s, ic_err *err) {
+int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, ic_bench_inf *out, ic_err *err) {
+    memset(out, 0, sizeof *out);
     if (batch < 1 || reps < 1 || warmup < 0) return ic_errf(err, "inference bench needs batch >= 1, reps >= 1, warmup >= 0");
     if (ic_run_config_validate(cfg, err)) return -1;
     ic_schedule *s = malloc(sizeof *s);
     if (!s) return ic_errf(err, "out of memory");
     if (ic_run_config_schedule(cfg, s, err)) { free(s); return -1; }
-    const int n = cfg->n_points, d = cfg->model.n_dims;
+    const int n = cfg->n_points, d = cfg->model.n_dims, nshards = ic_default_shards(); /* as training */
     ic_model m;
-    ic_workspace ws;
-    ic_workspace_init(&ws);
+    ic_shards sh = {0};
     float *xs = malloc(sizeof(float) * (size_t)batch * n * d), *ys = malloc(sizeof(float) * (size_t)batch * n);
+    float *pred = malloc(sizeof(float) * (size_t)batch * n);
     double *t = malloc(sizeof(double) * (size_t)reps);
     int rc = -1;
-    if (!xs || !ys || !t) { ic_errf(err, "out of memory"); goto done0; }
+    if (!xs || !ys || !pred || !t) { ic_errf(err, "out of memory"); goto done0; }
     if (ic_model_create(&m, &cfg->model, err)) goto done0;
     ic_model_init_weights(&m, cfg->seed);
     ic_rng r;
@@ -374,16 +385,19 @@ int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps
     if (ic_task_sample(&task, &r, batch, n, d, xs, ys, NULL, err)) goto done;
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = now_ms();
-        if (ic_model_forward(&m, &ws, s, xs, ys, batch, n, 0, err)) goto done;
+        if (ic_model_predict_sharded(&m, &sh, nshards, s, xs, ys, batch, n, pred, err)) goto done;
         if (i >= warmup) t[i - warmup] = now_ms() - t0;
     }
-    *ms_per_batch = median(t, reps);
-    *prompts_per_s = batch / (*ms_per_batch / 1e3);
+    out->ms_per_batch = median(t, reps);
+    out->ms_q1 = ic_bench_quantile(t, reps, 0.25);
+    out->ms_q3 = ic_bench_quantile(t, reps, 0.75);
+    out->prompts_per_s = batch / (out->ms_per_batch / 1e3);
+    out->shards = nshards < batch ? nshards : batch;
     rc = 0;
 done:
-    ic_workspace_free(&ws);
+    ic_shards_free(&sh);
     ic_model_free(&m);
 done0:
-    free(xs); free(ys); free(t); free(s);
+    free(xs); free(ys); free(pred); free(t); free(s);
     return rc;
 }

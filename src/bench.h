@@ -9,6 +9,8 @@
 typedef struct {
     double ms_per_step;      /* median over measured steps */
     double ms_min, ms_max;
+    double ms_q1, ms_q3;     /* quartiles of the measured steps (ic_bench_quartile): their spread
+                              * tells a quiet machine from a busy one (bench/benchstat.py) */
     double ms_pass, ms_update; /* medians of the parts: forward + backward (ic_model_train_pass), Adam */
     int shards;                /* prompts split into this many shards, one thread each */
     double gflops;           /* model FLOPs (fwd + 2x fwd for bwd) / median time */
@@ -27,10 +29,22 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
 /* "OpenBLAS <version> <core>" for the linked BLAS. */
 void ic_blas_describe(char *buf, size_t len);
 
-/* Forward passes only (inference, no gradient storage) of batch prompts:
- * median ms per batch over reps and prompts per second. */
-int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, double *ms_per_batch,
-                       double *prompts_per_s, ic_err *err);
+/* The q-quantile (0 <= q <= 1) of v[0..n) sorted ascending, n >= 1,
+ * interpolated linearly between neighbours (numpy's default, which
+ * bench/torch_bench.py uses for PyTorch's steps). */
+double ic_bench_quantile(const double *sorted, int n, double q);
+
+/* Timing of forward passes alone. */
+typedef struct {
+    double ms_per_batch;  /* median over reps */
+    double ms_q1, ms_q3;  /* quartiles over reps */
+    double prompts_per_s; /* batch / median */
+    int shards;           /* the batch ran in this many shards, one thread each (ic_model_predict_sharded) */
+} ic_bench_inf;
+
+/* Forward passes only (inference, no gradient storage) of batch prompts,
+ * sharded over the threads like the training step. */
+int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, ic_bench_inf *out, ic_err *err);
 
 /* The machine's ceilings as this binary can reach them: register-only loops
  * of independent vector multiply-adds (no memory traffic) with the widest

@@ -77,6 +77,15 @@ int ic_check_finite(const char *name, const float *x, size_t n, ic_err *err) {
 static char *config_json(const ic_config *c) {
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i}", "n_dims", c->n_dims, "n_positions", c->n_positions,
                           "n_embd", c->n_embd, "n_layer", c->n_layer, "n_head", c->n_head);
+    // block kinds, only when some block is not a full one: an array of "full" | "attn" | "mlp", one per block
+    if (o && ic_config_has_kinds(c)) {
+        json_t *k = json_array();
+        for (int b = 0; k && b < c->n_layer; b++) json_array_append_new(k, json_string(ic_block_kind_name(c->kind[b])));
+        if (!k || json_object_set_new(o, "block_kinds", k)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return s;
@@ -93,6 +102,10 @@ static char *schedule_json(const ic_schedule *s) {
         if (s->par[i]) json_array_append_new(par, json_integer(i));
     if (o && json_array_size(par) > 0) json_object_set(o, "parallel", par);
     json_decref(par);
+    // prelude / coda (entries before and after the looped core) and the loop signal, only when used
+    if (o && s->prelude) json_object_set_new(o, "prelude", json_integer(s->prelude));
+    if (o && s->coda) json_object_set_new(o, "coda", json_integer(s->coda));
+    if (o && s->loop_signal) json_object_set_new(o, "loop_signal", json_true());
     char *out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return out;
@@ -183,6 +196,17 @@ static int parse_config_meta(const char *text, ic_config *c, ic_err *err) {
              config_meta_int(o, "n_embd", &c->n_embd, err) || config_meta_int(o, "n_layer", &c->n_layer, err) ||
              config_meta_int(o, "n_head", &c->n_head, err))
         rc = -1;
+    json_t *kinds = rc == 0 ? json_object_get(o, "block_kinds") : NULL; /* optional: all full without it */
+    if (kinds && (!json_is_array(kinds) || json_array_size(kinds) != (size_t)c->n_layer || c->n_layer > IC_MAX_LAYER))
+        rc = ic_errf(err, "metadata 'iclab_config': block_kinds must be an array of %d kinds (one per block)", c->n_layer);
+    for (size_t b = 0; rc == 0 && kinds && b < json_array_size(kinds); b++) {
+        const char *k = json_string_value(json_array_get(kinds, b));
+        int kind = -1;
+        for (int j = 0; k && j <= IC_BLOCK_MLP; j++)
+            if (!strcmp(k, ic_block_kind_name(j))) kind = j;
+        if (kind < 0) rc = ic_errf(err, "metadata 'iclab_config': block_kinds[%zu] is not \"full\", \"attn\" or \"mlp\"", b);
+        else c->kind[b] = (unsigned char)kind;
+    }
     json_decref(o);
     return rc;
 }
@@ -234,6 +258,15 @@ static int parse_schedule_meta(const char *text, ic_schedule *s, ic_err *err) {
         s->grad_loops = 0; /* optional: older files have none */
         if (rc == 0 && json_object_get(o, "grad_loops"))
             rc = meta_int(o, "iclab_schedule", "grad_loops", 0, IC_MAX_LOOPS, &s->grad_loops, err);
+        s->prelude = s->coda = s->loop_signal = 0; /* optional: only schedules that use them have them */
+        if (rc == 0 && json_object_get(o, "prelude"))
+            rc = meta_int(o, "iclab_schedule", "prelude", 0, IC_MAX_SCHEDULE, &s->prelude, err);
+        if (rc == 0 && json_object_get(o, "coda"))
+            rc = meta_int(o, "iclab_schedule", "coda", 0, IC_MAX_SCHEDULE, &s->coda, err);
+        json_t *sig = json_object_get(o, "loop_signal");
+        if (rc == 0 && sig && !json_is_boolean(sig))
+            rc = ic_errf(err, "metadata 'iclab_schedule': loop_signal is not true or false");
+        s->loop_signal = sig && json_is_true(sig);
         s->inject = json_is_true(inj);
         s->loop_lnf = json_is_true(lnf);
     }

@@ -32,7 +32,18 @@ static const ic_key KEYS[] = {
     {"grad_loops", IC_KEY_INT, OFF(grad_loops), 0, 0, IC_MAX_LOOPS, "0",
      "last loops that carry gradient, >= loss_loops (0: = loss_loops, Yang et al.; = loops: full backpropagation)"},
     {"inject", IC_KEY_BOOL, OFF(inject), 0, 0, 1, "true", "input injection: each loop reads Y_t + P"},
-    {"loop_lnf", IC_KEY_BOOL, OFF(loop_lnf), 0, 0, 1, "true", "feed ln_f's output back to the next loop"},
+    {"loop_lnf", IC_KEY_BOOL, OFF(loop_lnf), 0, 0, 1, "true",
+     "feed ln_f's output back to the next loop (must be false with a coda: schedule 0,{1,2},3)"},
+    {"loop_signal", IC_KEY_BOOL, OFF(loop_signal), 0, 0, 1, "false",
+     "add a sinusoidal embedding of the loop index t to each loop's input (no parameters; any loop count)"},
+    {"loops_sampling", IC_KEY_STRING, OFF(loops_sampling), SZ(loops_sampling), 0, 0, "fixed",
+     "loops per training step: fixed (loops), or poisson: min(loops, 1 + Poisson(loops_mean - 1)), "
+     "drawn from (data seed, step)"},
+    {"loops_mean", IC_KEY_DOUBLE, OFF(loops_mean), 0, 1, IC_MAX_LOOPS, "1",
+     "mean loop count of loops_sampling poisson before truncation at loops"},
+    {"block_kinds", IC_KEY_STRING, OFF(block_kinds), SZ(block_kinds), 0, 0, "",
+     "each block's kind: full, attn (attention only) or mlp (MLP only), e.g. attn,mlp or attn*2,full "
+     "(empty: all full)"},
     {"n_points", IC_KEY_INT, OFF(n_points), 0, 1, 100000, "41", "points per prompt used for training/benchmarks"},
     {"batch_size", IC_KEY_INT, OFF(batch_size), 0, 1, 1 << 20, "64", "prompts per training step"},
     {"learning_rate", IC_KEY_DOUBLE, OFF(learning_rate), 0, 0, 10, "1e-4", "Adam learning rate"},
@@ -122,6 +133,13 @@ int ic_run_config_set(ic_run_config *c, const char *key, const char *value, ic_e
     if (k->type == IC_KEY_STRING) {
         size_t n = strlen(value);
         if (n >= k->size) return ic_errf(err, "%s: value is longer than %zu characters", key, k->size - 1);
+        if (!strcmp(key, "block_kinds")) { /* parsed here: the model config carries the kinds */
+            unsigned char kind[IC_MAX_LAYER];
+            int nk;
+            if (ic_block_kinds_parse(value, kind, IC_MAX_LAYER, &nk, err)) return -1;
+            memset(c->model.kind, 0, sizeof c->model.kind);
+            memcpy(c->model.kind, kind, (size_t)nk);
+        }
         memcpy(dst, value, n + 1);
         return 0;
     }
@@ -415,6 +433,7 @@ int ic_run_config_schedule(const ic_run_config *c, ic_schedule *s, ic_err *err) 
     s->grad_loops = c->grad_loops;
     s->inject = c->inject;
     s->loop_lnf = c->loop_lnf;
+    s->loop_signal = c->loop_signal;
     return ic_schedule_validate(s, c->model.n_layer, err);
 }
 
@@ -459,7 +478,17 @@ int ic_run_config_task(const ic_run_config *c, int n_dims, ic_task_spec *task, d
 }
 
 int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
+    unsigned char kind[IC_MAX_LAYER];
+    int nk = 0;
+    if (ic_block_kinds_parse(c->block_kinds, kind, IC_MAX_LAYER, &nk, err)) return -1;
+    if (nk && nk != c->model.n_layer)
+        return ic_errf(err, "block_kinds lists %d kinds, but n_layer is %d (one kind per block)", nk, c->model.n_layer);
     if (ic_config_validate(&c->model, err)) return -1;
+    if (strcmp(c->loops_sampling, "fixed") && strcmp(c->loops_sampling, "poisson"))
+        return ic_errf(err, "loops_sampling: expected fixed or poisson, got '%s'", c->loops_sampling);
+    if (!strcmp(c->loops_sampling, "poisson") && c->loops_mean > c->loops)
+        return ic_errf(err, "loops_mean (%g) exceeds loops (%d), where loops_sampling poisson truncates the draw",
+                       c->loops_mean, c->loops);
     ic_task_spec task;
     if (ic_run_config_task(c, c->model.n_dims, &task, NULL, err)) return -1;
     if (strcmp(c->optimizer, "adam") && strcmp(c->optimizer, "adamw"))

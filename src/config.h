@@ -20,6 +20,14 @@ typedef struct {
     ic_config model;            /* n_dims, n_positions, n_embd, n_layer, n_head */
     char schedule[8192];        /* body as a block list; "" = 0..n_layer-1 */
     int loops, loss_loops, grad_loops, inject, loop_lnf;
+    int loop_signal;            /* add the sinusoidal loop-index embedding to each loop's input */
+    char block_kinds[8192];     /* each block's kind, "attn,mlp*2,full" (model.h); "" = all full.
+                                   ic_run_config_set parses it into model.kind */
+    /* the loop count of a training step: "fixed" (loops, after the curriculum) or
+     * "poisson": L = min(loops, 1 + Poisson(loops_mean - 1)), drawn from a
+     * generator seeded with (data seed, step) (ic_trainer_step_loops) */
+    char loops_sampling[16];
+    double loops_mean;
     int n_points;               /* points per prompt (<= n_positions) */
     int batch_size;
     double learning_rate;

@@ -53,4 +53,17 @@ int ic_curves_write(const char *dir, const char *base, const char *title, const 
 int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position, const float *xs,
                     const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err);
 
+/* Adaptive depth for the model's predictions (model.h, "Halting"): tol > 0
+ * stops each prompt at its own fixed point; count[1..s->loops] (caller's,
+ * zeroed) accumulates how many prompts used each loop count (one per
+ * prompt, or per prompt and position for a per-position setting). */
+typedef struct {
+    double tol;
+    long *count;
+} ic_eval_halt;
+/* ic_eval_predict with halting (halt NULL or tol 0: the same). */
+int ic_eval_predict_halt(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
+                         const float *xs, const float *ys, const float *qx, int B, int n, int d, const ic_eval_halt *halt,
+                         float *pred, ic_err *err);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -75,6 +76,7 @@ void ic_eval_report_free(ic_eval_report *r) {
         for (int i = 0; i < r->nset * r->np; i++) ic_curve_free(&r->curves[i]);
     free(r->curves);
     free(r->seconds);
+    free(r->loops_count);
     free(r->label);
     free(r->per_position);
     free(r->pred);
@@ -98,13 +100,16 @@ int ic_eval_run(ic_model *m, const ic_schedule *s, const ic_task_spec *task, dou
     r->pred = malloc(sizeof *r->pred * (size_t)np);
     r->curves = calloc((size_t)nset * np, sizeof *r->curves);
     r->seconds = calloc((size_t)nset * np, sizeof *r->seconds);
+    r->halt_tol = spec->halt_tol > 0 && s ? spec->halt_tol : 0;
+    r->L = s ? s->loops : 1;
+    r->loops_count = calloc((size_t)nset * (r->L + 1), sizeof *r->loops_count);
     float *xs = malloc(sizeof(float) * (size_t)B * n * d), *ys = malloc(sizeof(float) * (size_t)B * n);
     float *qx = malloc(sizeof(float) * (size_t)B * n * d), *qy = malloc(sizeof(float) * (size_t)B * n);
     float *pred = malloc(sizeof(float) * (size_t)B * n);
     double *sq = malloc(sizeof(double) * (size_t)B * n);
     int rc = -1;
-    if (!r->label || !r->per_position || !r->pred || !r->curves || !r->seconds || !xs || !ys || !qx || !qy || !pred ||
-        !sq) {
+    if (!r->label || !r->per_position || !r->pred || !r->curves || !r->seconds || !r->loops_count || !xs || !ys ||
+        !qx || !qy || !pred || !sq) {
         ic_errf(err, "out of memory");
         goto done;
     }
@@ -130,7 +135,9 @@ int ic_eval_run(ic_model *m, const ic_schedule *s, const ic_task_spec *task, dou
             if (progress) progress(pctx, label, i, np);
             const ic_predictor *p = &spec->pred[i];
             double t0 = now_s();
-            if (ic_eval_predict(m, s, p->is_model ? NULL : &p->bl, r->per_position[si], xs, ys, qx, B, n, d, pred, err)) {
+            const ic_eval_halt halt = {r->halt_tol, r->loops_count + (size_t)si * (r->L + 1)};
+            if (ic_eval_predict_halt(m, s, p->is_model ? NULL : &p->bl, r->per_position[si], xs, ys, qx, B, n, d,
+                                     p->is_model ? &halt : NULL, pred, err)) {
                 ic_err_prefix(err, "%s, %s", label, p->label);
                 goto done;
             }
@@ -152,6 +159,25 @@ done:
     free(sq);
     if (rc) ic_eval_report_free(r);
     return rc;
+}
+
+/* Halting: the loops the model's predictions of setting si used. */
+static json_t *loops_used_json(const ic_eval_report *r, int si) {
+    const long *c = r->loops_count + (size_t)si * (r->L + 1);
+    long total = 0;
+    double sum = 0;
+    int lo = 0, hi = 0;
+    json_t *dist = json_array();
+    for (int t = 1; t <= r->L; t++)
+        if (c[t]) {
+            total += c[t];
+            sum += (double)t * c[t];
+            if (!lo) lo = t;
+            hi = t;
+            json_array_append_new(dist, json_pack("{s:i,s:I}", "loops", t, "predictions", (json_int_t)c[t]));
+        }
+    return json_pack("{s:o,s:o,s:i,s:i,s:o}", "tol", ic_json_num(r->halt_tol), "mean",
+                     ic_json_num(total ? sum / total : NAN), "min", lo, "max", hi, "distribution", dist);
 }
 
 int ic_eval_write(const char *dir, const ic_eval_report *r, const ic_meta *meta, ic_err *err) {
@@ -176,6 +202,8 @@ int ic_eval_write(const char *dir, const ic_eval_report *r, const ic_meta *meta,
                                           ic_json_nums(c->lo, n), "hi90", ic_json_nums(c->hi, n), "seconds",
                                           ic_json_num(secs), "prompts_per_s", ic_json_num(secs > 0 ? r->B / secs : 0.0)));
         }
+        for (int i = 0; i < np && r->halt_tol > 0; i++)
+            if (r->pred[i].is_model) json_object_set_new(json_object_get(jpreds, labels[i]), "loops_used", loops_used_json(r, si));
         json_object_set_new(jsettings, r->label[si], jpreds);
         char title[200];
         snprintf(title, sizeof title, "%s (d = %d)", r->label[si], r->d);

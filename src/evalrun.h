@@ -47,6 +47,7 @@ typedef struct {
     int nset;
     const ic_predictor *pred;
     int np;
+    double halt_tol;         /* > 0: the model halts each prompt at its own fixed point (model.h) */
 } ic_eval_spec;
 
 typedef struct {
@@ -58,6 +59,10 @@ typedef struct {
     ic_predictor *pred;       /* [np] */
     ic_curve *curves;         /* [nset * np]: setting i, predictor j at i * np + j */
     double *seconds;          /* [nset * np]: prediction time */
+    double halt_tol;          /* the spec's; 0: no halting */
+    int L;                    /* the model's loops (halting: the most a prompt runs) */
+    long *loops_count;        /* halting: [nset * (L+1)]: prompts (x positions, per-position settings)
+                                 of setting i that used t loops at i * (L+1) + t */
 } ic_eval_report;
 
 /* Runs every setting x predictor on the model (m, s) and task (norm: the
@@ -68,7 +73,8 @@ int ic_eval_run(ic_model *m, const ic_schedule *s, const ic_task_spec *task, dou
 void ic_eval_report_free(ic_eval_report *r);
 
 /* DIR/results.json (meta: model, task, task_spec, n_dims, n_points, prompts,
- * seed, schedule, loops; then every curve with its timing) and per setting
+ * seed, schedule, loops; then every curve with its timing; with halting the
+ * model's "loops_used": tol, mean, min, max and the distribution) and per setting
  * <setting>.csv, .svg, _log.svg (ic_curves_write). */
 int ic_eval_write(const char *dir, const ic_eval_report *r, const ic_meta *meta, ic_err *err);
 

@@ -16,14 +16,23 @@ void ic_loops_report_free(ic_loops_report *r) {
     free(r->err);
     free(r->err_k);
     free(r->fixed_point);
+    free(r->loops_used);
     memset(r, 0, sizeof *r);
 }
 
 int ic_loops_run(const ic_model *m, const ic_schedule *s, int L, const float *xs, const float *ys, int B, int n, int chunk,
                  ic_progress_fn progress, void *pctx, ic_loops_report *r, ic_err *err) {
+    return ic_loops_run_halting(m, s, L, 0.0, xs, ys, B, n, chunk, progress, pctx, r, err);
+}
+
+int ic_loops_run_halting(const ic_model *m, const ic_schedule *s, int L, double halt_tol, const float *xs,
+                         const float *ys, int B, int n, int chunk, ic_progress_fn progress, void *pctx,
+                         ic_loops_report *r, ic_err *err) {
     memset(r, 0, sizeof *r);
     const int d = m->cfg.n_dims;
     if (L < 1 || B < 1 || n < 1 || chunk < 1) return ic_errf(err, "loops: need L, prompts, points and chunk >= 1");
+    if (!(halt_tol >= 0)) return ic_errf(err, "loops: the halting tolerance must be >= 0 (got %g)", halt_tol);
+    r->halt_tol = halt_tol;
     r->L = L;
     r->trained = s->loops;
     r->B = B;
@@ -39,8 +48,10 @@ int ic_loops_run(const ic_model *m, const ic_schedule *s, int L, const float *xs
     r->err = calloc((size_t)L, sizeof(double));
     r->err_k = calloc((size_t)L * 3, sizeof(double));
     r->fixed_point = calloc((size_t)L, sizeof(double));
+    r->loops_used = calloc((size_t)B, sizeof(int));
+    ws.halt_tol = halt_tol;
     int rc = -1;
-    if (!ls || !num || !den || !r->err || !r->err_k || !r->fixed_point) {
+    if (!ls || !num || !den || !r->err || !r->err_k || !r->fixed_point || !r->loops_used) {
         ic_errf(err, "out of memory");
         goto done;
     }
@@ -53,6 +64,7 @@ int ic_loops_run(const ic_model *m, const ic_schedule *s, int L, const float *xs
         const int nb = B - b0 < chunk ? B - b0 : chunk;
         const float *y = ys + (size_t)b0 * n;
         if (ic_model_forward(m, &ws, ls, xs + (size_t)b0 * n * d, y, nb, n, 0, err)) goto done;
+        memcpy(r->loops_used + b0, ws.loops_used, sizeof(int) * (size_t)nb);
         for (int t = 0; t < L; t++) {
             const float *p = ic_workspace_preds(&ws, t);
             for (int b = 0; b < nb; b++)
@@ -80,6 +92,50 @@ done:
     free(num);
     free(den);
     if (rc) ic_loops_report_free(r);
+    return rc;
+}
+
+/* Halting: loops_used.csv (the distribution of the loops used) and the
+ * summary in loops.json's "halting". */
+static int write_halting(const char *dir, const ic_loops_report *r, json_t *root, ic_err *err) {
+    int *count = calloc((size_t)r->L + 1, sizeof(int));
+    if (!count) return ic_errf(err, "out of memory");
+    double sum = 0;
+    int lo = r->L, hi = 0;
+    for (int b = 0; b < r->B; b++) {
+        const int u = r->loops_used[b];
+        count[u]++;
+        sum += u;
+        lo = u < lo ? u : lo;
+        hi = u > hi ? u : hi;
+    }
+    ic_table t = {0};
+    ic_table_col(&t, IC_COL_INT, "loops", "loops");
+    ic_table_col(&t, IC_COL_INT, "prompts", "prompts");
+    for (int u = 1; u <= r->L; u++)
+        if (count[u]) {
+            const ic_cell row[2] = {ic_cell_int(u), ic_cell_int(count[u])};
+            ic_table_row(&t, row);
+        }
+    int rc = ic_table_write_csv(&t, dir, "loops_used.csv", err);
+    json_t *h = json_object();
+    if (!rc && h) {
+        json_object_set_new(h, "tol", ic_json_num(r->halt_tol));
+        json_object_set_new(h, "definition",
+                            json_string("each prompt stops at the first loop t >= 2 whose own |Y_{t+1} - Y_t| / |Y_t| "
+                                        "is below tol and keeps that loop's prediction (err of loop t: predictions "
+                                        "after at most t loops)"));
+        json_object_set_new(h, "mean_loops", ic_json_num(sum / r->B));
+        json_object_set_new(h, "min_loops", json_integer(lo));
+        json_object_set_new(h, "max_loops", json_integer(hi));
+        json_object_set_new(h, "err_at_halt", ic_json_num(r->err[r->L - 1]));
+        json_object_set_new(h, "loops_used", ic_table_json(&t));
+        json_object_set_new(root, "halting", h);
+    } else if (!rc) {
+        rc = ic_errf(err, "out of memory");
+    }
+    ic_table_free(&t);
+    free(count);
     return rc;
 }
 
@@ -118,6 +174,7 @@ int ic_loops_write(const char *dir, const ic_loops_report *r, const ic_meta *met
                         json_string("|Y_{t+1} - Y_t|_F / |Y_t|_F over all prompts (independent of --batch_size); null = "
                                     "undefined (loop 1)"));
     json_object_set_new(root, "loops", ic_table_json(&t));
+    if (r->halt_tol > 0 && write_halting(dir, r, root, err)) goto done;
     if (ic_out_json(dir, "loops.json", root, err)) goto done;
     for (int l = 0; l < L; l++) {
         lx[l] = l + 1;

@@ -25,7 +25,74 @@ int ic_config_validate(const ic_config *c, ic_err *err) {
         return ic_errf(err, "n_head must be in 1..n_embd=%d (got %d)", c->n_embd, c->n_head);
     if (c->n_embd % c->n_head != 0)
         return ic_errf(err, "n_embd (%d) must be divisible by n_head (%d)", c->n_embd, c->n_head);
+    for (int b = 0; b < IC_MAX_LAYER; b++) {
+        if (b < c->n_layer && c->kind[b] > IC_BLOCK_MLP)
+            return ic_errf(err, "block %d has kind %d; expected 0 (full), 1 (attn) or 2 (mlp)", b, c->kind[b]);
+        if (b >= c->n_layer && c->kind[b])
+            return ic_errf(err, "block kinds are given for %d or more blocks, but the model has %d", b + 1, c->n_layer);
+    }
     return 0;
+}
+
+static const char *const KIND_NAMES[] = {"full", "attn", "mlp"};
+
+const char *ic_block_kind_name(int kind) { return kind >= 0 && kind <= IC_BLOCK_MLP ? KIND_NAMES[kind] : "?"; }
+
+int ic_config_has_kinds(const ic_config *c) {
+    for (int b = 0; b < c->n_layer && b < IC_MAX_LAYER; b++)
+        if (c->kind[b]) return 1;
+    return 0;
+}
+
+int ic_block_kinds_parse(const char *text, unsigned char *kind, int max, int *n, ic_err *err) {
+    int count = 0;
+    const char *p = text ? text : "";
+    while (*p == ' ' || *p == '\t') p++;
+    for (int item = 1; *p; item++) {
+        const char *a = p;
+        while (*p && *p != ',' && *p != '*' && *p != ' ' && *p != '\t') p++;
+        const size_t len = (size_t)(p - a);
+        int k = -1;
+        for (int j = 0; j <= IC_BLOCK_MLP; j++)
+            if (len == strlen(KIND_NAMES[j]) && !strncmp(a, KIND_NAMES[j], len)) k = j;
+        if (k < 0)
+            return ic_errf(err, "block_kinds: item %d is '%.*s'; expected full, attn or mlp (optionally *N)", item,
+                           (int)(len < 40 ? len : 40), a);
+        while (*p == ' ' || *p == '\t') p++;
+        long rep = 1;
+        if (*p == '*') {
+            char *end;
+            rep = strtol(p + 1, &end, 10);
+            if (end == p + 1 || rep < 1 || rep > max)
+                return ic_errf(err, "block_kinds: item %d: the repeat after '*' must be an integer in 1..%d", item, max);
+            p = end;
+            while (*p == ' ' || *p == '\t') p++;
+        }
+        if (count + rep > max) return ic_errf(err, "block_kinds: more than %d blocks", max);
+        for (long r = 0; r < rep; r++) kind[count++] = (unsigned char)k;
+        if (*p == ',') {
+            p++;
+            while (*p == ' ' || *p == '\t') p++;
+            if (!*p) return ic_errf(err, "block_kinds: the list ends with ','");
+        } else if (*p) {
+            return ic_errf(err, "block_kinds: after item %d: expected ',' or the end, got '%c'", item, *p);
+        }
+    }
+    *n = count;
+    return 0;
+}
+
+char *ic_block_kinds_format(const ic_config *c, char *buf, size_t len) {
+    size_t used = 0;
+    if (!len) return buf;
+    buf[0] = 0;
+    if (!ic_config_has_kinds(c)) return buf;
+    for (int b = 0; b < c->n_layer && used < len; b++) {
+        int w = snprintf(buf + used, len - used, "%s%s", b ? "," : "", ic_block_kind_name(c->kind[b]));
+        if (w < 0) break;
+        used += (size_t)w;
+    }
+    return buf;
 }
 
 /* ---------------- parameters ---------------- */
@@ -147,21 +214,33 @@ void ic_model_init_weights(ic_model *m, uint64_t seed) {
 
 /* ---------------- forward ---------------- */
 
-/* One GPT-2 block: out = x + attn(ln1(x)); out += mlp(ln2(out)).  x, out [B,T,C]. */
+/* One block of kind c->kind[blk]: full: out = x + attn(ln1(x)); out +=
+ * mlp(ln2(out)); attn: out = x + attn(ln1(x)); mlp: out = x + mlp(ln2(x)).
+ * x, out [B,T,C]. A sublayer the kind leaves out is a copy (res2 = x, or out
+ * = res2), so the activations keep one layout for every kind. */
 static void block_forward(const ic_model *m, ic_workspace *ws, ic_block_acts *a, const float *x, int blk) {
-    const int C = m->cfg.n_embd, H = m->cfg.n_head, B = ws->B, T = ws->T, N = B * T;
+    const int C = m->cfg.n_embd, H = m->cfg.n_head, B = ws->B, T = ws->T, N = B * T, kind = m->cfg.kind[blk];
     const ic_params *p = &m->params;
     const size_t c = (size_t)C * blk;
-    ic_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w + c, p->ln1_b + c, N, C);
-    ic_linear_forward(a->qkv, a->ln1, p->qkv_w + c * 3 * C, p->qkv_b + 3 * c, N, C, 3 * C, IC_W_IN_OUT);
-    ic_attention_forward(a->atty, a->att, a->qkv, B, T, C, H, ws->tiles, ws->tile_threads);
-    ic_linear_forward(ws->scratch, a->atty, p->attproj_w + c * C, p->attproj_b + c, N, C, C, IC_W_IN_OUT);
-    ic_residual_forward(a->res2, x, ws->scratch, N * C);
-    ic_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + c, p->ln2_b + c, N, C);
-    ic_linear_forward(a->fch, a->ln2, p->fc_w + c * 4 * C, p->fc_b + 4 * c, N, C, 4 * C, IC_W_IN_OUT);
-    ic_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
-    ic_linear_forward(ws->scratch, a->fch_gelu, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C, IC_W_IN_OUT);
-    ic_residual_forward(a->out, a->res2, ws->scratch, N * C);
+    if (kind != IC_BLOCK_MLP) {
+        ic_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w + c, p->ln1_b + c, N, C);
+        ic_linear_forward(a->qkv, a->ln1, p->qkv_w + c * 3 * C, p->qkv_b + 3 * c, N, C, 3 * C, IC_W_IN_OUT);
+        ic_attention_forward(a->atty, a->att, a->qkv, B, T, C, H, ws->tiles, ws->tile_threads);
+        ic_linear_forward(ws->scratch, a->atty, p->attproj_w + c * C, p->attproj_b + c, N, C, C, IC_W_IN_OUT);
+        ic_residual_forward(a->res2, x, ws->scratch, N * C);
+    } else {
+        memcpy(a->res2, x, sizeof(float) * (size_t)N * C);
+    }
+    if (kind != IC_BLOCK_ATTN) {
+        ic_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + c, p->ln2_b + c, N, C);
+        ic_linear_forward(a->fch, a->ln2, p->fc_w + c * 4 * C, p->fc_b + 4 * c, N, C, 4 * C, IC_W_IN_OUT);
+        ic_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
+        ic_linear_forward(ws->scratch, a->fch_gelu, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C,
+                          IC_W_IN_OUT);
+        ic_residual_forward(a->out, a->res2, ws->scratch, N * C);
+    } else {
+        memcpy(a->out, a->res2, sizeof(float) * (size_t)N * C);
+    }
 }
 
 /* Output of a parallel group of k >= 2 members: the mean of their block
@@ -179,6 +258,40 @@ static void group_mean(ic_block_acts *ga, int k, size_t BTC) {
     }
 }
 
+/* The body entries j_begin..j_end-1 (whole slots) on input x, slot by slot
+ * (a parallel group's members all read the slot input); returns the last
+ * slot's output. q0: the slot number of j_begin in the body (the step
+ * hook's numbering), t: the loop. */
+static const float *run_steps(const ic_model *m, ic_workspace *ws, const ic_schedule *s, ic_block_acts *ba,
+                              int j_begin, int j_end, const float *x, int t, int q0, int need_grad) {
+    const size_t BTC = (size_t)ws->B * ws->T * m->cfg.n_embd;
+    const float *h = x;
+    for (int j0 = j_begin, q = q0; j0 < j_end; q++) {
+        const int j1 = ic_schedule_group_end(s, j0);
+        for (int j = j0; j < j1; j++) block_forward(m, ws, &ba[j], h, s->steps[j]);
+        if (j1 - j0 > 1) group_mean(&ba[j0], j1 - j0, BTC);
+        if (ws->step_hook && !need_grad) ws->step_hook(ws->step_hook_ctx, t, q, ba[j1 - 1].out, h, ws->B, ws->T,
+                                                       m->cfg.n_embd);
+        h = ba[j1 - 1].out;
+        j0 = j1;
+    }
+    return h;
+}
+
+/* Slots of the body before entry j (the step hook's number of the slot at j). */
+static int slots_before(const ic_schedule *s, int j) {
+    int q = 0;
+    for (int i = 0; i < j; i++) q += !s->par[i];
+    return q;
+}
+
+void ic_loop_signal(float *sig, int t, int C) {
+    for (int c = 0; c < C; c++) {
+        const double w = pow(10000.0, -(double)(c - c % 2) / (double)C); /* 10000^(-2i/C) for channels 2i, 2i+1 */
+        sig[c] = (float)(c % 2 ? cos(t * w) : sin(t * w));
+    }
+}
+
 int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, const float *xs, const float *ys,
                      int B, int n, int need_grad, ic_err *err) {
     const ic_config *c = &m->cfg;
@@ -187,9 +300,12 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
     if (B < 1) return ic_errf(err, "batch size must be at least 1 (got %d)", B);
     if (n < 1 || n > c->n_positions)
         return ic_errf(err, "prompts have %d points but the model's position table holds %d", n, c->n_positions);
+    if (!(ws->halt_tol >= 0)) return ic_errf(err, "halt_tol must be >= 0 (got %g)", ws->halt_tol);
     const int T = 2 * n, C = c->n_embd, d = c->n_dims, L = s->loops, nb = s->n;
+    const int core0 = s->prelude, core1 = s->n - s->coda; /* the looped core: entries core0..core1-1 */
     const int first_grad = L - ic_schedule_grad_loops(s); /* loops before this carry no gradient */
     const int first_loss = L - s->loss_loops;             /* loops from this one carry loss */
+    const int halting = ws->halt_tol > 0 && !need_grad;
     ws->cfg = *c;
     ws->B = B;
     ws->n = n;
@@ -197,7 +313,7 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
     ws->sched = *s;
     ws->have_grad_acts = 0;
     if (ic_workspace_reserve(ws, c, s, B, n, need_grad, err)) return -1;
-    const size_t BTC = (size_t)B * T * C;
+    const size_t TC = (size_t)T * C;
 
     memcpy(ws->ys, ys, sizeof(float) * (size_t)B * n);
     // tokens: z[b, 2i] = x_i, z[b, 2i+1] = (y_i, 0, ..., 0)
@@ -210,58 +326,119 @@ int ic_model_forward(const ic_model *m, ic_workspace *ws, const ic_schedule *s, 
     // P = read_in(z) + wpe
     ic_linear_forward(ws->P, ws->zs, m->params.read_in_w, m->params.read_in_b, B * T, d, C, IC_W_OUT_IN);
     ic_posembed_forward(ws->P, ws->P, m->params.wpe, B, T, C);
+    // E = prelude(P), run once (its activations in loop slot 0, whose loops write only the core and
+    // coda entries); E is what every loop injects
+    const float *E = core0 ? run_steps(m, ws, s, ws->block_acts, 0, core0, ws->P, 0, 0, need_grad) : ws->P;
+    const int q_core = slots_before(s, core0), q_coda = slots_before(s, core1);
+    // halting runs only the prompts still going: rows 0..Ba-1 of the loop state, E and the
+    // activations are the prompts act[0..Ba-1] (ascending; the identity without halting)
+    int *act = ws->loops_used + B, Ba = B;
+    for (int b = 0; b < B; b++) ws->loops_used[b] = L, act[b] = b;
+    float *Ew = (float *)E; /* compacted in place with the state (P or the prelude's output: not needed again) */
 
     ws->loss = 0.0;
+    int t_end = L; /* loops run: fewer when every prompt halted */
     const float *Y = NULL; /* Y_t: NULL stands for Y_0 = 0 */
     for (int t = 0; t < L; t++) {
         int slot = (need_grad && t >= first_grad) ? t - first_grad : 0;
         ic_loop_acts *la = &ws->loop_acts[slot];
         ic_block_acts *ba = &ws->block_acts[(size_t)slot * nb];
-        // body input
-        if (s->inject && Y) ic_residual_forward(la->in, Y, ws->P, (int)BTC);
-        else if (!s->inject && t > 0) memcpy(la->in, Y, sizeof(float) * BTC);
-        else memcpy(la->in, ws->P, sizeof(float) * BTC);
-        const float *h = la->in;
-        for (int j0 = 0, q = 0; j0 < nb; q++) {
-            // parallel group j0..j1-1: every member reads the group input h
-            const int j1 = ic_schedule_group_end(s, j0);
-            for (int j = j0; j < j1; j++) block_forward(m, ws, &ba[j], h, s->steps[j]);
-            if (j1 - j0 > 1) group_mean(&ba[j0], j1 - j0, BTC);
-            if (ws->step_hook && !need_grad) ws->step_hook(ws->step_hook_ctx, t, q, ba[j1 - 1].out, h, B, T, C);
-            h = ba[j1 - 1].out;
-            j0 = j1;
+        const size_t BTCa = (size_t)Ba * TC;
+        ws->B = Ba; /* the kernels run the active prompts */
+        // core input
+        if (s->inject && Y) ic_residual_forward(la->in, Y, Ew, (int)BTCa);
+        else if (!s->inject && t > 0) memcpy(la->in, Y, sizeof(float) * BTCa);
+        else memcpy(la->in, Ew, sizeof(float) * BTCa);
+        if (s->loop_signal) {
+            ic_loop_signal(ws->sig, t, C);
+            for (size_t r = 0; r < (size_t)Ba * T; r++)
+                for (int k = 0; k < C; k++) la->in[r * C + k] += ws->sig[k];
         }
-        ic_layernorm_forward(la->lnf, la->lnf_mean, la->lnf_rstd, h, m->params.lnf_w, m->params.lnf_b, B * T, C);
+        const float *h = run_steps(m, ws, s, ba, core0, core1, la->in, t, q_core, need_grad);
+        // read-out: ln_f(coda(h)); with a coda a training pass reads out only the loops that carry loss
         float *pred = ws->preds + (size_t)t * B * n;
-        ic_readout_forward(pred, la->lnf, m->params.read_out_w, m->params.read_out_b, B, T, n, C);
-        ws->loop_mse[t] = ic_mse_forward(pred, ys, B * n);
+        const int readout = !s->coda || !need_grad || t >= first_loss;
+        if (readout) {
+            const float *o = s->coda ? run_steps(m, ws, s, ba, core1, nb, h, t, q_coda, need_grad) : h;
+            ic_layernorm_forward(la->lnf, la->lnf_mean, la->lnf_rstd, o, m->params.lnf_w, m->params.lnf_b, Ba * T, C);
+            ic_readout_forward(pred, la->lnf, m->params.read_out_w, m->params.read_out_b, Ba, T, n, C);
+            if (Ba < B) { /* to the prompts' own rows (act[j] >= j: from the last, nothing is overwritten
+                             before it is moved); halted prompts keep the prediction of their last loop */
+                for (int j = Ba - 1; j >= 0; j--)
+                    if (act[j] != j) memmove(pred + (size_t)act[j] * n, pred + (size_t)j * n, sizeof(float) * n);
+                for (int b = 0; b < B; b++)
+                    if (ws->loops_used[b] <= t)
+                        memcpy(pred + (size_t)b * n, pred - (size_t)B * n + (size_t)b * n, sizeof(float) * n);
+            }
+            ws->loop_mse[t] = ic_mse_forward(pred, ys, B * n);
+        } else {
+            for (size_t i = 0; i < (size_t)B * n; i++) pred[i] = NAN;
+            ws->loop_mse[t] = NAN;
+        }
         if (t >= first_loss) ws->loss += ws->loop_mse[t] / s->loss_loops;
         Y = s->loop_lnf ? la->lnf : h;
         // fixed-point measure: Y_t is recoverable from this loop's input
-        // (in_t = Y_t + P with injection, in_t = Y_t without, for t > 0)
+        // (in_t = Y_t + E (+ signal) with injection, Y_t (+ signal) without, for t > 0)
         ws->loop_delta[t] = NAN;
         ws->loop_delta_num[t] = ws->loop_delta_den[t] = 0.0;
+        int live = Ba;
         if (t > 0) {
             double num = 0.0, den = 0.0;
-            for (size_t i = 0; i < BTC; i++) {
-                double prev = (double)la->in[i] - (s->inject ? (double)ws->P[i] : 0.0);
-                double diff = (double)Y[i] - prev;
-                num += diff * diff;
-                den += prev * prev;
+            live = 0;
+            for (int j = 0; j < Ba; j++) {
+                double nj = 0.0, dj = 0.0;
+                for (size_t i = (size_t)j * TC; i < (size_t)(j + 1) * TC; i++) {
+                    double prev = (double)la->in[i] - (s->inject ? (double)Ew[i] : 0.0) -
+                                  (s->loop_signal ? (double)ws->sig[i % C] : 0.0);
+                    double diff = (double)Y[i] - prev;
+                    nj += diff * diff;
+                    dj += prev * prev;
+                }
+                num += nj;
+                den += dj;
+                // halting: a prompt stops at the first loop whose own measure is below halt_tol
+                if (halting && dj > 0 && sqrt(nj / dj) < ws->halt_tol) ws->loops_used[act[j]] = t + 1;
+                else live++;
             }
             ws->loop_delta_num[t] = num;
             ws->loop_delta_den[t] = den;
             ws->loop_delta[t] = den > 0 ? sqrt(num / den) : NAN;
+            if (halting && !live && t + 1 < L) {
+                t_end = t + 1;
+                break;
+            }
         }
         // The next loop may write its input into this same slot (no-grad
         // loops share slot 0), so copy Y out first when it lives there.
         if (t + 1 < L) {
             int next = (need_grad && t + 1 >= first_grad) ? t + 1 - first_grad : 0;
             if (next == slot) {
-                memcpy(ws->scratch, Y, sizeof(float) * BTC);
+                memcpy(ws->scratch, Y, sizeof(float) * BTCa);
                 Y = ws->scratch;
             }
         }
+        if (live < Ba) { /* drop the halted prompts' rows from the state and E (Y lives in the workspace) */
+            float *Yw = (float *)Y;
+            int k = 0;
+            for (int j = 0; j < Ba; j++) {
+                if (ws->loops_used[act[j]] <= t + 1) continue;
+                if (k != j) {
+                    memmove(Yw + (size_t)k * TC, Yw + (size_t)j * TC, sizeof(float) * TC);
+                    memmove(Ew + (size_t)k * TC, Ew + (size_t)j * TC, sizeof(float) * TC);
+                }
+                act[k++] = act[j];
+            }
+            Ba = k;
+        }
+    }
+    ws->B = B;
+    // every prompt halted: the remaining loops repeat the last predictions
+    for (int t = t_end; t < L; t++) {
+        memcpy(ws->preds + (size_t)t * B * n, ws->preds + (size_t)(t - 1) * B * n, sizeof(float) * (size_t)B * n);
+        ws->loop_mse[t] = ws->loop_mse[t - 1];
+        ws->loop_delta[t] = NAN;
+        ws->loop_delta_num[t] = ws->loop_delta_den[t] = 0.0;
+        if (t >= first_loss) ws->loss += ws->loop_mse[t] / s->loss_loops;
     }
     ws->have_grad_acts = need_grad;
     return 0;
@@ -281,28 +458,59 @@ const float *ic_workspace_preds(const ic_workspace *ws, int t) {
  * group output when the block is a parallel group's last member). */
 static void block_backward(const ic_model *m, ic_grads *gb, ic_workspace *ws, float *dres, const ic_block_acts *a,
                            const float *x, int blk) {
-    const int C = m->cfg.n_embd, H = m->cfg.n_head, B = ws->B, T = ws->T, N = B * T;
+    const int C = m->cfg.n_embd, H = m->cfg.n_head, B = ws->B, T = ws->T, N = B * T, kind = m->cfg.kind[blk];
     const size_t c = (size_t)C * blk;
     const ic_params *p = &m->params;
     ic_params *g = &gb->views;
-    // out = res2 + fcproj(gelu(fc(ln2(res2))))
+    // out = res2 + fcproj(gelu(fc(ln2(res2))))   (attn-only: out = res2)
     // (the scratch input gradients are written with IC_SET: = instead of += into zeros)
-    ic_linear_backward(ws->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
-                       p->fcproj_w + c * 4 * C, N, 4 * C, C, IC_W_IN_OUT, IC_SET);
-    ic_gelu_backward(ws->d_fch, a->fch, ws->d_fch_gelu, N * 4 * C, IC_SET);
-    ic_linear_backward(ws->d_c, g->fc_w + c * 4 * C, g->fc_b + 4 * c, ws->d_fch, a->ln2, p->fc_w + c * 4 * C,
-                       N, C, 4 * C, IC_W_IN_OUT, IC_SET);
-    ic_layernorm_backward(dres, g->ln2_w + c, g->ln2_b + c, ws->d_c, a->res2, p->ln2_w + c, a->ln2_mean,
-                          a->ln2_rstd, N, C);
-    // res2 = x + attproj(attn(qkv(ln1(x))))
-    ic_linear_backward(ws->d_c, g->attproj_w + c * C, g->attproj_b + c, dres, a->atty, p->attproj_w + c * C,
-                       N, C, C, IC_W_IN_OUT, IC_SET);
-    ic_attention_backward(ws->d_qkv, ws->d_att, ws->d_c, a->qkv, a->att, B, T, C, H, IC_SET, ws->tiles,
-                          ws->tile_threads);
-    ic_linear_backward(ws->d_c, g->qkv_w + c * 3 * C, g->qkv_b + 3 * c, ws->d_qkv, a->ln1, p->qkv_w + c * 3 * C,
-                       N, C, 3 * C, IC_W_IN_OUT, IC_SET);
-    ic_layernorm_backward(dres, g->ln1_w + c, g->ln1_b + c, ws->d_c, x, p->ln1_w + c, a->ln1_mean, a->ln1_rstd,
-                          N, C);
+    if (kind != IC_BLOCK_ATTN) {
+        ic_linear_backward(ws->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
+                           p->fcproj_w + c * 4 * C, N, 4 * C, C, IC_W_IN_OUT, IC_SET);
+        ic_gelu_backward(ws->d_fch, a->fch, ws->d_fch_gelu, N * 4 * C, IC_SET);
+        ic_linear_backward(ws->d_c, g->fc_w + c * 4 * C, g->fc_b + 4 * c, ws->d_fch, a->ln2, p->fc_w + c * 4 * C,
+                           N, C, 4 * C, IC_W_IN_OUT, IC_SET);
+        ic_layernorm_backward(dres, g->ln2_w + c, g->ln2_b + c, ws->d_c, a->res2, p->ln2_w + c, a->ln2_mean,
+                              a->ln2_rstd, N, C);
+    }
+    // res2 = x + attproj(attn(qkv(ln1(x))))   (mlp-only: res2 = x)
+    if (kind != IC_BLOCK_MLP) {
+        ic_linear_backward(ws->d_c, g->attproj_w + c * C, g->attproj_b + c, dres, a->atty, p->attproj_w + c * C,
+                           N, C, C, IC_W_IN_OUT, IC_SET);
+        ic_attention_backward(ws->d_qkv, ws->d_att, ws->d_c, a->qkv, a->att, B, T, C, H, IC_SET, ws->tiles,
+                              ws->tile_threads);
+        ic_linear_backward(ws->d_c, g->qkv_w + c * 3 * C, g->qkv_b + 3 * c, ws->d_qkv, a->ln1,
+                           p->qkv_w + c * 3 * C, N, C, 3 * C, IC_W_IN_OUT, IC_SET);
+        ic_layernorm_backward(dres, g->ln1_w + c, g->ln1_b + c, ws->d_c, x, p->ln1_w + c, a->ln1_mean, a->ln1_rstd,
+                              N, C);
+    }
+}
+
+/* Backward of run_steps over entries j_begin..j_end-1 (whole slots) whose
+ * first slot read x0: dres holds dL/d(last output) on entry, dL/d(x0) on
+ * exit; slots in reverse. */
+static void steps_backward(const ic_model *m, ic_grads *gb, ic_workspace *ws, const ic_schedule *s,
+                           const ic_block_acts *ba, int j_begin, int j_end, const float *x0, float *dres) {
+    const size_t BTC = (size_t)ws->B * ws->T * m->cfg.n_embd;
+    for (int j1 = j_end; j1 > j_begin;) {
+        const int j0 = ic_schedule_group_start(s, j1);
+        const float *x = j0 > j_begin ? ba[j0 - 1].out : x0; /* the group input */
+        if (j1 - j0 == 1) {
+            block_backward(m, gb, ws, dres, &ba[j0], x, s->steps[j0]);
+        } else {
+            // out = mean_k block_k(x): each member gets g / k, dL/dx sums the members'
+            const int k = j1 - j0;
+            const float inv = 1.0f / (float)k;
+            for (size_t i = 0; i < BTC; i++) ws->d_grp[i] = dres[i] * inv;
+            memset(dres, 0, sizeof(float) * BTC);
+            for (int j = j1 - 1; j >= j0; j--) {
+                memcpy(ws->d_mem, ws->d_grp, sizeof(float) * BTC);
+                block_backward(m, gb, ws, ws->d_mem, &ba[j], x, s->steps[j]);
+                ic_residual_backward(dres, NULL, ws->d_mem, (int)BTC);
+            }
+        }
+        j1 = j0;
+    }
 }
 
 int ic_model_backward(const ic_model *m, ic_grads *gb, ic_workspace *ws, ic_err *err) {
@@ -314,55 +522,58 @@ int ic_model_backward(const ic_model *m, ic_grads *gb, ic_workspace *ws, ic_err 
     const ic_schedule *s = &ws->sched;
     const int B = ws->B, n = ws->n, T = ws->T, C = m->cfg.n_embd, d = m->cfg.n_dims;
     const int L = s->loops, nb = s->n, first_grad = L - ic_schedule_grad_loops(s), first_loss = L - s->loss_loops;
+    const int core0 = s->prelude, core1 = s->n - s->coda;
     const size_t BTC = (size_t)B * T * C;
     ic_params *g = &gb->views;
     const ic_params *p = &m->params;
 
-    memset(ws->d_p, 0, sizeof(float) * BTC);
+    memset(ws->d_p, 0, sizeof(float) * BTC); // dL/dE (the injected prelude output; P without a prelude)
     memset(ws->d_y, 0, sizeof(float) * BTC); // dL/dY_{t+1}; zero after the last loop
     for (int t = L - 1; t >= first_grad; t--) {
         const int slot = t - first_grad;
         const ic_loop_acts *la = &ws->loop_acts[slot];
         const ic_block_acts *ba = &ws->block_acts[(size_t)slot * nb];
-        const float *h = ba[nb - 1].out;
-        // gradient at f = ln_f(h): from this loop's read-out, and from the next loop when f is fed back
-        if (s->loop_lnf) memcpy(ws->d_lnf, ws->d_y, sizeof(float) * BTC);
-        else memset(ws->d_lnf, 0, sizeof(float) * BTC);
-        if (t >= first_loss) { /* this loop's output carries loss */
-            memset(ws->d_pred, 0, sizeof(float) * (size_t)B * n);
-            ic_mse_backward(ws->d_pred, ws->preds + (size_t)t * B * n, ws->ys, B * n, 1.0f / (float)s->loss_loops);
-            ic_readout_backward(ws->d_lnf, g->read_out_w, g->read_out_b, ws->d_pred, la->lnf, p->read_out_w, B, T, n, C);
-        }
-        // gradient at h
-        if (s->loop_lnf) memset(ws->d_res, 0, sizeof(float) * BTC);
-        else memcpy(ws->d_res, ws->d_y, sizeof(float) * BTC);
-        ic_layernorm_backward(ws->d_res, g->lnf_w, g->lnf_b, ws->d_lnf, h, p->lnf_w, la->lnf_mean, la->lnf_rstd,
-                              B * T, C);
-        // groups in reverse; d_res: dL/d(group output) -> dL/d(group input)
-        for (int j1 = nb; j1 > 0;) {
-            const int j0 = ic_schedule_group_start(s, j1);
-            const float *x = j0 ? ba[j0 - 1].out : la->in; /* the group input */
-            if (j1 - j0 == 1) {
-                block_backward(m, gb, ws, ws->d_res, &ba[j0], x, s->steps[j0]);
-            } else {
-                // out = mean_k block_k(x): each member gets g / k, dL/dx sums the members'
-                const int k = j1 - j0;
-                const float inv = 1.0f / (float)k;
-                for (size_t i = 0; i < BTC; i++) ws->d_grp[i] = ws->d_res[i] * inv;
-                memset(ws->d_res, 0, sizeof(float) * BTC);
-                for (int j = j1 - 1; j >= j0; j--) {
-                    memcpy(ws->d_mem, ws->d_grp, sizeof(float) * BTC);
-                    block_backward(m, gb, ws, ws->d_mem, &ba[j], x, s->steps[j]);
-                    ic_residual_backward(ws->d_res, NULL, ws->d_mem, (int)BTC);
-                }
+        const float *h = ba[core1 - 1].out; /* the core's output */
+        if (s->coda) {
+            // Y_{t+1} = h (a coda needs loop_lnf off); the read-out is ln_f(coda(h))
+            memcpy(ws->d_res, ws->d_y, sizeof(float) * BTC);
+            if (t >= first_loss) {
+                memset(ws->d_pred, 0, sizeof(float) * (size_t)B * n);
+                ic_mse_backward(ws->d_pred, ws->preds + (size_t)t * B * n, ws->ys, B * n, 1.0f / (float)s->loss_loops);
+                memset(ws->d_lnf, 0, sizeof(float) * BTC);
+                ic_readout_backward(ws->d_lnf, g->read_out_w, g->read_out_b, ws->d_pred, la->lnf, p->read_out_w, B, T,
+                                    n, C);
+                memset(ws->d_coda, 0, sizeof(float) * BTC);
+                ic_layernorm_backward(ws->d_coda, g->lnf_w, g->lnf_b, ws->d_lnf, ba[nb - 1].out, p->lnf_w,
+                                      la->lnf_mean, la->lnf_rstd, B * T, C);
+                steps_backward(m, gb, ws, s, ba, core1, nb, h, ws->d_coda);
+                ic_residual_backward(ws->d_res, NULL, ws->d_coda, (int)BTC);
             }
-            j1 = j0;
+        } else {
+            // gradient at f = ln_f(h): from this loop's read-out, and from the next loop when f is fed back
+            if (s->loop_lnf) memcpy(ws->d_lnf, ws->d_y, sizeof(float) * BTC);
+            else memset(ws->d_lnf, 0, sizeof(float) * BTC);
+            if (t >= first_loss) { /* this loop's output carries loss */
+                memset(ws->d_pred, 0, sizeof(float) * (size_t)B * n);
+                ic_mse_backward(ws->d_pred, ws->preds + (size_t)t * B * n, ws->ys, B * n, 1.0f / (float)s->loss_loops);
+                ic_readout_backward(ws->d_lnf, g->read_out_w, g->read_out_b, ws->d_pred, la->lnf, p->read_out_w, B, T,
+                                    n, C);
+            }
+            // gradient at h
+            if (s->loop_lnf) memset(ws->d_res, 0, sizeof(float) * BTC);
+            else memcpy(ws->d_res, ws->d_y, sizeof(float) * BTC);
+            ic_layernorm_backward(ws->d_res, g->lnf_w, g->lnf_b, ws->d_lnf, h, p->lnf_w, la->lnf_mean, la->lnf_rstd,
+                                  B * T, C);
         }
-        // d_res = dL/d(in_t); in_t = Y_t + P (inject), P (t == 0), or Y_t
+        // the core's slots in reverse; d_res: dL/dh -> dL/d(in_t)
+        steps_backward(m, gb, ws, s, ba, core0, core1, la->in, ws->d_res);
+        // in_t = Y_t + E (inject), E (t == 0), or Y_t; the loop signal is a constant
         const int has_y = t > 0, has_p = s->inject || t == 0;
         if (has_p) ic_residual_backward(ws->d_p, NULL, ws->d_res, (int)BTC);
         if (has_y) memcpy(ws->d_y, ws->d_res, sizeof(float) * BTC); /* dropped below first_grad */
     }
+    // E = prelude(P): its activations are in slot 0; d_p becomes dL/dP
+    if (core0) steps_backward(m, gb, ws, s, ws->block_acts, 0, core0, ws->P, ws->d_p);
     ic_posembed_backward(NULL, g->wpe, ws->d_p, B, T, C);
     ic_linear_backward(NULL, g->read_in_w, g->read_in_b, ws->d_p, ws->zs, p->read_in_w, B * T, d, C, IC_W_OUT_IN, IC_ADD);
     return 0;
@@ -376,7 +587,17 @@ double ic_model_flops_forward(const ic_config *c, const ic_schedule *s, int B, i
     // attention: q.k and att.v over the causal triangle, T(T+1)/2 pairs, C each.
     // Every step is one block application, parallel group members included (the
     // group mean is not counted: no multiply-adds).
-    double block = 2.0 * N * 12.0 * C * C + 2.0 * 2.0 * B * (T * (T + 1) / 2.0) * C;
-    double per_loop = block * s->n + 2.0 * B * n * C;
-    return 2.0 * N * d * C + per_loop * s->loops;
+    // attn-only and MLP-only blocks count their sublayer; the prelude runs once, the core every loop,
+    // the coda (as a training step runs it) on the loss_loops loops that carry loss
+    const double attn = 2.0 * N * 4.0 * C * C + 2.0 * 2.0 * B * (T * (T + 1) / 2.0) * C, mlp = 2.0 * N * 8.0 * C * C;
+    double pre = 0, core = 0, coda = 0;
+    for (int j = 0; j < s->n; j++) {
+        const int k = c->kind[s->steps[j]];
+        const double f = (k != IC_BLOCK_MLP ? attn : 0) + (k != IC_BLOCK_ATTN ? mlp : 0);
+        if (j < s->prelude) pre += f;
+        else if (j < s->n - s->coda) core += f;
+        else coda += f;
+    }
+    const double readout = 2.0 * B * n * C;
+    return 2.0 * N * d * C + pre + core * s->loops + (s->coda ? (coda + readout) * s->loss_loops : readout * s->loops);
 }

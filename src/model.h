@@ -4,17 +4,37 @@
  *
  *   z tokens [B,T,d]  (T = 2n: x_1, (y_1,0..0), x_2, ...)
  *   P = read_in(z) + wpe                              [B,T,C]  (prompt embedding)
+ *   E = prelude(P)                                    the body's entries before the core,
+ *                                                     run once (no prelude: E = P)
  *   for loop t = 0..L-1:                              (plain model: L = 1)
- *       in_t = inject ? Y_t + P : (t == 0 ? P : Y_t)   (Y_0 = 0)
- *       h    = block[s_{m-1}](... block[s_0](in_t))   the schedule's body of m entries
+ *       in_t = inject ? Y_t + E : (t == 0 ? E : Y_t)   (Y_0 = 0)
+ *              (+ sig(t) with loop_signal: ic_loop_signal)
+ *       h    = core(in_t) = block[s_{k-1}](... block[s_0](in_t))   the core's entries
  *                  (a parallel group (s_i|...|s_j) is one step: every member
  *                   reads the same input x, the step outputs their mean
  *                   (1/k) sum block[s](x) = x + mean of the members' updates)
- *       f    = ln_f(h)
+ *       f    = ln_f(coda(h))                          (no coda: ln_f(h))
  *       pred_t = read_out(f) at the x positions        [B,n]
- *       Y_{t+1} = loop_lnf ? f : h
+ *       Y_{t+1} = loop_lnf ? f : h                     (a coda needs loop_lnf off: Y_{t+1} = h)
  *   loss = mean over the last L_loss loops of MSE(pred_t, y)
  *   gradient flows through the last L_grad >= L_loss loops (L_grad = L_loss by default)
+ *
+ * Prelude and coda (Geiping et al. 2025, schedule text 0,{1,2},3): what is
+ * injected is the prelude's output E, as in their model, so that without a
+ * prelude it is Yang et al.'s P. The coda runs after every loop that is read
+ * out: in a training pass (need_grad) only the loops that carry loss (the
+ * others' predictions and MSE are NaN), at inference every loop. Block kinds
+ * (ic_config.kind): attention-only and MLP-only blocks skip the other
+ * sublayer.
+ *
+ * Halting (inference, ic_workspace.halt_tol > 0): prompt b stops at the
+ * first loop t >= 1 whose own fixed-point measure |Y_{t+1}-Y_t|/|Y_t| (over
+ * its tokens) is below halt_tol; its predictions after that loop are the
+ * ones of that loop, and ic_workspace.loops_used[b] = t + 1 (L when it never
+ * halts). Prompts are independent, so this equals running that prompt alone
+ * for loops_used[b] loops (up to the rounding of a smaller batch): each loop
+ * runs only the prompts still going (their rows of the state and of E are
+ * moved together), and the pass ends when every prompt has halted.
  *
  * A block index may appear any number of times in the body, also twice in one
  * parallel group; backward accumulates its gradients. Each member of a group
@@ -39,15 +59,39 @@
 #include "err.h"
 #include "schedule.h"
 
+#define IC_MAX_LAYER 4096 /* n_layer limit */
+
+/* What a parameter block computes (ic_config.kind): the GPT-2 block, or one
+ * of its two sublayers alone. A block of one kind keeps every tensor of the
+ * parameter table (the other sublayer's are never read and get no gradient),
+ * so every checkpoint has the same tensor set and names. */
+typedef enum {
+    IC_BLOCK_FULL = 0, /* out = x + attn(ln_1(x)); out += mlp(ln_2(out)) */
+    IC_BLOCK_ATTN = 1, /* out = x + attn(ln_1(x))   (attention only) */
+    IC_BLOCK_MLP = 2   /* out = x + mlp(ln_2(x))    (MLP only) */
+} ic_block_kind;
+
 typedef struct {
     int n_dims;      /* d: input dimension */
     int n_positions; /* max points per prompt; wpe has 2*n_positions rows */
     int n_embd;      /* C: embedding width */
     int n_layer;     /* number of parameter blocks (the body's entries index 0..n_layer-1) */
     int n_head;      /* H: attention heads (C/H channels each) */
+    unsigned char kind[IC_MAX_LAYER]; /* ic_block_kind of each block; entries past n_layer stay 0, so
+                                         configs compare with memcmp; all 0: Garg et al.'s model */
 } ic_config;
 
 int ic_config_validate(const ic_config *c, ic_err *err);
+/* "full", "attn", "mlp" ("?" out of range). */
+const char *ic_block_kind_name(int kind);
+/* A comma-separated list of kinds, each optionally repeated, "mlp,attn*2,full"
+ * (whitespace around the items allowed), into kind[0..*n); at most max items.
+ * The empty text is 0 items. One-line error naming the item. */
+int ic_block_kinds_parse(const char *text, unsigned char *kind, int max, int *n, ic_err *err);
+/* c's kinds as that text ("" when every block is full); returns buf. */
+char *ic_block_kinds_format(const ic_config *c, char *buf, size_t len);
+/* 1 if some block of c is not a full block. */
+int ic_config_has_kinds(const ic_config *c);
 
 /* ---- parameters ----
  *
@@ -171,6 +215,12 @@ float *ic_model_tensor(const ic_model *m, int k, int b);
  * products and attention only) for B prompts of n points under s. The
  * backward costs twice this. */
 double ic_model_flops_forward(const ic_config *c, const ic_schedule *s, int B, int n);
+
+/* The loop signal of loop t (ic_schedule.loop_signal) into sig[C]: Vaswani
+ * et al.'s sinusoidal embedding of the loop index, sig[2i] = sin(t w_i),
+ * sig[2i+1] = cos(t w_i), w_i = 10000^(-2i/C); amplitude 1 per channel, the
+ * scale of the prompt embedding P. */
+void ic_loop_signal(float *sig, int t, int C);
 
 /* Forward and backward passes, the working memory and the memory estimate. */
 #include "workspace.h"

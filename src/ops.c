@@ -53,6 +53,65 @@ void ic_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+/* ---------------- parallel regions ----------------
+ * Kernels open a parallel region only where it can run in parallel. Inside
+ * a training or inference shard (an active parallel region) a nested region,
+ * even one of one thread or with a false if() clause, still goes through
+ * libgomp's team start, and two shards doing so at once contend on its
+ * locks: strace counted ~300 futex calls per small-model step from the
+ * kernels' regions. IC_RANGES(n, par, nthr, tid, lo, hi, CALL) runs CALL
+ * with [lo, hi) a contiguous piece of [0, n) per thread of a team of nthr
+ * (as schedule(static) would cut it) when par holds and no parallel region
+ * encloses the call; otherwise once, on this thread, with [0, n) and tid 0.
+ * The kernels below cut their work only between independent rows (or
+ * columns), so the results do not depend on the path. */
+static inline int ic_can_fork(void) {
+#ifdef _OPENMP
+    return !omp_in_parallel();
+#else
+    return 0;
+#endif
+}
+
+static inline int ic_max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+#ifdef _OPENMP
+#define IC_TEAM_TID() omp_get_thread_num()
+#define IC_TEAM_N() omp_get_num_threads()
+#else
+#define IC_TEAM_TID() 0
+#define IC_TEAM_N() 1
+#endif
+
+#define IC_RANGES(n, par, nthr, tid, lo, hi, CALL)                                   \
+    do {                                                                             \
+        const long ic_n_ = (n);                                                      \
+        const int ic_nthr_ = (nthr);                                                 \
+        if ((par) && ic_nthr_ > 1 && ic_can_fork()) {                                \
+            _Pragma("omp parallel num_threads(ic_nthr_)")                            \
+            {                                                                        \
+                const int tid = IC_TEAM_TID(), ic_k_ = IC_TEAM_N();                  \
+                const long lo = ic_n_ * tid / ic_k_, hi = ic_n_ * (tid + 1) / ic_k_; \
+                (void)tid;                                                           \
+                CALL;                                                                \
+            }                                                                        \
+        } else {                                                                     \
+            const int tid = 0;                                                       \
+            const long lo = 0, hi = ic_n_;                                           \
+            (void)tid;                                                               \
+            CALL;                                                                    \
+        }                                                                            \
+    } while (0)
+
+/* the element kernels' threshold: below it a parallel region costs more than it saves */
+#define IC_PAR_MIN 65536L
+
 /* ---------------- linear ---------------- */
 
 void ic_linear_forward(float *out, const float *inp, const float *w, const float *bias,
@@ -135,10 +194,9 @@ static inline float row_sqdev_lanes(const float *restrict x, float m, int C) {
     return t;
 }
 
-void ic_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                          const float *w, const float *b, int N, int C) {
-    #pragma omp parallel for if ((long)N * C > 65536)
-    for (int i = 0; i < N; i++) {
+static void ln_forward_rows(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                            int C, long i0, long i1) {
+    for (long i = i0; i < i1; i++) {
         const float *x = inp + (size_t)i * C;
         float *restrict o = out + (size_t)i * C;
         const float m = row_sum_lanes(x, C) / (float)C;
@@ -151,61 +209,76 @@ void ic_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
     }
 }
 
+void ic_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C) {
+    IC_RANGES(N, (long)N * C > IC_PAR_MIN, ic_max_threads(), tid, lo, hi,
+              ln_forward_rows(out, mean, rstd, inp, w, b, C, lo, hi));
+}
+
+static void ln_backward_rows(float *dinp, const float *dout, const float *inp, const float *w, const float *mean,
+                             const float *rstd, int C, long i0, long i1) {
+    for (long i = i0; i < i1; i++) {
+        const float *x = inp + (size_t)i * C, *g = dout + (size_t)i * C;
+        float *restrict dx = dinp + (size_t)i * C;
+        const float m = mean[i], s = rstd[i];
+        // dnorm = g*w; dx = s * (dnorm - mean(dnorm) - norm * mean(dnorm*norm)); sums in lanes
+        ic_v8 va = {0}, vb = {0};
+        int c = 0;
+        for (; c + 8 <= C; c += 8) {
+            ic_v8 dn = v8_load(g + c) * v8_load(w + c);
+            va += dn;
+            vb += dn * ((v8_load(x + c) - m) * s);
+        }
+        float a = v8_hsum(va), bsum = v8_hsum(vb);
+        for (; c < C; c++) {
+            float dn = g[c] * w[c];
+            a += dn;
+            bsum += dn * ((x[c] - m) * s);
+        }
+        a /= (float)C;
+        bsum /= (float)C;
+        #pragma omp simd
+        for (int c2 = 0; c2 < C; c2++) {
+            float norm = (x[c2] - m) * s;
+            dx[c2] += s * (g[c2] * w[c2] - a - norm * bsum);
+        }
+    }
+}
+
+/* parameter grads of channel blocks k0..k1-1 of 64 channels (no reduction
+ * races between blocks); rows are walked in order, contiguously */
+#define IC_LN_CB 64
+static void ln_param_blocks(float *dw, float *db, const float *dout, const float *inp, const float *mean,
+                            const float *rstd, int N, int C, long k0, long k1) {
+    for (long k = k0; k < k1; k++) {
+        const int c0 = (int)k * IC_LN_CB, c1 = c0 + IC_LN_CB < C ? c0 + IC_LN_CB : C, nc = c1 - c0;
+        float sw[IC_LN_CB], sb[IC_LN_CB];
+        for (int c = 0; c < nc; c++) sw[c] = sb[c] = 0.0f;
+        for (int i = 0; i < N; i++) {
+            const float *restrict g = dout + (size_t)i * C + c0, *restrict x = inp + (size_t)i * C + c0;
+            const float m = mean[i], s = rstd[i];
+            #pragma omp simd
+            for (int c = 0; c < nc; c++) {
+                sw[c] += g[c] * ((x[c] - m) * s);
+                sb[c] += g[c];
+            }
+        }
+        for (int c = 0; c < nc; c++) {
+            if (dw) dw[c0 + c] += sw[c];
+            if (db) db[c0 + c] += sb[c];
+        }
+    }
+}
+
 void ic_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                            const float *inp, const float *w, const float *mean,
                            const float *rstd, int N, int C) {
-    if (dinp) {
-        #pragma omp parallel for if ((long)N * C > 65536)
-        for (int i = 0; i < N; i++) {
-            const float *x = inp + (size_t)i * C, *g = dout + (size_t)i * C;
-            float *restrict dx = dinp + (size_t)i * C;
-            const float m = mean[i], s = rstd[i];
-            // dnorm = g*w; dx = s * (dnorm - mean(dnorm) - norm * mean(dnorm*norm)); sums in lanes
-            ic_v8 va = {0}, vb = {0};
-            int c = 0;
-            for (; c + 8 <= C; c += 8) {
-                ic_v8 dn = v8_load(g + c) * v8_load(w + c);
-                va += dn;
-                vb += dn * ((v8_load(x + c) - m) * s);
-            }
-            float a = v8_hsum(va), bsum = v8_hsum(vb);
-            for (; c < C; c++) {
-                float dn = g[c] * w[c];
-                a += dn;
-                bsum += dn * ((x[c] - m) * s);
-            }
-            a /= (float)C;
-            bsum /= (float)C;
-            #pragma omp simd
-            for (int c2 = 0; c2 < C; c2++) {
-                float norm = (x[c2] - m) * s;
-                dx[c2] += s * (g[c2] * w[c2] - a - norm * bsum);
-            }
-        }
-    }
-    if (dw || db) { // parameter grads: threads split the channels in blocks of 64
-                    // (no reduction races); rows are walked in order, contiguously
-        const int CB = 64;
-        #pragma omp parallel for if ((long)N * C > 65536)
-        for (int c0 = 0; c0 < C; c0 += CB) {
-            const int c1 = c0 + CB < C ? c0 + CB : C, nc = c1 - c0;
-            float sw[64], sb[64];
-            for (int c = 0; c < nc; c++) sw[c] = sb[c] = 0.0f;
-            for (int i = 0; i < N; i++) {
-                const float *restrict g = dout + (size_t)i * C + c0, *restrict x = inp + (size_t)i * C + c0;
-                const float m = mean[i], s = rstd[i];
-                #pragma omp simd
-                for (int c = 0; c < nc; c++) {
-                    sw[c] += g[c] * ((x[c] - m) * s);
-                    sb[c] += g[c];
-                }
-            }
-            for (int c = 0; c < nc; c++) {
-                if (dw) dw[c0 + c] += sw[c];
-                if (db) db[c0 + c] += sb[c];
-            }
-        }
-    }
+    const int par = (long)N * C > IC_PAR_MIN;
+    if (dinp)
+        IC_RANGES(N, par, ic_max_threads(), tid, lo, hi, ln_backward_rows(dinp, dout, inp, w, mean, rstd, C, lo, hi));
+    if (dw || db)
+        IC_RANGES((C + IC_LN_CB - 1) / IC_LN_CB, par, ic_max_threads(), tid, lo, hi,
+                  ln_param_blocks(dw, db, dout, inp, mean, rstd, N, C, lo, hi));
 }
 
 /* ---------------- attention ---------------- */
@@ -241,14 +314,51 @@ static inline float exp_neg(float x) {
  * would otherwise emit scalar code); none of them is a reduction, so the
  * results do not depend on vector width. */
 
+/* In-register transpose of an 8x8 block held as eight rows (GCC vector
+ * shuffles: within-128-bit unpacks, then pairs, then halves, the classic
+ * 24-shuffle sequence). Pure data movement: bits are unchanged. */
+typedef int ic_v8i __attribute__((vector_size(32)));
+static inline void v8_transpose8(ic_v8 r[8]) {
+    const ic_v8i lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+    const ic_v8i plo = {0, 1, 8, 9, 4, 5, 12, 13}, phi = {2, 3, 10, 11, 6, 7, 14, 15};
+    const ic_v8i hlo = {0, 1, 2, 3, 8, 9, 10, 11}, hhi = {4, 5, 6, 7, 12, 13, 14, 15};
+    ic_v8 t[8], u[8];
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = __builtin_shuffle(r[j], r[j + 1], lo);
+        t[j + 1] = __builtin_shuffle(r[j], r[j + 1], hi);
+    }
+    for (int j = 0; j < 8; j += 4) {
+        u[j] = __builtin_shuffle(t[j], t[j + 2], plo);
+        u[j + 1] = __builtin_shuffle(t[j], t[j + 2], phi);
+        u[j + 2] = __builtin_shuffle(t[j + 1], t[j + 3], plo);
+        u[j + 3] = __builtin_shuffle(t[j + 1], t[j + 3], phi);
+    }
+    for (int j = 0; j < 4; j++) {
+        r[j] = __builtin_shuffle(u[j], u[j + 4], hlo);
+        r[j + 4] = __builtin_shuffle(u[j], u[j + 4], hhi);
+    }
+}
+
 /* Copies one head's keys (or values) [T, hs] (row stride 3C) into a
- * transposed tile [hs, T], so the per-query loops over keys run over
- * contiguous memory and vectorise without reordering any sum. */
+ * transposed tile [hs, T] padded with zeros to Tp columns (T rounded up to
+ * 8), so the per-query loops over keys run over contiguous memory and
+ * vectorise without reordering any sum. Blocks of 8 keys x 8 channels are
+ * transposed in registers (the element-by-element copy, kept below for head
+ * sizes that are not a multiple of 8, was ~4% of a small model's step); the
+ * last block's keys past T are zeros. */
 static void gather_transposed(float *tile, const float *src, int T, int Tp, int hs, int C3) {
-    for (int i = 0; i < hs; i++)
+    int i0 = 0;
+    for (; i0 + 8 <= hs; i0 += 8)
+        for (int t0 = 0; t0 < Tp; t0 += 8) {
+            ic_v8 r[8];
+            for (int j = 0; j < 8; j++) r[j] = t0 + j < T ? v8_load(src + (size_t)(t0 + j) * C3 + i0) : (ic_v8){0};
+            v8_transpose8(r);
+            for (int j = 0; j < 8; j++) v8_store(tile + (size_t)(i0 + j) * Tp + t0, r[j]);
+        }
+    for (int i = i0; i < hs; i++) {
+        for (int t2 = 0; t2 < T; t2++) tile[(size_t)i * Tp + t2] = src[(size_t)t2 * C3 + i];
         for (int t2 = T; t2 < Tp; t2++) tile[(size_t)i * Tp + t2] = 0.0f;
-    for (int t2 = 0; t2 < T; t2++)
-        for (int i = 0; i < hs; i++) tile[(size_t)i * Tp + t2] = src[(size_t)t2 * C3 + i];
+    }
 }
 
 /* Rows over keys are computed in whole vectors: up to n rounded up to a
@@ -346,55 +456,87 @@ size_t ic_attention_tile_floats(int T, int C, int H) {
     return (need + 15) / 16 * 16;
 }
 
-/* This thread's tile among nthreads (omp_get_thread_num() < nthreads: the
- * parallel regions below have at most nthreads threads). */
-static float *thread_tile(float *tiles, size_t per_thread) {
-#ifdef _OPENMP
-    return tiles + (size_t)omp_get_thread_num() * per_thread;
-#else
-    (void)per_thread;
-    return tiles;
-#endif
+static void attn_forward_heads(float *out, float *att, const float *qkv, int T, int C, int H, float *kt, long bh0,
+                               long bh1) {
+    /* kt: this thread's K^T tile [hs, Tp] and a block of score rows [IC_RB, Tp] */
+    const int hs = C / H, C3 = 3 * C, Tp = round_vec(T);
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (long bh = bh0; bh < bh1; bh++) {
+        const int b = (int)(bh / H), h = (int)(bh % H);
+        float *restrict S = kt + (size_t)hs * Tp;
+        const float *qkv_b = qkv + (size_t)b * T * C3;
+        float *a_bh = att + ((size_t)b * H + h) * T * T;
+        gather_transposed(kt, qkv_b + C + h * hs, T, Tp, hs, C3);
+        for (int t0 = 0; t0 < T; t0 += IC_RB) {
+            const int R = T - t0 < IC_RB ? T - t0 : IC_RB, nmax = t0 + R;
+            const float *q[IC_RB];
+            for (int r = 0; r < IC_RB; r++) q[r] = qkv_b + (size_t)(t0 + (r < R ? r : R - 1)) * C3 + h * hs;
+            scores_block(S, q, kt, round_vec(nmax), hs, Tp, scale);
+            for (int r = 0; r < R; r++) { // softmax of row t over keys 0..t
+                const int n = t0 + r + 1, nv = round_vec(n);
+                float *restrict sr = S + (size_t)r * Tp, *restrict a = a_bh + (size_t)(t0 + r) * T;
+                const float mx = row_max(sr, n);
+                #pragma omp simd
+                for (int t2 = 0; t2 < nv; t2++) sr[t2] = t2 < n ? exp_neg(sr[t2] - mx) : 0.0f;
+                const float inv = 1.0f / row_sum_lanes(sr, nv);
+                #pragma omp simd
+                for (int t2 = 0; t2 < n; t2++) a[t2] = sr[t2] * inv;
+                for (int t2 = n; t2 < T; t2++) a[t2] = 0.0f;
+            }
+            // out rows t0.. = att rows @ V over keys 0..nmax-1
+            pv_block(out + ((size_t)b * T + t0) * C + h * hs, (size_t)C, 0, a_bh + (size_t)t0 * T, (size_t)T,
+                     1, qkv_b + 2 * C + h * hs, (size_t)C3, 0, nmax, R, hs);
+        }
+    }
 }
 
 void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H, float *tiles,
                           int nthreads) {
-    const int hs = C / H, C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)hs);
     const size_t per_thread = ic_attention_tile_floats(T, C, H);
-    #pragma omp parallel num_threads(nthreads)
-    {
-        /* this thread's K^T tile [hs, Tp] and a block of score rows [IC_RB, Tp] */
-        const int Tp = round_vec(T);
-        float *kt = thread_tile(tiles, per_thread);
-        #pragma omp for collapse(2)
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < H; h++) {
-                float *restrict S = kt + (size_t)hs * Tp;
-                const float *qkv_b = qkv + (size_t)b * T * C3;
-                float *a_bh = att + ((size_t)b * H + h) * T * T;
-                gather_transposed(kt, qkv_b + C + h * hs, T, Tp, hs, C3);
-                for (int t0 = 0; t0 < T; t0 += IC_RB) {
-                    const int R = T - t0 < IC_RB ? T - t0 : IC_RB, nmax = t0 + R;
-                    const float *q[IC_RB];
-                    for (int r = 0; r < IC_RB; r++) q[r] = qkv_b + (size_t)(t0 + (r < R ? r : R - 1)) * C3 + h * hs;
-                    scores_block(S, q, kt, round_vec(nmax), hs, Tp, scale);
-                    for (int r = 0; r < R; r++) { // softmax of row t over keys 0..t
-                        const int n = t0 + r + 1, nv = round_vec(n);
-                        float *restrict sr = S + (size_t)r * Tp, *restrict a = a_bh + (size_t)(t0 + r) * T;
-                        const float mx = row_max(sr, n);
-                        #pragma omp simd
-                        for (int t2 = 0; t2 < nv; t2++) sr[t2] = t2 < n ? exp_neg(sr[t2] - mx) : 0.0f;
-                        const float inv = 1.0f / row_sum_lanes(sr, nv);
-                        #pragma omp simd
-                        for (int t2 = 0; t2 < n; t2++) a[t2] = sr[t2] * inv;
-                        for (int t2 = n; t2 < T; t2++) a[t2] = 0.0f;
-                    }
-                    // out rows t0.. = att rows @ V over keys 0..nmax-1
-                    pv_block(out + ((size_t)b * T + t0) * C + h * hs, (size_t)C, 0, a_bh + (size_t)t0 * T, (size_t)T,
-                             1, qkv_b + 2 * C + h * hs, (size_t)C3, 0, nmax, R, hs);
-                }
+    IC_RANGES((long)B * H, 1, nthreads, tid, lo, hi,
+              attn_forward_heads(out, att, qkv, T, C, H, tiles + (size_t)tid * per_thread, lo, hi));
+}
+
+static void attn_backward_heads(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att,
+                                int T, int C, int H, int acc, float *vt, long bh0, long bh1) {
+    /* vt: this thread's V^T [hs, Tp] and a block of rows [IC_RB, Tp] */
+    const int hs = C / H, C3 = 3 * C, Tp = round_vec(T);
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (long bh = bh0; bh < bh1; bh++) {
+        const int b = (int)(bh / H), h = (int)(bh % H);
+        float *restrict S = vt + (size_t)hs * Tp;
+        const float *qkv_b = qkv + (size_t)b * T * C3, *dout_b = dout + (size_t)b * T * C;
+        const float *a_bh = att + ((size_t)b * H + h) * T * T;
+        float *da_bh = datt + ((size_t)b * H + h) * T * T, *dqkv_b = dqkv + (size_t)b * T * C3;
+        gather_transposed(vt, qkv_b + 2 * C + h * hs, T, Tp, hs, C3);
+        for (int t0 = 0; t0 < T; t0 += IC_RB) {
+            const int R = T - t0 < IC_RB ? T - t0 : IC_RB, nmax = t0 + R;
+            // through out = att @ v: S[r][t2] = go_t . v_t2
+            const float *go[IC_RB];
+            for (int r = 0; r < IC_RB; r++) go[r] = dout_b + (size_t)(t0 + (r < R ? r : R - 1)) * C + h * hs;
+            scores_block(S, go, vt, round_vec(nmax), hs, Tp, 1.0f);
+            // through softmax: dpre = a * (da - sum(a*da)), then the scaled dot product
+            for (int r = 0; r < R; r++) {
+                const int n = t0 + r + 1;
+                const float *restrict a = a_bh + (size_t)(t0 + r) * T, *restrict sr = S + (size_t)r * Tp;
+                float *restrict da = da_bh + (size_t)(t0 + r) * T;
+                float dot = 0.0f;
+                for (int t2 = 0; t2 < n; t2++) dot += a[t2] * sr[t2];
+                #pragma omp simd
+                for (int t2 = 0; t2 < n; t2++) da[t2] = a[t2] * (sr[t2] - dot) * scale;
+                for (int t2 = n; t2 < T; t2++) da[t2] = 0.0f;
             }
+            // dq rows t0.. += dscores rows @ K over keys 0..nmax-1
+            pv_block(dqkv_b + (size_t)t0 * C3 + h * hs, (size_t)C3, acc, da_bh + (size_t)t0 * T, (size_t)T, 1,
+                     qkv_b + C + h * hs, (size_t)C3, 0, nmax, R, hs);
+        }
+        // dk_t2 += sum_{t >= t2} dscores[t][t2] q_t; dv_t2 += sum_{t >= t2} att[t][t2] go_t
+        for (int t0 = 0; t0 < T; t0 += IC_RB) {
+            const int R = T - t0 < IC_RB ? T - t0 : IC_RB;
+            pv_block(dqkv_b + (size_t)t0 * C3 + C + h * hs, (size_t)C3, acc, da_bh + t0, 1, (size_t)T,
+                     qkv_b + h * hs, (size_t)C3, t0, T, R, hs);
+            pv_block(dqkv_b + (size_t)t0 * C3 + 2 * C + h * hs, (size_t)C3, acc, a_bh + t0, 1, (size_t)T,
+                     dout_b + h * hs, (size_t)C, t0, T, R, hs);
         }
     }
 }
@@ -402,55 +544,10 @@ void ic_attention_forward(float *out, float *att, const float *qkv, int B, int T
 void ic_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, int B,
                            int T, int C, int H, ic_grad_mode mode, float *tiles, int nthreads) {
     const int acc = mode != IC_SET; /* every element of dqkv is written by exactly one pv_block */
-    const int hs = C / H, C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)hs);
     const size_t per_thread = ic_attention_tile_floats(T, C, H);
     // Each (b,h) touches only its own head's channels of dqkv: no races.
-    #pragma omp parallel num_threads(nthreads)
-    {
-        /* this thread's V^T [hs, Tp] and a block of rows [IC_RB, Tp] */
-        const int Tp = round_vec(T);
-        float *vt = thread_tile(tiles, per_thread);
-        #pragma omp for collapse(2)
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < H; h++) {
-                float *restrict S = vt + (size_t)hs * Tp;
-                const float *qkv_b = qkv + (size_t)b * T * C3, *dout_b = dout + (size_t)b * T * C;
-                const float *a_bh = att + ((size_t)b * H + h) * T * T;
-                float *da_bh = datt + ((size_t)b * H + h) * T * T, *dqkv_b = dqkv + (size_t)b * T * C3;
-                gather_transposed(vt, qkv_b + 2 * C + h * hs, T, Tp, hs, C3);
-                for (int t0 = 0; t0 < T; t0 += IC_RB) {
-                    const int R = T - t0 < IC_RB ? T - t0 : IC_RB, nmax = t0 + R;
-                    // through out = att @ v: S[r][t2] = go_t . v_t2
-                    const float *go[IC_RB];
-                    for (int r = 0; r < IC_RB; r++) go[r] = dout_b + (size_t)(t0 + (r < R ? r : R - 1)) * C + h * hs;
-                    scores_block(S, go, vt, round_vec(nmax), hs, Tp, 1.0f);
-                    // through softmax: dpre = a * (da - sum(a*da)), then the scaled dot product
-                    for (int r = 0; r < R; r++) {
-                        const int n = t0 + r + 1;
-                        const float *restrict a = a_bh + (size_t)(t0 + r) * T, *restrict sr = S + (size_t)r * Tp;
-                        float *restrict da = da_bh + (size_t)(t0 + r) * T;
-                        float dot = 0.0f;
-                        for (int t2 = 0; t2 < n; t2++) dot += a[t2] * sr[t2];
-                        #pragma omp simd
-                        for (int t2 = 0; t2 < n; t2++) da[t2] = a[t2] * (sr[t2] - dot) * scale;
-                        for (int t2 = n; t2 < T; t2++) da[t2] = 0.0f;
-                    }
-                    // dq rows t0.. += dscores rows @ K over keys 0..nmax-1
-                    pv_block(dqkv_b + (size_t)t0 * C3 + h * hs, (size_t)C3, acc, da_bh + (size_t)t0 * T, (size_t)T, 1,
-                             qkv_b + C + h * hs, (size_t)C3, 0, nmax, R, hs);
-                }
-                // dk_t2 += sum_{t >= t2} dscores[t][t2] q_t; dv_t2 += sum_{t >= t2} att[t][t2] go_t
-                for (int t0 = 0; t0 < T; t0 += IC_RB) {
-                    const int R = T - t0 < IC_RB ? T - t0 : IC_RB;
-                    pv_block(dqkv_b + (size_t)t0 * C3 + C + h * hs, (size_t)C3, acc, da_bh + t0, 1, (size_t)T,
-                             qkv_b + h * hs, (size_t)C3, t0, T, R, hs);
-                    pv_block(dqkv_b + (size_t)t0 * C3 + 2 * C + h * hs, (size_t)C3, acc, a_bh + t0, 1, (size_t)T,
-                             dout_b + h * hs, (size_t)C, t0, T, R, hs);
-                }
-            }
-        }
-    }
+    IC_RANGES((long)B * H, 1, nthreads, tid, lo, hi,
+              attn_backward_heads(dqkv, datt, dout, qkv, att, T, C, H, acc, tiles + (size_t)tid * per_thread, lo, hi));
 }
 
 /* ---------------- GELU (tanh approximation) ---------------- */
@@ -468,18 +565,22 @@ static inline float tanh_fast(float u) {
     return 1.0f - 2.0f / (exp_fast(2.0f * u) + 1.0f);
 }
 
-void ic_gelu_forward(float *out, const float *inp, int N) {
-    #pragma omp parallel for simd if (N > 65536)
-    for (int i = 0; i < N; i++) {
+static void gelu_forward_range(float *restrict out, const float *restrict inp, long i0, long i1) {
+    #pragma omp simd
+    for (long i = i0; i < i1; i++) {
         float x = inp[i];
         out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_K * (x + 0.044715f * x * x * x)));
     }
 }
 
-void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N, ic_grad_mode mode) {
-    const float keep = mode == IC_SET ? 0.0f : 1.0f; /* 0 * NaN would be NaN: select, not multiply */
-    #pragma omp parallel for simd if (N > 65536)
-    for (int i = 0; i < N; i++) {
+void ic_gelu_forward(float *out, const float *inp, int N) {
+    IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, gelu_forward_range(out, inp, lo, hi));
+}
+
+static void gelu_backward_range(float *restrict dinp, const float *restrict inp, const float *restrict dout,
+                                float keep, long i0, long i1) {
+    #pragma omp simd
+    for (long i = i0; i < i1; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
         float th = tanh_fast(u);
@@ -490,42 +591,54 @@ void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N, i
     }
 }
 
+void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N, ic_grad_mode mode) {
+    const float keep = mode == IC_SET ? 0.0f : 1.0f; /* 0 * NaN would be NaN: select, not multiply */
+    IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, gelu_backward_range(dinp, inp, dout, keep, lo, hi));
+}
+
 /* ---------------- residual, position embedding ---------------- */
 
+/* out[i] = a[i] + b[i], or with out == a, a[i] += b[i]: element-wise, so
+ * `omp simd` (gcc -O2 vectorises none of these loops by itself: the arrays
+ * might overlap) gives the same bits. */
+static void add_range(float *out, const float *a, const float *b, long i0, long i1) {
+    #pragma omp simd
+    for (long i = i0; i < i1; i++) out[i] = a[i] + b[i];
+}
+
 void ic_residual_forward(float *out, const float *a, const float *b, int N) {
-    #pragma omp parallel for if (N > 65536)
-    for (int i = 0; i < N; i++) out[i] = a[i] + b[i];
+    IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, add_range(out, a, b, lo, hi));
 }
 
 void ic_residual_backward(float *da, float *db, const float *dout, int N) {
-    #pragma omp parallel for if (N > 65536)
-    for (int i = 0; i < N; i++) {
-        if (da) da[i] += dout[i];
-        if (db) db[i] += dout[i];
+    if (da) IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, add_range(da, da, dout, lo, hi));
+    if (db) IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, add_range(db, db, dout, lo, hi));
+}
+
+/* rows b0..b1-1 of out [B, TC] = inp + wpe [TC] */
+static void posembed_rows(float *out, const float *inp, const float *wpe, size_t TC, long b0, long b1) {
+    for (long b = b0; b < b1; b++) add_range(out + b * TC, inp + b * TC, wpe, 0, (long)TC);
+}
+
+/* dwpe[j] += sum over b, in order, of dout[b, j] for j in j0..j1-1 */
+static void posembed_wgrad(float *dwpe, const float *dout, int B, size_t TC, long j0, long j1) {
+    for (long j = j0; j < j1; j++) {
+        float s = 0.0f;
+        for (int b = 0; b < B; b++) s += dout[b * TC + j];
+        dwpe[j] += s;
     }
 }
 
 void ic_posembed_forward(float *out, const float *inp, const float *wpe, int B, int T, int C) {
     const size_t TC = (size_t)T * C;
-    #pragma omp parallel for if ((long)B * T * C > 65536)
-    for (int b = 0; b < B; b++)
-        for (size_t j = 0; j < TC; j++) out[b * TC + j] = inp[b * TC + j] + wpe[j];
+    IC_RANGES(B, (long)B * T * C > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, posembed_rows(out, inp, wpe, TC, lo, hi));
 }
 
 void ic_posembed_backward(float *dinp, float *dwpe, const float *dout, int B, int T, int C) {
     const size_t TC = (size_t)T * C;
-    if (dinp) {
-        #pragma omp parallel for if ((long)B * T * C > 65536)
-        for (size_t j = 0; j < (size_t)B * TC; j++) dinp[j] += dout[j];
-    }
-    if (dwpe) {
-        #pragma omp parallel for if ((long)B * T * C > 65536)
-        for (size_t j = 0; j < TC; j++) {
-            float s = 0.0f;
-            for (int b = 0; b < B; b++) s += dout[b * TC + j];
-            dwpe[j] += s;
-        }
-    }
+    const int par = (long)B * T * C > IC_PAR_MIN;
+    if (dinp) IC_RANGES((long)(B * TC), par, ic_max_threads(), tid, lo, hi, add_range(dinp, dinp, dout, lo, hi));
+    if (dwpe) IC_RANGES((long)TC, par, ic_max_threads(), tid, lo, hi, posembed_wgrad(dwpe, dout, B, TC, lo, hi));
 }
 
 /* ---------------- read-out at x positions, MSE ---------------- */

@@ -88,6 +88,9 @@ int ic_probe_capture(const ic_model *m, const ic_schedule *s, const float *xs, c
                      int chunk, int parts, ic_capture *cap, ic_err *err) {
     ic_capture_free(cap);
     if (ic_schedule_validate(s, m->cfg.n_layer, err)) return -1;
+    if (s->prelude || s->coda) /* the capture's layout is every slot in every loop */
+        return ic_errf(err, "probing a body with a prelude or coda is not supported yet (the capture holds every "
+                       "slot of every loop)");
     if (!xs || !ys) return ic_errf(err, "capture needs prompts (xs and ys)");
     if (B < 1) return ic_errf(err, "capture needs at least one prompt (got %d)", B);
     if (n < 1 || n > m->cfg.n_positions)
@@ -902,6 +905,7 @@ int ic_probe_ablate(const ic_model *m, const ic_schedule *s, const float *xs, co
     if (loop < 0 || loop >= s->loops) return ic_errf(err, "ablation loop %d is outside 0..%d", loop, s->loops - 1);
     const int S = ic_schedule_slots(s);
     if (step < 0 || step >= S) return ic_errf(err, "ablation step %d is outside 0..%d", step, S - 1);
+    if (s->prelude || s->coda) return ic_errf(err, "ablating in a body with a prelude or coda is not supported yet");
     int nthr = 1;
 #ifdef _OPENMP
     nthr = omp_get_max_threads();

@@ -55,6 +55,16 @@ int ic_schedule_validate(const ic_schedule *s, int n_layer, ic_err *err) {
     if (s->grad_loops != 0 && (s->grad_loops < s->loss_loops || s->grad_loops > s->loops))
         return ic_errf(err, "grad_loops must be 0 (= loss_loops) or in loss_loops=%d..loops=%d (got %d)", s->loss_loops,
                        s->loops, s->grad_loops);
+    if (s->prelude < 0 || s->coda < 0 || s->prelude + s->coda >= s->n)
+        return ic_errf(err, "schedule: prelude (%d steps) and coda (%d steps) must leave a looped core of at least one "
+                       "step in the body of %d", s->prelude, s->coda, s->n);
+    if (s->par[s->prelude] || (s->coda && s->par[s->n - s->coda]))
+        return ic_errf(err, "schedule: the looped core's bounds cut through a parallel group");
+    if (s->coda && s->loop_lnf)
+        return ic_errf(err, "schedule: a coda needs loop_lnf false (the loop state is the core's output; ln_f "
+                       "belongs to the read-out after the coda)");
+    if (s->loop_signal != 0 && s->loop_signal != 1)
+        return ic_errf(err, "schedule: loop_signal must be 0 or 1 (got %d)", s->loop_signal);
     return 0;
 }
 
@@ -74,7 +84,10 @@ char *ic_schedule_format(const ic_schedule *s, char *buf, size_t len) {
         int opens = !s->par[i] && i + 1 < s->n && s->par[i + 1];
         int closes = s->par[i] && (i + 1 == s->n || !s->par[i + 1]);
         const char *sep = i == 0 ? "" : s->par[i] ? "|" : ",";
-        int w = snprintf(buf + used, len - used, "%s%s%d%s", sep, opens ? "(" : "", s->steps[i], closes ? ")" : "");
+        const int core = s->prelude || s->coda; /* braces mark the core only when there is a prelude or coda */
+        const char *cb = core && i == s->prelude ? "{" : "", *ce = core && i == s->n - s->coda - 1 ? "}" : "";
+        int w = snprintf(buf + used, len - used, "%s%s%s%d%s%s", sep, cb, opens ? "(" : "", s->steps[i],
+                         closes ? ")" : "", ce);
         if (w < 0) break;
         used += (size_t)w;
     }
@@ -117,6 +130,9 @@ typedef struct {
     int n_layer;
     int depth;
     int last_lone; /* the last factor was a single INT (so '-' could have followed) */
+    int core_b, core_e; /* the '{' '}' core of cur: entries core_b..core_e-1; -1: none */
+    int in_core;        /* parsing inside '{' '}' */
+    int last_core;      /* the last factor was the core (it may not be repeated) */
     ic_err *err;
     body cur;                         /* the expression's expansion, then the current body */
     body tmp;                         /* an operation's result */
@@ -311,6 +327,23 @@ static int parse_factor(parser *p) {
         return 0;
     }
     if (c == '(') return parse_group(p);
+    if (c == '{') {
+        if (p->depth > 0 || p->in_core)
+            return fail(p, at, "at column %zu: the looped core '{...}' must be a term of the top-level expression, not "
+                        "inside '[' or '{'", at + 1);
+        if (p->core_b >= 0)
+            return fail(p, at, "at column %zu: a second looped core '{': a body has one", at + 1);
+        p->pos++;
+        p->in_core = 1;
+        p->core_b = p->cur.n;
+        if (parse_expr(p, '}', at)) return -1;
+        p->pos++; /* parse_expr stopped on the '}' */
+        p->in_core = 0;
+        p->core_e = p->cur.n;
+        p->last_lone = 0;
+        p->last_core = 1;
+        return 0;
+    }
     return expected(p, at, "a block index, '[' or '('");
 }
 
@@ -318,9 +351,13 @@ static int parse_factor(parser *p) {
 static int parse_term(parser *p, int *repeated) {
     int start = p->cur.n;
     *repeated = 0;
+    p->last_core = 0;
     if (parse_factor(p)) return -1;
     skip_ws(p);
     if (peek(p) != '*') return 0;
+    if (p->last_core)
+        return fail(p, p->pos, "at column %zu: the looped core '{...}' cannot be repeated with '*' (its loop count is "
+                    "the loops setting)", p->pos + 1);
     p->pos++;
     skip_ws(p);
     size_t at = p->pos;
@@ -356,16 +393,18 @@ static int parse_expr(parser *p, int closer, size_t open_at) {
         char what[200];
         size_t n = (size_t)snprintf(what, sizeof what, "%s%s", p->last_lone && !rep ? "'-', " : "", rep ? "" : "'*', ");
         if (closer) {
-            snprintf(what + n, sizeof what - n, "',' or ']'");
+            snprintf(what + n, sizeof what - n, "',' or '%c'", closer);
             if (c == 0) {
                 n = strlen(what);
-                snprintf(what + n, sizeof what - n, " (the '[' at column %zu is not closed)", open_at + 1);
+                snprintf(what + n, sizeof what - n, " (the '%c' at column %zu is not closed)", closer == '}' ? '{' : '[',
+                         open_at + 1);
             }
         } else {
             snprintf(what + n, sizeof what - n, "',', ';' or the end of the text%s",
                      c == ']' ? " (this ']' has no matching '[')"
                      : c == ')' ? " (this ')' has no matching '(')"
                      : c == '|' ? " ('|' separates the members of a parallel group, inside '(' ')')"
+                     : c == '}' ? " (this '}' has no matching '{')"
                                 : "");
         }
         return expected(p, p->pos, what);
@@ -627,6 +666,10 @@ static int load_base(parser *p, const ic_schedule *base, size_t at) {
             p->cur.steps[i] = base->steps[i];
             p->cur.par[i] = i > 0 && base->par[i];
         }
+        if (base->prelude || base->coda) { /* refused by parse_text */
+            p->core_b = base->prelude;
+            p->core_e = n - base->coda;
+        }
         return 0;
     }
     if (p->n_layer <= 0)
@@ -646,10 +689,13 @@ static int parse_text(parser *p, const ic_schedule *base) {
         skip_ws(p);
         size_t at = p->pos;
         int c = peek(p);
-        if (first && (is_digit(c) || c == '[' || c == '(')) {
+        if (first && (is_digit(c) || c == '[' || c == '(' || c == '{')) {
             if (parse_expr(p, 0, 0)) return -1;
         } else if (is_alpha(c)) {
             if (first && load_base(p, base, at)) return -1;
+            if (p->core_b >= 0)
+                return fail(p, at, "at column %zu: operations on a body with a prelude or coda are not supported "
+                            "(slots would move across the looped core's bounds); write the body out", at + 1);
             if (parse_op(p)) return -1;
             skip_ws(p);
             if (peek(p) != ';' && peek(p) != 0) return expected(p, p->pos, "';' or the end of the text");
@@ -678,7 +724,11 @@ int ic_schedule_parse(ic_schedule *s, const char *text, const ic_schedule *base,
     p->err = err;
     p->cur.n = 0;
     p->tmp.n = 0;
+    p->core_b = p->core_e = -1;
+    p->in_core = p->last_core = 0;
     int rc = parse_text(p, base);
+    if (rc == 0 && p->core_b >= 0 && p->core_e == p->core_b)
+        rc = fail(p, p->len, "the looped core '{}' is empty");
     if (rc == 0) {
         /* base may be s: it was copied into p->cur before s is written */
         s->n = p->cur.n;
@@ -687,6 +737,8 @@ int ic_schedule_parse(ic_schedule *s, const char *text, const ic_schedule *base,
         memset(s->steps + p->cur.n, 0, (size_t)(IC_MAX_SCHEDULE - p->cur.n) * sizeof s->steps[0]);
         memset(s->par + p->cur.n, 0, (size_t)(IC_MAX_SCHEDULE - p->cur.n));
         s->par[0] = 0;
+        s->prelude = p->core_b >= 0 ? p->core_b : 0;
+        s->coda = p->core_b >= 0 ? p->cur.n - p->core_e : 0;
     }
     free(p);
     return rc;

@@ -26,6 +26,13 @@
  *                                       repeated, (2-4)*3, is a looped parallel
  *                                       step
  *   blocks  := (INT | INT '-' INT) ('|' (INT | INT '-' INT))*
+ *   core    := '{' expr '}'             at most once, as a term of the top-level
+ *                                       expression (not inside '[' ']', not
+ *                                       repeated): the looped core; the terms
+ *                                       before it are the prelude (run once), the
+ *                                       terms after it the coda: 0,{1,2},3 is
+ *                                       Geiping et al.'s 1 + 2xL + 1. Without
+ *                                       braces the whole body is the core.
  *
  * Operations act on SLOTS: 0-based sequential positions in the current body
  * (in the default body 0..n_layer-1, slot i holds block i; a parallel group is one
@@ -63,6 +70,8 @@
  *    error (the body would be empty). K >= 1. parallel of one plain slot
  *    leaves it a plain step. When middle's middle slot is a group, every
  *    slot of SPAN becomes a copy of that group.
+ *  - Operations on a body with a prelude or coda (from the text or the
+ *    base) are an error: slots would move across the core's bounds.
  *  - Every result, also an intermediate one, has at most IC_MAX_SCHEDULE
  *    steps (a group counts its members); lengths are computed before
  *    anything is expanded, so 0-5*100000 is a clean error.
@@ -103,6 +112,13 @@ typedef struct {
                                     L_loss, Yang et al.'s truncation); L_grad = L backpropagates through all */
     int inject;                  /* input injection between loops */
     int loop_lnf;                /* ln_f output fed back to the next loop */
+    int prelude, coda;           /* entries of the body before and after the looped core (the
+                                    text's '{' '}'): steps[0..prelude) run once before the loops,
+                                    the core steps[prelude..n-coda) runs L times, the coda
+                                    steps[n-coda..n) after every loop that is read out (model.h).
+                                    0, 0: the whole body is the core (every schedule before them) */
+    int loop_signal;             /* 1: the sinusoidal embedding of the loop index t is added to
+                                    every loop's input (model.h) */
 } ic_schedule;
 
 /* 0,1,...,n_layer-1 (at most IC_MAX_SCHEDULE steps); one loop; injection and per-loop ln_f on. */

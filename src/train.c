@@ -162,6 +162,24 @@ int ic_trainer_check_replicas(const ic_trainer *t, ic_err *err) {
     return rc;
 }
 
+int ic_trainer_step_loops(const ic_run_config *c, long step) {
+    const int max = ic_curriculum_value(c->curriculum_loops_start, c->loops, c->curriculum_loops_inc,
+                                        c->curriculum_loops_interval, step);
+    if (strcmp(c->loops_sampling, "poisson") != 0) return max;
+    // 1 + Poisson(loops_mean - 1): count the arrivals of a unit-rate Poisson process (Exp(1) gaps)
+    // up to time loops_mean - 1, stopping at the truncation; exact for any mean, no exp() underflow
+    ic_rng r;
+    ic_rng_seed(&r, mix64(data_seed_of(c) ^ mix64((uint64_t)step + 0x13198A2E03707344ULL)));
+    const double lambda = c->loops_mean - 1.0;
+    int L = 1;
+    double time = -log(1.0 - ic_rng_uniform(&r));
+    while (time <= lambda && L < max) {
+        L++;
+        time += -log(1.0 - ic_rng_uniform(&r));
+    }
+    return L;
+}
+
 int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
     const ic_run_config *c = &t->cfg;
     const long step = t->step;
@@ -169,8 +187,7 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
                                       c->curriculum_dims_interval, step);
     const int n = ic_curriculum_value(c->curriculum_points_start, c->n_points, c->curriculum_points_inc,
                                       c->curriculum_points_interval, step);
-    const int loops = ic_curriculum_value(c->curriculum_loops_start, c->loops, c->curriculum_loops_inc,
-                                          c->curriculum_loops_interval, step);
+    const int loops = ic_trainer_step_loops(c, step);
     const int B = c->batch_size;
     int b0, nb; /* this rank's slice of the batch (all of it alone) */
     ic_comm_slice(B, t->comm->size, t->comm->rank, &b0, &nb);
@@ -668,8 +685,24 @@ static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l,
     snprintf(stepbuf, sizeof stepbuf, "%ld", t->step);
     char *cfg = ic_run_config_to_json(&t->cfg);
     const char *keys[] = {"train_step", "iclab_run_config"}, *vals[] = {stepbuf, cfg ? cfg : "{}"};
-    /* the saved schedule is the configured one at its final loop count */
-    int rc = ic_checkpoint_save(path, &t->model, &t->sched, keys, vals, 2, err);
+    /* the saved schedule is the configured one at the last step's loop count; with random
+     * depth at its truncation (the curriculum's value), not the last step's draw */
+    ic_schedule *ss = malloc(sizeof *ss);
+    if (!ss) {
+        free(cfg);
+        return ic_errf(err, "out of memory");
+    }
+    *ss = t->sched;
+    if (!strcmp(t->cfg.loops_sampling, "poisson")) {
+        const ic_run_config *c = &t->cfg;
+        const int L = ic_curriculum_value(c->curriculum_loops_start, c->loops, c->curriculum_loops_inc,
+                                          c->curriculum_loops_interval, t->step > 0 ? t->step - 1 : 0);
+        ss->loops = L;
+        ss->loss_loops = c->loss_loops < L ? c->loss_loops : L;
+        ss->grad_loops = c->grad_loops < L ? c->grad_loops : L;
+    }
+    int rc = ic_checkpoint_save(path, &t->model, ss, keys, vals, 2, err);
+    free(ss);
     free(cfg);
     if (rc) return -1;
     if (l->n && write_loss_plot(dir, l, err)) return -1;

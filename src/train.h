@@ -81,6 +81,12 @@ int ic_trainer_init(ic_trainer *t, const ic_run_config *cfg, ic_err *err);
 int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err);
 /* The seed of prompt b of step `step` under the per_prompt scheme. */
 uint64_t ic_trainer_prompt_seed(const ic_run_config *cfg, long step, int b);
+/* The loop count of training step `step` (0-based): the loops curriculum's
+ * value, or with loops_sampling "poisson" min(that, 1 + Poisson(loops_mean -
+ * 1)) drawn from a generator seeded with a hash of (data seed, step): a
+ * function of the config and the step alone, so a resumed run and every MPI
+ * rank draw the same. */
+int ic_trainer_step_loops(const ic_run_config *c, long step);
 /* Whether every rank holds the same parameters (ic_comm_digest_f32 of the
  * flat buffer compared across ranks; collective). -1 with "parameters
  * differ between ranks after step S ..." when they do not. */

@@ -51,6 +51,7 @@ void ic_workspace_free(ic_workspace *ws) {
     free(ws->block_acts);
     free(ws->preds);
     free(ws->stats_mem);
+    free(ws->loops_used);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -85,6 +86,7 @@ static size_t layout_acts(ic_workspace *ws, const ic_config *c, float *base, int
     TAKE(ws->ys, (size_t)B * (T / 2));
     TAKE(ws->P, BT * C);
     TAKE(ws->scratch, BT * C);
+    TAKE(ws->sig, C + (16 - C % 16) % 16); /* rounded up to 16 floats: the slots stay 64-byte aligned */
     for (int l = 0; l < nslots; l++) {
         ic_loop_acts tmp, *la = base ? &ws->loop_acts[l] : &tmp;
         TAKE(la->in, BT * C);
@@ -123,11 +125,12 @@ static double acts_floats(const ic_config *c, double B, double T, double nslots,
     const double full = 16 * BTC + 4 * BT + B * H * T * T; /* one block application's internals and output */
     const double per_slot = 2 * BTC + 2 * BT + (share ? full + (nb - 1) * BTC : nb * full);
     const double tiles = (double)nthr * (double)ic_attention_tile_floats((int)T, c->n_embd, c->n_head);
-    return BT * d + B * floor(T / 2) + 2 * BTC + tiles + nslots * per_slot;
+    return BT * d + B * floor(T / 2) + 2 * BTC + (C + fmod(16 - fmod(C, 16), 16)) + tiles + nslots * per_slot;
 }
 
 /* Lays out (base NULL: measures) the backward scratch. */
-static size_t layout_dacts(ic_workspace *ws, const ic_config *c, float *base, int B, int T, int n, int groups) {
+static size_t layout_dacts(ic_workspace *ws, const ic_config *c, float *base, int B, int T, int n, int groups,
+                           int coda) {
     const size_t C = (size_t)c->n_embd, H = (size_t)c->n_head, BT = (size_t)B * T;
     size_t off = 0;
 #define TAKE(ptr, count) do { if (base) (ptr) = base + off; off += (count); } while (0)
@@ -146,14 +149,16 @@ static size_t layout_dacts(ic_workspace *ws, const ic_config *c, float *base, in
         TAKE(ws->d_grp, BT * C);
         TAKE(ws->d_mem, BT * C);
     }
+    if (base) ws->d_coda = NULL;
+    if (coda) TAKE(ws->d_coda, BT * C);
 #undef TAKE
     return off;
 }
 
 /* Floats of the backward scratch layout_dacts() lays out, in double. */
-static double dacts_floats(const ic_config *c, double B, double T, double n, int groups) {
+static double dacts_floats(const ic_config *c, double B, double T, double n, int groups, int coda) {
     const double C = c->n_embd, H = c->n_head, BTC = B * T * C;
-    return 5 * BTC + 3 * BTC + 2 * 4 * BTC + B * H * T * T + B * n + (groups ? 2 * BTC : 0);
+    return 5 * BTC + 3 * BTC + 2 * 4 * BTC + B * H * T * T + B * n + (groups ? 2 * BTC : 0) + (coda ? BTC : 0);
 }
 
 /* A buffer of `floats` floats that is about to be allocated (grow = 1) or
@@ -208,12 +213,13 @@ static int ensure_acts(ic_workspace *ws, const ic_config *c, int B, int T, int n
     return 0;
 }
 
-static int ensure_dacts(ic_workspace *ws, const ic_config *c, int B, int T, int n, int groups, ic_err *err) {
-    const double want = dacts_floats(c, B, T, n, groups);
+static int ensure_dacts(ic_workspace *ws, const ic_config *c, int B, int T, int n, int groups, int coda,
+                        ic_err *err) {
+    const double want = dacts_floats(c, B, T, n, groups, coda);
     if (check_size(want, 0, "the backward buffer", err)) return -1;
-    const size_t need = layout_dacts(ws, c, NULL, B, T, n, groups);
+    const size_t need = layout_dacts(ws, c, NULL, B, T, n, groups, coda);
     if (grow_floats(&ws->dacts_mem, &ws->dacts_cap, need, want, "the backward buffer", err)) return -1;
-    layout_dacts(ws, c, ws->dacts_mem, B, T, n, groups);
+    layout_dacts(ws, c, ws->dacts_mem, B, T, n, groups, coda);
     return 0;
 }
 
@@ -239,7 +245,13 @@ int ic_workspace_reserve(ic_workspace *ws, const ic_config *c, const ic_schedule
                          ic_err *err) {
     const int T = 2 * n, L = s->loops, nslots = need_grad ? ic_schedule_grad_loops(s) : 1;
     if (ensure_acts(ws, c, B, T, nslots, s->n, !need_grad, err)) return -1;
-    if (need_grad && ensure_dacts(ws, c, B, T, n, has_groups(s), err)) return -1;
+    if (need_grad && ensure_dacts(ws, c, B, T, n, has_groups(s), s->coda > 0, err)) return -1;
+    if ((size_t)B > ws->loops_used_cap) {
+        free(ws->loops_used);
+        ws->loops_used = malloc(sizeof(int) * 2 * (size_t)B); /* loops used, then the halting pass's active rows */
+        ws->loops_used_cap = ws->loops_used ? (size_t)B : 0;
+        if (!ws->loops_used) return ic_errf(err, "out of memory");
+    }
     const double npred = (double)L * B * n;
     if (check_size(npred, 0, "the predictions of every loop", err)) return -1;
     if (grow_floats(&ws->preds, &ws->preds_cap, (size_t)L * B * n, npred, "the predictions of every loop", err))
@@ -267,8 +279,9 @@ void ic_shards_free(ic_shards *sh) {
     memset(sh, 0, sizeof *sh);
 }
 
-/* k shards, each with a gradient buffer of m's layout. */
-static int shards_ensure(ic_shards *sh, const ic_model *m, int k, ic_err *err) {
+/* k shards, each with a gradient buffer of m's layout when with_grads
+ * (inference needs only the workspaces). */
+static int shards_ensure(ic_shards *sh, const ic_model *m, int k, int with_grads, ic_err *err) {
     if (k > sh->cap) {
         ic_workspace *ws = realloc(sh->ws, sizeof *ws * (size_t)k);
         if (ws) sh->ws = ws;
@@ -280,7 +293,7 @@ static int shards_ensure(ic_shards *sh, const ic_model *m, int k, ic_err *err) {
             memset(&sh->grads[sh->cap], 0, sizeof sh->grads[sh->cap]);
         }
     }
-    for (int i = 0; i < k; i++)
+    for (int i = 0; i < k && with_grads; i++)
         if (!grads_fit(&sh->grads[i], m)) {
             ic_grads_free(&sh->grads[i]);
             if (ic_grads_create(&sh->grads[i], m, err)) return -1;
@@ -298,7 +311,7 @@ int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_sha
     if (ic_schedule_validate(s, m->cfg.n_layer, err)) return -1;
     if (!xs || !ys) return ic_errf(err, "forward needs prompts: xs and ys (the y tokens are part of the input)");
     if (!grads_fit(g, m)) return ic_errf(err, "the gradient buffer was not made for this model (ic_grads_create)");
-    if (ensure_stats(ws, s->loops, err) || shards_ensure(sh, m, nshards, err)) return -1;
+    if (ensure_stats(ws, s->loops, err) || shards_ensure(sh, m, nshards, 1, err)) return -1;
     const int d = m->cfg.n_dims;
     int failed = -1;
     ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
@@ -358,6 +371,38 @@ int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_sha
     return 0;
 }
 
+int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
+                             const float *ys, int B, int n, float *pred, ic_err *err) {
+    if (nshards > B) nshards = B;
+    if (nshards < 1) nshards = 1;
+    if (B < 1) return 0;
+    if (ic_schedule_validate(s, m->cfg.n_layer, err)) return -1;
+    if (!xs || !ys || !pred) return ic_errf(err, "inference needs prompts (xs, ys) and a buffer for the predictions");
+    if (shards_ensure(sh, m, nshards, 0, err)) return -1;
+    const int d = m->cfg.n_dims;
+    int failed = -1;
+    ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
+    if (!errs) return ic_errf(err, "out of memory");
+    const int blas_prev = ic_blas_set_threads(1);
+    int nthreads = ic_default_shards();
+    if (nthreads > nshards) nthreads = nshards;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int i = 0; i < nshards; i++) {
+        const int b0 = (int)((long)B * i / nshards), b1 = (int)((long)B * (i + 1) / nshards);
+        int rc = ic_model_forward(m, &sh->ws[i], s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n, b1 - b0, n, 0,
+                                  &errs[i]);
+        if (!rc) memcpy(pred + (size_t)b0 * n, ic_workspace_preds(&sh->ws[i], -1), sizeof(float) * (size_t)(b1 - b0) * n);
+        if (rc) {
+            #pragma omp critical(ic_predict_sharded_err)
+            if (failed < 0 || i < failed) failed = i;
+        }
+    }
+    ic_blas_set_threads(blas_prev);
+    if (failed >= 0) ic_errf(err, "%s", errs[failed].msg);
+    if (errs != shard_err) free(errs);
+    return failed >= 0 ? -1 : 0;
+}
+
 /* ---------------- memory ---------------- */
 
 /* A workspace's buffers after a forward (need_grad 0) or forward + backward
@@ -369,8 +414,8 @@ static void workspace_bytes(const ic_config *c, const ic_schedule *s, double B, 
     const double nslots = need_grad ? ic_schedule_grad_loops(s) : 1;
     o->acts = acts_floats(c, B, T, nslots, nb, !need_grad, nthr) * sizeof(float) + nslots * sizeof(ic_loop_acts) +
               nslots * nb * sizeof(ic_block_acts);
-    o->dacts = need_grad ? dacts_floats(c, B, T, n, has_groups(s)) * sizeof(float) : 0;
-    o->preds = L * B * n * sizeof(float) + 4 * L * sizeof(double);
+    o->dacts = need_grad ? dacts_floats(c, B, T, n, has_groups(s), s->coda > 0) * sizeof(float) : 0;
+    o->preds = L * B * n * sizeof(float) + 4 * L * sizeof(double) + 2 * B * sizeof(int);
 }
 
 void ic_model_mem_estimate(const ic_config *c, const ic_schedule *s, int B, int n, int need_grad, int nshards,
@@ -407,7 +452,8 @@ static void workspace_held(const ic_workspace *ws, ic_mem_bytes *o) {
     o->acts = (double)ws->acts_cap * sizeof(float) + (double)ws->loop_acts_cap * sizeof(ic_loop_acts) +
               (double)ws->block_acts_cap * sizeof(ic_block_acts);
     o->dacts = (double)ws->dacts_cap * sizeof(float);
-    o->preds = (double)ws->preds_cap * sizeof(float) + (double)ws->stats_cap * 4 * sizeof(double);
+    o->preds = (double)ws->preds_cap * sizeof(float) + (double)ws->stats_cap * 4 * sizeof(double) +
+               (double)ws->loops_used_cap * 2 * sizeof(int);
 }
 
 void ic_model_mem_held(const ic_model *m, const ic_grads *g, const ic_workspace *ws, const ic_shards *sh,

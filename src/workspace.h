@@ -72,6 +72,7 @@ typedef struct {
     float *zs, *P;                  /* [B,T,d] tokens, [B,T,C] prompt embedding */
     float *ys;                      /* [B,n] targets of the last forward */
     float *scratch;                 /* [B,T,C] projection outputs */
+    float *sig;                     /* [C] the loop signal of the current loop */
     float *tiles;                   /* [tile_threads, ic_attention_tile_floats(T,C,H)] attention tiles */
     int tile_threads;               /* threads the attention kernels run on */
     ic_loop_acts *loop_acts;        /* [n_loop_slots] */
@@ -85,6 +86,7 @@ typedef struct {
     float *d_res, *d_y, *d_p, *d_lnf, *d_c;  /* [B,T,C] each */
     float *d_grp, *d_mem;                    /* [B,T,C]: a parallel group's output gradient / k,
                                                 one member's gradient (backward of groups) */
+    float *d_coda;                           /* [B,T,C]: the gradient through a coda (schedules with one) */
     float *d_qkv;                            /* [B,T,3C] */
     float *d_fch, *d_fch_gelu;               /* [B,T,4C] */
     float *d_att;                            /* [B,H,T,T] */
@@ -114,6 +116,16 @@ typedef struct {
      * ablations (probe.h). */
     ic_step_hook step_hook;
     void *step_hook_ctx;
+
+    /* Halting (model.h), an inference option: 0 (a fresh workspace) runs
+     * every loop; > 0 stops each prompt at the first loop whose own
+     * fixed-point measure is below it. Ignored when gradients are stored.
+     * loops_used [B]: the loops each prompt of the last forward ran
+     * (followed by [B] ints of the halting pass's own: the prompts still
+     * running, whose rows alone the next loop computes). */
+    double halt_tol;
+    int *loops_used;
+    size_t loops_used_cap; /* prompts it has room for */
 
     /* results of the last forward */
     ic_config cfg;         /* the configuration of the model it ran */
@@ -181,6 +193,18 @@ void ic_shards_free(ic_shards *sh);
  * bits. */
 int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_shards *sh, int nshards,
                         const ic_schedule *s, const float *xs, const float *ys, int B, int n, ic_err *err);
+/* Inference sharded like ic_model_train_pass: the predictions of the last
+ * loop, pred [B,n], of B prompts cut into at most nshards shards of
+ * consecutive prompts, each a forward pass without gradient storage in its
+ * own workspace of sh (no gradient buffers are made) on one thread, BLAS
+ * single-threaded inside. Every prompt's predictions are computed by the same
+ * kernels as an unsharded ic_model_forward, up to rounding: BLAS blocks a
+ * shard's rows differently, which changes last bits (tests/test_model.c holds
+ * them within 1e-6 of the largest). Used by eval and `bench --inference`;
+ * ic_model_predict stays unsharded, bit-identical to a capture's forward. A
+ * workspace step hook does not apply: the shards' workspaces have none. */
+int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
+                             const float *ys, int B, int n, float *pred, ic_err *err);
 /* The shard count the trainer and the benchmark use: one per OpenMP thread
  * (omp_get_max_threads(); 1 without OpenMP). */
 int ic_default_shards(void);

@@ -29,8 +29,13 @@ ISA=$ISA LANES=$LANES BF16=$BF16 AMX=$AMX python3 - <<'PY' 2>perr.txt
 import json, os
 o = json.load(open("out.json"))
 for k in ["ms_per_step", "gflops", "fma_ceiling_gflops", "fraction_of_ceiling", "blas_kernels", "blas_kernel_note",
-          "inference_prompts_per_s", "peak_rss_mb", "cpu", "cpu_features", "fma_ceiling_isa", "fma_ceiling_lanes"]:
+          "inference_prompts_per_s", "peak_rss_mb", "cpu", "cpu_features", "fma_ceiling_isa", "fma_ceiling_lanes",
+          "ms_q1", "ms_q3", "inference_ms_q1", "inference_ms_q3", "inference_shards"]:
     assert k in o, k
+# the quartiles bench/run.sh's busy-machine check reads
+assert o["ms_min"] <= o["ms_q1"] <= o["ms_per_step"] <= o["ms_q3"] <= o["ms_max"], o
+assert o["inference_ms_q1"] <= o["inference_ms_per_batch"] <= o["inference_ms_q3"], o
+assert o["inference_shards"] == min(o["threads"], 32), o
 assert o["fma_ceiling_gflops"] > 0 and abs(o["fraction_of_ceiling"] - o["gflops"] / o["fma_ceiling_gflops"]) < 1e-6
 assert 0 < o["fraction_of_ceiling"] <= 1, o["fraction_of_ceiling"]
 assert o["cpu"], "no CPU name"

@@ -71,6 +71,23 @@ PY
 check "results.json: full-length arrays, null where undefined; CSV empty there" '[ $? -eq 0 ]'
 check "eval CSV never says nan or inf" '! tail -n +2 evnan/standard.csv | grep -qi "nan\|inf"'
 
+# adaptive depth: --halt_tol 0 is the fixed-depth eval; a huge tolerance stops every prediction after 2 loops
+"$BIN" eval --model m.safetensors --out evh0 --prompts 32 --bootstrap 0 --baselines least_squares --loops 5 >/dev/null 2>&1
+"$BIN" eval --model m.safetensors --out evh1 --prompts 32 --bootstrap 0 --baselines least_squares --loops 5 --halt_tol 0 >/dev/null 2>&1
+"$BIN" eval --model m.safetensors --out evh2 --prompts 32 --bootstrap 0 --baselines least_squares --loops 5 --halt_tol 1e20 \
+    --settings standard,orthogonal_query >out.txt 2>&1; rc=$?
+/usr/bin/python3 - <<'PY' 2>perr.txt
+import json
+a, b, c = (json.load(open(f"{d}/results.json")) for d in ("evh0", "evh1", "evh2"))
+ta, tb = a["settings"]["standard"]["transformer"], b["settings"]["standard"]["transformer"]
+assert ta["mean"] == tb["mean"] and "loops_used" not in tb, "halt_tol 0 is the fixed-depth run"
+for s, per in (("standard", 32), ("orthogonal_query", 32 * 9)):
+    u = c["settings"][s]["transformer"]["loops_used"]
+    assert u["min"] == u["max"] == 2 and u["distribution"] == [{"loops": 2, "predictions": per}], (s, u)
+assert "loops_used" not in c["settings"]["standard"]["least_squares"]
+PY
+check "eval --halt_tol: 0 is fixed depth; 1e20 stops every prediction at 2 loops (results.json loops_used)" \
+    '[ $rc -eq 0 ] && [ -z "$(cat perr.txt)" ] && grep -q "used 2.00 loops on average" out.txt || { cat perr.txt; false; }'
 "$BIN" eval --model m.safetensors --out ev2 --settings sideways >out.txt 2>err.txt; rc=$?
 check "unknown setting is a usage error naming it" '[ $rc -eq 2 ] && grep -q sideways err.txt'
 "$BIN" eval --model m.safetensors --out ev2 --baselines magic >out.txt 2>err.txt; rc=$?

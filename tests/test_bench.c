@@ -305,12 +305,29 @@ static void test_inference_bench(void **st) {
     ic_run_config_default(&c);
     c.model = (ic_config){.n_dims = 3, .n_positions = 6, .n_embd = 8, .n_layer = 2, .n_head = 2};
     c.n_points = 6;
-    double ms = 0, pps = 0;
+    ic_bench_inf r;
     ic_err err = {{0}};
-    assert_int_equal(ic_bench_inference(&c, 16, 1, 3, &ms, &pps, &err), 0);
-    assert_true(ms > 0 && pps > 0);
-    assert_true(fabs(pps - 16 / (ms / 1e3)) <= 1e-9 * pps);
-    assert_int_equal(ic_bench_inference(&c, 0, 1, 3, &ms, &pps, &err), -1);
+    assert_int_equal(ic_bench_inference(&c, 16, 1, 3, &r, &err), 0);
+    assert_true(r.ms_per_batch > 0 && r.prompts_per_s > 0);
+    assert_true(fabs(r.prompts_per_s - 16 / (r.ms_per_batch / 1e3)) <= 1e-9 * r.prompts_per_s);
+    assert_true(r.ms_q1 <= r.ms_per_batch && r.ms_per_batch <= r.ms_q3);
+    assert_int_equal(r.shards, ic_default_shards() < 16 ? ic_default_shards() : 16); /* sharded like training */
+    assert_int_equal(ic_bench_inference(&c, 1, 0, 1, &r, &err), 0);
+    assert_int_equal(r.shards, 1);
+    assert_int_equal(ic_bench_inference(&c, 0, 1, 3, &r, &err), -1);
+}
+
+/* The quantiles of bench/benchstat.py (numpy's linear interpolation), which
+ * compares iclab's quartiles with PyTorch's. */
+static void test_quantile(void **st) {
+    (void)st;
+    const double a[] = {1, 2, 3, 4}, b[] = {1, 2, 3, 4, 5}, one[] = {7};
+    assert_true(ic_bench_quantile(a, 4, 0.5) == 2.5);
+    assert_true(fabs(ic_bench_quantile(a, 4, 0.25) - 1.75) < 1e-12);
+    assert_true(fabs(ic_bench_quantile(a, 4, 0.75) - 3.25) < 1e-12);
+    assert_true(ic_bench_quantile(b, 5, 0.25) == 2.0 && ic_bench_quantile(b, 5, 0.75) == 4.0);
+    assert_true(ic_bench_quantile(b, 5, 0.0) == 1.0 && ic_bench_quantile(b, 5, 1.0) == 5.0);
+    assert_true(ic_bench_quantile(one, 1, 0.25) == 7.0 && ic_bench_quantile(one, 1, 0.75) == 7.0);
 }
 
 int main(void) {
@@ -322,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_ceiling_names_cpu_without_measuring),
         cmocka_unit_test(test_clock),
         cmocka_unit_test(test_inference_bench),
+        cmocka_unit_test(test_quantile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

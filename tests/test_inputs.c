@@ -363,6 +363,7 @@ static void test_mem_estimate_matches_allocation(void **st) {
         {"0-2", 1, 1, 0, 5, 4, 1},        {"0,1,1,0,2", 1, 1, 0, 7, 6, 1},  {"0,(1|2),0", 1, 1, 0, 3, 5, 1},
         {"0-2", 4, 2, 0, 4, 3, 1},        {"1,2", 5, 2, 4, 6, 6, 1},         {"0-2", 1, 1, 0, 7, 4, 3},
         {"0,(1|2)", 3, 1, 3, 9, 5, 4},    {"2", 6, 3, 0, 2, 6, 2},           {"0-2", 1, 1, 0, 3, 2, 5},
+        {"0,{1,2},0", 3, 1, 3, 5, 4, 1},  {"0,{(1|2)},2", 2, 1, 2, 6, 5, 3}, {"1,{0}", 4, 2, 0, 4, 3, 1},
     };
     const ic_config c = {.n_dims = 3, .n_positions = 6, .n_embd = 8, .n_layer = 3, .n_head = 2};
     ic_err err;
@@ -373,6 +374,8 @@ static void test_mem_estimate_matches_allocation(void **st) {
         s.loops = cases[i].loops;
         s.loss_loops = cases[i].loss_loops;
         s.grad_loops = cases[i].grad_loops;
+        s.loop_lnf = !s.coda;   /* a coda feeds the core's output back */
+        s.loop_signal = s.prelude > 0;
         const int B = cases[i].B, n = cases[i].n;
         float *xs = tu_falloc((size_t)B * n * c.n_dims), *ys = tu_falloc((size_t)B * n);
         tu_rng r = tu_rng_make(i + 1);

@@ -152,7 +152,14 @@ static void check_schedule_cfg(const ic_config *cfg, const ic_schedule *s, uint6
     double *refp = malloc(sizeof(double) * npred);
     double ref_loss = ref_model_loss(cfg, s, p, p, xs, ys, TB, TN, refp);
     double maxd = 0;
-    for (size_t i = 0; i < npred; i++) maxd = fmax(maxd, fabs(refp[i] - WS(&m)->preds[i]));
+    for (size_t i = 0; i < npred; i++) {
+        // with a coda a training pass reads out only the loops that carry loss (the others are NaN)
+        if (s->coda && (int)(i / (TB * TN)) < s->loops - s->loss_loops) {
+            assert_true(isnan(WS(&m)->preds[i]));
+            continue;
+        }
+        maxd = fmax(maxd, fabs(refp[i] - WS(&m)->preds[i]));
+    }
     // float vs double on O(1) values through a few layers: ~1e-6 expected
     if (maxd > 2e-5) fail_msg("forward differs from the double reference by %g", maxd);
     assert_true(fabs(ref_loss - WS(&m)->loss) <= 1e-5 * (1 + fabs(ref_loss)));
@@ -389,6 +396,212 @@ static void test_validate_parallel_flags(void **st) {
     make_model(&m, &TINY, 3);
     float xs[TB * TN * 3] = {0}, ys[TB * TN] = {0};
     assert_int_equal(ic_model_forward(&m, WS(&m), &s, xs, ys, TB, TN, 1, &err), -1);
+    tm_free(&m);
+}
+
+/* ---- prelude / looped core / coda, the loop signal, block kinds ---- */
+
+/* A schedule from the schedule language with the loop settings. */
+static ic_schedule psched(const ic_config *c, const char *text, int loops, int loss_loops, int grad_loops,
+                          int inject, int loop_lnf, int signal) {
+    ic_schedule s;
+    ic_schedule_default(&s, c->n_layer);
+    ic_err err;
+    if (ic_schedule_parse(&s, text, NULL, c->n_layer, &err)) fail_msg("%s", err.msg);
+    s.loops = loops;
+    s.loss_loops = loss_loops;
+    s.grad_loops = grad_loops;
+    s.inject = inject;
+    s.loop_lnf = loop_lnf;
+    s.loop_signal = signal;
+    if (ic_schedule_validate(&s, c->n_layer, &err)) fail_msg("%s", err.msg);
+    return s;
+}
+
+static void test_grad_prelude_core_coda(void **st) {
+    (void)st;
+    // Geiping et al.'s 1 + 2xL + 1: loss on the last 2 of 3 loops, gradient through all
+    ic_schedule s = psched(&TINY4, "0,{1,2},3", 3, 2, 3, 1, 0, 0);
+    assert_int_equal(s.prelude, 1);
+    assert_int_equal(s.coda, 1);
+    check_schedule_cfg(&TINY4, &s, 41);
+    // truncated: the first loop carries no gradient; a coda of two slots, one a parallel group
+    ic_schedule t = psched(&TINY4, "0,{1},(2|3),0", 3, 1, 2, 1, 0, 0);
+    check_schedule_cfg(&TINY4, &t, 42);
+    // no injection: only loop 0 reads the prelude's output
+    ic_schedule u = psched(&TINY4, "3,{2,1},0", 2, 1, 2, 0, 0, 0);
+    check_schedule_cfg(&TINY4, &u, 43);
+}
+
+static void test_grad_prelude_coda_tied(void **st) {
+    (void)st;
+    // block 0 is the prelude, in the core and the coda; block 1 twice in the core: every
+    // application's gradient adds up in the block's slice
+    ic_schedule s = psched(&TINY, "0,{1,0,1},0", 2, 2, 2, 1, 0, 0);
+    check_schedule_cfg(&TINY, &s, 44);
+}
+
+static void test_grad_prelude_only(void **st) {
+    (void)st;
+    // a prelude and no coda keeps ln_f fed back (loop_lnf on)
+    ic_schedule s = psched(&TINY, "1,{0}", 3, 1, 3, 1, 1, 0);
+    check_schedule_cfg(&TINY, &s, 45);
+}
+
+static void test_grad_loop_signal(void **st) {
+    (void)st;
+    ic_schedule s = psched(&TINY, "0,1", 3, 2, 3, 1, 1, 1);
+    check_schedule_cfg(&TINY, &s, 46);
+    ic_schedule t = psched(&TINY4, "0,{1,2},3", 3, 1, 0, 1, 0, 1);
+    check_schedule_cfg(&TINY4, &t, 47);
+}
+
+static void test_grad_block_kinds(void **st) {
+    (void)st;
+    ic_config c = TINY;
+    c.kind[0] = IC_BLOCK_ATTN;
+    c.kind[1] = IC_BLOCK_MLP;
+    ic_schedule s = psched(&c, "0,1,1,0", 1, 1, 0, 1, 1, 0);
+    check_schedule_cfg(&c, &s, 48);
+    ic_config c4 = TINY4;
+    c4.kind[0] = IC_BLOCK_MLP;
+    c4.kind[1] = IC_BLOCK_ATTN;
+    c4.kind[3] = IC_BLOCK_ATTN;
+    ic_schedule t = psched(&c4, "0,{(1|2),1},3", 2, 1, 2, 1, 0, 0);
+    check_schedule_cfg(&c4, &t, 49);
+}
+
+/* The sublayer a kind leaves out is never read: it gets no gradient, and
+ * changing it changes nothing. */
+static void test_block_kinds_skip_sublayer(void **st) {
+    (void)st;
+    ic_config c = TINY;
+    c.kind[0] = IC_BLOCK_ATTN;
+    c.kind[1] = IC_BLOCK_MLP;
+    ic_model m;
+    ic_err err;
+    make_model(&m, &c, 50);
+    float xs[TB * TN * 3], ys[TB * TN];
+    make_prompts(xs, ys, &c, TB, TN, 51);
+    ic_schedule s = psched(&c, "0,1", 1, 1, 0, 1, 1, 0);
+    float *a = run(&m, &s, xs, ys, TB, TN, 1);
+    ic_grads_zero(GR(&m));
+    assert_int_equal(ic_model_backward(&m, GR(&m), WS(&m), &err), 0);
+    const int unused0[] = {IC_P_LN2_W, IC_P_LN2_B, IC_P_FC_W, IC_P_FC_B, IC_P_FCPROJ_W, IC_P_FCPROJ_B};
+    const int unused1[] = {IC_P_LN1_W, IC_P_LN1_B, IC_P_QKV_W, IC_P_QKV_B, IC_P_ATTPROJ_W, IC_P_ATTPROJ_B};
+    for (int i = 0; i < 6; i++)
+        for (int b = 0; b < 2; b++) {
+            const int k = b == 0 ? unused0[i] : unused1[i];
+            const float *g = ic_param_slice(&m, GR(&m)->mem, k, b), *g2 = ic_param_slice(&m, GR(&m)->mem, k == unused0[i] ? unused1[i] : unused0[i], b);
+            const size_t len = m.param_sizes[k] / 2, len2 = m.param_sizes[k == unused0[i] ? unused1[i] : unused0[i]] / 2;
+            double used = 0;
+            for (size_t j = 0; j < len; j++) assert_true(g[j] == 0.0f);
+            for (size_t j = 0; j < len2; j++) used += fabs(g2[j]);
+            assert_true(used > 0); // the sublayer the kind keeps does get gradient
+            float *p = ic_model_tensor(&m, k, b);
+            for (size_t j = 0; j < len; j++) p[j] += 0.5f;
+        }
+    float *b2 = run(&m, &s, xs, ys, TB, TN, 0);
+    assert_memory_equal(a, b2, sizeof(float) * TB * TN);
+    // and a full model with the same parameters differs (the kinds are not ignored)
+    c.kind[0] = c.kind[1] = IC_BLOCK_FULL;
+    memcpy(&m.cfg, &c, sizeof c);
+    float *f = run(&m, &s, xs, ys, TB, TN, 0);
+    assert_true(memcmp(a, f, sizeof(float) * TB * TN) != 0);
+    free(a); free(b2); free(f);
+    tm_free(&m);
+}
+
+/* One loop of a prelude/core/coda body is the plain body, bit for bit: P ->
+ * prelude -> core -> coda -> ln_f is the plain sequence. */
+static void test_prelude_coda_one_loop_equals_plain(void **st) {
+    (void)st;
+    ic_model m;
+    make_model(&m, &TINY4, 52);
+    float xs[TB * TN * 3], ys[TB * TN];
+    make_prompts(xs, ys, &TINY4, TB, TN, 53);
+    ic_schedule plain = psched(&TINY4, "0,1,2,3", 1, 1, 0, 1, 1, 0);
+    ic_schedule pc = psched(&TINY4, "0,{1,2},3", 1, 1, 0, 1, 0, 0);
+    ic_schedule p = psched(&TINY4, "0,1,{2,3}", 1, 1, 0, 1, 1, 0);
+    float *a = run(&m, &plain, xs, ys, TB, TN, 0), *b = run(&m, &pc, xs, ys, TB, TN, 0);
+    float *c = run(&m, &p, xs, ys, TB, TN, 1), *d = run(&m, &pc, xs, ys, TB, TN, 1);
+    assert_memory_equal(a, b, sizeof(float) * TB * TN);
+    assert_memory_equal(a, c, sizeof(float) * TB * TN);
+    assert_memory_equal(a, d, sizeof(float) * TB * TN);
+    // two loops differ from one (the core does loop)
+    ic_schedule pc2 = psched(&TINY4, "0,{1,2},3", 2, 1, 0, 1, 0, 0);
+    float *e = run(&m, &pc2, xs, ys, TB, TN, 0);
+    assert_true(memcmp(a, e, sizeof(float) * TB * TN) != 0);
+    free(a); free(b); free(c); free(d); free(e);
+    tm_free(&m);
+}
+
+/* Halting: halt_tol 0 is the fixed-depth forward bit for bit; a tolerance
+ * above every measure stops each prompt after 2 loops; in between, each
+ * prompt's predictions are those of that prompt run alone for the loops it
+ * used, which differ between prompts. */
+static void test_halting(void **st) {
+    (void)st;
+    ic_config c = {.n_dims = 3, .n_positions = 8, .n_embd = 16, .n_layer = 1, .n_head = 2};
+    ic_model m;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &c, &err), 0);
+    ic_model_init_weights(&m, 60);
+    enum { HB = 12, HN = 8, HL = 12 };
+    float xs[HB * HN * 3], ys[HB * HN];
+    make_prompts(xs, ys, &c, HB, HN, 61);
+    for (int b = 0; b < HB; b++) /* prompts of different scales converge at different loops */
+        for (int i = 0; i < HN * 3; i++) xs[b * HN * 3 + i] *= 0.2f + 0.3f * (float)b;
+    ic_schedule s = psched(&c, "0", HL, 1, 0, 1, 1, 0);
+    ic_workspace *ws = WS(&m);
+    float *fixed = run(&m, &s, xs, ys, HB, HN, 0);
+    ws->halt_tol = 0;
+    float *zero = run(&m, &s, xs, ys, HB, HN, 0);
+    assert_memory_equal(fixed, zero, sizeof(float) * HB * HN);
+    for (int b = 0; b < HB; b++) assert_int_equal(ws->loops_used[b], HL);
+    // the per-prompt measures of loop 1 bound every tolerance: above all of them, 2 loops each
+    ws->halt_tol = 1e30;
+    float *big = run(&m, &s, xs, ys, HB, HN, 0);
+    for (int b = 0; b < HB; b++) assert_int_equal(ws->loops_used[b], 2);
+    ws->halt_tol = 0;
+    ic_schedule s2 = s;
+    s2.loops = 2;
+    float *two = run(&m, &s2, xs, ys, HB, HN, 0);
+    assert_memory_equal(big, two, sizeof(float) * HB * HN);
+    // a tolerance in between: the median of the prompts' own measures at loop 4 (each prompt run alone)
+    double sorted[HB];
+    for (int b = 0; b < HB; b++) {
+        ic_schedule s5 = s;
+        s5.loops = 5;
+        assert_int_equal(ic_model_forward(&m, ws, &s5, xs + b * HN * 3, ys + b * HN, 1, HN, 0, &err), 0);
+        sorted[b] = ws->loop_delta[4];
+    }
+    for (int i = 1; i < HB; i++) /* insertion sort */
+        for (int j = i; j > 0 && sorted[j] < sorted[j - 1]; j--) {
+            double x = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = x;
+        }
+    ws->halt_tol = sorted[HB / 2];
+    float *mid = run(&m, &s, xs, ys, HB, HN, 0);
+    int used[HB], lo = HL, hi = 0;
+    memcpy(used, ws->loops_used, sizeof used);
+    ws->halt_tol = 0;
+    for (int b = 0; b < HB; b++) {
+        lo = used[b] < lo ? used[b] : lo;
+        hi = used[b] > hi ? used[b] : hi;
+        ic_schedule sb = s;
+        sb.loops = used[b];
+        float *one = run(&m, &sb, xs + b * HN * 3, ys + b * HN, 1, HN, 0);
+        // alone, with its own loop count: the same predictions (to float rounding of the batch's BLAS)
+        for (int i = 0; i < HN; i++) assert_true(fabsf(one[i] - mid[b * HN + i]) <= 1e-5f * (1 + fabsf(one[i])));
+        free(one);
+    }
+    print_message("halting at %.3g: loops used %d..%d of %d\n", sorted[HB / 2], lo, hi, HL);
+    assert_true(lo < hi);  // prompts stop at different loops
+    assert_true(hi <= HL);
+    assert_true(lo < HL);  // and some stop early
+    free(fixed); free(zero); free(big); free(two); free(mid);
     tm_free(&m);
 }
 
@@ -1213,6 +1426,85 @@ static void test_train_pass_errors(void **st) {
     tm_free(&m);
 }
 
+/* ---- sharded inference (ic_model_predict_sharded) ---- */
+
+/* Predictions of the last loop of B prompts on nshards shards (three threads
+ * via the fixture) against one unsharded forward pass of the whole batch:
+ * every prompt's predictions within 1e-6 of the largest (the same kernels
+ * per prompt; only BLAS's blocking over rows differs), each shard's
+ * workspace holding its share of the batch and no gradient buffer. The
+ * prompts differ, so predictions written to the wrong prompt's place (or not
+ * written) fail. */
+static void check_predict_sharded(const ic_schedule *s, int B, int n, int nshards, uint64_t seed) {
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, seed);
+    float *xs = malloc(sizeof(float) * (size_t)B * n * 3), *ys = malloc(sizeof(float) * (size_t)B * n);
+    float *pred = malloc(sizeof(float) * (size_t)B * n);
+    make_prompts(xs, ys, &SHARD, B, n, seed + 1);
+    assert_int_equal(ic_model_forward(&m, WS(&m), s, xs, ys, B, n, 0, &err), 0);
+    const float *ref = ic_workspace_preds(WS(&m), -1);
+    const double pmax = tu_max_abs_f(ref, (size_t)B * n), tol = 1e-6 * pmax + 1e-7;
+    assert_true(pmax > 1e-3);
+    for (size_t i = 0; i < (size_t)B * n; i++) pred[i] = NAN;
+    ic_shards sh = {0};
+    if (ic_model_predict_sharded(&m, &sh, nshards, s, xs, ys, B, n, pred, &err))
+        fail_msg("predict_sharded (%d shards, B %d): %s", nshards, B, err.msg);
+    const int kmax = nshards < B ? nshards : B;
+    assert_int_equal(sh.cap, kmax < 1 ? 1 : kmax);
+    int total = 0;
+    for (int i = 0; i < sh.cap; i++) {
+        total += sh.ws[i].B;
+        assert_null(sh.grads[i].mem); /* inference makes no gradient buffers */
+    }
+    assert_int_equal(total, B);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) {
+            const float p = pred[(size_t)b * n + i], r = ref[(size_t)b * n + i];
+            if (!(fabs((double)p - (double)r) <= tol))
+                fail_msg("%d shards of B %d: prompt %d position %d: %.9g, unsharded %.9g", nshards, B, b, i, p, r);
+        }
+    ic_shards_free(&sh);
+    free(xs);
+    free(ys);
+    free(pred);
+    tm_free(&m);
+}
+
+static void test_predict_sharded(void **st) {
+    (void)st;
+    const ic_schedule plain = shard_sched(NULL, 1, 1, 0, 1, 1), looped = shard_sched("0,2", 3, 2, 0, 1, 1);
+    const ic_schedule group = gsched(&SHARD, "0,(1|2),1", 2, 1, 0, 1);
+    const ic_schedule *sc[] = {&plain, &looped, &group};
+    for (int k = 0; k < 3; k++) {
+        check_predict_sharded(sc[k], 7, 5, 1, 201 + 10 * k);
+        check_predict_sharded(sc[k], 7, 5, 2, 202 + 10 * k); /* 3 + 4 */
+        check_predict_sharded(sc[k], 7, 5, 3, 203 + 10 * k);
+        check_predict_sharded(sc[k], 4, 6, 9, 204 + 10 * k); /* 4 shards of 1 */
+    }
+    /* errors: one line, nothing written */
+    ic_model m;
+    ic_err err;
+    make_model(&m, &SHARD, 241);
+    enum { B = 4, N = 5 };
+    float xs[B * N * 3], ys[B * N], pred[B * N];
+    make_prompts(xs, ys, &SHARD, B, N, 242);
+    ic_schedule bad = plain;
+    bad.loops = 0;
+    ic_shards sh = {0};
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &bad, xs, ys, B, N, pred, &err), -1);
+    assert_true(strlen(err.msg) > 10);
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &plain, xs, ys, B, N + 3, pred, &err), -1);
+    assert_true(strlen(err.msg) > 10);
+    err.msg[0] = 0;
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &plain, NULL, ys, B, N, pred, &err), -1);
+    assert_true(strlen(err.msg) > 10);
+    ic_shards_free(&sh);
+    tm_free(&m);
+}
+
 /* One shard per OpenMP thread. */
 static void test_default_shards(void **st) {
     (void)st;
@@ -1237,6 +1529,14 @@ int main(void) {
         cmocka_unit_test(test_parallel_of_one_layer_equals_layer),
         cmocka_unit_test(test_parallel_group_costs),
         cmocka_unit_test(test_validate_parallel_flags),
+        cmocka_unit_test(test_grad_prelude_core_coda),
+        cmocka_unit_test(test_grad_prelude_coda_tied),
+        cmocka_unit_test(test_grad_prelude_only),
+        cmocka_unit_test(test_grad_loop_signal),
+        cmocka_unit_test(test_grad_block_kinds),
+        cmocka_unit_test(test_block_kinds_skip_sublayer),
+        cmocka_unit_test(test_prelude_coda_one_loop_equals_plain),
+        cmocka_unit_test(test_halting),
         cmocka_unit_test(test_identity_schedule_bit_exact),
         cmocka_unit_test(test_loop_count_one_equals_plain),
         cmocka_unit_test(test_loop_fixed_point_measure),
@@ -1258,6 +1558,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_shards_over_models, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_train_pass_errors, threads3_setup, threads_teardown),
         cmocka_unit_test_setup_teardown(test_default_shards, threads3_setup, threads_teardown),
+        cmocka_unit_test_setup_teardown(test_predict_sharded, threads3_setup, threads_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -901,10 +901,13 @@ static void test_parity_attention(void **state)
 {
     (void)state;
     tu_rng rng = tu_rng_make(303);
-    /* the last shape's per-thread tiles exceed the stack tile (hs * T > 16K
-     * floats): the heap fallback of ops.c */
+    /* the sixth shape's per-thread tiles exceed the stack tile (hs * T > 16K
+     * floats): the heap fallback of ops.c; the seventh is the small model's
+     * (T 22, head size 16: two 8x8 transposed blocks of keys and a padded
+     * third); the last has head size 20 (two blocks and 4 channels copied
+     * one by one) and T a multiple of 8 */
     static const int cfg[][4] = {{3, 9, 16, 4}, {3, 1, 16, 4}, {2, 17, 24, 3}, {1, 41, 32, 1},
-                                 {2, 6, 64, 8}, {1, 70, 256, 1}};
+                                 {2, 6, 64, 8}, {1, 70, 256, 1}, {2, 22, 64, 4}, {1, 16, 40, 2}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         int B = cfg[c][0], T = cfg[c][1], C = cfg[c][2], H = cfg[c][3];
         kcase k;
@@ -1251,10 +1254,113 @@ static void test_rng_deterministic(void **state)
     assert_true(lo < -0.99 && hi > 0.99 && fabs(sum / 10000) < 0.05);
 }
 
+/* ---- (e) the kernels' two paths: a parallel region of their own (called
+ * outside any, on three threads), or the plain loop on the calling thread
+ * (called inside a parallel region, as in a training shard: ops.c,
+ * IC_RANGES). Each kernel cuts its work only between independent rows, so
+ * both paths must give the same bits. Sizes above the threshold of a region
+ * (65536 elements) whose split over three threads leaves a remainder, so a
+ * wrong cut (an element computed twice, or not at all) shows. */
+
+/* the arrays of one kernel call: inputs x, g, w, b, wpe; outputs out, x2,
+ * dw, db, mean, rstd (whichever the kernel writes) */
+typedef struct {
+    int N, C, B, T;
+    float *x, *g, *w, *b, *wpe, *out, *x2, *dw, *db, *mean, *rstd;
+} kpaths;
+
+enum { KP_KERNELS = 8 };
+
+static void kpaths_run(kpaths *k, int which) {
+    const int n = k->N * k->C;
+    switch (which) {
+    case 0: ic_gelu_forward(k->out, k->x, n); break;
+    case 1: ic_gelu_backward(k->out, k->x, k->g, n, IC_ADD); break;
+    case 2: ic_residual_forward(k->out, k->x, k->g, n); break;
+    case 3: ic_residual_backward(k->out, k->x2, k->g, n); break;
+    case 4: ic_layernorm_forward(k->out, k->mean, k->rstd, k->x, k->w, k->b, k->N, k->C); break;
+    case 5: ic_layernorm_forward(k->x2, k->mean, k->rstd, k->x, k->w, k->b, k->N, k->C);
+            ic_layernorm_backward(k->out, k->dw, k->db, k->g, k->x, k->w, k->mean, k->rstd, k->N, k->C); break;
+    case 6: ic_posembed_forward(k->out, k->x, k->wpe, k->B, k->T, k->C); break;
+    case 7: ic_posembed_backward(k->out, k->dw, k->g, k->B, k->T, k->C); break;
+    default: break;
+    }
+}
+
+static void test_paths_same_bits(void **state)
+{
+    (void)state;
+    /* element kernels: 70001 x 2 = 140002 elements (3 threads: 46667 +
+     * 46667 + 46668), the position embedding as B = 7 prompts of T = 10000
+     * tokens of C = 2 (its weight gradient: 20000 columns); row kernels:
+     * 1201 rows (400 + 400 + 401) of C = 131 (three blocks of 64 channels) */
+    static const int shapes[][2] = {{70001, 2}, {1201, 131}};
+    for (int sh = 0; sh < 2; sh++) {
+        kpaths k = {.N = shapes[sh][0], .C = shapes[sh][1], .B = 7};
+        k.T = k.N / k.B;
+        const size_t n = (size_t)k.N * k.C, nw = (size_t)k.T * k.C; /* nw >= C: dw, db, wpe */
+        tu_rng rng = tu_rng_make(909 + sh);
+        float *in[5];
+        const size_t in_len[5] = {n, n, (size_t)k.C, (size_t)k.C, nw};
+        for (int a = 0; a < 5; a++) {
+            in[a] = malloc(sizeof(float) * in_len[a]);
+            assert_non_null(in[a]);
+            tu_fill_f(&rng, in[a], in_len[a], a == 0 ? 2.0 : 1.0, a == 2 ? 1.0 : 0.0);
+        }
+        k.x = in[0]; k.g = in[1]; k.w = in[2]; k.b = in[3]; k.wpe = in[4];
+        for (int which = 0; which < KP_KERNELS; which++) {
+            if ((which == 4 || which == 5) != (sh == 1)) continue; /* row kernels on rows, element kernels on elements */
+            float *o[2][6];
+            const size_t o_len[6] = {n, n, nw, nw, (size_t)k.N, (size_t)k.N};
+            for (int path = 0; path < 2; path++) {
+                for (int a = 0; a < 6; a++) { /* outputs start from the same values on both paths */
+                    o[path][a] = malloc(sizeof(float) * o_len[a]);
+                    assert_non_null(o[path][a]);
+                    tu_rng r0 = tu_rng_make(77 + (uint64_t)a);
+                    tu_fill_f(&r0, o[path][a], o_len[a], 1.0, 0.0);
+                }
+                k.out = o[path][0]; k.x2 = o[path][1]; k.dw = o[path][2]; k.db = o[path][3];
+                k.mean = o[path][4]; k.rstd = o[path][5];
+#ifdef _OPENMP
+                if (path == 0) { /* a region of the kernel's own, three threads */
+                    const int prev = omp_get_max_threads();
+                    omp_set_num_threads(3);
+                    kpaths_run(&k, which);
+                    omp_set_num_threads(prev);
+                } else { /* inside a parallel region, as a shard calls it */
+                    int inside = 0;
+                    #pragma omp parallel num_threads(2)
+                    #pragma omp single
+                    {
+                        inside = omp_in_parallel();
+                        kpaths_run(&k, which);
+                    }
+                    assert_true(inside);
+                }
+#else
+                kpaths_run(&k, which);
+#endif
+            }
+            for (int a = 0; a < 6; a++) {
+                if (memcmp(o[0][a], o[1][a], sizeof(float) * o_len[a]) != 0) {
+                    size_t i = 0;
+                    while (i < o_len[a] && o[0][a][i] == o[1][a][i]) i++;
+                    fail_msg("kernel %d, shape %d: output %d differs between the paths at %zu: %.9g vs %.9g", which,
+                             sh, a, i, o[0][a][i], o[1][a][i]);
+                }
+                free(o[0][a]);
+                free(o[1][a]);
+            }
+        }
+        for (int a = 0; a < 5; a++) free(in[a]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng_deterministic),
+        cmocka_unit_test(test_paths_same_bits),
         /* (a) */
         cmocka_unit_test(test_fd_linear),
         cmocka_unit_test(test_fd_layernorm),

@@ -39,6 +39,8 @@ static void fill_pattern(ic_schedule *s) {
     s->grad_loops = 5;
     s->inject = 0;
     s->loop_lnf = 1;
+    s->prelude = s->coda = 0;
+    s->loop_signal = 1;
 }
 
 /* par given as a string of '0'/'1' (NULL: all 0). */
@@ -487,6 +489,8 @@ static void roundtrip(const ic_schedule *s, int n_layer) {
     assert_int_equal(t->n, s->n);
     assert_memory_equal(t->steps, s->steps, (size_t)s->n * sizeof s->steps[0]);
     assert_memory_equal(t->par, s->par, (size_t)s->n);
+    assert_int_equal(t->prelude, s->prelude);
+    assert_int_equal(t->coda, s->coda);
     free(t);
     free(buf);
 }
@@ -669,6 +673,73 @@ static void test_errors(void **st) {
     free(base);
 }
 
+/* The looped core '{...}': prelude and coda entry counts, the text's round
+ * trip, and what may not be written. */
+static void test_core(void **st) {
+    (void)st;
+    static const struct {
+        const char *text, *fmt;
+        int n, prelude, coda;
+    } C[] = {
+        {"0,{1,2},3", "0,{1,2},3", 4, 1, 1},
+        {"{0-2},3", "{0,1,2},3", 4, 0, 1},
+        {"0,{1}", "0,{1}", 2, 1, 0},
+        {"{0,1}", "0,1", 2, 0, 0}, /* the whole body: no prelude, no coda, no braces */
+        {"[0,1]*2,{(2|3),2},4,5", "0,1,0,1,{(2|3),2},4,5", 9, 4, 2},
+        {"0, { [1,2]*2 } ,3", "0,{1,2,1,2},3", 6, 1, 1},
+        {"0,{(1|2)},(3|4)", "0,{(1|2)},(3|4)", 5, 1, 2},
+    };
+    for (int i = 0; i < NCASES(C); i++) {
+        ic_schedule *s = parse_new(C[i].text, NULL, 6);
+        char buf[FMT_LEN];
+        if (s->n != C[i].n || s->prelude != C[i].prelude || s->coda != C[i].coda)
+            fail_msg("'%s': n %d prelude %d coda %d", C[i].text, s->n, s->prelude, s->coda);
+        assert_string_equal(ic_schedule_format(s, buf, sizeof buf), C[i].fmt);
+        roundtrip(s, 6);
+        assert_int_equal(s->loops, 7); /* loop fields kept */
+        free(s);
+    }
+    /* an expression without braces resets a base's prelude and coda */
+    ic_schedule *s = parse_new("0,{1},2", NULL, 6);
+    ic_err err;
+    assert_int_equal(ic_schedule_parse(s, "0,1,2", NULL, 6, &err), 0);
+    assert_int_equal(s->prelude, 0);
+    assert_int_equal(s->coda, 0);
+    /* validation: a core is left, its bounds do not cut a group, a coda needs loop_lnf off */
+    ic_schedule v;
+    ic_schedule_default(&v, 4);
+    v.prelude = 2;
+    v.coda = 2;
+    assert_int_equal(ic_schedule_validate(&v, 4, &err), -1);
+    assert_non_null(strstr(err.msg, "looped core of at least one step"));
+    v.prelude = 1;
+    v.coda = 1;
+    assert_int_equal(ic_schedule_validate(&v, 4, &err), -1);
+    assert_non_null(strstr(err.msg, "a coda needs loop_lnf false"));
+    v.loop_lnf = 0;
+    assert_int_equal(ic_schedule_validate(&v, 4, &err), 0);
+    v.par[1] = 1;
+    assert_int_equal(ic_schedule_validate(&v, 4, &err), -1);
+    assert_non_null(strstr(err.msg, "cut through a parallel group"));
+    free(s);
+    static const bad_case B[] = {
+        {"0,{1},{2}", 6, "at column 7", "a second looped core"},
+        {"[0,{1}]", 6, "at column 4", "must be a term of the top-level expression"},
+        {"{0,{1}}", 6, "at column 4", "must be a term of the top-level expression"},
+        {"0,{1}*2", 6, "at column 6", "cannot be repeated"},
+        {"0,{}", 6, "at column 4 ('}')", "expected a block index"},
+        {"0,{1,2", 6, "at column 7 (end of the text)", "(the '{' at column 3 is not closed)"},
+        {"0,1}", 6, "at column 4 ('}')", "this '}' has no matching '{'"},
+        {"0,{1},2;skip(0)", 6, "at column 9", "operations on a body with a prelude or coda"},
+        {"0,{(1|2)|3}", 6, "at column 9 ('|')", "expected"},
+    };
+    for (int i = 0; i < NCASES(B); i++) check_bad(&B[i], NULL);
+    ic_schedule *base = parse_new("0,{1},2", NULL, 6);
+    static const bad_case O[] = {{"skip(0)", 6, "at column 1", "operations on a body with a prelude or coda"}};
+    check_bad(&O[0], base);
+    free(base);
+}
+
 static void test_nesting_and_long_texts(void **st) {
     (void)st;
     ic_err err = {{0}};
@@ -827,6 +898,7 @@ static void test_fuzz_corpus(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_struct_and_slots),
+        cmocka_unit_test(test_core),
         cmocka_unit_test(test_expressions),
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_chains),

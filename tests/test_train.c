@@ -16,6 +16,7 @@
 #include "safetensors.h"
 #include "testutil.h"
 #include "train.h"
+#include "checkpoint.h"
 
 
 static void tiny_config(ic_run_config *c) {
@@ -136,6 +137,26 @@ static char *metrics_core(const char *dir) {
     return out;
 }
 
+/* Two run directories (under the test's tmp) end with the same parameters
+ * and the same metrics rows (no duplicates); returns the rows (caller frees). */
+static char *assert_same_run(const char *dir_a, const char *dir_b) {
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "%s/state.safetensors", dir_a);
+    snprintf(pb, sizeof pb, "%s/state.safetensors", dir_b);
+    float *a, *b;
+    size_t na, nb;
+    read_params(tu_tmp_path(pa), &a, &na);
+    read_params(tu_tmp_path(pb), &b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof(float));
+    free(a);
+    free(b);
+    char *ma = metrics_core(tu_tmp_path(dir_a)), *mb = metrics_core(tu_tmp_path(dir_b));
+    assert_string_equal(ma, mb); // same losses at every step, no duplicated rows
+    free(mb);
+    return ma;
+}
+
 static void test_resume_is_bit_identical(void **st) {
     (void)st;
     ic_run_config c;
@@ -157,18 +178,7 @@ static void test_resume_is_bit_identical(void **st) {
     assert_int_equal(ic_train_run(tu_tmp_path("split"), &c, 1, NULL, &r, &err), 0);
     assert_int_equal(r.outcome, IC_TRAIN_DONE);
     assert_int_equal(r.step, 20);
-    float *a, *b;
-    size_t na, nb;
-    read_params(tu_tmp_path("full/state.safetensors"), &a, &na);
-    read_params(tu_tmp_path("split/state.safetensors"), &b, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(a, b, na * sizeof(float));
-    free(a);
-    free(b);
-    char *ma = metrics_core(tu_tmp_path("full")), *mb = metrics_core(tu_tmp_path("split"));
-    assert_string_equal(ma, mb); // same losses at every step, no duplicated rows
-    free(ma);
-    free(mb);
+    free(assert_same_run("full", "split"));
     assert_true(ic_file_exists(tu_tmp_path("full/model.safetensors")));
     assert_true(ic_file_exists(tu_tmp_path("full/loss.svg")));
     assert_true(ic_file_exists(tu_tmp_path("full/config.json")));
@@ -177,6 +187,111 @@ static void test_resume_is_bit_identical(void **st) {
     assert_non_null(strstr(err.msg, "--resume"));
     assert_int_equal(ic_train_run(tu_tmp_path("nothing-here"), &c, 1, NULL, &r, &err), -1);
     assert_non_null(strstr(err.msg, "no run to resume"));
+}
+
+/* Random depth: the loop counts follow min(loops, 1 + Poisson(loops_mean - 1))
+ * (mean, truncation, spread), are the same for the same seed and differ for
+ * another, and a run with them -- on a prelude/core/coda body with the loop
+ * signal and attention-only / MLP-only blocks -- resumes bit-identically. */
+static void test_random_depth(void **st) {
+    (void)st;
+    ic_run_config c;
+    ic_err err;
+    tiny_config(&c);
+    const char *kv[][2] = {{"n_layer", "4"}, {"schedule", "0,{1,2},3"}, {"loop_lnf", "false"}, {"loops", "6"},
+                           {"loss_loops", "2"}, {"grad_loops", "3"}, {"loop_signal", "true"},
+                           {"loops_sampling", "poisson"}, {"loops_mean", "3.5"}, {"block_kinds", "mlp,attn,full,attn"}};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) assert_int_equal(ic_run_config_set(&c, kv[i][0], kv[i][1], &err), 0);
+    assert_int_equal(ic_run_config_validate(&c, &err), 0);
+    // the distribution: 20000 draws against the truncated Poisson's mean and P(L = 1)
+    double sum = 0, n1 = 0, nmax = 0;
+    int hist[7] = {0};
+    for (long step = 0; step < 20000; step++) {
+        const int L = ic_trainer_step_loops(&c, step);
+        assert_true(L >= 1 && L <= 6);
+        hist[L]++;
+        sum += L;
+        n1 += L == 1;
+        nmax += L == 6;
+    }
+    // exact: 1 + Poisson(2.5) truncated at 6
+    double p[7] = {0}, mean = 0, pk = exp(-2.5);
+    for (int k = 0; k < 5; k++, pk *= 2.5 / k) p[k + 1] = pk;
+    p[6] = 1 - (p[1] + p[2] + p[3] + p[4] + p[5]);
+    for (int L = 1; L <= 6; L++) mean += L * p[L];
+    print_message("loops 1..6: %d %d %d %d %d %d, mean %.3f (exact %.3f)\n", hist[1], hist[2], hist[3], hist[4], hist[5],
+                  hist[6], sum / 20000, mean);
+    assert_true(fabs(sum / 20000 - mean) < 0.03);          // sd of the mean ~0.01
+    assert_true(fabs(n1 / 20000 - p[1]) < 0.01);
+    assert_true(fabs(nmax / 20000 - p[6]) < 0.01);
+    // the same seed draws the same counts; another seed others
+    ic_run_config c2 = c;
+    c2.seed = 8;
+    int same = 1, differ = 0;
+    for (long step = 0; step < 50; step++) {
+        same &= ic_trainer_step_loops(&c, step) == ic_trainer_step_loops(&c, step);
+        differ += ic_trainer_step_loops(&c, step) != ic_trainer_step_loops(&c2, step);
+    }
+    assert_true(same);
+    assert_true(differ > 10);
+    // fixed sampling is the curriculum's loops
+    ic_run_config cf = c;
+    snprintf(cf.loops_sampling, sizeof cf.loops_sampling, "fixed");
+    assert_int_equal(ic_trainer_step_loops(&cf, 3), 6);
+    // training with it: interrupted and resumed equals uninterrupted, bit for bit
+    ic_train_result r;
+    assert_int_equal(ic_train_run(tu_tmp_path("rd_full"), &c, 0, NULL, &r, &err), 0);
+    assert_int_equal(r.outcome, IC_TRAIN_DONE);
+    ic_train_hooks h = {.stop_after = 7};
+    assert_int_equal(ic_train_run(tu_tmp_path("rd_split"), &c, 0, &h, &r, &err), 0);
+    assert_int_equal(r.step, 7);
+    assert_int_equal(ic_train_run(tu_tmp_path("rd_split"), &c, 1, NULL, &r, &err), 0);
+    assert_int_equal(r.step, 20);
+    char *ma = assert_same_run("rd_full", "rd_split");
+    // the metrics' loops column is each step's draw
+    int rows = 0, varied = 0, prev = -1;
+    for (char *line = strtok(ma, "\n"); line; line = strtok(NULL, "\n")) {
+        int field = 0, L = -1;
+        for (char *q = line; *q; q++)
+            if (*q == ',' && ++field == 7) L = atoi(q + 1); /* loops: after the 7th comma once the two clock columns are gone */
+        if (rows++ == 0 || L < 0) continue;
+        varied += prev >= 0 && L != prev;
+        prev = L;
+    }
+    assert_true(varied > 3);
+    free(ma);
+    // the checkpoint records the kinds, the prelude/coda, the signal; the model loads with them
+    ic_model m;
+    ic_schedule s;
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("rd_full/model.safetensors"), &m, &s, 0, NULL, 0, &err), 0);
+    assert_int_equal(m.cfg.kind[0], IC_BLOCK_MLP);
+    assert_int_equal(m.cfg.kind[1], IC_BLOCK_ATTN);
+    assert_int_equal(m.cfg.kind[2], IC_BLOCK_FULL);
+    assert_int_equal(m.cfg.kind[3], IC_BLOCK_ATTN);
+    assert_int_equal(s.prelude, 1);
+    assert_int_equal(s.coda, 1);
+    assert_int_equal(s.loop_signal, 1);
+    assert_int_equal(s.loops, 6); /* the truncation, not the last draw */
+    ic_model_free(&m);
+    // bad values: one line naming the key
+    ic_run_config bad = c;
+    assert_int_equal(ic_run_config_set(&bad, "block_kinds", "attn,mpl", &err), -1);
+    assert_non_null(strstr(err.msg, "block_kinds: item 2 is 'mpl'"));
+    assert_int_equal(ic_run_config_set(&bad, "block_kinds", "attn,mlp", &err), 0);
+    assert_int_equal(ic_run_config_validate(&bad, &err), -1);
+    assert_non_null(strstr(err.msg, "block_kinds lists 2 kinds, but n_layer is 4"));
+    bad = c;
+    assert_int_equal(ic_run_config_set(&bad, "loops_sampling", "uniform", &err), 0);
+    assert_int_equal(ic_run_config_validate(&bad, &err), -1);
+    assert_non_null(strstr(err.msg, "loops_sampling: expected fixed or poisson"));
+    bad = c;
+    assert_int_equal(ic_run_config_set(&bad, "loops_mean", "7", &err), 0);
+    assert_int_equal(ic_run_config_validate(&bad, &err), -1);
+    assert_non_null(strstr(err.msg, "loops_mean (7) exceeds loops (6)"));
+    bad = c;
+    assert_int_equal(ic_run_config_set(&bad, "loop_lnf", "true", &err), 0);
+    assert_int_equal(ic_run_config_validate(&bad, &err), -1);
+    assert_non_null(strstr(err.msg, "a coda needs loop_lnf false"));
 }
 
 static void test_interrupt_flag_checkpoints(void **st) {
@@ -410,6 +525,7 @@ int main(void) {
         cmocka_unit_test(test_lr_schedule_and_clip),
         cmocka_unit_test(test_step_applies_curriculum),
         cmocka_unit_test(test_resume_is_bit_identical),
+        cmocka_unit_test(test_random_depth),
         cmocka_unit_test(test_interrupt_flag_checkpoints),
         cmocka_unit_test(test_nan_stops_and_keeps_last_checkpoint),
         cmocka_unit_test(test_config_errors),

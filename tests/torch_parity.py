@@ -4,7 +4,9 @@
 load in PyTorch and give the same predictions, and a PyTorch state_dict
 saved as safetensors (no metadata, with GPT-2's unused buffers) loads in
 iclab and gives the same predictions. Plain, repeated-block, looped and
-parallel-group schedules. Skips (exit 0) when python3-torch is not installed."""
+parallel-group schedules; prelude/core/coda bodies, the loop signal and
+attention-only / MLP-only blocks forward and backward (iclab predict --grads
+against torch autograd). Skips (exit 0) when python3-torch is not installed."""
 import json
 import os
 import subprocess
@@ -81,6 +83,57 @@ with tempfile.TemporaryDirectory() as tmp:
         err = float(np.max(np.abs(ours - ref)))
         check(f"iclab->torch parallel schedule {body} loops {loops} inject {inject} loop_lnf {loop_lnf}",
               err < 1e-4 * (1 + np.max(np.abs(ref))), f"max|diff| {err:.2e}")
+    # prelude / looped core / coda, the loop signal, attention-only and MLP-only blocks: forward
+    # (predictions after every loop) and backward (iclab predict --grads against torch autograd
+    # in float64), each on a model iclab made (the kinds from the checkpoint's metadata)
+    def nested(text):
+        """iclab's body text (no operations) into torch lists: 0,(1|2) -> [0, (1, 2)]."""
+        return [tuple(int(k) for k in e.strip("()").split("|")) if "(" in e else int(e)
+                for e in text.split(",") if e]
+    for name, prelude, core, coda, kinds, loops, loss_loops, grad_loops, inject, lnf, signal in (
+            ("prelude/core/coda 1+2xL+1", "0", "1,2", "3", "", 3, 2, 3, True, False, False),
+            ("prelude/coda truncated, tied, group", "0", "1,0", "(2|3),1", "", 4, 1, 2, True, False, False),
+            ("prelude only, no injection", "3,2", "1", "", "", 3, 1, 3, False, True, False),
+            ("loop signal", "", "0,1", "", "", 3, 3, 3, True, True, True),
+            ("attn-only and mlp-only blocks", "", "0,1,2,3", "", "attn,mlp,full,attn", 1, 1, 1, True, True, False),
+            ("kinds + prelude/coda + signal", "1", "0,3", "2", "mlp,attn,attn,full", 3, 2, 3, True, False, True)):
+        MS, G = os.path.join(tmp, "ms.safetensors"), os.path.join(tmp, "g.safetensors")
+        text = ",".join(x for x in (prelude, "{" + core + "}" if prelude or coda else core, coda) if x)
+        args = ["init", "--out", MS, "--n_dims", "5", "--n_positions", "11", "--n_embd", "16", "--n_layer", "4",
+                "--n_head", "2", "--seed", "5", "--schedule", text, "--loops", str(loops), "--loss_loops",
+                str(loss_loops), "--grad_loops", str(grad_loops), "--inject", str(inject).lower(),
+                "--loop_lnf", str(lnf).lower(), "--loop_signal", str(signal).lower()]
+        if kinds:
+            args += ["--block_kinds", kinds]
+        run(*args)
+        st_, mt = st_load(MS)
+        rng = np.random.default_rng(6)  # larger weights than GPT-2's init, so every path carries gradient
+        st_ = {k: (v + rng.normal(0, 0.3, v.shape)).astype(np.float32) for k, v in st_.items()}
+        st_save(MS, st_, {k: v for k, v in mt.items() if k != "iclab_crc32"})
+        run("predict", "--model", MS, "--prompts", P, "--out", O, "--grads", G)
+        ours, g_ours = st_load(O)[0]["pred"], st_load(G)[0]
+        tm_ = model_from_state(st_, n_head=2, meta=mt).double()
+        ref = tm_(xs.double(), ys.double(), nested(core), loops=loops, inject=inject, loop_lnf=lnf,
+                  prelude=nested(prelude), coda=nested(coda), signal=signal, grad_loops=grad_loops)
+        loss = ((ref[loops - loss_loops:] - ys.double()) ** 2).mean()
+        loss.backward()
+        err = float(np.max(np.abs(ours - ref[-1].detach().numpy())))
+        check(f"iclab->torch forward: {name} ({text})", err < 1e-4 * (1 + float(ref.abs().max())), f"max|diff| {err:.2e}")
+        gmax, worst, zero_ok = 0.0, 0.0, True
+        for k, prm in tm_.state_dict(keep_vars=True).items():
+            gt = prm.grad.numpy() if prm.grad is not None else np.zeros(prm.shape)
+            gmax = max(gmax, float(np.abs(gt).max()))
+            worst = max(worst, float(np.abs(g_ours[k] - gt).max()))
+            zero_ok &= bool(np.any(gt != 0) or not np.any(g_ours[k] != 0))  # no gradient where torch has none
+        check(f"iclab->torch backward: {name}", gmax > 1e-3 and worst < 1e-4 * gmax + 1e-6 and zero_ok,
+              f"max|grad diff| {worst:.2e} of max|grad| {gmax:.2e}")
+        if kinds:  # the sublayer a kind leaves out gets no gradient in either
+            k0 = kinds.split(",")
+            blk = k0.index("attn")
+            check(f"attn-only block {blk}: no MLP gradient", not np.any(g_ours[f"_backbone.h.{blk}.mlp.c_fc.weight"]))
+            blk = k0.index("mlp")
+            check(f"mlp-only block {blk}: no attention gradient", not np.any(g_ours[f"_backbone.h.{blk}.attn.c_attn.weight"]))
+
     # PyTorch -> iclab: a torch state_dict with GPT-2's extra buffers and no metadata
     tm = GargModel(5, 11, 32, 2, 2)
     with torch.no_grad():

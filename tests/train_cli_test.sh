@@ -102,6 +102,23 @@ PY
 prc=$?
 check "loops fixed point is the same for --batch_size 64 and 7" '[ $rc -eq 0 ] && [ $prc -eq 0 ] || { cat perr.txt; false; }'
 
+# adaptive depth: --halt_tol 0 is the fixed-depth run; a huge tolerance stops every prompt after 2 loops
+"$BIN" loops --model looped/model.safetensors --out lph0 --max_loops 6 --prompts 64 --batch_size 64 --halt_tol 0 >out.txt 2>err.txt; rc=$?
+"$BIN" loops --model looped/model.safetensors --out lph --max_loops 6 --prompts 64 --batch_size 7 --halt_tol 1e20 >out.txt 2>err.txt; rc=$((rc + $?))
+check "loops --halt_tol 0 writes what a run without it does" '[ $rc -eq 0 ] && cmp -s lph0/loops.csv lpb64/loops.csv && [ ! -e lph0/loops_used.csv ]'
+check "loops --halt_tol 1e20: every prompt used 2 loops" 'grep -qx "2,64" lph/loops_used.csv && grep -q "loops used mean 2.00" out.txt'
+/usr/bin/python3 -c '
+import json
+h = json.load(open("lph/loops.json"))["halting"]
+L = json.load(open("lph/loops.json"))["loops"]
+assert h["mean_loops"] == 2 and h["max_loops"] == 2, h
+assert abs(L[-1]["err"] - L[1]["err"]) < 1e-12, "halted predictions are kept"
+' 2>perr.txt; check "loops.json halting summary; the error stays at loop 2" '[ $? -eq 0 ] || { cat perr.txt; false; }'
+"$BIN" loops --model looped/model.safetensors --out lphb --max_loops 6 --prompts 8 --halt_tol -1 >out.txt 2>err.txt; rc=$?
+check "loops --halt_tol -1 is refused" '[ $rc -ne 0 ] && grep -q halt_tol err.txt'
+"$BIN" predict --baseline least_squares --prompts lp_prompts.safetensors --out pg.safetensors --grads g.safetensors >out.txt 2>err.txt; rc=$?
+check "predict --grads with a baseline is refused" '[ $rc -eq 2 ] && grep -q "needs a --model" err.txt'
+
 # Every command that evaluates a model samples the model's task with all its parameters
 # (ic_run_config_task). Before, loops used the defaults for every parameter but the kind
 # and probe/surgery/compare/eval dropped x_scale: these checks saw noise_std 1 / x_scale 1.
