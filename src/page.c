@@ -778,6 +778,53 @@ int ic_page_compare_at(const char *dir, int index, int k, double *err_k, ic_page
     return rc;
 }
 
+int ic_page_compare_best(const char *dir, int k, int *index, double *err_k, ic_err *err) {
+    json_t *o = load_json(dir, "compare.json", err);
+    if (!o) return -1;
+    const json_t *models = json_object_get(o, "models");
+    *index = -1;
+    *err_k = NAN;
+    size_t i;
+    const json_t *m;
+    json_array_foreach(models, i, m) {
+        const json_t *a = at_k(m, k);
+        double e = a ? jnum(json_object_get(a, "err")) : NAN;
+        if (isfinite(e) && (*index < 0 || e < *err_k)) {
+            *index = (int)i;
+            *err_k = e;
+        }
+    }
+    json_decref(o);
+    return *index < 0 ? ic_errf(err, "%s/compare.json: no model with a finite error at k = %d", dir, k) : 0;
+}
+
+/* Two-sided 90% quantile of Student's t (0.95 one-sided) for 1..30 degrees
+ * of freedom; the normal 1.645 beyond (within 2% from 30 on). */
+static double t90(int df) {
+    static const double T[30] = {6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
+                                 1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
+                                 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697};
+    return df >= 1 && df <= 30 ? T[df - 1] : 1.645;
+}
+
+int ic_page_pool_seeds(const double *ratio, int n, ic_page_est *pooled) {
+    pooled->v = pooled->lo = pooled->hi = NAN;
+    if (n < 1) return -1;
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(ratio[i] > 0) || !isfinite(ratio[i])) return -1;
+        sum += log(ratio[i]);
+    }
+    const double mean = sum / n;
+    pooled->v = exp(mean);
+    if (n < 2) return 0;
+    for (int i = 0; i < n; i++) sq += (log(ratio[i]) - mean) * (log(ratio[i]) - mean);
+    const double half = t90(n - 1) * sqrt(sq / (n - 1) / n);
+    pooled->lo = exp(mean - half);
+    pooled->hi = exp(mean + half);
+    return 0;
+}
+
 /* A surgery sweep file: an object with "sweep" and "variants". */
 static int is_surgery_json(const json_t *o) {
     return json_is_string(json_object_get(o, "sweep")) && json_is_array(json_object_get(o, "variants"));
@@ -1493,17 +1540,50 @@ static int page_sweep(page *pg) {
 
 /* ---------------- the demo ---------------- */
 
+/* The demo's per-seed comparisons: demo.json's "compares" ([{"seed", "dir"}]),
+ * or, in a demo.json from before several seeds, its one "compare" part. */
+typedef struct {
+    long long seed;
+    const char *dir;
+} demo_cmp;
+
+static int demo_compares(const json_t *o, demo_cmp *c, int max) {
+    const json_t *arr = json_object_get(o, "compares");
+    int n = 0;
+    if (json_is_array(arr)) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(arr, i, v) {
+            const char *d = json_string_value(json_object_get(v, "dir"));
+            if (n < max && d && safe_rel(d)) c[n++] = (demo_cmp){json_integer_value(json_object_get(v, "seed")), d};
+        }
+        return n;
+    }
+    const char *d = json_string_value(json_object_get(json_object_get(o, "parts"), "compare"));
+    if (d && safe_rel(d) && max > 0) c[n++] = (demo_cmp){json_integer_value(json_object_get(o, "seed")), d};
+    return n;
+}
+
+#define DEMO_MAX_SEEDS 64
+/* A model whose error at k = 2d is above this has not left the loss plateau
+ * (the zero estimator scores about 1 there, least squares about 0). */
+#define DEMO_PLATEAU 0.5
+
 /* The demo's findings as plain lines, from its parts' own files (demo.json
- * names them): the model against least squares and the zero estimator at
- * k = 2d, the looped model against the plain one, the surgery sweeps. */
+ * names them): the chosen model against least squares and the zero
+ * estimator at k = 2d, the looped model against the plain one per seed and
+ * pooled over the seeds, the surgery sweeps. */
 static int demo_lines(const char *dir, const json_t *o, lines *l, ic_err *err) {
     const json_t *parts = json_object_get(o, "parts");
     const char *ev = json_string_value(json_object_get(parts, "eval")),
-               *cmp = json_string_value(json_object_get(parts, "compare")),
                *sur = json_string_value(json_object_get(parts, "surgery")),
-               *model = json_string_value(json_object_get(o, "model")),
+               *model = json_string_value(json_object_get(o, "model_label")),
+               *chosen = json_string_value(json_object_get(o, "selection")),
                *plain = json_string_value(json_object_get(o, "plain")),
                *looped = json_string_value(json_object_get(o, "looped"));
+    if (!model) model = json_string_value(json_object_get(o, "model"));
+    if (!plain) plain = "plain";
+    if (!looped) looped = "looped";
     const int d = (int)json_integer_value(json_object_get(o, "n_dims"));
     const double target = jnum(json_object_get(o, "target"));
     char p[4096];
@@ -1517,22 +1597,61 @@ static int demo_lines(const char *dir, const json_t *o, lines *l, ic_err *err) {
     est_text(a, sizeof a, m);
     est_text(b, sizeof b, ls);
     est_text(c, sizeof c, z);
-    lines_addf(l, "1. In-context learning: after %lld training steps, the %s transformer's squared error / d at k = 2d = %d "
-               "examples is %s: %s the %.2g target. Least squares: %s; the zero estimator (predicting 0): %s.",
-               (long long)json_integer_value(json_object_get(o, "train_steps")), model ? model : "?", 2 * d, a,
+    lines_addf(l, "1. In-context learning: after %lld training steps, %s%s%s%s has squared error / d %s at k = 2d = %d "
+               "examples: %s the %.2g target. Least squares: %s; the zero estimator (predicting 0): %s.",
+               (long long)json_integer_value(json_object_get(o, "train_steps")), model ? model : "the model",
+               chosen ? " (" : "", chosen ? chosen : "", chosen ? ")" : "", a, 2 * d,
                m.v <= target ? "within" : "NOT within", target, b, c);
-    if (cmp && safe_rel(cmp) && path_in(p, sizeof p, dir, cmp)) {
-        for (int kk = d; kk <= 2 * d; kk += d) {
+    demo_cmp cmp[DEMO_MAX_SEEDS];
+    const int ns = demo_compares(o, cmp, DEMO_MAX_SEEDS);
+    double ratio[2][DEMO_MAX_SEEDS];
+    int n_lower[2] = {0, 0}, n_below[2] = {0, 0}, n_above[2] = {0, 0};
+    for (int i = 0; i < ns; i++) {
+        if (!path_in(p, sizeof p, dir, cmp[i].dir)) return ic_errf(err, "%s/%s: path too long", dir, cmp[i].dir);
+        for (int j = 0; j < 2; j++) {
             double e0, e1;
             ic_page_est r, self;
-            if (ic_page_compare_at(p, 0, kk, &e0, &self, err) || ic_page_compare_at(p, 1, kk, &e1, &r, err)) return -1;
-            est_text(a, sizeof a, r);
-            char x[64], y[64];
+            if (ic_page_compare_at(p, 0, (j + 1) * d, &e0, &self, err) || ic_page_compare_at(p, 1, (j + 1) * d, &e1, &r, err))
+                return -1;
+            ratio[j][i] = r.v;
+            n_lower[j] += r.v < 1;
+            n_below[j] += r.hi < 1;
+            n_above[j] += r.lo > 1;
+            if (j == 0) continue;
+            char x[64], y[64], stuck[160] = "";
             fmt_num(x, sizeof x, e1);
             fmt_num(y, sizeof y, e0);
-            lines_addf(l, "2. Looping, k = %d: %s's error (%s) is %s × %s's (%s) at the same number of steps [paired 90%%]: %s.",
-                       kk, looped ? looped : "looped", x, a, plain ? plain : "plain", y, ratio_verdict(r));
+            est_text(a, sizeof a, r);
+            if (e0 > DEMO_PLATEAU || e1 > DEMO_PLATEAU)
+                snprintf(stuck, sizeof stuck, "; %s%s%s did not leave the loss plateau", e0 > DEMO_PLATEAU ? plain : "",
+                         e0 > DEMO_PLATEAU && e1 > DEMO_PLATEAU ? " and " : "", e1 > DEMO_PLATEAU ? looped : "");
+            lines_addf(l, "2. Looping, seed %lld, k = %d: %s %s, %s %s; ratio %s [paired 90%% over the prompts]: %s%s.",
+                       cmp[i].seed, 2 * d, looped, x, plain, y, a,
+                       r.hi < 1 ? "lower" : r.lo > 1 ? "higher" : isnan(r.lo) ? "no interval" : "no detectable difference",
+                       stuck);
         }
+    }
+    for (int j = 0; j < 2 && ns > 0; j++) {
+        ic_page_est pool;
+        if (ic_page_pool_seeds(ratio[j], ns, &pool)) {
+            lines_addf(l, "2. Looping over the %d seeds, k = %d: a ratio is not a positive number; no pooled value.", ns,
+                       (j + 1) * d);
+            continue;
+        }
+        est_text(a, sizeof a, pool);
+        char verdict[256];
+        if (ns < 2) snprintf(verdict, sizeof verdict, "one seed gives no interval over seeds");
+        else if (pool.hi < 1) snprintf(verdict, sizeof verdict, "%s is better than %s at this budget, across seeds", looped, plain);
+        else if (pool.lo > 1) snprintf(verdict, sizeof verdict, "%s is better than %s at this budget, across seeds", plain, looped);
+        else if (n_below[j] == ns || n_above[j] == ns)
+            snprintf(verdict, sizeof verdict, "%s is better than %s in each of the %d seeds (every paired interval %s 1), "
+                     "but %d seeds are too few for an interval over seeds that excludes 1",
+                     n_below[j] == ns ? looped : plain, n_below[j] == ns ? plain : looped, ns,
+                     n_below[j] == ns ? "below" : "above", ns);
+        else snprintf(verdict, sizeof verdict, "no consistent difference across seeds at this budget (%s lower in %d of %d)",
+                      looped, n_lower[j], ns);
+        lines_addf(l, "2. Looping over the %d seeds, k = %d: %s / %s error, geometric mean %s [90%% interval over the "
+                   "seeds]: %s.", ns, (j + 1) * d, looped, plain, a, verdict);
     }
     if (sur && safe_rel(sur) && path_in(p, sizeof p, dir, sur)) {
         ic_page_surgery f;
@@ -1611,14 +1730,15 @@ static int page_demo(page *pg) {
                    json_string_value(json_object_get(eo, "metric")), ks, 3);
         json_decref(eo);
     }
-    const char *cmp = json_string_value(json_object_get(parts, "compare"));
-    if (cmp && safe_rel(cmp) && path_in(p, sizeof p, pg->dir, cmp)) {
+    demo_cmp cmp[DEMO_MAX_SEEDS];
+    const int ns = demo_compares(o, cmp, DEMO_MAX_SEEDS);
+    for (int i = 0; i < ns; i++) {
+        if (!path_in(p, sizeof p, pg->dir, cmp[i].dir)) continue;
         json_t *co = load_json(p, "compare.json", pg->err);
-        if (co) {
-            ic_sb_puts(s, "<h3>2. Looped against plain, same prompts</h3>\n");
-            compare_table(s, json_object_get(co, "models"), "error and ratio to the plain model [paired 90% interval]");
-            json_decref(co);
-        }
+        if (!co) { json_decref(o); return -1; }
+        ic_sb_printf(s, "<h3>2. Looped against plain, same prompts: seed %lld</h3>\n", cmp[i].seed);
+        compare_table(s, json_object_get(co, "models"), "error and ratio to the plain model [paired 90% interval]");
+        json_decref(co);
     }
     const char *sur = json_string_value(json_object_get(parts, "surgery"));
     if (sur && safe_rel(sur) && path_in(p, sizeof p, pg->dir, sur)) {
@@ -1630,11 +1750,10 @@ static int page_demo(page *pg) {
     ic_sb_puts(s, "<div class=\"figs\">\n");
     char kname[64];
     sub_figure(s, pg->dir, ev, "standard.svg", &pg->fig_no, NULL);
-    sub_figure(s, pg->dir, cmp, "compare.svg", &pg->fig_no, NULL);
-    const char *model = json_string_value(json_object_get(o, "model")), *other = json_string_value(json_object_get(o, "plain"));
-    if (other && model && strcmp(other, model) == 0) other = json_string_value(json_object_get(o, "looped"));
-    sub_figure(s, pg->dir, model, "loss.svg", &pg->fig_no, "Training loss of the model in part 1");
-    sub_figure(s, pg->dir, other, "loss.svg", &pg->fig_no, "Training loss of the other model of part 2");
+    for (int i = 0; i < ns; i++) sub_figure(s, pg->dir, cmp[i].dir, "compare.svg", &pg->fig_no, NULL);
+    /* the model of parts 1 and 3: its run directory */
+    sub_figure(s, pg->dir, json_string_value(json_object_get(o, "model")), "loss.svg", &pg->fig_no,
+               "Training loss of the model of parts 1 and 3");
     static const char *const sweeps[] = {"skip-each", "duplicate-each", "shuffle", "loops", NULL};
     for (int i = 0; sweeps[i]; i++) {
         snprintf(kname, sizeof kname, "%s_k%d.svg", sweeps[i], 2 * d);

@@ -54,6 +54,18 @@ int ic_page_eval_at(const char *dir, const char *setting, const char *predictor,
  * at k: its error in *err_k and its ratio to the reference in *ratio. */
 int ic_page_compare_at(const char *dir, int index, int k, double *err_k, ic_page_est *ratio, ic_err *err);
 
+/* The model with the lowest error at k in compare.json of dir (how the demo
+ * picks the model of its parts 1 and 3 on held-out prompts): its index in
+ * *index, its error in *err_k. */
+int ic_page_compare_best(const char *dir, int k, int *index, double *err_k, ic_err *err);
+
+/* Ratios of n independent training seeds pooled: their geometric mean, with
+ * a 90% Student-t interval over the seeds on the log scale (n - 1 degrees of
+ * freedom: the seeds are the sample, so the interval is about training
+ * variation, not about the evaluation prompts). NaN interval when n < 2;
+ * -1 (and all NaN) when n < 1 or a ratio is not positive and finite. */
+int ic_page_pool_seeds(const double *ratio, int n, ic_page_est *pooled);
+
 /* Every sweep of an iclab surgery directory, ranked at k: variants that run
  * something other than the original (the identical ones are left out), how
  * many are significantly better (interval below 1) and worse (above 1),

@@ -47,7 +47,7 @@ check "after Ctrl-C the page says how to resume" 'grep -q "resume with iclab tra
     >/dev/null 2>&1
 cp -r "$SRC/tests/data/report/sweep" sweep
 "$BIN" train --out sweep/runs/lr0.001_L2 "${TINY[@]}" --n_layer 2 --train_steps 10 --log_every 5 >/dev/null 2>&1
-"$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 --n_embd 16 --threads 1 >demo_out.txt 2>&1; rc=$?
+"$BIN" demo --out demo --seeds 1,2 --train_steps 20 --warmup_steps 5 --prompts 40 --n_embd 16 --threads 1 >demo_out.txt 2>&1; rc=$?
 check "demo exits 0" '[ $rc -eq 0 ]'
 
 KINDS=(train eval surgery probe loops compare sweep demo)
@@ -76,9 +76,9 @@ check "sweep: names and errors from files are escaped" \
     'grep -q "&lt;script&gt;alert(&#39;name&#39;)" sweep/report.html && grep -q "&lt;b&gt;lower" sweep/report.html'
 check "sweep: counts the runs by status" 'grep -q "3 runs: 1 done, 1 failed, 1 pending." sweep/report.html'
 check "demo: links the pages of its parts" \
-    'for s in plain6 looped3x2 eval compare surgery; do grep -q "href=\"./$s/report.html\"" demo/report.html || exit 1; [ -s demo/$s/report.html ] || exit 1; done'
+    'for s in plain6/seed1 looped3x2/seed2 select eval compare/seed1 compare/seed2 surgery; do grep -q "href=\"./$s/report.html\"" demo/report.html || exit 1; [ -s demo/$s/report.html ] || exit 1; done'
 check "demo: prints its findings in plain words" \
-    'grep -q "In-context learning" demo_out.txt && grep -q "Looping, k = 5" demo_out.txt && grep -q "Surgery on looped3x2" demo_out.txt'
+    'grep -q "In-context learning" demo_out.txt && grep -q "Looping over the 2 seeds, k = 5" demo_out.txt && grep -q "Surgery on" demo_out.txt'
 check "compare: states a conclusion with the paired interval" 'grep -q "looped&#39;s error is .* × plain&#39;s" compare/report.html'
 
 # an SVG that could run code is linked, not inlined; its ids do not collide

@@ -108,8 +108,8 @@ check "a second --out on a busy directory fails" '[ $rc -eq 1 ]'
 check "... naming the holder" 'grep -q "two is locked by pid $pid on host $(hostname)" err.txt'
 "$BIN" train --resume two --train_steps 200 >out.txt 2>err.txt; rc=$?
 check "a --resume of a busy directory fails with the lock message" '[ $rc -eq 1 ] && grep -q "locked by pid $pid" err.txt'
-mkdir dtwo && ln -s ../two dtwo/plain6 # the demo's first run directory is the busy one
-"$BIN" demo --out dtwo --train_steps 6 --prompts 20 >out.txt 2>err.txt; rc=$?
+mkdir -p dtwo/plain6 && ln -s ../../two dtwo/plain6/seed1 # the demo's first run directory is the busy one
+"$BIN" demo --out dtwo --seeds 1 --train_steps 6 --prompts 20 >out.txt 2>err.txt; rc=$?
 check "a demo on a busy directory fails with the lock message" '[ $rc -eq 1 ] && grep -q "locked by pid $pid" err.txt'
 kill -INT $pid
 wait $pid; rc=$?
@@ -198,13 +198,13 @@ mkdir onlycsv && echo "step,loss" >onlycsv/metrics.csv
 check "--out refuses a directory with any run file" '[ $rc -eq 1 ] && grep -q "already holds a run (metrics.csv)" err.txt'
 
 # demo: a second demo in the same directory may not change the run
-"$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?
+"$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?
 check "demo exits 0" '[ $rc -eq 0 ]'
-"$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --learning_rate 0.01 >out.txt 2>err.txt; rc=$?
-check "demo refuses to resume with another learning rate" '[ $rc -eq 1 ] && grep -q "learning_rate is 0.01 here but 0.002" err.txt'
-"$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --batch_size 8 >out.txt 2>err.txt; rc=$?
+"$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --learning_rate 0.01 >out.txt 2>err.txt; rc=$?
+check "demo refuses to resume with another learning rate" '[ $rc -eq 1 ] && grep -q "learning_rate is 0.01 here but 0.001" err.txt'
+"$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 --batch_size 8 >out.txt 2>err.txt; rc=$?
 check "demo refuses to resume with another batch size" '[ $rc -eq 1 ] && grep -q "batch_size is 8 here but 64" err.txt'
-"$BIN" demo --out dm --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?
+"$BIN" demo --out dm --seeds 1 --train_steps 6 --warmup_steps 2 --prompts 20 --threads 1 >out.txt 2>err.txt; rc=$?
 check "a finished demo is only re-evaluated" '[ $rc -eq 0 ] && grep -q "already trained: 6 steps" out.txt'
 
 finish

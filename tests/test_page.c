@@ -1,7 +1,8 @@
 /* test_page.c: the HTML page of a result directory (src/page.h): escaping of
  * everything read from files, the SVG allow-list and per-figure ids, the
  * "value [lo, hi]" merge of interval columns, the CSV reader's quoting, the
- * surgery ranking the demo prints, and the refusals. */
+ * surgery ranking the demo prints, the demo's choice of model and its
+ * pooling over seeds, and the refusals. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,11 +232,144 @@ static void test_refusals(void **state) {
     drop_dir(d);
 }
 
+/* The demo's pooling of per-seed ratios: geometric mean, Student-t 90%
+ * interval over the seeds (2.920 for 3 seeds, not the normal 1.645). */
+static void test_pool_seeds(void **state) {
+    (void)state;
+    ic_page_est e;
+    const double same[3] = {0.5, 0.5, 0.5};
+    assert_int_equal(ic_page_pool_seeds(same, 3, &e), 0);
+    assert_true(fabs(e.v - 0.5) < 1e-12 && fabs(e.lo - 0.5) < 1e-12 && fabs(e.hi - 0.5) < 1e-12);
+    /* logs -ln4, 0, ln4: mean 0, sd ln4, half width 2.920 ln4 / sqrt(3) */
+    const double spread[3] = {0.25, 1, 4};
+    assert_int_equal(ic_page_pool_seeds(spread, 3, &e), 0);
+    const double half = 2.920 * log(4.0) / sqrt(3.0);
+    assert_true(fabs(e.v - 1) < 1e-12);
+    assert_true(fabs(e.lo - exp(-half)) < 1e-9 && fabs(e.hi - exp(half)) < 1e-9);
+    /* two seeds: 6.314 */
+    const double two[2] = {0.3, 0.4};
+    assert_int_equal(ic_page_pool_seeds(two, 2, &e), 0);
+    const double m = 0.5 * (log(0.3) + log(0.4)), h2 = 6.314 * fabs(log(0.4) - log(0.3)) / 2;
+    assert_true(fabs(e.v - exp(m)) < 1e-12 && fabs(e.lo - exp(m - h2)) < 1e-9 && fabs(e.hi - exp(m + h2)) < 1e-9);
+    const double one[1] = {0.7};
+    assert_int_equal(ic_page_pool_seeds(one, 1, &e), 0);
+    assert_true(fabs(e.v - 0.7) < 1e-12 && isnan(e.lo) && isnan(e.hi));
+    const double bad[2] = {0.5, 0};
+    assert_int_equal(ic_page_pool_seeds(bad, 2, &e), -1);
+    assert_true(isnan(e.v));
+    const double inf[2] = {0.5, INFINITY};
+    assert_int_equal(ic_page_pool_seeds(inf, 2, &e), -1);
+    assert_int_equal(ic_page_pool_seeds(same, 0, &e), -1);
+}
+
+/* The demo's choice of model: the lowest error at the k asked, a model with
+ * no finite error there is never chosen. */
+static void test_compare_best(void **state) {
+    (void)state;
+    char *d = make_dir();
+    put(d, "compare.json",
+        "{\"models\": ["
+        "{\"label\": \"a\", \"at_k\": [{\"k\": 5, \"err\": 0.1}, {\"k\": 10, \"err\": 0.30}]},"
+        "{\"label\": \"b\", \"at_k\": [{\"k\": 5, \"err\": 0.2}, {\"k\": 10, \"err\": 0.05}]},"
+        "{\"label\": \"c\", \"at_k\": [{\"k\": 5, \"err\": null}, {\"k\": 10, \"err\": null}]},"
+        "{\"label\": \"d\", \"at_k\": [{\"k\": 5, \"err\": 0.15}, {\"k\": 10, \"err\": 0.07}]}]}");
+    int i;
+    double e;
+    ic_err err;
+    assert_int_equal(ic_page_compare_best(d, 10, &i, &e, &err), 0);
+    assert_int_equal(i, 1);
+    assert_true(fabs(e - 0.05) < 1e-12);
+    assert_int_equal(ic_page_compare_best(d, 5, &i, &e, &err), 0);
+    assert_int_equal(i, 0);
+    assert_int_equal(ic_page_compare_best(d, 7, &i, &e, &err), -1);
+    assert_non_null(strstr(err.msg, "no model with a finite error at k = 7"));
+    drop_dir(d);
+}
+
+static void put_compare(const char *d, const char *sub, double e_plain, double e_looped, double ratio, double lo, double hi) {
+    char path[8192], text[1024];
+    ic_err err;
+    snprintf(path, sizeof path, "%s/%s", d, sub);
+    assert_int_equal(ic_mkdirs(path, &err), 0);
+    snprintf(text, sizeof text,
+             "{\"models\": [{\"label\": \"plain6\", \"at_k\": [{\"k\": 5, \"err\": %g, \"ratio\": 1}, {\"k\": 10, \"err\": %g, \"ratio\": 1}]},"
+             "{\"label\": \"looped3x2\", \"at_k\": [{\"k\": 5, \"err\": %g, \"ratio\": %g, \"ratio_lo90\": %g, \"ratio_hi90\": %g},"
+             "{\"k\": 10, \"err\": %g, \"ratio\": %g, \"ratio_lo90\": %g, \"ratio_hi90\": %g}]}]}",
+             e_plain, e_plain, e_looped, ratio, lo, hi, e_looped, ratio, lo, hi);
+    put(path, "compare.json", text);
+}
+
+static int has_line(char **l, int n, const char *needle) {
+    for (int i = 0; i < n; i++)
+        if (strstr(l[i], needle)) return 1;
+    return 0;
+}
+
+/* The demo findings of d hold yes1 and yes2 (when given) and never no. */
+static void expect_findings(const char *d, const char *yes1, const char *yes2, const char *no) {
+    char **l;
+    int n;
+    ic_err err;
+    assert_int_equal(ic_page_demo_findings(d, &l, &n, &err), 0);
+    int ok = has_line(l, n, yes1) && (!yes2 || has_line(l, n, yes2)) && (!no || !has_line(l, n, no));
+    if (!ok)
+        for (int i = 0; i < n; i++) fprintf(stderr, "line: %s\n", l[i]);
+    ic_page_lines_free(l, n);
+    assert_true(ok);
+}
+
+/* The demo's summary over seeds: "better across seeds" only when the
+ * interval over the seeds lies below 1, a plateau named per seed. */
+static void test_demo_seed_lines(void **state) {
+    (void)state;
+    char *d = make_dir(), path[8192];
+    ic_err err;
+    snprintf(path, sizeof path, "%s/eval", d);
+    assert_int_equal(ic_mkdirs(path, &err), 0);
+    char curve[512] = "[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0.04]";
+    char results[2048];
+    snprintf(results, sizeof results,
+             "{\"settings\": {\"standard\": {\"transformer\": {\"mean\": %s}, \"least_squares\": {\"mean\": %s}, "
+             "\"zero\": {\"mean\": %s}}}}", curve, curve, curve);
+    put(path, "results.json", results);
+    put(d, "demo.json",
+        "{\"n_dims\": 5, \"train_steps\": 100, \"target\": 0.05, \"plain\": \"plain6\", \"looped\": \"looped3x2\","
+        "\"model\": \"looped3x2/seed2\", \"model_label\": \"looped3x2 seed 2\", \"selection\": \"chosen on validation\","
+        "\"parts\": {\"eval\": \"eval\"}, \"compares\": [{\"seed\": 1, \"dir\": \"compare/seed1\"}, {\"seed\": 2, \"dir\": \"compare/seed2\"}]}");
+    /* both seeds lower: interval over the seeds [0.139, 0.858] */
+    put_compare(d, "compare/seed1", 0.1, 0.03, 0.3, 0.25, 0.35);
+    put_compare(d, "compare/seed2", 0.1, 0.04, 0.4, 0.35, 0.45);
+    expect_findings(d, "looped3x2 seed 2 (chosen on validation) has squared error / d 0.04 at k = 2d = 10",
+                    "looped3x2 is better than plain6 at this budget, across seeds", "plateau");
+    expect_findings(d, "Looping over the 2 seeds, k = 10", NULL, NULL);
+    /* seed 2 the other way round, and plain6 stuck there: no claim */
+    put_compare(d, "compare/seed2", 0.9, 0.04, 1.5, 1.3, 1.7);
+    expect_findings(d, "no consistent difference across seeds at this budget (looped3x2 lower in 1 of 2)",
+                    "seed 2, k = 10: looped3x2 0.04, plain6 0.9", "better than");
+    expect_findings(d, "plain6 did not leave the loss plateau", NULL, NULL);
+    /* both seeds lower, each interval below 1, but too far apart for the
+     * interval over two seeds: said per seed, not across seeds */
+    put_compare(d, "compare/seed1", 0.1, 0.01, 0.1, 0.08, 0.12);
+    put_compare(d, "compare/seed2", 0.1, 0.08, 0.8, 0.7, 0.9);
+    expect_findings(d, "looped3x2 is better than plain6 in each of the 2 seeds (every paired interval below 1), "
+                       "but 2 seeds are too few", NULL, "across seeds");
+    /* the same with seed 2's interval reaching 1: no claim */
+    put_compare(d, "compare/seed2", 0.1, 0.08, 0.8, 0.6, 1.01);
+    expect_findings(d, "(looped3x2 lower in 2 of 2)", NULL, "better than");
+    /* both seeds higher, tightly: plain better */
+    put_compare(d, "compare/seed1", 0.1, 0.2, 2.0, 1.8, 2.2);
+    put_compare(d, "compare/seed2", 0.1, 0.21, 2.1, 1.9, 2.3);
+    expect_findings(d, "plain6 is better than looped3x2 at this budget, across seeds", NULL, NULL);
+    drop_dir(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escaping),        cmocka_unit_test(test_svg_allow_list),
         cmocka_unit_test(test_interval_columns), cmocka_unit_test(test_surgery_findings),
         cmocka_unit_test(test_train_page),      cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_pool_seeds),      cmocka_unit_test(test_compare_best),
+        cmocka_unit_test(test_demo_seed_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -224,32 +224,64 @@ PY
 prc=$?
 check "loops of a NaN-predicting model: every loop kept, null error" '[ $rc -eq 0 ] && [ $prc -eq 0 ]'
 
-# the demo, shortened: both models trained, the three parts' files, the summary, the pages
-"$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
+# the demo, shortened: both models trained at two seeds, the parts' files, the summary, the pages
+"$BIN" demo --out demo --seeds 1,2 --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
 check "demo exits 0" '[ $rc -eq 0 ]'
-for f in demo.json report.html plain6/model.safetensors plain6/report.html looped3x2/model.safetensors \
-    eval/results.json eval/standard.svg eval/report.html compare/compare.json compare/report.html \
+for f in demo.json report.html plain6/seed1/model.safetensors plain6/seed2/report.html looped3x2/seed1/model.safetensors \
+    looped3x2/seed2/model.safetensors select/compare.json eval/results.json eval/standard.svg eval/report.html \
+    compare/seed1/compare.json compare/seed2/compare.json compare/seed2/report.html \
     surgery/skip-each.json surgery/duplicate-each.json surgery/shuffle.json surgery/loops.json surgery/report.html; do
     check "demo wrote $f" "[ -s demo/$f ]"
 done
 check "demo prints its three findings" \
-    'grep -q "1. In-context learning" out.txt && grep -q "2. Looping, k = 10" out.txt && grep -q "3. Surgery on looped3x2" out.txt'
+    'grep -q "1. In-context learning" out.txt && grep -q "2. Looping, seed 2, k = 10" out.txt && grep -q "2. Looping over the 2 seeds, k = 10" out.txt && grep -q "3. Surgery on" out.txt'
 python3 -c '
 import json
 r = json.load(open("demo/eval/results.json"))["settings"]["standard"]
 assert set(r) == {"transformer", "least_squares", "zero"}, set(r)
 assert abs(r["least_squares"]["mean"][10]) < 1e-6
-c = json.load(open("demo/compare/compare.json"))
-assert [m["label"] for m in c["models"]] == ["plain6", "looped3x2"]
+for s in (1, 2):
+    c = json.load(open("demo/compare/seed%d/compare.json" % s))
+    assert [m["label"] for m in c["models"]] == ["plain6", "looped3x2"]
+# parts 1 and 3 use the run with the lowest error at k = 10 on the validation prompts
+sel = json.load(open("demo/select/compare.json"))["models"]
+errs = [[a["err"] for a in m["at_k"] if a["k"] == 10][0] for m in sel]
+best = sel[errs.index(min(errs))]["label"]
+d = json.load(open("demo/demo.json"))
+assert len(sel) == 4 and d["model"] == best, (d["model"], best, errs)
+ev = [c for c in d["commands"] if c.startswith("iclab eval ")][0]
+su = [c for c in d["commands"] if c.startswith("iclab surgery ")][0]
+assert "demo/%s/model.safetensors" % best in ev and "demo/%s/model.safetensors" % best in su, (ev, su)
+assert "--seed 1717" in [c for c in d["commands"] if "/select" in c][0]
+assert d["seeds"] == [1, 2] and [c["dir"] for c in d["compares"]] == ["compare/seed1", "compare/seed2"]
 ' 2>err.txt
-check "demo: least squares ~0 at k = 10, the compare labels" '[ $? -eq 0 ]'
-"$BIN" demo --out demo --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
+check "demo: least squares ~0 at k = 10, the compare labels, the model chosen on the validation prompts" '[ $? -eq 0 ]'
+"$BIN" demo --out demo --seeds 1,2 --train_steps 20 --warmup_steps 5 --prompts 40 >out.txt 2>err.txt; rc=$?
 check "a finished demo trains nothing and skips the parts already done" \
-    '[ $rc -eq 0 ] && [ $(grep -c "already trained: 20 steps" out.txt) -eq 2 ] && [ $(grep -c "already done" out.txt) -eq 3 ]'
+    '[ $rc -eq 0 ] && [ $(grep -c "already trained: 20 steps" out.txt) -eq 4 ] && [ $(grep -c "already done" out.txt) -eq 5 ]'
 "$BIN" demo --out demo --n_layer 4 >out.txt 2>err.txt; rc=$?
 check "the demo refuses its architecture keys" '[ $rc -eq 2 ] && grep -q "architectures are fixed" err.txt'
+"$BIN" demo --out demo --seed 3 >out.txt 2>err.txt; rc=$?
+check "the demo refuses --seed (it has --seeds)" '[ $rc -eq 2 ] && grep -q "at each of --seeds" err.txt'
+"$BIN" demo --out demo --seeds 1,2,1 >out.txt 2>err.txt; rc=$?
+check "the demo refuses a seed given twice" '[ $rc -eq 2 ] && grep -q "seed 1 appears twice" err.txt'
+# Ctrl-C during the demo's trainings (one at a time here): the running one saves its state, the
+# runs not started yet are not started, exit 130; running it again resumes and finishes all
+DINT=(--out dint --seeds 1,2 --jobs 1 --train_steps 600 --warmup_steps 5 --batch_size 4 --n_embd 16 --prompts 20 --threads 1)
+"$BIN" demo "${DINT[@]}" >out.txt 2>err.txt &
+pid=$!
+for _ in $(seq 1 400); do [ -s dint/plain6/seed1/metrics.csv ] && [ "$(wc -l <dint/plain6/seed1/metrics.csv)" -gt 3 ] && break; sleep 0.05; done
+kill -INT $pid
+wait $pid; rc=$?
+check "an interrupted demo exits 130" '[ $rc -eq 130 ]'
+check "... having saved the run it was training, and started no other" \
+    '[ -s dint/plain6/seed1/state.safetensors ] && [ ! -e dint/looped3x2/seed1 ] && [ ! -e dint/plain6/seed2 ]'
+"$BIN" demo "${DINT[@]}" >out.txt 2>err.txt; rc=$?
+check "the demo run again resumes and finishes every run" \
+    '[ $rc -eq 0 ] && [ $(grep -c "trained [0-9]* steps" out.txt) -eq 4 ] && [ "$(for r in plain6/seed1 looped3x2/seed1 plain6/seed2 looped3x2/seed2; do tail -1 dint/$r/metrics.csv | cut -d, -f1; done | sort -u)" = 600 ]'
+check "... the interrupted run from where it stopped" 'grep "plain6/seed1: trained" out.txt | grep -qv "trained 600 steps"'
 # a task key given to the demo reaches its evaluation prompts too (they were plain linear, x_scale 1)
-"$BIN" demo --out demo2 --train_steps 2 --warmup_steps 1 --prompts 16 --x_scale 2 --threads 1 >out.txt 2>err.txt; rc=$?
+"$BIN" demo --out demo2 --seeds 1 --train_steps 2 --warmup_steps 1 --prompts 16 --x_scale 2 --threads 1 >out.txt 2>err.txt; rc=$?
 check "demo evaluates on the trained x_scale" '[ $rc -eq 0 ] && python3 -c "import json; assert json.load(open(\"demo2/eval/results.json\"))[\"task_spec\"][\"x_scale\"] == 2.0"'
 
 finish
