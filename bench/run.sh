@@ -42,6 +42,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 tiny=(--steps 1 --warmup 0 --n_layer 1 --n_embd 8 --n_head 1 --n_positions 2 --n_points 2)
 OMP_NUM_THREADS=$T build/iclab bench "${tiny[@]}" --threads "$T" --ceiling_s 2 --json >"$OUT/info.json"
 CEIL=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["fma_ceiling_gflops"])' "$OUT/info.json")
+BF16PEAK=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get("bf16_peak_gflops") or 0)' "$OUT/info.json")
 KSET=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["blas_kernels"])' "$OUT/info.json")
 # PyTorch: the kernels iclab runs, and as many BLAS threads as iclab
 torch_bench() { (cd bench && OPENBLAS_CORETYPE=$KSET OPENBLAS_NUM_THREADS=$T OMP_NUM_THREADS=$T $PY torch_bench.py "$@"); }
@@ -68,25 +69,56 @@ else:
 PY
 echo "steps of each side: two runs, interleaved (iclab, PyTorch, iclab, PyTorch); ms/step = each run's median"
 echo
-echo "| config | iclab ms/step | iclab GFLOP/s | % of ceiling | iclab peak RSS MB | PyTorch ms/step | PyTorch GFLOP/s | PyTorch peak RSS MB | iclab speed-up |"
+echo "| config | iclab ms/step | iclab GFLOP/s | % of ceiling (fp32 FMA; bf16 rows: bf16 peak) | iclab peak RSS MB | PyTorch ms/step | PyTorch GFLOP/s | PyTorch peak RSS MB | iclab speed-up |"
 echo "|---|---|---|---|---|---|---|---|---|"
 LOADS=()
-row() { # name steps args...
-    local name=$1 steps=$2 r
-    shift 2
+# row NAME KEY STEPS CEILING PRECISION ARGS...: iclab in PRECISION against
+# PyTorch in fp32. PyTorch runs once per config (KEY), with its fp32 row; the
+# bf16 row reuses those runs (PyTorch 1.13 has no bf16 training path to match).
+row() {
+    local name=$1 key=$2 steps=$3 ceil=$4 prec=$5 r
+    shift 5
     local l0
     l0=$(load)
     for r in 1 2; do
-        OMP_NUM_THREADS=$T build/iclab bench "$@" --threads "$T" --steps "$steps" --warmup 2 --ceiling_s 0 --json >"$OUT/ic$r.json"
-        [ $have_torch = 1 ] && torch_bench "$@" --threads "$T" --steps "$steps" --warmup 2 >"$OUT/pt$r.json"
+        OMP_NUM_THREADS=$T build/iclab bench "$@" --precision "$prec" --threads "$T" --steps "$steps" --warmup 2 \
+            --ceiling_s 0 --json >"$OUT/ic_${key}_$prec$r.json"
+        if [ $have_torch = 1 ] && [ ! -s "$OUT/pt_$key$r.json" ]; then
+            torch_bench "$@" --threads "$T" --steps "$steps" --warmup 2 >"$OUT/pt_$key$r.json"
+        fi
     done
     local pt=()
-    [ $have_torch = 1 ] && pt=("$OUT/pt1.json" "$OUT/pt2.json")
-    $PY bench/benchstat.py train "$name" "$CEIL" "$OUT/ic1.json" "$OUT/ic2.json" "${pt[@]}"
+    [ $have_torch = 1 ] && pt=("$OUT/pt_${key}1.json" "$OUT/pt_${key}2.json")
+    $PY bench/benchstat.py train "$name" "$ceil" "$OUT/ic_${key}_${prec}1.json" "$OUT/ic_${key}_${prec}2.json" "${pt[@]}"
     LOADS+=("$name: load average $l0 before, $(load) after")
 }
-row "small (d=5, e=64, 6 blocks, 4 heads, 11 points, batch 64)" 20 "${SMALL[@]}"
-[ "$ONLY" = small ] || row "standard (d=20, e=256, 12 blocks, 8 heads, 41 points, batch 64)" 5 "${STD[@]}"
+SN="small (d=5, e=64, 6 blocks, 4 heads, 11 points, batch 64)"
+TN="standard (d=20, e=256, 12 blocks, 8 heads, 41 points, batch 64)"
+row "$SN, fp32" small 20 "$CEIL" fp32 "${SMALL[@]}"
+[ "$ONLY" = small ] || row "$TN, fp32" std 5 "$CEIL" fp32 "${STD[@]}"
+# bf16 rows where this CPU and build can (iclab refuses otherwise, in one line)
+if OMP_NUM_THREADS=$T build/iclab bench "${tiny[@]}" --precision bf16 --threads "$T" --ceiling_s 0 --json >/dev/null 2>"$OUT/bf16.err"; then
+    row "$SN, bf16 (PyTorch: fp32)" small 20 "$BF16PEAK" bf16 "${SMALL[@]}"
+    [ "$ONLY" = small ] || row "$TN, bf16 (PyTorch: fp32)" std 5 "$BF16PEAK" bf16 "${STD[@]}"
+    BF16=1
+else
+    echo "| bf16 | $(head -c 200 "$OUT/bf16.err" | tr '\n|' '  ') | | | | | | | |"
+    BF16=0
+fi
+if [ $BF16 = 1 ]; then
+    echo
+    $PY - "$OUT" "$ONLY" <<'PY'
+import json, os, statistics, sys
+out, only = sys.argv[1], sys.argv[2]
+for key, name in (("small", "small"), ("std", "standard")):
+    if only == "small" and key == "std":
+        continue
+    ms = {p: [json.load(open(os.path.join(out, f"ic_{key}_{p}{r}.json")))["ms_per_step"] for r in (1, 2)]
+          for p in ("fp32", "bf16")}
+    f, b = statistics.median(ms["fp32"]), statistics.median(ms["bf16"])
+    print(f"{name}: iclab bf16 step {b:.1f} ms against fp32 {f:.1f} ms (medians of the two runs): {f / b:.2f}x")
+PY
+fi
 echo
 echo "| inference, 256 prompts per forward pass | iclab prompts/s | PyTorch prompts/s | iclab speed-up |"
 echo "|---|---|---|---|"

@@ -40,7 +40,7 @@
 #include "progress.h"
 #include "train.h"
 
-#define DEFAULT_SEEDS "1,2"
+#define DEFAULT_SEEDS "1"
 static const cli_opt OPTS[] = {
     {"out", "DIR", "runs/demo", "demo directory (an interrupted demo resumes from here)"},
     {"prompts", "N", "1280", "evaluation prompts of every part"},
@@ -58,7 +58,7 @@ static const cli_opt OPTS[] = {
 static const char *const DEMO_KEYS[][2] = {
     {"task", "linear_regression"}, {"n_dims", "5"},          {"n_positions", "11"},     {"n_points", "11"},
     {"n_embd", "64"},              {"n_head", "4"},          {"batch_size", "64"},      {"learning_rate", "1e-3"},
-    {"lr_schedule", "cosine"},     {"warmup_steps", "250"},  {"min_lr_ratio", "0.05"},  {"train_steps", "2500"},
+    {"lr_schedule", "cosine"},     {"warmup_steps", "500"},  {"min_lr_ratio", "0.05"},  {"train_steps", "5000"},
     {"log_every", "50"},           {"save_every", "500"},
 };
 /* What tells the runs apart; the demo sets these itself (seed: --seeds). */
