@@ -1631,7 +1631,10 @@ static int demo_lines(const char *dir, const json_t *o, lines *l, ic_err *err) {
                        stuck);
         }
     }
-    for (int j = 0; j < 2 && ns > 0; j++) {
+    if (ns == 1)
+        lines_addf(l, "2. One training seed: the interval above is over the prompts, not over training runs; "
+                   "--seeds 1,2,3,4 trains more seeds and pools the ratio over them.");
+    for (int j = 0; j < 2 && ns > 1; j++) {
         ic_page_est pool;
         if (ic_page_pool_seeds(ratio[j], ns, &pool)) {
             lines_addf(l, "2. Looping over the %d seeds, k = %d: a ratio is not a positive number; no pooled value.", ns,
@@ -1640,8 +1643,7 @@ static int demo_lines(const char *dir, const json_t *o, lines *l, ic_err *err) {
         }
         est_text(a, sizeof a, pool);
         char verdict[256];
-        if (ns < 2) snprintf(verdict, sizeof verdict, "one seed gives no interval over seeds");
-        else if (pool.hi < 1) snprintf(verdict, sizeof verdict, "%s is better than %s at this budget, across seeds", looped, plain);
+        if (pool.hi < 1) snprintf(verdict, sizeof verdict, "%s is better than %s at this budget, across seeds", looped, plain);
         else if (pool.lo > 1) snprintf(verdict, sizeof verdict, "%s is better than %s at this budget, across seeds", plain, looped);
         else if (n_below[j] == ns || n_above[j] == ns)
             snprintf(verdict, sizeof verdict, "%s is better than %s in each of the %d seeds (every paired interval %s 1), "

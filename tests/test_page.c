@@ -360,6 +360,14 @@ static void test_demo_seed_lines(void **state) {
     put_compare(d, "compare/seed1", 0.1, 0.2, 2.0, 1.8, 2.2);
     put_compare(d, "compare/seed2", 0.1, 0.21, 2.1, 1.9, 2.3);
     expect_findings(d, "plain6 is better than looped3x2 at this budget, across seeds", NULL, NULL);
+    /* one seed (the demo's default): the per-seed line and a line saying the
+     * interval is over prompts only; no pooled line over "1 seeds" */
+    put(d, "demo.json",
+        "{\"n_dims\": 5, \"train_steps\": 100, \"target\": 0.05, \"plain\": \"plain6\", \"looped\": \"looped3x2\","
+        "\"model\": \"looped3x2/seed1\", \"model_label\": \"looped3x2 seed 1\", \"selection\": \"chosen on validation\","
+        "\"parts\": {\"eval\": \"eval\"}, \"compares\": [{\"seed\": 1, \"dir\": \"compare/seed1\"}]}");
+    expect_findings(d, "One training seed: the interval above is over the prompts", "seed 1, k = 10: looped3x2 0.2, plain6 0.1",
+                    "Looping over the");
     drop_dir(d);
 }
 
