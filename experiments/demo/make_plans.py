@@ -15,6 +15,10 @@ CANDIDATES = {
                             "train_steps": 2500},
     "e64_b64_lr2e-3_2500": {"n_embd": 64, "n_head": 4, "batch_size": 64, "learning_rate": 2e-3, "warmup_steps": 250,
                             "train_steps": 2500},
+    # the looped experiment's recipe (configs/looped/*.json) at its 5,000 steps: affordable once the
+    # products ran on oneDNN (25 ms a step on one core); the demo's recipe
+    "e64_b64_lr1e-3_w500_5000": {"n_embd": 64, "n_head": 4, "batch_size": 64, "learning_rate": 1e-3,
+                                 "warmup_steps": 500, "train_steps": 5000},
 }
 
 for name in (sys.argv[1:] or CANDIDATES):
