@@ -14,7 +14,7 @@
 #   p1k2L2c1, p1k1L4c1           prelude / looped core / coda: 0,{1,2},3 x2 and 0,{1},2 x4
 #   p1k2L2c1_rand_signal         the first with random depth (mean 2, at most 4) and the signal
 # then evaluates each (eval with least squares, loops 1..40, loops with halting
-# at 1e-3) on the same prompts. Budget: docs/experiments/structure.md.
+# at 1e-3) on the same prompts. Budget: experiments/structure/README.md.
 #
 # usage: bash experiments/structure/run.sh [OUT] [SEEDS] [STEPS] [JOBS]
 #   OUT   run root (default runs/structure); rerun to resume
