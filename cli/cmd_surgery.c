@@ -31,7 +31,7 @@ static const cli_opt OPTS[] = {
     CLI_OPT_SEED("4242", "seed of the evaluation prompts"),
     CLI_OPT_BOOTSTRAP("bootstrap resamples for the intervals (0: none)"),
     {"shuffles", "N", "20", "shuffle: seeds 1..N", CLI_INT, 1, 100000, OFF(shuffles)},
-    {"span", "A-B", "1-(slots-2)", "shuffle: the slots permuted", CLI_STR_OPT, 0, 0, OFF(span)},
+    {"span", "A-B", "1-(slots-2)", "shuffle: the slots permuted (default the middle; the whole body when the middle has < 2 slots)", CLI_STR_OPT, 0, 0, OFF(span)},
     {"par_loops", "LIST", "1,2", "parallel: how many times the parallel step is applied", CLI_STR_OPT, 0, 0, OFF(par_loops)},
     {"max_loops", "N", "max(20, 4 x trained loops)", "loops: run the body 1..N times", CLI_INT, 0, IC_MAX_LOOPS,
      OFF(max_loops)},

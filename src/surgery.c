@@ -152,7 +152,10 @@ int ic_sweep_variants(ic_sweep_kind kind, const ic_schedule *base, int n_layer, 
         break;
     case IC_SWEEP_SHUFFLE: {
         int lo = o->span_lo, hi = o->span_hi;
-        if (lo < 0) { lo = S > 2 ? 1 : 0; hi = S > 2 ? S - 2 : S - 1; }
+        /* default: the middle 1..S-2 (first and last fixed, as in the seed's
+         * shuffles) when it has 2 or more slots, else the whole body (a 3-slot
+         * looped core, e.g., has a middle of one slot) */
+        if (lo < 0) { lo = S > 3 ? 1 : 0; hi = S > 3 ? S - 2 : S - 1; }
         if (hi <= lo || hi >= S) {
             rc = ic_errf(err, "shuffle: span %d-%d is not 2 or more slots of the body's 0..%d", lo, hi, S - 1);
             break;

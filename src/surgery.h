@@ -52,7 +52,8 @@ int ic_sweep_parse_list(const char *list, int *want, ic_err *err);
 
 typedef struct {
     int shuffles;             /* shuffle: seeds 1..shuffles */
-    int span_lo, span_hi;     /* shuffle: slots permuted; span_lo < 0: 1..slots-2 */
+    int span_lo, span_hi;     /* shuffle: slots permuted; span_lo < 0: 1..slots-2, or 0..slots-1
+                               * when that middle has fewer than 2 slots */
     int par_loops[IC_SWEEP_MAX_PAR]; /* parallel: the K values */
     int n_par_loops;
     int max_loops;            /* loops: 1..max_loops */

@@ -109,6 +109,20 @@ static void test_sweep_variants(void **st) {
         assert_int_equal(v[i].sched.steps[3], 3);
     }
     free(v);
+    {   /* a 3-slot body (a looped3x2 core): its middle is one slot, so the default
+         * span is the whole body; some seed must move the first slot */
+        ic_schedule three = base;
+        three.n = 3;
+        ic_sweep_opts o3;
+        ic_sweep_opts_default(&o3, &three);
+        assert_int_equal(ic_sweep_variants(IC_SWEEP_SHUFFLE, &three, 3, &o3, &v, &nv, &err), 0);
+        assert_int_equal(nv, o3.shuffles);
+        assert_string_equal(v[0].label, "shuffle(0-2,1)");
+        int moved_first = 0;
+        for (int i = 0; i < nv; i++) moved_first |= v[i].sched.steps[0] != 0;
+        assert_true(moved_first);
+        free(v);
+    }
     assert_int_equal(ic_sweep_variants(IC_SWEEP_LOOPS, &base, 4, &o, &v, &nv, &err), 0);
     assert_int_equal(v[6].sched.loops, 7);
     assert_int_equal(v[6].sched.loss_loops, 1);
