@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Experiment 2 of issue 19 (docs/experiments/tasks): plain6 against looped3x2 (and the
+# best structure of experiments/structure) on three of Garg et al.'s tasks at d = 5,
+# then a surgery profile of each trained model. A thin wrapper of `iclab sweep`:
+#   sparse_*  sparse linear regression, 2 of 5 coordinates non-zero, 11 points
+#   relu_*    2-layer ReLU networks (100 hidden units), 21 points
+#   tree_*    depth-4 decision trees, 21 points
+# each with plain6 (6 blocks) and looped3x2 (3 blocks x 2 loops, injection); 3 seeds, 5,000 steps (the looped
+# experiment's recipe); then eval (the task's baselines) and surgery (skip, duplicate,
+# swap, 10 shuffles; 1,280 prompts). Budget: experiments/tasks/README.md.
+#
+# usage: bash experiments/tasks/run.sh [OUT] [SEEDS] [STEPS] [JOBS]
+#   OUT   run root (default runs/tasks); rerun to resume
+#   SEEDS training seeds (default "1 2 3")
+#   STEPS training steps per run (default 5000)
+#   JOBS  runs in parallel, one thread each (default 2)
+# environment: ONLY (a comma list of config names, default all)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:-runs/tasks}
+SEEDS=${2:-"1 2 3"}
+STEPS=${3:-5000}
+JOBS=${4:-2}
+only=()
+[ -n "${ONLY:-}" ] && only=(--only "$ONLY")
+make -s build/iclab
+${MPIRUN:-} build/iclab sweep --plan experiments/tasks/plan.json --out "$OUT" --seeds "$(echo $SEEDS | tr ' ' ',')" \
+    --train_steps "$STEPS" --jobs "$JOBS" "${only[@]}" || echo "some runs failed: see the table above and $OUT/summary.csv"
