@@ -65,7 +65,8 @@ static inline uint16_t f32_to_bf16(float f) {
 }
 
 /* AVX512_BF16's conversion (vcvtneps2bf16: nearest-even, NaN kept quiet, the
- * same results as f32_to_bf16) is ~4x faster than the portable loop, which
+ * same results as f32_to_bf16 except that it flushes subnormal inputs to
+ * zero, which products tolerate and files must not: ic_bf16_bits) is ~4x faster than the portable loop, which
  * gcc vectorises poorly; bf16 products run only where the CPU has it
  * (ic_precision_check), but a test may force them elsewhere. */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -96,6 +97,10 @@ void ic_bf16_round(float *out, const float *x, size_t n) {
         const uint32_t u = (uint32_t)f32_to_bf16(x[i]) << 16;
         memcpy(&out[i], &u, sizeof u);
     }
+}
+
+void ic_bf16_bits(uint16_t *out, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = f32_to_bf16(x[i]);
 }
 
 /* ---------------- OpenBLAS ---------------- */

@@ -86,6 +86,11 @@ void ic_gemm_run(ic_gemm *g, ic_gemm_kind kind, int ta, int tb, int M, int N, in
 /* Round to bf16 (nearest, ties to even; NaN stays NaN) and back: what a bf16
  * product reads. x may equal out. */
 void ic_bf16_round(float *out, const float *x, size_t n);
+/* The same rounding as bf16 bits (little-endian-independent values): out[i]
+ * is the upper half of the fp32 bits of ic_bf16_round(x[i]). The portable
+ * loop, not AVX512_BF16's conversion, which flushes subnormal inputs to zero:
+ * files written with it (checkpoint.c) are the same on every CPU. */
+void ic_bf16_bits(uint16_t *out, const float *x, size_t n);
 
 /* The name of the kernel oneDNN chose for a product (e.g. "brg:avx512_core_bf16"),
  * or "openblas sgemm"; for benchmarks. buf gets at most len bytes. */
