@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "gemm.h"
 #include "safetensors.h"
 
 void ic_checkpoint_tensor_name(int k, int b, char *buf, size_t len) {
@@ -114,6 +115,32 @@ static char *schedule_json(const ic_schedule *s) {
 int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s,
                        const char *const *extra_keys, const char *const *extra_vals, int n_extra,
                        ic_err *err) {
+    return ic_checkpoint_save_as(path, m, s, IC_PREC_FP32, extra_keys, extra_vals, n_extra, err);
+}
+
+/* m's parameters as bf16 bits in the parameter layout (malloc'ed), or NULL
+ * with err filled: out of memory, or a weight beyond bf16's range (it would
+ * round to an infinity, which no loader accepts). */
+static uint16_t *params_bf16(const ic_model *m, ic_err *err) {
+    uint16_t *h = malloc((m->num_params ? m->num_params : 1) * sizeof *h);
+    if (!h) {
+        ic_errf(err, "out of memory for the bf16 copy of %zu parameters", m->num_params);
+        return NULL;
+    }
+    ic_bf16_bits(h, m->params_mem, m->num_params);
+    for (size_t i = 0; i < m->num_params; i++)
+        if ((h[i] & 0x7f80u) == 0x7f80u) {
+            ic_errf(err, "parameter %zu (%g) is not finite in bf16 (beyond its range, about 3.39e38); "
+                    "write this model as fp32", i, (double)m->params_mem[i]);
+            free(h);
+            return NULL;
+        }
+    return h;
+}
+
+int ic_checkpoint_save_as(const char *path, const ic_model *m, const ic_schedule *s, ic_precision dtype,
+                          const char *const *extra_keys, const char *const *extra_vals, int n_extra,
+                          ic_err *err) {
     const ic_config *c = &m->cfg;
     ic_schedule def;
     if (!s) {
@@ -128,9 +155,14 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
     const char **keys = calloc((size_t)n_extra + 4, sizeof *keys);
     const char **vals = calloc((size_t)n_extra + 4, sizeof *vals);
     char *cj = config_json(c), *sj = schedule_json(s), *crc = NULL;
+    uint16_t *half = NULL; /* bf16: the parameters' bits, in the parameter layout */
     int rc = -1;
     if (!ts || !names || !keys || !vals || !cj || !sj) {
         ic_errf(err, "out of memory");
+        goto done;
+    }
+    if (dtype == IC_PREC_BF16 && !(half = params_bf16(m, err))) {
+        ic_err_prefix(err, "%s", path);
         goto done;
     }
     // PyTorch state_dict order: the global tensors before the first per-block one (read_in, wpe),
@@ -143,9 +175,10 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
         char *nm = names + (size_t)j * 64;                                           \
         ic_checkpoint_tensor_name((k), (b), nm, 64);                                 \
         ts[j].name = nm;                                                             \
-        ts[j].dtype = ST_F32;                                                        \
+        ts[j].dtype = half ? ST_BF16 : ST_F32;                                       \
         ts[j].ndim = ic_param_shape(c, (k), ts[j].shape);                            \
         ts[j].data = ic_model_tensor(m, (k), (b));                                   \
+        if (half) ts[j].data = half + (ic_model_tensor(m, (k), (b)) - m->params_mem);  \
         j++;                                                                         \
     } while (0)
     for (int k = 0; k < first_blk; k++) ADD(k, 0);
@@ -164,7 +197,7 @@ int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s
     for (int i = 0; i < n_extra; i++) { keys[4 + i] = extra_keys[i]; vals[4 + i] = extra_vals[i]; }
     rc = st_write_file(path, ts, j, keys, vals, n_extra + 4, err);
 done:
-    free(ts); free(names); free(keys); free(vals); free(cj); free(sj); free(crc);
+    free(ts); free(names); free(keys); free(vals); free(cj); free(sj); free(crc); free(half);
     return rc;
 }
 
@@ -410,4 +443,41 @@ int ic_checkpoint_load_run(const char *path, ic_model *m, ic_schedule *s, int n_
 int ic_checkpoint_load(const char *path, ic_model *m, ic_schedule *s, int n_head,
                        char *notice, size_t notice_len, ic_err *err) {
     return ic_checkpoint_load_run(path, m, s, n_head, notice, notice_len, NULL, err);
+}
+
+int ic_checkpoint_convert(const char *in_path, const char *out_path, ic_precision dtype, int n_head,
+                          ic_config *cfg, ic_err *err) {
+    if (ic_same_file(in_path, out_path) == 1)
+        return ic_errf(err, "%s: the output is the input file; write the converted model elsewhere", out_path);
+    st_file f;
+    if (st_read_file(in_path, &f, err)) return -1;
+    ic_model m;
+    ic_schedule *s = malloc(sizeof *s);
+    const char **keys = calloc((size_t)f.n_meta + 1, sizeof *keys), **vals = calloc((size_t)f.n_meta + 1, sizeof *vals);
+    int rc = -1, n = 0;
+    memset(&m, 0, sizeof m);
+    if (!s || !keys || !vals) {
+        ic_errf(err, "out of memory");
+        goto done;
+    }
+    if (ic_checkpoint_load_st(&f, &m, s, n_head, NULL, 0, err)) {
+        ic_err_prefix(err, "%s", in_path);
+        goto done;
+    }
+    for (int i = 0; i < f.n_meta; i++) {
+        const char *k = f.meta_keys[i];
+        if (strcmp(k, "format") && strcmp(k, "iclab_config") && strcmp(k, "iclab_schedule") && strcmp(k, IC_CHECKSUM_KEY)) {
+            keys[n] = k;
+            vals[n++] = f.meta_vals[i];
+        }
+    }
+    rc = ic_checkpoint_save_as(out_path, &m, s, dtype, keys, vals, n, err);
+    if (rc == 0 && cfg) *cfg = m.cfg;
+done:
+    ic_model_free(&m);
+    st_free(&f);
+    free(s);
+    free(keys);
+    free(vals);
+    return rc;
 }

@@ -29,6 +29,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "gemm.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -50,6 +51,24 @@ int ic_check_finite(const char *name, const float *x, size_t n, ic_err *err);
 int ic_checkpoint_save(const char *path, const ic_model *m, const ic_schedule *s,
                        const char *const *extra_keys, const char *const *extra_vals, int n_extra,
                        ic_err *err);
+
+/* Same, with the tensors in dtype: IC_PREC_FP32 (F32, what ic_checkpoint_save
+ * writes) or IC_PREC_BF16 (BF16: each weight rounded to nearest, ties to even,
+ * by gemm.h's ic_bf16_bits; half the bytes). Every loader widens BF16 back to
+ * fp32 exactly. A weight beyond bf16's range (|x| >= ~3.39e38) is refused,
+ * naming its index. */
+int ic_checkpoint_save_as(const char *path, const ic_model *m, const ic_schedule *s, ic_precision dtype,
+                          const char *const *extra_keys, const char *const *extra_vals, int n_extra,
+                          ic_err *err);
+
+/* Rewrites the model checkpoint in_path (F32, BF16, F16 or F64 tensors) as
+ * out_path with its tensors in dtype; loaded and checked like any checkpoint
+ * (checksums, names, shapes, finite values; n_head as ic_checkpoint_load).
+ * Metadata entries other than those ic_checkpoint_save_as writes (train_step,
+ * iclab_run_config, ...) are kept as they are. out_path is written atomically
+ * and may not be in_path's file. *cfg (may be NULL) receives the model's config. */
+int ic_checkpoint_convert(const char *in_path, const char *out_path, ic_precision dtype, int n_head,
+                          ic_config *cfg, ic_err *err);
 
 /* Loads path into a new model m (ic_model_create'd here; caller frees with
  * ic_model_free) and its schedule into *s. n_head: 0 to take it from the

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "adam.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "eval.h"
+#include "gemm.h"
 #include "model.h"
 #include "safetensors.h"
 #include "testutil.h"
@@ -352,6 +355,246 @@ static void test_adam_matches_reference(void **st) {
     free(p1); free(p2); free(g);
 }
 
+/* ---------------- BF16 checkpoints (checkpoint_dtype bf16) ---------------- */
+
+static float f32_of_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The file's bytes and its header as JSON (the layout as written, not as our reader sees it). */
+static json_t *read_header(const char *path, uint8_t **bytes, size_t *size, size_t *data_start) {
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    *size = (size_t)ftell(fp);
+    rewind(fp);
+    *bytes = malloc(*size);
+    assert_int_equal(fread(*bytes, 1, *size, fp), *size);
+    fclose(fp);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | (*bytes)[i];
+    *data_start = 8 + (size_t)n;
+    json_t *h = json_loadb((const char *)*bytes + 8, (size_t)n, 0, NULL);
+    assert_non_null(h);
+    return h;
+}
+
+/* The BF16 layout byte by byte: every tensor's dtype "BF16", its shape as in
+ * the F32 file, contiguous data_offsets of 2 bytes per element in the F32
+ * file's order, and the exact little-endian bf16 bits of known weights:
+ * round to nearest, ties to even (both directions), negative zero, a
+ * subnormal (kept, not flushed), the largest weight that stays finite. */
+static void test_bf16_layout(void **st) {
+    (void)st;
+    ic_model m;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    ic_model_init_weights(&m, 7);
+    static const struct { uint32_t f32; uint16_t bf16; } K[] = {
+        {0x3f800000u, 0x3f80}, /* 1.0 */
+        {0x3f808000u, 0x3f80}, /* 1 + 2^-8: a tie, down to the even 0x3f80 (truncation agrees) */
+        {0x3f818000u, 0x3f82}, /* a tie above the odd 0x3f81: up to the even 0x3f82 (truncation: 0x3f81) */
+        {0x3f80ffffu, 0x3f81}, /* just below the next bf16: up (truncation: 0x3f80) */
+        {0x3f808001u, 0x3f81}, /* just above a tie: up */
+        {0xc0200000u, 0xc020}, /* -2.5 */
+        {0x80000000u, 0x8000}, /* -0.0 keeps its sign */
+        {0x00000000u, 0x0000}, /* +0.0 */
+        {0x000116c2u, 0x0001}, /* 1e-40, subnormal: rounded, not flushed to zero */
+        {0xbf7fffffu, 0xbf80}, /* -(1 - 2^-24): carries into the exponent, -1.0 */
+        {0x7f7f7fffu, 0x7f7f}, /* the largest fp32 that rounds to a finite bf16 */
+    };
+    const int nk = (int)(sizeof K / sizeof *K);
+    float *w = ic_model_tensor(&m, IC_P_READ_IN_W, 0); /* the file's first tensor, [8,4] */
+    for (int i = 0; i < nk; i++) w[i] = f32_of_bits(K[i].f32);
+    const char *kk[] = {"note"}, *vv[] = {"kept"};
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("l32.safetensors"), &m, NULL, kk, vv, 1, &err), 0);
+    assert_int_equal(ic_checkpoint_save_as(tu_tmp_path("l16.safetensors"), &m, NULL, IC_PREC_BF16, kk, vv, 1, &err), 0);
+    uint8_t *b32, *b16;
+    size_t n32, n16, d32, d16;
+    json_t *h32 = read_header(tu_tmp_path("l32.safetensors"), &b32, &n32, &d32);
+    json_t *h16 = read_header(tu_tmp_path("l16.safetensors"), &b16, &n16, &d16);
+    assert_int_equal(json_object_size(h16), json_object_size(h32));
+    assert_int_equal(n16 - d16, (n32 - d32) / 2); /* the data: half the bytes */
+    assert_int_equal(n32 - d32, m.num_params * 4);
+    // the same tensors in the same order, BF16, the same shapes, offsets at 2 bytes per element
+    void *it32 = json_object_iter(h32), *it16 = json_object_iter(h16);
+    json_int_t off = 0;
+    int n_tensors = 0;
+    for (; it32 && it16; it32 = json_object_iter_next(h32, it32), it16 = json_object_iter_next(h16, it16)) {
+        assert_string_equal(json_object_iter_key(it16), json_object_iter_key(it32));
+        if (!strcmp(json_object_iter_key(it16), "__metadata__")) continue;
+        json_t *t16 = json_object_iter_value(it16), *t32 = json_object_iter_value(it32);
+        assert_string_equal(json_string_value(json_object_get(t16, "dtype")), "BF16");
+        assert_string_equal(json_string_value(json_object_get(t32, "dtype")), "F32");
+        assert_true(json_equal(json_object_get(t16, "shape"), json_object_get(t32, "shape")));
+        json_int_t numel = 1;
+        json_t *sh = json_object_get(t16, "shape");
+        for (size_t i = 0; i < json_array_size(sh); i++) numel *= json_integer_value(json_array_get(sh, i));
+        json_t *o16 = json_object_get(t16, "data_offsets"), *o32 = json_object_get(t32, "data_offsets");
+        assert_int_equal(json_integer_value(json_array_get(o16, 0)), off);
+        assert_int_equal(json_integer_value(json_array_get(o16, 1)), off + 2 * numel);
+        assert_int_equal(json_integer_value(json_array_get(o32, 0)), 2 * off);
+        off += 2 * numel;
+        n_tensors++;
+    }
+    assert_null(it32);
+    assert_null(it16);
+    assert_int_equal(n_tensors, 7 + 12 * 3);
+    assert_int_equal((size_t)off, n16 - d16);
+    // the first tensor's first bytes: the known weights' bf16 bits, little endian
+    json_t *first = json_object_get(h16, "_read_in.weight");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(first, "data_offsets"), 0)), 0);
+    for (int i = 0; i < nk; i++) {
+        const uint16_t got = (uint16_t)(b16[d16 + 2 * i] | b16[d16 + 2 * i + 1] << 8);
+        if (got != K[i].bf16) fprintf(stderr, "weight %d (fp32 bits %08x): bf16 %04x, expected %04x\n", i, K[i].f32, got, K[i].bf16);
+        assert_int_equal(got, K[i].bf16);
+    }
+    // every other weight: the upper half of its bf16-rounded fp32 bits
+    float *r = malloc(m.num_params * sizeof *r);
+    ic_bf16_round(r, m.params_mem, m.num_params);
+    st_file f;
+    assert_int_equal(st_read_file(tu_tmp_path("l16.safetensors"), &f, &err), 0);
+    for (int t = 0; t < f.n_tensors; t++) {
+        const float *src = NULL;
+        for (int k = 0; k < IC_NUM_PARAM_TENSORS && !src; k++)
+            for (int b = 0; b < (ic_param_is_per_block(k) ? CFG.n_layer : 1) && !src; b++) {
+                char nm[96];
+                ic_checkpoint_tensor_name(k, b, nm, sizeof nm);
+                if (!strcmp(nm, f.tensors[t].name)) src = ic_model_tensor(&m, k, b);
+            }
+        assert_non_null(src);
+        const float *rr = r + (src - m.params_mem);
+        for (uint64_t i = 0; i < f.tensors[t].numel; i++) {
+            uint32_t u;
+            memcpy(&u, &rr[i], sizeof u);
+            const uint8_t *p = b16 + d16 + f.tensors[t].begin + 2 * i;
+            assert_int_equal(p[0] | p[1] << 8, u >> 16);
+        }
+    }
+    // the metadata: the same keys; the checksums are those of the BF16 bytes (verified on load)
+    assert_string_equal(st_meta(&f, "note"), "kept");
+    assert_string_equal(st_meta(&f, "format"), "iclab-1");
+    assert_int_equal(ic_checksums_verify(&f, 1, &err), 0);
+    st_free(&f);
+    free(r);
+    json_decref(h32);
+    json_decref(h16);
+    free(b32);
+    free(b16);
+    ic_model_free(&m);
+}
+
+/* F32 model -> BF16 file -> load: exactly the bf16-rounded weights (the
+ * loader widens bit for bit), the same config and schedule; the same
+ * predictions as the fp32 model with bf16-rounded weights, bit for bit; a
+ * converted F32 file of the BF16 one holds the same weights; a weight beyond
+ * bf16's range is refused with one line and no file. */
+static void test_bf16_roundtrip_and_predictions(void **st) {
+    (void)st;
+    ic_model m, l, c;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    ic_model_init_weights(&m, 11);
+    ic_schedule s, ls;
+    ic_schedule_default(&s, CFG.n_layer);
+    assert_int_equal(ic_schedule_parse(&s, "0,1,1,2", NULL, 0, &err), 0);
+    s.loops = 2;
+    assert_int_equal(ic_checkpoint_save_as(tu_tmp_path("r16.safetensors"), &m, &s, IC_PREC_BF16, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("r16.safetensors"), &l, &ls, 0, NULL, 0, &err), 0);
+    assert_memory_equal(&l.cfg, &CFG, sizeof CFG);
+    assert_int_equal(ls.n, 4);
+    assert_int_equal(ls.loops, 2);
+    ic_model r; /* the fp32 model with bf16-rounded weights */
+    assert_int_equal(ic_model_create(&r, &CFG, &err), 0);
+    ic_bf16_round(r.params_mem, m.params_mem, m.num_params);
+    assert_memory_equal(l.params_mem, r.params_mem, m.num_params * sizeof(float));
+    assert_memory_not_equal(l.params_mem, m.params_mem, m.num_params * sizeof(float)); /* it did round */
+    // predictions: the loaded model and the rounded one, the same pass, bit for bit
+    const int B = 5, n = CFG.n_positions;
+    tu_rng g = tu_rng_make(3);
+    float *xs = tu_falloc((size_t)B * n * CFG.n_dims), *ys = tu_falloc((size_t)B * n);
+    float *p1 = tu_falloc((size_t)B * n), *p2 = tu_falloc((size_t)B * n), *p3 = tu_falloc((size_t)B * n);
+    tu_fill_f(&g, xs, (size_t)B * n * CFG.n_dims, 1.0, 0.0);
+    tu_fill_f(&g, ys, (size_t)B * n, 1.0, 0.0);
+    assert_int_equal(ic_model_predict(&l, &ls, xs, ys, B, n, B, p1, &err), 0);
+    assert_int_equal(ic_model_predict(&r, &s, xs, ys, B, n, B, p2, &err), 0);
+    assert_int_equal(ic_model_predict(&m, &s, xs, ys, B, n, B, p3, &err), 0);
+    assert_memory_equal(p1, p2, sizeof(float) * (size_t)B * n);
+    assert_memory_not_equal(p1, p3, sizeof(float) * (size_t)B * n); /* the unrounded model differs */
+    // BF16 -> F32 (the converter): the same weights, now F32; the metadata entries it does not own kept
+    const char *kk[] = {"train_step"}, *vv[] = {"17"};
+    assert_int_equal(ic_checkpoint_save_as(tu_tmp_path("r16m.safetensors"), &m, &s, IC_PREC_BF16, kk, vv, 1, &err), 0);
+    ic_config cc;
+    assert_int_equal(ic_checkpoint_convert(tu_tmp_path("r16m.safetensors"), tu_tmp_path("r32.safetensors"), IC_PREC_FP32, 0, &cc, &err), 0);
+    assert_int_equal(cc.n_embd, CFG.n_embd);
+    assert_int_equal(ic_checkpoint_load(tu_tmp_path("r32.safetensors"), &c, &ls, 0, NULL, 0, &err), 0);
+    assert_memory_equal(c.params_mem, r.params_mem, m.num_params * sizeof(float));
+    st_file f;
+    assert_int_equal(st_read_file(tu_tmp_path("r32.safetensors"), &f, &err), 0);
+    assert_int_equal(f.tensors[0].dtype, ST_F32);
+    assert_string_equal(st_meta(&f, "train_step"), "17");
+    st_free(&f);
+    ic_model_free(&c);
+    // F32 -> BF16 by the converter: the same bytes as writing BF16 directly
+    assert_int_equal(ic_checkpoint_save(tu_tmp_path("r32b.safetensors"), &m, &s, NULL, NULL, 0, &err), 0);
+    assert_int_equal(ic_checkpoint_convert(tu_tmp_path("r32b.safetensors"), tu_tmp_path("r16c.safetensors"), IC_PREC_BF16, 0, NULL, &err), 0);
+    uint8_t *ba, *bb;
+    size_t na, nb, da, db;
+    json_t *ha = read_header(tu_tmp_path("r16.safetensors"), &ba, &na, &da), *hb = read_header(tu_tmp_path("r16c.safetensors"), &bb, &nb, &db);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ba, bb, na);
+    json_decref(ha);
+    json_decref(hb);
+    free(ba);
+    free(bb);
+    // the converter refuses to write over its input
+    assert_int_equal(ic_checkpoint_convert(tu_tmp_path("r16.safetensors"), tu_tmp_path("r16.safetensors"), IC_PREC_FP32, 0, NULL, &err), -1);
+    assert_null(strchr(err.msg, '\n'));
+    // beyond bf16's range: refused, naming the parameter, nothing written
+    m.params_mem[5] = f32_of_bits(0x7f7f8000u); /* rounds up to +inf in bf16 */
+    assert_int_equal(ic_checkpoint_save_as(tu_tmp_path("inf.safetensors"), &m, &s, IC_PREC_BF16, NULL, NULL, 0, &err), -1);
+    assert_non_null(strstr(err.msg, "parameter 5"));
+    assert_non_null(strstr(err.msg, "inf.safetensors"));
+    assert_null(strchr(err.msg, '\n'));
+    assert_int_equal(access(tu_tmp_path("inf.safetensors"), F_OK), -1);
+    free(xs); free(ys); free(p1); free(p2); free(p3);
+    ic_model_free(&r);
+    ic_model_free(&l);
+    ic_model_free(&m);
+}
+
+/* Malformed BF16 tensors: an odd byte count, bytes for another count, a
+ * dtype name that does not exist; each refused with one line naming the
+ * tensor or the dtype. */
+static void test_bf16_malformed(void **st) {
+    (void)st;
+    static const struct { const char *header, *want; size_t data; } C[] = {
+        {"{\"_read_in.weight\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,5]}}", "_read_in.weight", 5},
+        {"{\"_read_in.weight\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,12]}}", "_read_in.weight", 12},
+        {"{\"_read_in.weight\":{\"dtype\":\"BF17\",\"shape\":[3],\"data_offsets\":[0,6]}}", "BF17", 6},
+    };
+    for (size_t i = 0; i < sizeof C / sizeof *C; i++) {
+        const size_t hl = strlen(C[i].header);
+        uint8_t buf[256] = {0};
+        for (int k = 0; k < 8; k++) buf[k] = (uint8_t)(hl >> (8 * k));
+        memcpy(buf + 8, C[i].header, hl);
+        FILE *fp = fopen(tu_tmp_path("bad16.safetensors"), "wb");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(buf, 1, 8 + hl + C[i].data, fp), 8 + hl + C[i].data);
+        fclose(fp);
+        ic_model l;
+        ic_schedule s;
+        ic_err err;
+        assert_int_equal(ic_checkpoint_load(tu_tmp_path("bad16.safetensors"), &l, &s, 2, NULL, 0, &err), -1);
+        if (!strstr(err.msg, C[i].want)) fprintf(stderr, "case %zu: %s\n", i, err.msg);
+        assert_non_null(strstr(err.msg, C[i].want));
+        assert_non_null(strstr(err.msg, "bad16.safetensors"));
+        assert_null(strchr(err.msg, '\n'));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_bit_exact),
@@ -361,6 +604,9 @@ int main(void) {
         cmocka_unit_test(test_schedule_parallel_roundtrip),
         cmocka_unit_test(test_config_keys),
         cmocka_unit_test(test_adam_matches_reference),
+        cmocka_unit_test(test_bf16_layout),
+        cmocka_unit_test(test_bf16_roundtrip_and_predictions),
+        cmocka_unit_test(test_bf16_malformed),
     };
     return cmocka_run_group_tests(tests, tu_tmp_setup, tu_tmp_teardown);
 }
