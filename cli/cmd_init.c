@@ -39,7 +39,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     cfg_json = ic_run_config_to_json(cfg);
     const char *keys[] = {"iclab_run_config"};
     const char *vals[] = {cfg_json};
-    if (ic_checkpoint_save(out, &m, s, keys, vals, cfg_json ? 1 : 0, &err)) {
+    ic_precision dtype = IC_PREC_FP32; /* checkpoint_dtype, checked by cli_build_config */
+    ic_precision_parse(cfg->checkpoint_dtype, &dtype);
+    if (ic_checkpoint_save_as(out, &m, s, dtype, keys, vals, cfg_json ? 1 : 0, &err)) {
         cli_error(cmd, "%s", err.msg);
         rc = CLI_FAIL;
         goto done;

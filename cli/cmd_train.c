@@ -13,7 +13,7 @@
 static const cli_opt OPTS[] = {
     {"out", "DIR", NULL, "run directory to create (config.json, metrics.csv, model.safetensors, loss.svg, state)"},
     {"resume", "DIR", NULL, "continue the run in DIR from its last checkpoint (only --train_steps, --threads, "
-                            "--log_every, --save_every, --checksum_every may be changed; also on another number "
+                            "--log_every, --save_every, --checksum_every, --checkpoint_dtype may be changed; also on another number "
                             "of MPI ranks)"},
 };
 
@@ -48,7 +48,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         for (int i = 0; i < a.n_keys; i++) {
             if (!ic_run_config_may_change(a.key_name[i])) {
                 cli_error(cmd, "--%s cannot change when resuming (it would change the run); only --train_steps, "
-                          "--threads, --log_every, --save_every, --checksum_every can", a.key_name[i]);
+                          "--threads, --log_every, --save_every, --checksum_every, --checkpoint_dtype can", a.key_name[i]);
                 rc = CLI_USAGE;
                 goto done;
             }

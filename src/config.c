@@ -90,6 +90,9 @@ static const ic_key KEYS[] = {
     {"precision", IC_KEY_STRING, OFF(precision), SZ(precision), 0, 0, "fp32",
      "fp32, or bf16: matrix products on bf16 operands with fp32 sums, fp32 weights, Adam moments and "
      "layernorm statistics (needs AVX512_BF16 or AMX-BF16)"},
+    {"checkpoint_dtype", IC_KEY_STRING, OFF(checkpoint_dtype), SZ(checkpoint_dtype), 0, 0, "fp32",
+     "dtype of model.safetensors' tensors: fp32, or bf16 (the fp32 weights rounded to nearest even; half the "
+     "size); state.safetensors stays fp32, so --resume is exact; may change when resuming"},
     {"checksum_every", IC_KEY_LONG, OFF(checksum_every), 0, 0, 1e12, "100",
      "MPI training: steps between the cross-rank parameter checksums (0: only at the end)"},
     {"mpi_ranks", IC_KEY_INT, OFF(mpi_ranks), 0, 1, 1 << 24, "1",
@@ -502,6 +505,8 @@ int ic_run_config_validate(const ic_run_config *c, ic_err *err) {
     ic_precision prec;
     if (ic_precision_parse(c->precision, &prec))
         return ic_errf(err, "precision: expected fp32 or bf16, got '%s'", c->precision);
+    if (ic_precision_parse(c->checkpoint_dtype, &prec))
+        return ic_errf(err, "checkpoint_dtype: expected fp32 or bf16, got '%s'", c->checkpoint_dtype);
     if (strcmp(c->data_scheme, "per_prompt") && strcmp(c->data_scheme, "stream"))
         return ic_errf(err, "data_scheme: expected per_prompt or stream, got '%s'", c->data_scheme);
     if (c->curriculum_dims_start > c->model.n_dims)

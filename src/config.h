@@ -59,6 +59,9 @@ typedef struct {
     char data_scheme[16];
     /* the matrix products' precision: "fp32" or "bf16" (gemm.h) */
     char precision[8];
+    /* the dtype of model.safetensors' tensors: "fp32" or "bf16" (rounded as
+     * gemm.h's ic_bf16_bits); state.safetensors is always fp32 */
+    char checkpoint_dtype[8];
     /* data-parallel training (comm.h): steps between the cross-rank parameter
      * checksums, and the ranks the run uses (recorded by the trainer) */
     long checksum_every;

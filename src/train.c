@@ -238,7 +238,8 @@ int ic_trainer_step(ic_trainer *t, ic_step_stats *st, ic_err *err) {
 
 int ic_run_config_may_change(const char *key) {
     return !strcmp(key, "train_steps") || !strcmp(key, "threads") || !strcmp(key, "log_every") ||
-           !strcmp(key, "save_every") || !strcmp(key, "checksum_every") || !strcmp(key, "mpi_ranks");
+           !strcmp(key, "save_every") || !strcmp(key, "checksum_every") || !strcmp(key, "mpi_ranks") ||
+           !strcmp(key, "checkpoint_dtype"); /* the model file's format only: the state stays fp32 */
 }
 
 static int json_value_equal(json_t *x, json_t *y) {
@@ -379,7 +380,7 @@ int ic_trainer_load_state(ic_trainer *t, const char *path, ic_err *err) {
     char key[64], va[256], vb[256];
     if (json_config_diff(ours, saved, def, key, sizeof key, va, vb, sizeof va)) {
         ic_errf(err, "%s: %s is %s in the run config but %s in the state, which was trained with it (config.json "
-                "edited?); only train_steps, threads, log_every, save_every, checksum_every and mpi_ranks may change when resuming",
+                "edited?); only train_steps, threads, log_every, save_every, checksum_every, checkpoint_dtype and mpi_ranks may change when resuming",
                 path, key, va, vb);
         goto done;
     }
@@ -686,6 +687,9 @@ static void write_page(const char *dir, const metric_log *l, int live, int with_
 static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l, long *saved_step, int live,
                       page_state *ps, ic_err *err) {
     char path[4096];
+    ic_precision dtype; /* checkpoint_dtype: the model file's tensors; the state is always fp32 */
+    if (ic_precision_parse(t->cfg.checkpoint_dtype, &dtype))
+        return ic_errf(err, "checkpoint_dtype: expected fp32 or bf16, got '%s'", t->cfg.checkpoint_dtype);
     if (ic_path_join(path, sizeof path, dir, "state.safetensors", err)) return -1;
     if (ic_trainer_save_state(t, path, err)) return -1;
     if (saved_step) *saved_step = t->step;
@@ -710,7 +714,7 @@ static int checkpoint(const ic_trainer *t, const char *dir, const metric_log *l,
         ss->loss_loops = c->loss_loops < L ? c->loss_loops : L;
         ss->grad_loops = c->grad_loops < L ? c->grad_loops : L;
     }
-    int rc = ic_checkpoint_save(path, &t->model, ss, keys, vals, 2, err);
+    int rc = ic_checkpoint_save_as(path, &t->model, ss, dtype, keys, vals, 2, err);
     free(ss);
     free(cfg);
     if (rc) return -1;
@@ -946,7 +950,7 @@ static int lead_run(const char *dir, const ic_run_config *cfg, int resume, const
             if (d < 0) { ic_errf(err, "out of memory"); goto done; }
             if (d) {
                 ic_errf(err, "%s is %s here but %s in %s; only train_steps, threads, log_every, save_every, "
-                        "checksum_every and mpi_ranks may change when resuming", key, va, vb, cfg_path);
+                        "checksum_every, checkpoint_dtype and mpi_ranks may change when resuming", key, va, vb, cfg_path);
                 goto done;
             }
         }
