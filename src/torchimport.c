@@ -720,7 +720,7 @@ int ic_torch_import(const char *pt_path, const char *out_path, const ic_import_o
         vals[1] = runj;
         n_extra = 2;
     }
-    if (ic_checkpoint_save(out_path, &m, &s, keys, vals, n_extra, err)) goto done;
+    if (ic_checkpoint_save_as(out_path, &m, &s, o->dtype, keys, vals, n_extra, err)) goto done;
     /* validate what was written the way every command will read it */
     ic_model_free(&m);
     ic_schedule s2;

@@ -32,6 +32,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "gemm.h"
 #include "torchpickle.h"
 
 #define IC_IMPORT_MAX_TOTAL ((uint64_t)4 << 30) /* uncompressed bytes of the whole archive */
@@ -89,6 +90,7 @@ typedef struct {
     const char *config_path; /* NULL: config.yaml next to the .pt file, if there is one */
     int loops;               /* looped (Yang et al.) models: 0 = the config's loops.end */
     ic_import_limits limits;
+    ic_precision dtype;      /* the written model's tensors (0: IC_PREC_FP32; ic_checkpoint_save_as) */
 } ic_import_opts;
 
 typedef struct {
