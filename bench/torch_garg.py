@@ -170,7 +170,10 @@ def st_load(path):
     for name, e in header.items():
         b, t = e["data_offsets"]
         raw = data[8 + n + b:8 + n + t]
-        out[name] = np.frombuffer(raw, dtype=_DT[e["dtype"]]).reshape(e["shape"]).copy()
+        if e["dtype"] == "BF16":  # numpy has no bfloat16: the upper halves of float32s, widened exactly
+            out[name] = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32).reshape(e["shape"])
+        else:
+            out[name] = np.frombuffer(raw, dtype=_DT[e["dtype"]]).reshape(e["shape"]).copy()
     return out, meta
 
 

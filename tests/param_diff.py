@@ -19,10 +19,13 @@ def tensors(path):
     for name, t in head.items():
         if name == "__metadata__":
             continue
-        if t["dtype"] != "F32":
-            sys.exit(f"{path}: {name} is {t['dtype']}, not F32")
         a, b = t["data_offsets"]
-        out[name] = struct.unpack(f"<{(b - a) // 4}f", data[a:b])
+        if t["dtype"] == "F32":
+            out[name] = struct.unpack(f"<{(b - a) // 4}f", data[a:b])
+        elif t["dtype"] == "BF16":  # the upper halves of float32s (checkpoint_dtype bf16), widened exactly
+            out[name] = struct.unpack(f"<{(b - a) // 2}f", b"".join(b"\0\0" + data[i:i + 2] for i in range(a, b, 2)))
+        else:
+            sys.exit(f"{path}: {name} is {t['dtype']}, not F32 or BF16")
     return out
 
 

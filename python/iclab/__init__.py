@@ -318,7 +318,7 @@ _ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i
 
 def read_safetensors(path):
     """(tensors {name: array}, metadata {key: str}) of a safetensors file (e.g. `iclab predict`'s output),
-    in plain numpy."""
+    in plain numpy; BF16 tensors (a model written with checkpoint_dtype bf16) come back as float32."""
     with open(path, "rb") as f:
         data = f.read()
     (hlen,) = struct.unpack("<Q", data[:8])
@@ -327,5 +327,9 @@ def read_safetensors(path):
     out = {}
     for name, t in head.items():
         a, b = t["data_offsets"]
-        out[name] = np.frombuffer(data[8 + hlen + a:8 + hlen + b], dtype=_ST_DTYPES[t["dtype"]]).reshape(t["shape"])
+        raw = data[8 + hlen + a:8 + hlen + b]
+        if t["dtype"] == "BF16":  # numpy has no bfloat16: the upper halves of float32s, widened exactly
+            out[name] = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32).reshape(t["shape"])
+        else:
+            out[name] = np.frombuffer(raw, dtype=_ST_DTYPES[t["dtype"]]).reshape(t["shape"])
     return out, meta
