@@ -8,6 +8,7 @@
 # skips what is done when run again. Last line:
 # "N passed, M failed"; exit status non-zero if any failed.
 set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 . "$(dirname "$0")/lib.sh"
 
 TINY=(--n_dims 3 --n_positions 6 --n_points 6 --n_embd 16 --n_layer 2 --n_head 2 --batch_size 8
@@ -54,6 +55,28 @@ check "resume refuses to change the learning rate" '[ $rc -eq 2 ] && grep -q "le
 check "resume exits 0" '[ $rc -eq 0 ]'
 check "resumed model is byte-identical" 'cmp -s full/model.safetensors split/model.safetensors'
 check "resumed metrics identical (losses)" 'diff <(cut -d, -f1-5 full/metrics.csv) <(cut -d, -f1-5 split/metrics.csv) >/dev/null'
+# checkpoint_dtype bf16: model.safetensors in BF16 (the F32 model's weights rounded,
+# as import --dtype bf16 writes them), the state in F32, so a stopped and
+# resumed run ends where the uninterrupted F32 run does; the key may change
+# when resuming (fp32 again here)
+diffp() { /usr/bin/python3 "$SRC/tests/param_diff.py" "$1" "$2"; }
+dtypes() { head -c 65536 "$1" | grep -a -o '"dtype":"[A-Z0-9]*"' | sort -u | tr -d '\n'; }
+ICLAB_STOP_AFTER=5 "$BIN" train --out split16 "${TINY[@]}" --train_steps 12 --checkpoint_dtype bf16 >out.txt 2>err.txt; rc=$?
+"$BIN" train --resume split16 >out.txt 2>err.txt; rc2=$?
+"$BIN" import full/model.safetensors --out full16.safetensors --dtype bf16 >out.txt 2>err.txt; rc3=$?
+check "checkpoint_dtype bf16: stopped, resumed" '[ $rc -eq 130 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ]'
+check "checkpoint_dtype bf16: model BF16, state F32" \
+    '[ "$(dtypes split16/model.safetensors)" = "\"dtype\":\"BF16\"" ] && [ "$(dtypes split16/state.safetensors)" = "\"dtype\":\"F32\"" ]'
+check "checkpoint_dtype bf16: the resumed state equals the uninterrupted F32 run's" \
+    '[ "$(diffp full/state.safetensors split16/state.safetensors)" = 0 ]'
+check "checkpoint_dtype bf16: the model is the F32 model rounded (= import --dtype bf16)" \
+    '[ "$(diffp full16.safetensors split16/model.safetensors)" = 0 ] && [ "$(diffp full/model.safetensors split16/model.safetensors)" != 0 ]'
+check "checkpoint_dtype bf16: the model file is about half the F32 one" \
+    '[ $(( $(stat -c %s split16/model.safetensors) * 10 )) -lt $(( $(stat -c %s full/model.safetensors) * 6 )) ]'
+"$BIN" train --resume split16 --checkpoint_dtype fp32 --train_steps 13 >out.txt 2>err.txt; rc=$?
+check "checkpoint_dtype may change on resume" '[ $rc -eq 0 ] && [ "$(dtypes split16/model.safetensors)" = "\"dtype\":\"F32\"" ]'
+"$BIN" train --out bad16 "${TINY[@]}" --train_steps 2 --checkpoint_dtype bf8 >out.txt 2>err.txt; rc=$?
+check "checkpoint_dtype bf8 refused by name" '[ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "checkpoint_dtype" err.txt && [ ! -e bad16 ]'
 "$BIN" train --resume split --train_steps 16 >out.txt 2>err.txt; rc=$?
 check "resume can extend train_steps" '[ $rc -eq 0 ] && [ $(wc -l <split/metrics.csv) -eq 17 ]'
 # an undefined excess_loss is an empty field (docs/cli.md); resuming keeps such
