@@ -180,6 +180,23 @@ refuse "size mismatch" evil_size_mismatch.pt "'bare_f32/data/0' has 92 bytes, bu
 refuse "bomb by ratio" evil_bomb_ratio.pt "'bare_f32/data/99'.*ratio over 200:1"
 refuse "bomb by declared size" evil_bomb_declared.pt "'bare_f32/data/98': declares 4294967280 uncompressed bytes, over the per-entry limit"
 refuse "legacy format" legacy.pt "legacy torch.save"
+# --dtype: a torch.save checkpoint or an iclab model written with BF16 tensors; the
+# same model as F32 rounded, metadata kept; bad values and options refused in one line
+run import "$FIX/bare_f32.pt" --out i32.safetensors --n_head 2
+run import "$FIX/bare_f32.pt" --out i16.safetensors --n_head 2 --dtype bf16
+check "import --dtype bf16 of a .pt: exit 0, BF16 tensors" "[ $RC -eq 0 ] && grep -aq '\"dtype\":\"BF16\"' i16.safetensors && ! grep -aq '\"dtype\":\"F32\"' i16.safetensors"
+run import i32.safetensors --out c16.safetensors --dtype bf16
+check "import FILE.safetensors --dtype bf16 converts (one line naming the dtype)" "[ $RC -eq 0 ] && grep -q 'dtype=BF16 (from i32.safetensors)' out.txt && cmp -s c16.safetensors i16.safetensors"
+run import c16.safetensors --out c32.safetensors --dtype fp32
+check "BF16 -> F32 -> BF16 loses nothing more" "[ $RC -eq 0 ] && ! grep -aq BF16 c32.safetensors && $BIN import c32.safetensors --out c16b.safetensors --dtype bf16 >/dev/null && cmp -s c16b.safetensors c16.safetensors"
+run import i32.safetensors --out x.safetensors --dtype f16
+check "import --dtype f16: one line, exit 2" "[ $RC -eq 2 ] && [ \$(wc -l <err.txt) -eq 1 ] && grep -q \"expected fp32 or bf16, got 'f16'\" err.txt && [ ! -e x.safetensors ]"
+run import i32.safetensors --out x.safetensors --dtype bf16 --loops 3
+check "import FILE.safetensors --loops: refused" "[ $RC -eq 2 ] && grep -q 'apply to PyTorch checkpoints' err.txt && [ ! -e x.safetensors ]"
+head -c 600 i32.safetensors >trunc.safetensors
+run import trunc.safetensors --out x.safetensors --dtype bf16
+check "import of a truncated model: one line, exit 1" "[ $RC -eq 1 ] && [ \$(wc -l <err.txt) -eq 1 ] && [ ! -e x.safetensors ]"
+
 printf 'not a zip' >junk.pt
 run import junk.pt --out x.safetensors --n_head 2
 check "not a zip: one line, exit 1" "[ $RC -eq 1 ] && grep -q 'no zip signature' err.txt && [ ! -e x.safetensors ]"

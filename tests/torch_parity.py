@@ -6,7 +6,7 @@ saved as safetensors (no metadata, with GPT-2's unused buffers) loads in
 iclab and gives the same predictions. Plain, repeated-block, looped and
 parallel-group schedules; prelude/core/coda bodies, the loop signal and
 attention-only / MLP-only blocks forward and backward (iclab predict --grads
-against torch autograd). Skips (exit 0) when python3-torch is not installed."""
+against torch autograd); a BF16 checkpoint read with torch.bfloat16. Skips (exit 0) when python3-torch is not installed."""
 import json
 import os
 import subprocess
@@ -62,6 +62,36 @@ with tempfile.TemporaryDirectory() as tmp:
             ref = model(xs.double(), ys.double(), [int(s) for s in sched.split(",")], loops=loops)[-1].numpy()
         err = float(np.max(np.abs(ours - ref)))
         check(f"iclab->torch schedule {sched} loops {loops}", err < 1e-4 * (1 + np.max(np.abs(ref))), f"max|diff| {err:.2e}")
+    # a BF16 checkpoint (import --dtype bf16, what checkpoint_dtype bf16 writes): its bits are
+    # torch's own float32 -> bfloat16 rounding of the F32 weights, torch.bfloat16 reads them as
+    # st_load widens them, and the model in PyTorch predicts what iclab predicts from the file
+    M16 = os.path.join(tmp, "m16.safetensors")
+    run("import", M, "--out", M16, "--dtype", "bf16")
+    state16, meta16 = st_load(M16)
+    with open(M16, "rb") as f:
+        raw16 = f.read()
+    (hl,) = np.frombuffer(raw16[:8], dtype="<u8")
+    head16 = json.loads(raw16[8:8 + int(hl)])
+    same_bits = same_widen = True
+    for name, t in head16.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        ours16 = torch.frombuffer(bytearray(raw16[8 + int(hl) + a:8 + int(hl) + b]), dtype=torch.bfloat16)
+        theirs16 = torch.from_numpy(state[name].reshape(-1).copy()).to(torch.bfloat16)
+        same_bits &= t["dtype"] == "BF16" and bool(torch.equal(ours16.view(torch.int16), theirs16.view(torch.int16)))
+        same_widen &= bool(torch.equal(ours16.float(), torch.from_numpy(state16[name].reshape(-1))))
+    check("BF16 file = torch's bfloat16 rounding of the F32 weights, bit for bit", same_bits)
+    check("BF16 file: torch.bfloat16 and st_load widen it alike", same_widen)
+    model16 = model_from_state(state16, n_head=4, meta=meta16).double()
+    run("predict", "--model", M16, "--prompts", P, "--out", O)
+    ours = st_load(O)[0]["pred"]
+    with torch.no_grad():
+        ref = model16(xs.double(), ys.double())[-1].numpy()
+        ref32 = model(xs.double(), ys.double())[-1].numpy()
+    err, err32 = float(np.max(np.abs(ours - ref))), float(np.max(np.abs(ours - ref32)))
+    check("iclab BF16 checkpoint -> torch: same predictions (and not the F32 model's)",
+          err < 1e-5 * (1 + np.max(np.abs(ref))) and err32 > 10 * err, f"max|diff| {err:.2e} (F32 model: {err32:.2e})")
     # parallel groups, from the schedule stored in the checkpoint ("parallel": 0-based step
     # indices with par 1): iclab -> PyTorch, plain and looped
     for body, loops, inject, loop_lnf in (([0, (1, 2), (2, 2, 0)], 1, True, True),

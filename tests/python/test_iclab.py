@@ -74,6 +74,23 @@ class TestPredict(Base):
                 self.assertEqual(got.shape, (7, 9))
                 self.assertTrue(np.array_equal(got, ref), f"max diff {np.abs(got - ref).max()}")
 
+    def test_bf16_checkpoint(self):
+        """A BF16 model file (iclab import --dtype bf16): read_safetensors widens it to the F32 weights
+        rounded to nearest even (computed here in numpy), and Model.load predicts what the CLI does."""
+        m16 = os.path.join(self.tmp, "m16.safetensors")
+        cli("import", self.model_path, "--out", m16, "--dtype", "bf16")
+        t32, _ = iclab.read_safetensors(self.model_path)
+        t16, meta16 = iclab.read_safetensors(m16)
+        self.assertEqual(sorted(t16), sorted(t32))
+        self.assertIn("iclab_config", meta16)
+        for name, w in t32.items():
+            u = w.view(np.uint32).astype(np.uint64)
+            rne = (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+            self.assertEqual(t16[name].dtype, np.float32)
+            self.assertTrue(np.array_equal(t16[name].view(np.uint32), rne.view(np.uint32)), name)
+        with iclab.Model.load(m16) as m:
+            self.assertTrue(np.array_equal(m.predict(self.xs, self.ys), self.cli_pred("--model", m16)))
+
     def test_loops_equal_cli(self):
         ref = self.cli_pred("--model", self.model_path, "--loops", 3)
         self.assertTrue(np.array_equal(self.model.predict(self.xs, self.ys, loops=3), ref))
