@@ -13,14 +13,18 @@
 #   than the CPU runs) and PyTorch gets the kernels iclab then runs through
 #   OPENBLAS_CORETYPE. Each side reports the kernels it really loaded, and a
 #   speed-up between different kernel sets is refused.
-# - Each side runs twice, interleaved (iclab, PyTorch, iclab, PyTorch); the
-#   speed-up is refused when either side's steps spread or its two runs
-#   disagree (a busy machine: bench/benchstat.py). The load average is printed
-#   before and after each row.
+# - Each side runs twice, interleaved (iclab, PyTorch, iclab, PyTorch), each
+#   run under `benchstat.py measure`, which records the CPU time the machine's
+#   other processes used meanwhile; the speed-up is refused when they used
+#   more than 0.15 of a core during any run (a busy machine), and otherwise
+#   printed with the range the two sides' quartiles allow, a side whose own
+#   steps spread flagged "noisy" (bench/benchstat.py). What the others used
+#   and the load average are printed under the tables.
 # Usage: bash bench/run.sh [THREADS [CORETYPE]]   (default 2 threads; CORETYPE
 #        forces one OpenBLAS kernel set on both sides, e.g. Haswell or SkylakeX;
 #        "env" keeps the environment's OPENBLAS_CORETYPE)
 #        BENCH_ONLY=small: only the small model's rows (a quick check)
+#        BENCH_STEPS=N: N timed steps per training run (default 20 small, 5 standard)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-2}
@@ -44,10 +48,12 @@ OMP_NUM_THREADS=$T build/iclab bench "${tiny[@]}" --threads "$T" --ceiling_s 2 -
 CEIL=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["fma_ceiling_gflops"])' "$OUT/info.json")
 BF16PEAK=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get("bf16_peak_gflops") or 0)' "$OUT/info.json")
 KSET=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["blas_kernels"])' "$OUT/info.json")
+# each timed run: its JSON plus what the other processes used meanwhile
+measured() { $PY bench/benchstat.py measure -- "$@"; }
 # PyTorch: the kernels iclab runs, and as many BLAS threads as iclab
-torch_bench() { (cd bench && OPENBLAS_CORETYPE=$KSET OPENBLAS_NUM_THREADS=$T OMP_NUM_THREADS=$T $PY torch_bench.py "$@"); }
+TORCH=(env OPENBLAS_CORETYPE="$KSET" OPENBLAS_NUM_THREADS="$T" OMP_NUM_THREADS="$T" $PY bench/torch_bench.py)
 if [ $have_torch = 1 ]; then
-    torch_bench "${tiny[@]}" --n_dims 2 --batch_size 2 --threads "$T" --steps 1 --warmup 0 >"$OUT/tinfo.json"
+    "${TORCH[@]}" "${tiny[@]}" --n_dims 2 --batch_size 2 --threads "$T" --steps 1 --warmup 0 >"$OUT/tinfo.json"
 else
     echo '{}' >"$OUT/tinfo.json"
 fi
@@ -81,25 +87,27 @@ row() {
     local l0
     l0=$(load)
     for r in 1 2; do
-        OMP_NUM_THREADS=$T build/iclab bench "$@" --precision "$prec" --threads "$T" --steps "$steps" --warmup 2 \
-            --ceiling_s 0 --json >"$OUT/ic_${key}_$prec$r.json"
+        OMP_NUM_THREADS=$T measured build/iclab bench "$@" --precision "$prec" --threads "$T" --steps "$steps" \
+            --warmup 2 --ceiling_s 0 --json >"$OUT/ic_${key}_$prec$r.json"
         if [ $have_torch = 1 ] && [ ! -s "$OUT/pt_$key$r.json" ]; then
-            torch_bench "$@" --threads "$T" --steps "$steps" --warmup 2 >"$OUT/pt_$key$r.json"
+            measured "${TORCH[@]}" "$@" --threads "$T" --steps "$steps" --warmup 2 >"$OUT/pt_$key$r.json"
         fi
     done
     local pt=()
     [ $have_torch = 1 ] && pt=("$OUT/pt_${key}1.json" "$OUT/pt_${key}2.json")
     $PY bench/benchstat.py train "$name" "$ceil" "$OUT/ic_${key}_${prec}1.json" "$OUT/ic_${key}_${prec}2.json" "${pt[@]}"
-    LOADS+=("$name: load average $l0 before, $(load) after")
+    LOADS+=("$($PY bench/benchstat.py loads "$name" "$OUT/ic_${key}_${prec}1.json" "$OUT/ic_${key}_${prec}2.json" "${pt[@]}"); load average $l0 before, $(load) after")
 }
 SN="small (d=5, e=64, 6 blocks, 4 heads, 11 points, batch 64)"
 TN="standard (d=20, e=256, 12 blocks, 8 heads, 41 points, batch 64)"
-row "$SN, fp32" small 20 "$CEIL" fp32 "${SMALL[@]}"
-[ "$ONLY" = small ] || row "$TN, fp32" std 5 "$CEIL" fp32 "${STD[@]}"
+NS=${BENCH_STEPS:-20}
+NT=${BENCH_STEPS:-5}
+row "$SN, fp32" small "$NS" "$CEIL" fp32 "${SMALL[@]}"
+[ "$ONLY" = small ] || row "$TN, fp32" std "$NT" "$CEIL" fp32 "${STD[@]}"
 # bf16 rows where this CPU and build can (iclab refuses otherwise, in one line)
 if OMP_NUM_THREADS=$T build/iclab bench "${tiny[@]}" --precision bf16 --threads "$T" --ceiling_s 0 --json >/dev/null 2>"$OUT/bf16.err"; then
-    row "$SN, bf16 (PyTorch: fp32)" small 20 "$BF16PEAK" bf16 "${SMALL[@]}"
-    [ "$ONLY" = small ] || row "$TN, bf16 (PyTorch: fp32)" std 5 "$BF16PEAK" bf16 "${STD[@]}"
+    row "$SN, bf16 (PyTorch: fp32)" small "$NS" "$BF16PEAK" bf16 "${SMALL[@]}"
+    [ "$ONLY" = small ] || row "$TN, bf16 (PyTorch: fp32)" std "$NT" "$BF16PEAK" bf16 "${STD[@]}"
     BF16=1
 else
     echo "| bf16 | $(head -c 200 "$OUT/bf16.err" | tr '\n|' '  ') | | | | | | | |"
@@ -128,16 +136,18 @@ inf() { # name args...
     local l0
     l0=$(load)
     for r in 1 2; do
-        OMP_NUM_THREADS=$T build/iclab bench "$@" --threads "$T" --steps 5 --warmup 1 --ceiling_s 0 --inference 256 --json >"$OUT/ic$r.json"
-        [ $have_torch = 1 ] && torch_bench "$@" --threads "$T" --steps 5 --warmup 0 --inference 256 >"$OUT/pt$r.json"
+        OMP_NUM_THREADS=$T measured build/iclab bench "$@" --threads "$T" --steps 5 --warmup 1 --ceiling_s 0 \
+            --inference 256 --json >"$OUT/ic$r.json"
+        [ $have_torch = 1 ] && measured "${TORCH[@]}" "$@" --threads "$T" --steps 5 --warmup 0 --inference 256 \
+            >"$OUT/pt$r.json"
     done
     local pt=()
     [ $have_torch = 1 ] && pt=("$OUT/pt1.json" "$OUT/pt2.json")
     $PY bench/benchstat.py inference "$name" "$OUT/ic1.json" "$OUT/ic2.json" "${pt[@]}"
-    LOADS+=("inference $name: load average $l0 before, $(load) after")
+    LOADS+=("$($PY bench/benchstat.py loads "inference $name" "$OUT/ic1.json" "$OUT/ic2.json" "${pt[@]}"); load average $l0 before, $(load) after")
 }
 inf "small" "${SMALL[@]}"
 [ "$ONLY" = small ] || inf "standard" "${STD[@]}"
 echo
 for l in "${LOADS[@]}"; do echo "$l"; done
-echo "(a speed-up is refused when a side's steps spread more than ${BENCH_MAX_SPREAD:-0.10} of the median (IQR) or its two runs' medians differ by more than ${BENCH_MAX_PAIR:-0.10}: bench/benchstat.py)"
+echo "(a speed-up is refused when other processes used more than ${BENCH_MAX_OTHERS:-0.15} cores during a run; [range]: from the quartiles of both sides' runs; a side is flagged noisy when its steps spread more than ${BENCH_MAX_SPREAD:-0.10} of the median (IQR) or its two runs' medians differ by more than ${BENCH_MAX_PAIR:-0.10}: bench/benchstat.py)"
