@@ -25,16 +25,22 @@
 
 static const ic_config CFG = {.n_dims = 4, .n_positions = 6, .n_embd = 8, .n_layer = 3, .n_head = 2};
 
+/* A CFG model with seeded weights, and the schedule body with `loops` loops. */
+static void model_with_body(ic_model *m, uint64_t seed, ic_schedule *s, const char *body, int loops) {
+    ic_err err;
+    assert_int_equal(ic_model_create(m, &CFG, &err), 0);
+    ic_model_init_weights(m, seed);
+    ic_schedule_default(s, CFG.n_layer);
+    assert_int_equal(ic_schedule_parse(s, body, NULL, 0, &err), 0);
+    s->loops = loops;
+}
+
 static void test_roundtrip_bit_exact(void **st) {
     (void)st;
     ic_model m, l;
     ic_err err;
-    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
-    ic_model_init_weights(&m, 42);
     ic_schedule s, ls;
-    ic_schedule_default(&s, CFG.n_layer);
-    assert_int_equal(ic_schedule_parse(&s, "2,0,1,1", NULL, 0, &err), 0);
-    s.loops = 5;
+    model_with_body(&m, 42, &s, "2,0,1,1", 5);
     s.loss_loops = 3;
     s.inject = 0;
     s.loop_lnf = 1;
@@ -357,12 +363,6 @@ static void test_adam_matches_reference(void **st) {
 
 /* ---------------- BF16 checkpoints (checkpoint_dtype bf16) ---------------- */
 
-static float f32_of_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* The file's bytes and its header as JSON (the layout as written, not as our reader sees it). */
 static json_t *read_header(const char *path, uint8_t **bytes, size_t *size, size_t *data_start) {
     FILE *fp = fopen(path, "rb");
@@ -388,10 +388,6 @@ static json_t *read_header(const char *path, uint8_t **bytes, size_t *size, size
  * subnormal (kept, not flushed), the largest weight that stays finite. */
 static void test_bf16_layout(void **st) {
     (void)st;
-    ic_model m;
-    ic_err err;
-    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
-    ic_model_init_weights(&m, 7);
     static const struct { uint32_t f32; uint16_t bf16; } K[] = {
         {0x3f800000u, 0x3f80}, /* 1.0 */
         {0x3f808000u, 0x3f80}, /* 1 + 2^-8: a tie, down to the even 0x3f80 (truncation agrees) */
@@ -406,8 +402,12 @@ static void test_bf16_layout(void **st) {
         {0x7f7f7fffu, 0x7f7f}, /* the largest fp32 that rounds to a finite bf16 */
     };
     const int nk = (int)(sizeof K / sizeof *K);
+    ic_model m;
+    ic_err err;
+    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
+    ic_model_init_weights(&m, 7);
     float *w = ic_model_tensor(&m, IC_P_READ_IN_W, 0); /* the file's first tensor, [8,4] */
-    for (int i = 0; i < nk; i++) w[i] = f32_of_bits(K[i].f32);
+    for (int i = 0; i < nk; i++) w[i] = tu_f32_of_bits(K[i].f32);
     const char *kk[] = {"note"}, *vv[] = {"kept"};
     assert_int_equal(ic_checkpoint_save(tu_tmp_path("l32.safetensors"), &m, NULL, kk, vv, 1, &err), 0);
     assert_int_equal(ic_checkpoint_save_as(tu_tmp_path("l16.safetensors"), &m, NULL, IC_PREC_BF16, kk, vv, 1, &err), 0);
@@ -495,12 +495,8 @@ static void test_bf16_roundtrip_and_predictions(void **st) {
     (void)st;
     ic_model m, l, c;
     ic_err err;
-    assert_int_equal(ic_model_create(&m, &CFG, &err), 0);
-    ic_model_init_weights(&m, 11);
     ic_schedule s, ls;
-    ic_schedule_default(&s, CFG.n_layer);
-    assert_int_equal(ic_schedule_parse(&s, "0,1,1,2", NULL, 0, &err), 0);
-    s.loops = 2;
+    model_with_body(&m, 11, &s, "0,1,1,2", 2);
     assert_int_equal(ic_checkpoint_save_as(tu_tmp_path("r16.safetensors"), &m, &s, IC_PREC_BF16, NULL, NULL, 0, &err), 0);
     assert_int_equal(ic_checkpoint_load(tu_tmp_path("r16.safetensors"), &l, &ls, 0, NULL, 0, &err), 0);
     assert_memory_equal(&l.cfg, &CFG, sizeof CFG);
@@ -553,7 +549,7 @@ static void test_bf16_roundtrip_and_predictions(void **st) {
     assert_int_equal(ic_checkpoint_convert(tu_tmp_path("r16.safetensors"), tu_tmp_path("r16.safetensors"), IC_PREC_FP32, 0, NULL, &err), -1);
     assert_null(strchr(err.msg, '\n'));
     // beyond bf16's range: refused, naming the parameter, nothing written
-    m.params_mem[5] = f32_of_bits(0x7f7f8000u); /* rounds up to +inf in bf16 */
+    m.params_mem[5] = tu_f32_of_bits(0x7f7f8000u); /* rounds up to +inf in bf16 */
     assert_int_equal(ic_checkpoint_save_as(tu_tmp_path("inf.safetensors"), &m, &s, IC_PREC_BF16, NULL, NULL, 0, &err), -1);
     assert_non_null(strstr(err.msg, "parameter 5"));
     assert_non_null(strstr(err.msg, "inf.safetensors"));

@@ -33,17 +33,11 @@ static int bf16_here(void) {
     return 0;
 }
 
-static float bits_f(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* Rounding to bf16: nearest, ties to even, NaN stays NaN, overflow to inf. */
 static void test_bf16_round(void **state) {
     (void)state;
     const float in[] = {1.0f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-8f + 0x1p-20f, -2.5f,
-                        bits_f(0x7f7fffffu), INFINITY, 0.0f, -0.0f};
+                        tu_f32_of_bits(0x7f7fffffu), INFINITY, 0.0f, -0.0f};
     const float want[] = {1.0f, 1.0f, 1.0f + 0x1p-6f, 1.0f + 0x1p-7f, -2.5f, INFINITY, INFINITY, 0.0f, -0.0f};
     float out[9];
     ic_bf16_round(out, in, 9);
@@ -51,7 +45,7 @@ static void test_bf16_round(void **state) {
         assert_true(out[i] == want[i]);
         assert_true(signbit(out[i]) == signbit(want[i]));
     }
-    float nan_in = bits_f(0x7fbfffffu) /* a NaN whose rounding would carry into the exponent */, nan_out;
+    float nan_in = tu_f32_of_bits(0x7fbfffffu) /* a NaN whose rounding would carry into the exponent */, nan_out;
     ic_bf16_round(&nan_out, &nan_in, 1);
     assert_true(isnan(nan_out));
 }

@@ -285,3 +285,9 @@ void tu_rewrite_meta(const char *src, const char *dst, const char *key, const ch
     free(vals);
     st_free(&f);
 }
+
+float tu_f32_of_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}

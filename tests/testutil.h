@@ -26,6 +26,9 @@ double tu_rng_uniform(tu_rng *r);
 void tu_fill(tu_rng *r, double *x, size_t n, double scale, double offset);
 void tu_fill_f(tu_rng *r, float *x, size_t n, double scale, double offset);
 
+/* the float whose IEEE-754 bits are u */
+float tu_f32_of_bits(uint32_t u);
+
 /* ---------------- allocation (abort on failure, zero-filled) ---------------- */
 double *tu_dalloc(size_t n);
 float *tu_falloc(size_t n);
