@@ -50,8 +50,13 @@ BF16PEAK=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1])).get("bf16
 KSET=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["blas_kernels"])' "$OUT/info.json")
 # each timed run: its JSON plus what the other processes used meanwhile
 measured() { $PY bench/benchstat.py measure -- "$@"; }
-# PyTorch: the kernels iclab runs, and as many BLAS threads as iclab
-TORCH=(env OPENBLAS_CORETYPE="$KSET" OPENBLAS_NUM_THREADS="$T" OMP_NUM_THREADS="$T" $PY bench/torch_bench.py)
+# PyTorch: the kernels iclab runs, as many BLAS threads as iclab, and iclab's
+# OpenMP wait policy (passive unless the environment chose one: cli/main.c).
+# Debian's PyTorch runs libgomp threads and the pthread OpenBLAS's threads;
+# with libgomp's default spinning they take each other's cores (measured:
+# docs/performance.md, "PyTorch's own variance")
+TORCH=(env OPENBLAS_CORETYPE="$KSET" OPENBLAS_NUM_THREADS="$T" OMP_NUM_THREADS="$T"
+       OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" $PY bench/torch_bench.py)
 if [ $have_torch = 1 ]; then
     "${TORCH[@]}" "${tiny[@]}" --n_dims 2 --batch_size 2 --threads "$T" --steps 1 --warmup 0 >"$OUT/tinfo.json"
 else
@@ -69,7 +74,7 @@ print(f"iclab   kernels: OpenBLAS {o['blas_kernels']} ({o['blas_kernel_note']});
 if t:
     print(f"PyTorch kernels: OpenBLAS {t['blas_kernels']} (OPENBLAS_CORETYPE={o['blas_kernels']}, iclab's); "
           f"{t['blas_config']}, {t['blas_threads']} BLAS threads; ATen vector ISA {t['cpu_capability']}; {t['impl']}, "
-          f"{t['threads']} threads")
+          f"{t['threads']} threads, OpenMP wait policy {t.get('omp_wait_policy', '?')}")
 else:
     print("PyTorch not installed (Debian: python3-torch): no comparison")
 PY

@@ -9,6 +9,7 @@ ATen's own vector ISA. Uses Debian's python3-torch."""
 import argparse
 import ctypes
 import json
+import os
 import resource
 import time
 
@@ -88,6 +89,7 @@ core, config, blas_threads = openblas_info()
 print(json.dumps({**extra, "impl": "pytorch " + torch.__version__, "ms_per_step": med, "ms_q1": quantile(times, 0.25),
                   "ms_q3": quantile(times, 0.75), "ms_min": times[0], "ms_max": times[-1],
                   "threads": torch.get_num_threads(),
+                  "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                   "blas": blas_info(), "blas_kernels": core, "blas_config": config, "blas_threads": blas_threads,
                   "cpu_capability": cpu_capability()}))
