@@ -20,8 +20,8 @@ The ratio is refused when another process used more than MAX_OTHERS cores
 on average during any run of either side ("machine busy: ..."), or when the
 sides ran different BLAS kernels. Otherwise it is printed as the ratio of
 the medians of the two runs' medians (for a pair: their mean), with the
-range the quartiles allow: [slowest PyTorch q1 ... over iclab's q3 ...],
-i.e. min(PyTorch q1) / max(iclab q3) to max(PyTorch q3) / min(iclab q1).
+range the quartiles of all four runs allow: min(PyTorch q1) / max(iclab q3)
+to max(PyTorch q3) / min(iclab q1).
 A side whose own steps spread (IQR / median above MAX_SPREAD) or whose two
 runs disagree (by more than MAX_PAIR) is flagged "noisy (its own
 variance)": on a quiet machine that spread is the program's (PyTorch's
