@@ -11,7 +11,7 @@
 
 typedef struct {
     cli_ctx_opts ctx;
-    const char *models, *labels, *out, *k;
+    const char *models, *labels, *out, *k, *loops;
 } compare_opts;
 
 static const cli_opt OPTS[] = {
@@ -22,6 +22,8 @@ static const cli_opt OPTS[] = {
     CLI_OPT_OUT(compare_opts, "output directory: compare.csv, compare.json, compare.svg (required)"),
     {"k", "LIST", "d,2d", "positions where errors, ratios and distances are reported", CLI_STR, 0, 0,
      offsetof(compare_opts, k)},
+    {"loops", "LIST", "each model's own", "loop count per model, 0 = the model's own (e.g. 0,6,6: a random-depth model at its mean depth)",
+     CLI_STR_OPT, 0, 0, offsetof(compare_opts, loops)},
     CLI_OPT_PROMPTS("1280", 2, "evaluation prompts of the first model's task"),
     CLI_OPT_N_POINTS(1),
     CLI_OPT_SEED("4242", "seed of the evaluation prompts"),
@@ -64,6 +66,15 @@ static int run(const cli_command *cmd, int argc, char **argv) {
             goto done;
         }
     }
+    int loops[IC_COMPARE_MAX] = {0}, n_loops = 0;
+    if (o.loops) {
+        if ((rc = cli_int_list(cmd, "loops", o.loops, 0, IC_MAX_LOOPS, 0, loops, IC_COMPARE_MAX, &n_loops))) goto done;
+        rc = CLI_USAGE;
+        if (n_loops != nm) {
+            cli_error(cmd, "--loops: give one count per model (%d), 0 for the model's own", nm);
+            goto done;
+        }
+    }
     rc = CLI_FAIL;
     const char *dir = o.out;
     {
@@ -83,6 +94,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     for (int i = 0; i < nm; i++) {
         cli_ctx_opts mo = o.ctx;
         if (i > 0) mo.n_points = c.o.n; /* the first model's points */
+        mo.loops = loops[i];
         if (cli_model_load(cmd, &mo, paths[i], 1, &L)) goto done;
         if (i == 0) {
             /* the prompts: the first model's task */
@@ -137,7 +149,7 @@ const cli_command cli_cmd_compare = {
     "model, the error at each k, the ratio to the first model's error with a paired bootstrap 90%\n"
     "interval (prompts resampled jointly for both models), the mean squared distance between their\n"
     "predictions, and the error curves in one plot. Models must share n_dims; each runs its own\n"
-    "schedule (looped models their trained loop count).\n"
+    "schedule (looped models their trained loop count, or --loops).\n"
     "Example: iclab compare --models runs/plain6/model.safetensors,runs/looped3x2/model.safetensors\n"
     "         --labels plain6,looped3x2 --out runs/cmp",
     OPTS,

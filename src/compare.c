@@ -45,6 +45,7 @@ int ic_compare_add(ic_compare *c, int i, ic_model *m, const ic_schedule *s, cons
                        m->cfg.n_positions);
     c->paths[i] = path;
     c->labels[i] = label;
+    c->loops[i] = s->loops;
     float *p = c->preds + (size_t)i * B * n;
     if (ic_model_predict(m, s, c->xs, c->ys, B, n, c->o.chunk, p, err)) return ic_err_prefix(err, "%s", path);
     ic_surgery_results_free(&c->res[i], 1);
@@ -77,7 +78,8 @@ int ic_compare_write(const char *dir, const ic_compare *c, ic_err *err) {
         cells[k++] = ic_cell_num(r->err_all);
         ic_table_row(&t, cells);
         /* a NaN/Inf value (a diverged model) is empty / null, never dropped (numout.h) */
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:o,s:o}", "model", c->paths[i], "label", c->labels[i], "at_k",
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:o,s:o,s:o}", "model", c->paths[i], "label", c->labels[i],
+                                             "loops", c->loops[i], "at_k",
                                              ic_paired_at_k_json(r, o), "err_all_positions", ic_json_num(r->err_all),
                                              "curve", ic_curve_json(&r->curve)));
     }

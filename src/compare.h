@@ -23,6 +23,7 @@ typedef struct {
     float *xs, *ys;          /* [B,n,d], [B,n] */
     float *preds;            /* [nm,B,n] */
     const char *paths[IC_COMPARE_MAX], *labels[IC_COMPARE_MAX]; /* borrowed */
+    int loops[IC_COMPARE_MAX];                                  /* the loop count each model ran */
     ic_variant_result res[IC_COMPARE_MAX];
 } ic_compare;
 

@@ -114,5 +114,20 @@ check "plot writes an SVG with both labels" '[ $rc -eq 0 ] && grep -q ">std<" cm
 check "plot names a missing column" '[ $rc -eq 1 ] && grep -q nosuchcol err.txt && [ ! -e cmp2.svg ]'
 "$BIN" plot --out cmp3.svg --series "garbage" >out.txt 2>err.txt; rc=$?
 check "plot rejects a malformed series" '[ $rc -eq 2 ]'
+# compare --loops: a model run at 5 loops in compare is the model of `eval --loops 5` (same prompts)
+"$BIN" eval --model m.safetensors --out evl5 --prompts 32 --bootstrap 0 --baselines least_squares --loops 5 --seed 77 >/dev/null 2>&1
+"$BIN" compare --models m.safetensors,m.safetensors --loops 0,5 --k 4 --out cmpl --prompts 32 --bootstrap 0 --seed 77 >/dev/null 2>err.txt; rc=$?
+/usr/bin/python3 - <<'PY' 2>perr.txt
+import json
+c = json.load(open("cmpl/compare.json"))["models"]
+e = json.load(open("evl5/results.json"))["settings"]["standard"]["transformer"]["mean"]
+assert [m["loops"] for m in c] == [1, 5], c
+assert abs(c[1]["at_k"][0]["err"] - e[4]) <= 1e-6 * abs(e[4]), (c[1]["at_k"][0]["err"], e[4])
+assert c[1]["at_k"][0]["err"] != c[0]["at_k"][0]["err"]
+PY
+check "compare --loops 0,5: the second model is eval --loops 5's (same prompts); compare.json records the loops" \
+    '[ $rc -eq 0 ] && [ ! -s perr.txt ] || { cat perr.txt err.txt; false; }'
+"$BIN" compare --models m.safetensors,m.safetensors --loops 5 --out cmpl2 --prompts 8 >/dev/null 2>err.txt; rc=$?
+check "compare --loops with a count missing is a usage error" '[ $rc -eq 2 ] && grep -q "one count per model" err.txt && [ ! -e cmpl2 ]'
 
 finish
