@@ -2,9 +2,10 @@
 # Experiment 2 of issue 19 (docs/experiments/tasks): plain6 against looped3x2 (and the
 # best structure of experiments/structure) on three of Garg et al.'s tasks at d = 5,
 # then a surgery profile of each trained model. A thin wrapper of `iclab sweep`:
-#   sparse_*  sparse linear regression, 2 of 5 coordinates non-zero, 11 points
-#   relu_*    2-layer ReLU networks (100 hidden units), 21 points
-#   tree_*    depth-4 decision trees, 21 points
+#   sparse_*  sparse linear regression, 2 of 5 coordinates non-zero
+#   relu_*    2-layer ReLU networks (100 hidden units)
+#   tree_*    depth-4 decision trees
+# all with 11 points per prompt, as linear regression in experiments/structure
 # each with plain6 (6 blocks) and looped3x2 (3 blocks x 2 loops, injection); 3 seeds, 5,000 steps (the looped
 # experiment's recipe); then eval (the task's baselines) and surgery (skip, duplicate,
 # swap, 10 shuffles; 1,280 prompts). Budget: experiments/tasks/README.md.
