@@ -94,7 +94,7 @@ expect_plan_error "unknown step" '{"configs": {"a": {}}, "steps": [{"command": "
 check "missing --out: usage error" '[ $? -eq 2 ] && grep -q -- "--out" e.txt'
 # the recipes' plans read, with their runs and steps
 for p in "$SRC"/experiments/*/plan*.json; do
-    "$BIN" sweep --plan "$p" --out never --list >o.txt 2>e.txt && grep -q "seed3  pending  iclab train" o.txt &&
+    "$BIN" sweep --plan "$p" --out never --list >o.txt 2>e.txt && grep -q "seed1  pending  iclab train" o.txt &&
         grep -q "^step 1: iclab eval" o.txt && [ ! -e never ] && ok || bad "$p: $(cat e.txt)"
 done
 "$BIN" sweep --help >o.txt 2>&1 && grep -q "sweep.json" o.txt && ok || bad "sweep --help"
