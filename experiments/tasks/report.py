@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Report material of experiment 2 (experiments/tasks/run.sh): plain6 against
-looped3x2 (and the best structure of experiment 1, where the plan has it) on
+looped3x2 and the best structure of experiment 1, k1L6_noinject (plan_best.json,
+swept into SWEEP/best), on
 sparse linear regression, 2-layer ReLU networks and decision trees at d = 5,
 with the surgery profile of every model. Linear regression is the reference
-task: its plain6 and k3L2 (= looped3x2) models are experiment 1's
+task: its plain6, k3L2 (= looped3x2) and k1L6_noinject models are experiment 1's
 (experiments/structure: the same recipe, seeds and data), surgered here with
 the same sweeps.
 
@@ -39,18 +40,21 @@ surgery_args = next(s["args"] for s in plan["steps"] if s["command"] == "surgery
 D = 5
 TASKS = [("linear", "linear regression"), ("sparse", "sparse linear (2 of 5)"), ("relu", "ReLU net (100 hidden)"),
          ("tree", "decision tree (depth 4)")]
-SWEEPS = ["skip-each", "duplicate-each", "swap-matrix", "shuffle"]
+SWEEPS = ["skip-each", "duplicate-each", "swap-matrix", "shuffle", "loops"]
 
 # run directories: task -> model -> seed -> dir
 runs = {}
-for name in plan["configs"]:
+best = json.load(open(os.path.join(here, "plan_best.json")))  # swept into SWEEP/best
+for name, sub in [(n, root) for n in plan["configs"]] + [(n, os.path.join(root, "best")) for n in best["configs"]]:
     task, model = name.split("_", 1)
-    for s in C.seeds_of(root, name):
-        d = os.path.join(root, name, s)
+    for s in C.seeds_of(sub, name):
+        d = os.path.join(sub, name, s)
         if os.path.exists(os.path.join(d, "eval", "results.json")) and os.path.isdir(os.path.join(d, "surgery")):
             runs.setdefault(task, {}).setdefault(model, {})[s] = d
 # linear regression: experiment 1's models, surgered here with the same sweeps
-for model, cfg in (("plain6", "plain6"), ("looped3x2", "k3L2")):
+best_surgery = next(s["args"] for s in best["steps"] if s["command"] == "surgery")
+for model, cfg, sargs in (("plain6", "plain6", surgery_args), ("looped3x2", "k3L2", surgery_args),
+                          ("k1L6_noinject", "k1L6_noinject", best_surgery)):
     for s in C.seeds_of(sroot, cfg):
         d = os.path.join(sroot, cfg, s)
         if not os.path.exists(os.path.join(d, "eval", "results.json")):
@@ -59,7 +63,7 @@ for model, cfg in (("plain6", "plain6"), ("looped3x2", "k3L2")):
         if not os.path.isdir(sd):
             os.makedirs(os.path.dirname(sd), exist_ok=True)
             subprocess.run([iclab, "surgery", "--model", os.path.join(d, "model.safetensors"), "--out", sd,
-                            "--threads", "2"] + surgery_args, check=True, stdout=subprocess.DEVNULL,
+                            "--threads", "2"] + sargs, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         runs.setdefault("linear", {}).setdefault(model, {})[s] = d
         runs["linear"][model][s + ":surgery"] = sd
