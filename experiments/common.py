@@ -72,10 +72,11 @@ def fmt_pool(p, nd=3):
 
 
 def compare(iclab, models, labels, out, loops=None, ks=None, prompts=1280, seed=4242, threads=1):
-    """Runs `iclab compare` once (skipped when OUT/compare.json exists) and
+    """Runs `iclab compare` once (skipped when OUT/compare.json has these labels) and
     returns {label: [{"k", "err", "ratio", "ratio_lo90", "ratio_hi90"}, ...]}."""
     path = os.path.join(out, "compare.json")
-    if not os.path.exists(path):
+    c = load(path)
+    if not c or [m["label"] for m in c["models"]] != list(labels):  # none yet, or of other models: (re)run
         cmd = [iclab, "compare", "--models", ",".join(models), "--labels", ",".join(labels), "--out", out,
                "--prompts", str(prompts), "--seed", str(seed), "--threads", str(threads)]
         if loops:
@@ -83,7 +84,7 @@ def compare(iclab, models, labels, out, loops=None, ks=None, prompts=1280, seed=
         if ks:
             cmd += ["--k", ",".join(str(k) for k in ks)]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    c = load(path)
+        c = load(path)
     return {m["label"]: m["at_k"] for m in c["models"]}
 
 
