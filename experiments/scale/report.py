@@ -86,7 +86,7 @@ for dim in (10, 20):
                     w.writerow([r["step"], "%.6g" % (float(r["loss"]) / int(r["n_dims"]))])
             series.append("%s %s=%s:step:loss_per_dim" % (m, s, p))
     subprocess.run([iclab, "plot", "--out", os.path.join(out, "figures", "d%d_loss.svg" % dim), "--logy", "--title",
-                    "d = %d: training loss / active dimensions (the curriculum adds a dimension every %d steps)" %
+                    "d = %d: training loss / active dims (+1 dim every %d steps)" %
                     (dim, cfg["curriculum_dims_interval"]), "--xlabel", "step", "--ylabel", "loss / active dims",
                     "--series", ";".join(series)], check=True, stdout=subprocess.DEVNULL)
 
