@@ -185,7 +185,7 @@ def scatter(path, points, xlabel, ylabel, title, logx=True, logy=True, front=Tru
 def bars(path, rows, xlabel, title, ref=1.0):
     """rows: [(label, value, lo, hi, group)] drawn as horizontal bars on a log
     axis from ref, with interval whiskers (lo/hi may be None)."""
-    W, L, R, T, B, rowh = 760, 190, 30, 40, 50, 18
+    W, L, R, T, B, rowh = 800, 240, 30, 40, 50, 18
     H = T + B + rowh * len(rows)
     vals = [v for r in rows for v in (r[1], r[2], r[3]) if v]
     x0, x1 = min(vals + [ref]) / 1.25, max(vals + [ref]) * 1.25

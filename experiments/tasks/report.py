@@ -143,10 +143,14 @@ for task, title in TASKS:
 T.append("\n## Surgery profile at k = 2d\n")
 T.append("Every variant of each sweep applied to each trained model (1,280 prompts, seed 4242; 10 shuffles), all seeds "
          "together: the median and the largest ratio variant / unmodified error at k = 2d, and how many variants "
-         "are significantly worse / better (paired bootstrap 90% interval above / below 1). Identity variants (a "
-         "swap or shuffle that leaves the schedule unchanged) are left out.")
+         "are significantly worse / better (paired bootstrap 90% interval above / below 1). 'Gain lost' makes tasks "
+         "comparable: the median over variants of (variant error - model error) / (model error at k = 0 - model "
+         "error), at k = 2d: the share of what the model gains from 2d examples that the surgery destroys (100% = "
+         "no better than without examples). Identity variants (a swap or shuffle that leaves the schedule unchanged) "
+         "are left out.")
 T.append("")
-T.append("| task | model | " + " | ".join("%s: median, max ratio; worse / better of n" % s for s in SWEEPS) + " |")
+T.append("| task | model | " + " | ".join("%s: median, max ratio; gain lost; worse / better of n" % s for s in SWEEPS)
+         + " |")
 T.append("|---|---|" + "---|" * len(SWEEPS))
 bar_rows = []
 for task, title in TASKS:
@@ -157,11 +161,15 @@ for task, title in TASKS:
             continue
         cells = []
         for sw in SWEEPS:
-            rat, worse, better, nv = [], 0, 0, 0
+            rat, lost, worse, better, nv = [], [], 0, 0, 0
             for s in seeds(task, m):
                 j = C.load(os.path.join(surgery_dir(task, m, s), sw + ".json"))
                 if not j:
                     continue
+                # the in-context gain at k = 2d: the unmodified model's error with no example (k = 0)
+                # minus its error at 2d; a variant's loss of it is (its error - the model's) / that gain
+                o0 = j["original"]["curve"]["mean"][0]
+                o2 = next(x for x in j["original"]["at_k"] if x["k"] == 2 * D)["err"]
                 for v in j["variants"]:
                     if v.get("same_as_original"):
                         continue
@@ -170,6 +178,7 @@ for task, title in TASKS:
                         continue
                     nv += 1
                     rat.append(a["ratio"])
+                    lost.append((a["err"] - o2) / (o0 - o2))
                     worse += a["ratio_lo90"] > 1
                     better += a["ratio_hi90"] < 1
             if not rat:
@@ -177,8 +186,10 @@ for task, title in TASKS:
                 continue
             med = statistics.median(rat)
             results[task]["models"].setdefault(m, {}).setdefault("surgery", {})[sw] = dict(
-                median=med, max=max(rat), min=min(rat), worse=worse, better=better, n=nv)
-            cells.append("%.3g, %.3g; %d / %d of %d" % (med, max(rat), worse, better, nv))
+                median=med, max=max(rat), min=min(rat), gain_lost_median=statistics.median(lost), worse=worse,
+                better=better, n=nv)
+            cells.append("%.3g, %.3g; %.0f%%; %d / %d of %d" % (med, max(rat), 100 * statistics.median(lost), worse,
+                                                               better, nv))
             bar_rows.append(("%s %s %s" % (task, m, sw), med, min(rat), max(rat), task))
         T.append("| %s | %s | %s |" % (task, m, " | ".join(cells)))
 if bar_rows:
