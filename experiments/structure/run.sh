@@ -33,3 +33,8 @@ only=()
 make -s build/iclab
 ${MPIRUN:-} build/iclab sweep --plan experiments/structure/plan.json --out "$OUT" --seeds "$(echo $SEEDS | tr ' ' ',')" \
     --train_steps "$STEPS" --jobs "$JOBS" "${only[@]}" || echo "some runs failed: see the table above and $OUT/summary.csv"
+# the report of a full run (not of an ONLY subset) into OUT/report: tables.md, results.json, figures/
+if [ -z "${ONLY:-}" ]; then
+    python3 experiments/structure/report.py "$OUT" "$OUT/report" >/dev/null
+    echo "report: $OUT/report/tables.md"
+fi

@@ -38,3 +38,8 @@ for plan in plan plan_best; do
     ${MPIRUN:-} build/iclab sweep --plan experiments/tasks/$plan.json --out "$sub" --seeds "$(echo $SEEDS | tr ' ' ',')" \
         --train_steps "$STEPS" --jobs "$JOBS" "${only[@]}" || echo "some runs failed: see the table above and $sub/summary.csv"
 done
+# the report of a full run (not of an ONLY subset) into OUT/report: tables.md, results.json, figures/
+if [ -z "${ONLY:-}" ]; then
+    python3 experiments/tasks/report.py "$OUT" "${STRUCTURE:-runs/structure}" "$OUT/report" >/dev/null
+    echo "report: $OUT/report/tables.md"
+fi
