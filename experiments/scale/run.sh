@@ -15,15 +15,13 @@
 # environment: ONLY (a comma list of config names, default all)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. experiments/sweep.sh
 OUT=${1:-runs/scale}
 SEEDS=${2:-"1 2"}
 STEPS=${3:-5000}
 JOBS=${4:-2}
-only=()
-[ -n "${ONLY:-}" ] && only=(--only "$ONLY")
 make -s build/iclab
-${MPIRUN:-} build/iclab sweep --plan experiments/scale/plan.json --out "$OUT" --seeds "$(echo $SEEDS | tr ' ' ',')" \
-    --train_steps "$STEPS" --jobs "$JOBS" "${only[@]}" || echo "some runs failed: see the table above and $OUT/summary.csv"
+sweep_plan experiments/scale/plan.json "$OUT" "$SEEDS" "$STEPS" "$JOBS"
 # the report of a full run (not of an ONLY subset) into OUT/report: tables.md, results.json, figures/
 if [ -z "${ONLY:-}" ]; then
     python3 experiments/scale/report.py "$OUT" "$OUT/report" >/dev/null

@@ -22,22 +22,14 @@
 # environment: ONLY (a comma list of config names, default all)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. experiments/sweep.sh
 OUT=${1:-runs/tasks}
 SEEDS=${2:-"1 2 3"}
 STEPS=${3:-5000}
 JOBS=${4:-2}
 make -s build/iclab
-for plan in plan plan_best; do
-    sub=$OUT; [ $plan = plan_best ] && sub=$OUT/best
-    only=()
-    if [ -n "${ONLY:-}" ]; then  # the names of ONLY that this plan has
-        names=$(tr ',' '\n' <<<"$ONLY" | while read -r n; do grep -q "\"$n\": {" experiments/tasks/$plan.json && echo "$n"; done | paste -sd,)
-        [ -z "$names" ] && continue
-        only=(--only "$names")
-    fi
-    ${MPIRUN:-} build/iclab sweep --plan experiments/tasks/$plan.json --out "$sub" --seeds "$(echo $SEEDS | tr ' ' ',')" \
-        --train_steps "$STEPS" --jobs "$JOBS" "${only[@]}" || echo "some runs failed: see the table above and $sub/summary.csv"
-done
+sweep_plan experiments/tasks/plan.json "$OUT" "$SEEDS" "$STEPS" "$JOBS"
+sweep_plan experiments/tasks/plan_best.json "$OUT/best" "$SEEDS" "$STEPS" "$JOBS"
 # the report of a full run (not of an ONLY subset) into OUT/report: tables.md, results.json, figures/
 if [ -z "${ONLY:-}" ]; then
     python3 experiments/tasks/report.py "$OUT" "${STRUCTURE:-runs/structure}" "$OUT/report" >/dev/null
