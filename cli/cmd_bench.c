@@ -12,7 +12,8 @@ static const cli_opt OPTS[] = {
     {"steps", "N", "10", "measured training steps (forward + backward + Adam)"},
     {"warmup", "N", "2", "untimed steps before measuring"},
     {"json", NULL, NULL, "print one JSON object (results and config) instead of the table"},
-    {"inference", "B", NULL, "also time forward passes alone (inference) on B prompts: prompts per second"},
+    {"inference", "B", NULL, "also time forward passes alone (inference) on B prompts: prompts per second, with the "
+                             "products in --precision as the training step's"},
     {"ceiling_s", "S", "1", "seconds of the FMA-ceiling measurement (0: skip it)"},
 };
 
@@ -90,6 +91,7 @@ static int print_json(const cli_command *cmd, const ic_run_config *cfg, const ic
         json_object_set_new(o, "inference_ms_q1", ic_json_num(x->inf.ms_q1));
         json_object_set_new(o, "inference_ms_q3", ic_json_num(x->inf.ms_q3));
         json_object_set_new(o, "inference_shards", json_integer(x->inf.shards));
+        json_object_set_new(o, "inference_precision", json_string(ic_precision_name(x->inf.prec)));
         json_object_set_new(o, "inference_prompts_per_s", ic_json_num(x->inf.prompts_per_s));
     }
     json_object_set_new(o, "config", cj);
@@ -133,8 +135,9 @@ static void print_table(const ic_run_config *cfg, const ic_bench_result *r, cons
                    x->ceil.amx_bf16_vendor_gflops, x->ceil.threads, x->ceil.clock_ghz);
     }
     if (x->inf_batch)
-        printf("inference   %.3f ms per %d prompts (forward only, %d shard%s): %.0f prompts/s\n", x->inf.ms_per_batch,
-               x->inf_batch, x->inf.shards, x->inf.shards == 1 ? "" : "s", x->inf.prompts_per_s);
+        printf("inference   %.3f ms per %d prompts (forward only, %s products, %d shard%s): %.0f prompts/s\n",
+               x->inf.ms_per_batch, x->inf_batch, ic_precision_name(x->inf.prec), x->inf.shards,
+               x->inf.shards == 1 ? "" : "s", x->inf.prompts_per_s);
     printf("threads     %d (OpenMP wait policy: %s)\n", r->threads,
            getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY") : "default");
     char note[256];
@@ -199,6 +202,8 @@ const cli_command cli_cmd_bench = {
     "its parts, model GFLOP/s, the fraction of the machine's measured FMA ceiling, threads,\n"
     "the BLAS and kernel set in use (and whether iclab chose it: see docs/performance.md)\n"
     "and peak memory; --inference B also times forward passes alone.\n"
+    "--precision bf16 (a config key) runs the products of both on bf16 operands with fp32\n"
+    "sums (needs AVX512_BF16 or AMX-BF16); the output names the precision of each.\n"
     "Standard bench: iclab bench   (Garg et al.'s defaults)\n"
     "Small bench:    iclab bench --n_dims 5 --n_embd 64 --n_layer 6 --n_head 4 --n_points 11 --n_positions 11",
     OPTS,

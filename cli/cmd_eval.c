@@ -13,7 +13,7 @@
 
 typedef struct {
     cli_ctx_opts ctx;
-    const char *out, *task, *settings, *baselines, *prompt_file;
+    const char *out, *task, *settings, *baselines, *prompt_file, *precision;
     int sparsity, hidden, depth;
     double noise_std, halt_tol;
 } eval_opts;
@@ -40,6 +40,10 @@ static const cli_opt OPTS[] = {
      "adaptive depth: the model stops each prompt at the first loop whose own fixed-point measure is below TOL "
      "(at most --loops loops); results.json gives the loops used",
      CLI_DOUBLE, 0, 1e30, OFF(halt_tol)},
+    {"precision", "P", "fp32",
+     "the model's matrix products: fp32, or bf16 (operands rounded to bf16, fp32 sums; needs AVX512_BF16 or "
+     "AMX-BF16). Not taken from the training run: results.json records the one used",
+     CLI_STR, 0, 0, OFF(precision)},
     CLI_OPT_N_HEAD,
     CLI_OPT_SEED("1234", "seed of the evaluation prompts (the same seed gives the same prompts)"),
     CLI_OPT_BOOTSTRAP("bootstrap resamples for the 90% intervals (0: none)"),
@@ -66,6 +70,13 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         const cli_path ins[] = {{"model", model_path}, {"prompt_file", o.prompt_file}}, od = {"out", dir};
         if (cli_check_overwrite(cmd, ins, 2, NULL, 0, &od, written)) goto done;
     }
+    ic_precision prec;
+    if (ic_precision_parse(o.precision, &prec)) {
+        cli_error(cmd, "--precision: expected fp32 or bf16, got '%s'", o.precision);
+        rc = CLI_USAGE;
+        goto done;
+    }
+    if (ic_precision_check(prec, NULL, &err)) { cli_error(cmd, "%s", err.msg); goto done; } /* before anything is written */
     cli_set_threads(o.ctx.threads);
 
     /* the model, its schedule and (if recorded) its training config */
@@ -90,7 +101,7 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     ic_predictor preds[IC_EVAL_MAX_PRED];
     ic_shift shifts[IC_EVAL_MAX_SETTINGS];
     ic_eval_spec spec = {.B = o.ctx.prompts, .n = L.n, .seed = o.ctx.seed, .n_boot = o.ctx.bootstrap, .shifts = shifts,
-                         .pred = preds, .halt_tol = o.halt_tol};
+                         .pred = preds, .halt_tol = o.halt_tol, .precision = prec};
     if (ic_eval_predictors(o.baselines, task.kind, preds, &spec.np, &err)) {
         cli_error(cmd, "--baselines: %s", err.msg);
         rc = CLI_USAGE;
@@ -118,8 +129,9 @@ static int run(const cli_command *cmd, int argc, char **argv) {
     if (cli_outdir_begin(cmd, &od, dir, inputs, 2)) goto done;
     dir = od.tmp;
 
-    printf("iclab eval: %s on %s, d=%d, %d points, %d prompts per setting (paired: every predictor sees the same prompts)\n",
-           model_path, ic_task_name(task.kind), d, n, B);
+    printf("iclab eval: %s on %s, d=%d, %d points, %d prompts per setting, %s products (paired: every predictor sees "
+           "the same prompts)\n",
+           model_path, ic_task_name(task.kind), d, n, B, ic_precision_name(prec));
     fflush(stdout);
     cli_bar bar;
     cli_bar_init(&bar, "iclab eval", "predictors");
@@ -173,6 +185,8 @@ const cli_command cli_cmd_eval = {
     "(normalised by d, or by s for sparse tasks) averaged over prompts, with a bootstrap 90%\n"
     "interval. Prints a table at k = d/2, d, 2d with each predictor's prompts/s; writes\n"
     "DIR/results.json and, per setting, a CSV and linear/log SVG plots.\n"
+    "--precision bf16 runs the model's products on bf16 operands with fp32 sums (the default\n"
+    "is fp32, whatever precision the model was trained in); results.json says which.\n"
     "--schedule takes the schedule language (docs/schedules.md): a list 0,1,1,2 replaces\n"
     "the body; operations edit the model's own body, e.g. --schedule 'skip(2)' or 'dup(2-3)'.\n"
     "Example: iclab eval --model runs/tiny/model.safetensors --out runs/tiny/eval --settings standard,scale_x:2,skewed",

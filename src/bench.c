@@ -285,14 +285,11 @@ static double median(double *v, int n) {
     return ic_bench_quantile(v, n, 0.5);
 }
 
-/* The products' precision of cfg for ws, refused where this CPU cannot run it. */
-static int bench_precision(const ic_run_config *cfg, ic_workspace *ws, ic_err *err) {
-    ic_precision p;
-    ic_cpu cpu;
-    ic_cpu_detect(&cpu);
-    if (ic_precision_parse(cfg->precision, &p) || ic_precision_check(p, &cpu, err)) return -1;
-    ic_gemm_set_precision(&ws->gemm, p);
-    return 0;
+/* The products' precision of cfg, refused where this CPU cannot run it. */
+static int bench_precision(const ic_run_config *cfg, ic_precision *p, ic_err *err) {
+    if (ic_precision_parse(cfg->precision, p))
+        return ic_errf(err, "precision: expected fp32 or bf16, got '%s'", cfg->precision);
+    return ic_precision_check(*p, NULL, err);
 }
 
 int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_bench_result *out,
@@ -316,7 +313,9 @@ int ic_bench_train_step(const ic_run_config *cfg, int warmup, int steps, ic_benc
     ic_workspace_init(&ws);
     int rc = -1;
     if (!xs || !ys || !t_all) { ic_errf(err, "out of memory"); goto done0; }
-    if (bench_precision(cfg, &ws, err)) goto done0;
+    ic_precision prec;
+    if (bench_precision(cfg, &prec, err)) goto done0;
+    ic_gemm_set_precision(&ws.gemm, prec); /* the shards take it from here (ic_model_train_pass) */
     if (ic_model_create(&m, &cfg->model, err)) goto done0;
     ic_model_init_weights(&m, cfg->seed);
     if (ic_adam_create(&opt, m.num_params, err) || ic_grads_create(&g, &m, err)) goto done;
@@ -375,7 +374,7 @@ done0:
 int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, ic_bench_inf *out, ic_err *err) {
     memset(out, 0, sizeof *out);
     if (batch < 1 || reps < 1 || warmup < 0) return ic_errf(err, "inference bench needs batch >= 1, reps >= 1, warmup >= 0");
-    if (ic_run_config_validate(cfg, err)) return -1;
+    if (ic_run_config_validate(cfg, err) || bench_precision(cfg, &out->prec, err)) return -1;
     ic_schedule *s = malloc(sizeof *s);
     if (!s) return ic_errf(err, "out of memory");
     if (ic_run_config_schedule(cfg, s, err)) { free(s); return -1; }
@@ -396,7 +395,7 @@ int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps
     if (ic_task_sample(&task, &r, batch, n, d, xs, ys, NULL, err)) goto done;
     for (int i = 0; i < warmup + reps; i++) {
         double t0 = now_ms();
-        if (ic_model_predict_sharded(&m, &sh, nshards, s, xs, ys, batch, n, pred, err)) goto done;
+        if (ic_model_predict_sharded(&m, &sh, nshards, out->prec, s, xs, ys, batch, n, pred, err)) goto done;
         if (i >= warmup) t[i - warmup] = now_ms() - t0;
     }
     out->ms_per_batch = median(t, reps);

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "cpu.h"
 #include "err.h"
+#include "gemm.h"
 
 typedef struct {
     double ms_per_step;      /* median over measured steps */
@@ -40,10 +41,12 @@ typedef struct {
     double ms_q1, ms_q3;  /* quartiles over reps */
     double prompts_per_s; /* batch / median */
     int shards;           /* the batch ran in this many shards, one thread each (ic_model_predict_sharded) */
+    ic_precision prec;    /* the products' precision: cfg's "precision" */
 } ic_bench_inf;
 
 /* Forward passes only (inference, no gradient storage) of batch prompts,
- * sharded over the threads like the training step. */
+ * sharded over the threads like the training step, with the products in
+ * cfg's precision (bf16 refused, with one line, on a CPU without it). */
 int ic_bench_inference(const ic_run_config *cfg, int batch, int warmup, int reps, ic_bench_inf *out, ic_err *err);
 
 /* The machine's ceilings as this binary can reach them: register-only loops

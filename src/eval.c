@@ -102,15 +102,15 @@ int ic_model_predict_ws(const ic_model *m, ic_workspace *ws, const ic_schedule *
  * path: its predictions are bit-identical to a capture's or surgery's
  * forward pass in one workspace, and sharding changes the last bits (BLAS
  * blocks a shard's rows differently from the whole batch's). */
-static int predict_chunks(const ic_model *m, ic_shards *sh, const ic_schedule *s, const float *xs, const float *ys,
-                          int B, int n, int chunk, float *pred, ic_err *err) {
+static int predict_chunks(const ic_model *m, ic_shards *sh, ic_precision prec, const ic_schedule *s, const float *xs,
+                          const float *ys, int B, int n, int chunk, float *pred, ic_err *err) {
     const int d = m->cfg.n_dims;
     if (chunk < 1) chunk = 256;
     int rc = 0;
     for (int b0 = 0; b0 < B && rc == 0; b0 += chunk) {
         const int nb = B - b0 < chunk ? B - b0 : chunk;
-        rc = ic_model_predict_sharded(m, sh, ic_workspace_threads(), s, xs + (size_t)b0 * n * d, ys + (size_t)b0 * n,
-                                      nb, n, pred + (size_t)b0 * n, err);
+        rc = ic_model_predict_sharded(m, sh, ic_workspace_threads(), prec, s, xs + (size_t)b0 * n * d,
+                                      ys + (size_t)b0 * n, nb, n, pred + (size_t)b0 * n, err);
     }
     return rc;
 }
@@ -126,14 +126,16 @@ int ic_model_predict(const ic_model *m, const ic_schedule *s, const float *xs, c
 
 /* One predictor on B prompts of n points (model when bl is NULL), in the
  * shards sh; with halting (model.h) in one workspace instead, whose forward
- * runs only the prompts still going, counting the loops each prompt used. */
-static int predict_plain(const ic_model *m, ic_shards *sh, const ic_schedule *s, const ic_baseline_spec *bl,
-                         const float *xs, const float *ys, int B, int n, int d, const ic_eval_halt *halt, float *pred,
-                         ic_err *err) {
+ * runs only the prompts still going, counting the loops each prompt used.
+ * The model's products in precision prec either way. */
+static int predict_plain(const ic_model *m, ic_shards *sh, ic_precision prec, const ic_schedule *s,
+                         const ic_baseline_spec *bl, const float *xs, const float *ys, int B, int n, int d,
+                         const ic_eval_halt *halt, float *pred, ic_err *err) {
     if (bl) return ic_baseline_predict(bl, xs, ys, B, n, d, pred, err);
-    if (!halt || halt->tol <= 0) return predict_chunks(m, sh, s, xs, ys, B, n, 256, pred, err);
+    if (!halt || halt->tol <= 0) return predict_chunks(m, sh, prec, s, xs, ys, B, n, 256, pred, err);
     ic_workspace ws;
     ic_workspace_init(&ws);
+    ic_gemm_set_precision(&ws.gemm, prec);
     ws.halt_tol = halt->tol;
     int rc = 0;
     for (int b0 = 0; b0 < B && !rc; b0 += 256) {
@@ -148,15 +150,15 @@ static int predict_plain(const ic_model *m, ic_shards *sh, const ic_schedule *s,
 
 int ic_eval_predict(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
                     const float *xs, const float *ys, const float *qx, int B, int n, int d, float *pred, ic_err *err) {
-    return ic_eval_predict_halt(m, s, bl, per_position, xs, ys, qx, B, n, d, NULL, pred, err);
+    return ic_eval_predict_halt(m, s, bl, per_position, xs, ys, qx, B, n, d, NULL, IC_PREC_FP32, pred, err);
 }
 
 int ic_eval_predict_halt(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
                          const float *xs, const float *ys, const float *qx, int B, int n, int d, const ic_eval_halt *halt,
-                         float *pred, ic_err *err) {
+                         ic_precision prec, float *pred, ic_err *err) {
     ic_shards sh = {0};
     if (!per_position) {
-        const int rc = predict_plain(m, &sh, s, bl, xs, ys, B, n, d, halt, pred, err);
+        const int rc = predict_plain(m, &sh, prec, s, bl, xs, ys, B, n, d, halt, pred, err);
         ic_shards_free(&sh);
         return rc;
     }
@@ -173,7 +175,7 @@ int ic_eval_predict_halt(const ic_model *m, const ic_schedule *s, const ic_basel
             memcpy(py + (size_t)b * len, ys + (size_t)b * n, sizeof(float) * (size_t)k);
             py[(size_t)b * len + k] = 0.0f; /* the query's y is not an input */
         }
-        rc = predict_plain(m, &sh, s, bl, px, py, B, len, d, halt, pp, err);
+        rc = predict_plain(m, &sh, prec, s, bl, px, py, B, len, d, halt, pp, err);
         for (int b = 0; b < B && rc == 0; b++) pred[(size_t)b * n + k] = pp[(size_t)b * len + k];
     }
     free(px);

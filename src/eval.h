@@ -6,6 +6,7 @@
 
 #include "baselines.h"
 #include "err.h"
+#include "gemm.h"
 #include "model.h"
 #include "rng.h"
 #include "tasks.h"
@@ -61,9 +62,11 @@ typedef struct {
     double tol;
     long *count;
 } ic_eval_halt;
-/* ic_eval_predict with halting (halt NULL or tol 0: the same). */
+/* ic_eval_predict with halting (halt NULL or tol 0: the same) and the
+ * model's matrix products in precision prec (gemm.h; ic_eval_predict: fp32;
+ * bf16: the caller has checked the CPU with ic_precision_check). */
 int ic_eval_predict_halt(const ic_model *m, const ic_schedule *s, const ic_baseline_spec *bl, int per_position,
                          const float *xs, const float *ys, const float *qx, int B, int n, int d, const ic_eval_halt *halt,
-                         float *pred, ic_err *err);
+                         ic_precision prec, float *pred, ic_err *err);
 
 #endif

@@ -86,6 +86,7 @@ void ic_eval_report_free(ic_eval_report *r) {
 int ic_eval_run(ic_model *m, const ic_schedule *s, const ic_task_spec *task, double norm, const ic_eval_spec *spec,
                 ic_progress_fn progress, void *pctx, ic_eval_report *r, ic_err *err) {
     memset(r, 0, sizeof *r);
+    if (ic_precision_check(spec->precision, spec->cpu, err)) return -1;
     const int d = m->cfg.n_dims, B = spec->file ? spec->file->B : spec->B, n = spec->file ? spec->file->n : spec->n;
     const int nset = spec->file ? 1 : spec->nset, np = spec->np;
     r->nset = nset;
@@ -101,6 +102,7 @@ int ic_eval_run(ic_model *m, const ic_schedule *s, const ic_task_spec *task, dou
     r->curves = calloc((size_t)nset * np, sizeof *r->curves);
     r->seconds = calloc((size_t)nset * np, sizeof *r->seconds);
     r->halt_tol = spec->halt_tol > 0 && s ? spec->halt_tol : 0;
+    r->precision = spec->precision;
     r->L = s ? s->loops : 1;
     r->loops_count = calloc((size_t)nset * (r->L + 1), sizeof *r->loops_count);
     float *xs = malloc(sizeof(float) * (size_t)B * n * d), *ys = malloc(sizeof(float) * (size_t)B * n);
@@ -137,7 +139,7 @@ int ic_eval_run(ic_model *m, const ic_schedule *s, const ic_task_spec *task, dou
             double t0 = now_s();
             const ic_eval_halt halt = {r->halt_tol, r->loops_count + (size_t)si * (r->L + 1)};
             if (ic_eval_predict_halt(m, s, p->is_model ? NULL : &p->bl, r->per_position[si], xs, ys, qx, B, n, d,
-                                     p->is_model ? &halt : NULL, pred, err)) {
+                                     p->is_model ? &halt : NULL, spec->precision, pred, err)) {
                 ic_err_prefix(err, "%s, %s", label, p->label);
                 goto done;
             }
@@ -217,6 +219,7 @@ int ic_eval_write(const char *dir, const ic_eval_report *r, const ic_meta *meta,
         json_decref(jsettings);
         goto done;
     }
+    json_object_set_new(root, "precision", json_string(ic_precision_name(r->precision))); /* the model's products */
     json_object_set_new(root, "metric", json_string(r->metric));
     json_object_set_new(root, "interval", json_string("percentile bootstrap over prompts, 90%"));
     json_object_set_new(root, "settings", jsettings);

@@ -48,6 +48,9 @@ typedef struct {
     const ic_predictor *pred;
     int np;
     double halt_tol;         /* > 0: the model halts each prompt at its own fixed point (model.h) */
+    ic_precision precision;  /* the model's matrix products (gemm.h; 0: fp32), whatever it was trained in */
+    const ic_cpu *cpu;       /* the CPU bf16 is checked against (ic_precision_check); NULL: this machine's
+                                (tests pretend to be another) */
 } ic_eval_spec;
 
 typedef struct {
@@ -60,6 +63,7 @@ typedef struct {
     ic_curve *curves;         /* [nset * np]: setting i, predictor j at i * np + j */
     double *seconds;          /* [nset * np]: prediction time */
     double halt_tol;          /* the spec's; 0: no halting */
+    ic_precision precision;   /* the spec's */
     int L;                    /* the model's loops (halting: the most a prompt runs) */
     long *loops_count;        /* halting: [nset * (L+1)]: prompts (x positions, per-position settings)
                                  of setting i that used t loops at i * (L+1) + t */
@@ -67,13 +71,14 @@ typedef struct {
 
 /* Runs every setting x predictor on the model (m, s) and task (norm: the
  * error normaliser). progress (may be NULL): (setting label, predictors
- * done, np). Free r with ic_eval_report_free. */
+ * done, np). A precision spec->cpu cannot run is refused, with one line,
+ * before any work. Free r with ic_eval_report_free. */
 int ic_eval_run(ic_model *m, const ic_schedule *s, const ic_task_spec *task, double norm, const ic_eval_spec *spec,
                 ic_progress_fn progress, void *pctx, ic_eval_report *r, ic_err *err);
 void ic_eval_report_free(ic_eval_report *r);
 
 /* DIR/results.json (meta: model, task, task_spec, n_dims, n_points, prompts,
- * seed, schedule, loops; then every curve with its timing; with halting the
+ * seed, schedule, loops, precision; then every curve with its timing; with halting the
  * model's "loops_used": tol, mean, min, max and the distribution) and per setting
  * <setting>.csv, .svg, _log.svg (ic_curves_write). */
 int ic_eval_write(const char *dir, const ic_eval_report *r, const ic_meta *meta, ic_err *err);

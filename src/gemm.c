@@ -32,6 +32,11 @@ int ic_gemm_have_dnnl(void) {
 
 int ic_precision_check(ic_precision p, const ic_cpu *cpu, ic_err *err) {
     if (p == IC_PREC_FP32) return 0;
+    ic_cpu here;
+    if (!cpu) {
+        ic_cpu_detect(&here);
+        cpu = &here;
+    }
     if (!cpu->avx512_bf16 && !cpu->amx_bf16)
         return ic_errf(err, "precision bf16 needs a CPU with AVX512_BF16 or AMX-BF16; this one (%s) has neither: "
                             "use --precision fp32",

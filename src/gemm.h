@@ -37,9 +37,10 @@ typedef enum { IC_PREC_FP32 = 0, IC_PREC_BF16 = 1 } ic_precision;
 const char *ic_precision_name(ic_precision p);
 int ic_precision_parse(const char *s, ic_precision *p);
 
-/* 0 when this CPU runs bf16 products (AVX512_BF16 or AMX-BF16, and a build
+/* 0 when the CPU runs bf16 products (AVX512_BF16 or AMX-BF16, and a build
  * with oneDNN); else -1 with one line saying why. The CPU is passed in so
- * that tests can pretend to be another machine. */
+ * that tests can pretend to be another machine; NULL: this machine's
+ * (ic_cpu_detect). */
 int ic_precision_check(ic_precision p, const ic_cpu *cpu, ic_err *err);
 
 typedef enum { IC_GEMM_BLAS = 0, IC_GEMM_DNNL = 1 } ic_gemm_backend;

@@ -375,8 +375,8 @@ int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_sha
     return 0;
 }
 
-int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
-                             const float *ys, int B, int n, float *pred, ic_err *err) {
+int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, ic_precision prec, const ic_schedule *s,
+                             const float *xs, const float *ys, int B, int n, float *pred, ic_err *err) {
     if (nshards > B) nshards = B;
     if (nshards < 1) nshards = 1;
     if (B < 1) return 0;
@@ -387,6 +387,7 @@ int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, cons
     int failed = -1;
     ic_err shard_err[64], *errs = nshards <= 64 ? shard_err : malloc(sizeof *errs * (size_t)nshards);
     if (!errs) return ic_errf(err, "out of memory");
+    for (int i = 0; i < nshards; i++) ic_gemm_set_precision(&sh->ws[i].gemm, prec);
     const int blas_prev = ic_blas_set_threads(1);
     int nthreads = ic_default_shards();
     if (nthreads > nshards) nthreads = nshards;

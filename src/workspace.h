@@ -204,14 +204,18 @@ int ic_model_train_pass(const ic_model *m, ic_grads *g, ic_workspace *ws, ic_sha
  * loop, pred [B,n], of B prompts cut into at most nshards shards of
  * consecutive prompts, each a forward pass without gradient storage in its
  * own workspace of sh (no gradient buffers are made) on one thread, BLAS
- * single-threaded inside. Every prompt's predictions are computed by the same
- * kernels as an unsharded ic_model_forward, up to rounding: BLAS blocks a
- * shard's rows differently, which changes last bits (tests/test_model.c holds
- * them within 1e-6 of the largest). Used by eval and `bench --inference`;
- * ic_model_predict stays unsharded, bit-identical to a capture's forward. A
- * workspace step hook does not apply: the shards' workspaces have none. */
-int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, const ic_schedule *s, const float *xs,
-                             const float *ys, int B, int n, float *pred, ic_err *err);
+ * single-threaded inside. prec is the matrix products' precision (gemm.h):
+ * every shard's workspace gets it for this call, as a training pass gives
+ * its shards the trainer's (bf16: the caller has checked the CPU with
+ * ic_precision_check). Every prompt's predictions are computed by the same
+ * kernels as an unsharded ic_model_forward in that precision, up to
+ * rounding: BLAS blocks a shard's rows differently, which changes last bits
+ * (tests/test_model.c holds fp32 within 1e-6 of the largest). Used by eval
+ * and `bench --inference`; ic_model_predict stays unsharded, bit-identical
+ * to a capture's forward. A workspace step hook does not apply: the shards'
+ * workspaces have none. */
+int ic_model_predict_sharded(const ic_model *m, ic_shards *sh, int nshards, ic_precision prec, const ic_schedule *s,
+                             const float *xs, const float *ys, int B, int n, float *pred, ic_err *err);
 /* The shard count the trainer and the benchmark use: one per OpenMP thread
  * (omp_get_max_threads(); 1 without OpenMP). */
 int ic_default_shards(void);

@@ -1,5 +1,6 @@
 /* test_gemm.c: the matrix products of src/gemm.h in bf16 mixed precision,
- * the precision check, and a training step in bf16 against fp32.
+ * the precision check, a training step in bf16 against fp32, and bf16
+ * inference (sharded predictions, eval) against fp32.
  *
  * (The fp32 products of both libraries are held to the double-precision
  * reference of ops_ref.c, accumulation included, by tests/test_ops.c.)
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "evalrun.h"
 #include "gemm.h"
 #include "ops.h"
 #include "testutil.h"
@@ -169,6 +171,44 @@ static double rel_diff(const float *x, const float *y, size_t n) {
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* The model and prompts of the bf16-vs-fp32 comparisons of whole passes:
+ * 2 blocks, 2 loops, B prompts of 11 points of a fixed linear function. */
+typedef struct {
+    ic_model m;
+    ic_schedule s;
+    int B, n, d;
+    float *xs, *ys;
+} pass_case;
+
+static void pass_case_make(pass_case *pc, int B) {
+    ic_config c = {.n_dims = 5, .n_positions = 11, .n_embd = 32, .n_layer = 2, .n_head = 4};
+    ic_err e;
+    assert_int_equal(ic_model_create(&pc->m, &c, &e), 0);
+    ic_model_init_weights(&pc->m, 7);
+    ic_run_config rc;
+    ic_run_config_default(&rc);
+    rc.model = c;
+    rc.loops = 2, rc.loss_loops = 1, rc.grad_loops = 2;
+    assert_int_equal(ic_run_config_schedule(&rc, &pc->s, &e), 0);
+    const int n = 11, d = 5;
+    pc->B = B, pc->n = n, pc->d = d;
+    pc->xs = tu_falloc((size_t)B * n * d), pc->ys = tu_falloc((size_t)B * n);
+    tu_rng rng = tu_rng_make(1603);
+    tu_fill_f(&rng, pc->xs, (size_t)B * n * d, 1.0, 0.0);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) {
+            double y = 0;
+            for (int k = 0; k < d; k++) y += pc->xs[((size_t)b * n + i) * d + k] * (0.3 * k - 0.5);
+            pc->ys[(size_t)b * n + i] = (float)y;
+        }
+}
+
+static void pass_case_free(pass_case *pc) {
+    free(pc->xs);
+    free(pc->ys);
+    ic_model_free(&pc->m);
+}
+
 /* A whole training pass (forward + backward, 2 shards) in bf16 against
  * fp32, same model and prompts. Every product rounds its two operands to
  * bf16 (relative error <= 2^-9 each), so each product's result moves by up
@@ -183,27 +223,9 @@ static double rel_diff(const float *x, const float *y, size_t n) {
 static void test_bf16_train_pass(void **state) {
     (void)state;
     if (!bf16_here()) return;
-    ic_config c = {.n_dims = 5, .n_positions = 11, .n_embd = 32, .n_layer = 2, .n_head = 4};
-    ic_model m;
+    pass_case pc;
+    pass_case_make(&pc, 16);
     ic_err e;
-    assert_int_equal(ic_model_create(&m, &c, &e), 0);
-    ic_model_init_weights(&m, 7);
-    ic_schedule s;
-    ic_run_config rc;
-    ic_run_config_default(&rc);
-    rc.model = c;
-    rc.loops = 2, rc.loss_loops = 1, rc.grad_loops = 2;
-    assert_int_equal(ic_run_config_schedule(&rc, &s, &e), 0);
-    const int B = 16, n = 11, d = 5;
-    float *xs = tu_falloc((size_t)B * n * d), *ys = tu_falloc((size_t)B * n);
-    tu_rng rng = tu_rng_make(1603);
-    tu_fill_f(&rng, xs, (size_t)B * n * d, 1.0, 0.0);
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < n; i++) {
-            double y = 0;
-            for (int k = 0; k < d; k++) y += xs[((size_t)b * n + i) * d + k] * (0.3 * k - 0.5);
-            ys[(size_t)b * n + i] = (float)y;
-        }
     ic_grads g[2];
     ic_workspace ws[2];
     ic_shards sh[2] = {{0}};
@@ -211,8 +233,8 @@ static void test_bf16_train_pass(void **state) {
     for (int p = 0; p < 2; p++) {
         ic_workspace_init(&ws[p]);
         ic_gemm_set_precision(&ws[p].gemm, p ? IC_PREC_BF16 : IC_PREC_FP32);
-        assert_int_equal(ic_grads_create(&g[p], &m, &e), 0);
-        assert_int_equal(ic_model_train_pass(&m, &g[p], &ws[p], &sh[p], 2, &s, xs, ys, B, n, &e), 0);
+        assert_int_equal(ic_grads_create(&g[p], &pc.m, &e), 0);
+        assert_int_equal(ic_model_train_pass(&pc.m, &g[p], &ws[p], &sh[p], 2, &pc.s, pc.xs, pc.ys, pc.B, pc.n, &e), 0);
         loss[p] = ws[p].loss;
     }
     const double loss_rel = fabs(loss[1] - loss[0]) / loss[0];
@@ -232,9 +254,135 @@ static void test_bf16_train_pass(void **state) {
         ic_workspace_free(&ws[p]);
         ic_grads_free(&g[p]);
     }
-    free(xs);
-    free(ys);
-    ic_model_free(&m);
+    pass_case_free(&pc);
+}
+
+/* Sharded inference (ic_model_predict_sharded, what eval and `bench
+ * --inference` run) in bf16 against fp32: same model, prompts and shards.
+ * The forward chain of the case is 18 products deep (read-in, 4 per block x
+ * 2 blocks x 2 loops, read-out), each moving its result by up to ~2^-8 of
+ * sum |a||b| (both operands rounded, 2^-9 each); to first order the errors
+ * add with the depth, 18 x 2^-8 = 0.07 normwise on the predictions: the
+ * bound allowed. They must also differ by more than 2^-12 normwise: fp32
+ * products on the same shards give the same bits (checked below), and even
+ * another blocking of the fp32 sums moves them by ~1e-6 (tests/test_model.c),
+ * so a precision that never reached the shards fails. Asked for fp32 again,
+ * the same shards give fp32's bits: the precision is each call's, not the
+ * last call's left behind. (That a bf16 product is the fp32 product of the
+ * bf16-rounded operands, up to fp32 summation, is test_bf16_products.) */
+static void test_bf16_predict_sharded(void **state) {
+    (void)state;
+    if (!bf16_here()) return;
+    pass_case pc;
+    pass_case_make(&pc, 24);
+    const size_t np = (size_t)pc.B * pc.n;
+    float *p32 = tu_falloc(np), *p16 = tu_falloc(np), *again = tu_falloc(np);
+    ic_shards sh = {0};
+    ic_err e;
+    assert_int_equal(ic_model_predict_sharded(&pc.m, &sh, 3, IC_PREC_FP32, &pc.s, pc.xs, pc.ys, pc.B, pc.n, p32, &e), 0);
+    assert_int_equal(ic_model_predict_sharded(&pc.m, &sh, 3, IC_PREC_BF16, &pc.s, pc.xs, pc.ys, pc.B, pc.n, p16, &e), 0);
+    assert_int_equal(sh.cap, 3);
+    for (int i = 0; i < sh.cap; i++) assert_int_equal(sh.ws[i].gemm.prec, IC_PREC_BF16);
+    assert_int_equal(ic_model_predict_sharded(&pc.m, &sh, 3, IC_PREC_FP32, &pc.s, pc.xs, pc.ys, pc.B, pc.n, again, &e), 0);
+    assert_memory_equal(again, p32, sizeof(float) * np);
+    const double r = rel_diff(p16, p32, np);
+    printf("      bf16 vs fp32 sharded predictions: relative difference %.3g (allowed %.3g .. %.3g)\n", r, 0x1p-12,
+           18 * 0x1p-8);
+    assert_true(r > 0x1p-12);
+    assert_true(r <= 18 * 0x1p-8);
+    ic_shards_free(&sh);
+    free(p32);
+    free(p16);
+    free(again);
+    pass_case_free(&pc);
+}
+
+/* eval (ic_eval_run) in bf16. Refused with one line on a pretended CPU
+ * without bf16, before any work. Where bf16 runs: the report and
+ * results.json record it; the model's error curve is not fp32's bits (an
+ * fp32 rerun is: eval is deterministic, so any difference is the
+ * precision) and stays close to it: with predictions p moved by d, the root
+ * mean squared error moves by at most rms(d) at each position (triangle
+ * inequality), and rms(d) <= 0.07 rms(p) (test_bf16_predict_sharded's bound)
+ * <= 0.07 rms(error) here, where the untrained model's predictions are
+ * smaller than its errors; so the mean squared error moves by at most
+ * (2 x 0.07 + 0.07^2) of itself. A baseline's curve keeps fp32's bits (the
+ * precision is the model's products only). Also the halting path, which
+ * runs in one workspace instead of shards and takes the precision by
+ * another road. */
+static void test_bf16_eval(void **state) {
+    (void)state;
+    pass_case pc;
+    pass_case_make(&pc, 4);
+    ic_task_spec task;
+    ic_task_spec_default(&task, IC_TASK_LINEAR, pc.d);
+    ic_predictor preds[IC_EVAL_MAX_PRED];
+    ic_shift shifts[IC_EVAL_MAX_SETTINGS];
+    ic_err e = {{0}};
+    ic_cpu none = {0};
+    snprintf(none.brand, sizeof none.brand, "Pretend CPU");
+    ic_eval_spec spec = {.B = 64, .n = pc.n, .seed = 5, .shifts = shifts, .pred = preds, .precision = IC_PREC_BF16,
+                         .cpu = &none};
+    assert_int_equal(ic_eval_predictors("least_squares", task.kind, preds, &spec.np, &e), 0);
+    assert_int_equal(ic_eval_settings("standard", shifts, &spec.nset, &e), 0);
+    ic_eval_report r[3];
+    assert_int_equal(ic_eval_run(&pc.m, &pc.s, &task, pc.d, &spec, NULL, NULL, &r[0], &e), -1);
+    assert_non_null(strstr(e.msg, "AVX512_BF16"));
+    assert_non_null(strstr(e.msg, "Pretend CPU"));
+    assert_null(strchr(e.msg, '\n'));
+    assert_null(r[0].curves);
+    spec.cpu = NULL;
+    if (!bf16_here()) {
+        pass_case_free(&pc);
+        return;
+    }
+    for (int p = 0; p < 3; p++) { /* fp32, bf16, fp32 */
+        spec.precision = p == 1 ? IC_PREC_BF16 : IC_PREC_FP32;
+        assert_int_equal(ic_eval_run(&pc.m, &pc.s, &task, pc.d, &spec, NULL, NULL, &r[p], &e), 0);
+        assert_int_equal(r[p].precision, spec.precision);
+    }
+    const int n = pc.n;
+    const size_t cb = sizeof(double) * n;
+    assert_memory_equal(r[2].curves[0].mean, r[0].curves[0].mean, cb);
+    assert_memory_not_equal(r[1].curves[0].mean, r[0].curves[0].mean, cb);
+    double worst = 0;
+    for (int k = 0; k < n; k++) {
+        const double m32 = r[0].curves[0].mean[k], rel = fabs(r[1].curves[0].mean[k] - m32) / m32;
+        if (rel > worst) worst = rel;
+    }
+    printf("      eval: bf16 vs fp32 model error curve, largest relative difference %.3g (allowed %.3g)\n", worst,
+           2 * 0.0703 + 0.0703 * 0.0703);
+    assert_true(worst <= 2 * 0.0703 + 0.0703 * 0.0703);
+    assert_memory_equal(r[1].curves[1].mean, r[0].curves[1].mean, cb); /* least squares */
+    const ic_meta meta = {.model = "m.safetensors", .sched = &pc.s, .loops = pc.s.loops, .task = &task, .d = pc.d,
+                          .n = n, .prompts = spec.B, .seed = spec.seed};
+    for (int p = 0; p < 2; p++) {
+        assert_int_equal(ic_eval_write(tu_tmp_dir(), &r[p], &meta, &e), 0);
+        json_t *j = json_load_file(tu_tmp_path("results.json"), 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "precision")), p ? "bf16" : "fp32");
+        json_decref(j);
+    }
+    for (int p = 0; p < 3; p++) ic_eval_report_free(&r[p]);
+
+    /* halting (a tolerance no loop meets: every loop runs), each position on its own prompt */
+    const size_t np = (size_t)pc.B * n;
+    float *h[2] = {tu_falloc(np), tu_falloc(np)};
+    long count[2][3] = {{0}};
+    for (int p = 0; p < 2; p++) {
+        const ic_eval_halt halt = {1e-30, count[p]};
+        assert_int_equal(ic_eval_predict_halt(&pc.m, &pc.s, NULL, 1, pc.xs, pc.ys, pc.xs, pc.B, n, pc.d, &halt,
+                                              p ? IC_PREC_BF16 : IC_PREC_FP32, h[p], &e),
+                         0);
+    }
+    assert_int_equal(count[1][2], (long)np); /* every prediction ran both loops */
+    const double rh = rel_diff(h[1], h[0], np);
+    printf("      halting path: bf16 vs fp32 relative difference %.3g\n", rh);
+    assert_true(rh > 0x1p-12);
+    assert_true(rh <= 18 * 0x1p-8);
+    free(h[0]);
+    free(h[1]);
+    pass_case_free(&pc);
 }
 
 int main(void) {
@@ -243,6 +391,8 @@ int main(void) {
         cmocka_unit_test(test_bf16_products),
         cmocka_unit_test(test_precision_refusal),
         cmocka_unit_test(test_bf16_train_pass),
+        cmocka_unit_test(test_bf16_predict_sharded),
+        cmocka_unit_test_setup_teardown(test_bf16_eval, tu_tmp_setup, tu_tmp_teardown),
     };
     return cmocka_run_group_tests_name("gemm", tests, NULL, NULL);
 }

@@ -1448,7 +1448,7 @@ static void check_predict_sharded(const ic_schedule *s, int B, int n, int nshard
     assert_true(pmax > 1e-3);
     for (size_t i = 0; i < (size_t)B * n; i++) pred[i] = NAN;
     ic_shards sh = {0};
-    if (ic_model_predict_sharded(&m, &sh, nshards, s, xs, ys, B, n, pred, &err))
+    if (ic_model_predict_sharded(&m, &sh, nshards, IC_PREC_FP32, s, xs, ys, B, n, pred, &err))
         fail_msg("predict_sharded (%d shards, B %d): %s", nshards, B, err.msg);
     const int kmax = nshards < B ? nshards : B;
     assert_int_equal(sh.cap, kmax < 1 ? 1 : kmax);
@@ -1493,13 +1493,13 @@ static void test_predict_sharded(void **st) {
     bad.loops = 0;
     ic_shards sh = {0};
     err.msg[0] = 0;
-    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &bad, xs, ys, B, N, pred, &err), -1);
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, IC_PREC_FP32, &bad, xs, ys, B, N, pred, &err), -1);
     assert_true(strlen(err.msg) > 10);
     err.msg[0] = 0;
-    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &plain, xs, ys, B, N + 3, pred, &err), -1);
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, IC_PREC_FP32, &plain, xs, ys, B, N + 3, pred, &err), -1);
     assert_true(strlen(err.msg) > 10);
     err.msg[0] = 0;
-    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, &plain, NULL, ys, B, N, pred, &err), -1);
+    assert_int_equal(ic_model_predict_sharded(&m, &sh, 2, IC_PREC_FP32, &plain, NULL, ys, B, N, pred, &err), -1);
     assert_true(strlen(err.msg) > 10);
     ic_shards_free(&sh);
     tm_free(&m);
