@@ -46,6 +46,7 @@ assert ("amx_bf16_vendor_gflops" in o) == (os.environ["AMX"] == "1"), "AMX figur
 if os.environ["BF16"] == "1":
     assert o["bf16_peak_gflops"] > 0 and o["bf16_peak_isa"] == "avx512_bf16"
 assert o["inference_batch"] == 32 and o["inference_prompts_per_s"] > 0
+assert o["inference_precision"] == "fp32" == o["config"]["precision"], o  # the default
 PY
 check "bench JSON: ceiling of this CPU's widest ISA, fraction <= 1, CPU named, bf16/AMX iff present" '[ $? -eq 0 ]'
 [ -s perr.txt ] && cat perr.txt

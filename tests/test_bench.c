@@ -312,9 +312,16 @@ static void test_inference_bench(void **st) {
     assert_true(fabs(r.prompts_per_s - 16 / (r.ms_per_batch / 1e3)) <= 1e-9 * r.prompts_per_s);
     assert_true(r.ms_q1 <= r.ms_per_batch && r.ms_per_batch <= r.ms_q3);
     assert_int_equal(r.shards, ic_default_shards() < 16 ? ic_default_shards() : 16); /* sharded like training */
+    assert_int_equal(r.prec, IC_PREC_FP32);
     assert_int_equal(ic_bench_inference(&c, 1, 0, 1, &r, &err), 0);
     assert_int_equal(r.shards, 1);
     assert_int_equal(ic_bench_inference(&c, 0, 1, 3, &r, &err), -1);
+    /* the config's precision: run (and reported) where this CPU has bf16, else refused with one line */
+    snprintf(c.precision, sizeof c.precision, "bf16");
+    const int here = ic_precision_check(IC_PREC_BF16, NULL, &err) == 0;
+    assert_int_equal(ic_bench_inference(&c, 16, 0, 1, &r, &err), here ? 0 : -1);
+    if (here) assert_int_equal(r.prec, IC_PREC_BF16);
+    else assert_null(strchr(err.msg, '\n'));
 }
 
 /* The quantiles of bench/benchstat.py (numpy's linear interpolation), which
