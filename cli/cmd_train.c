@@ -67,6 +67,12 @@ static int run(const cli_command *cmd, int argc, char **argv) {
         const cli_path od = {"out", out};
         if ((rc = cli_check_overwrite(cmd, ins, cli_config_inputs(&a, ins, CLI_MAX_OPTS), NULL, 0, &od, written))) goto done;
     }
+    ic_precision prec; /* a CPU without bf16: one line, before the run's header (the trainer checks again) */
+    if (root && !ic_precision_parse(cfg->precision, &prec) && ic_precision_check(prec, NULL, &err)) {
+        cli_error(cmd, "%s", err.msg);
+        rc = CLI_FAIL;
+        goto done;
+    }
     cli_set_threads(cfg->threads);
     cli_progress prog;
     char label[64] = "train";
