@@ -61,6 +61,8 @@ typedef struct {
     void *engine, *stream;      /* oneDNN's CPU engine and stream, made on first use */
     struct ic_gemm_prim *prims; /* [n_prims] */
     int n_prims, cap_prims;
+    void *scratch;              /* oneDNN's scratchpad, shared by the primitives [scratch_cap bytes] */
+    size_t scratch_cap;
     uint16_t *stage;            /* bf16 operands [stage_cap] */
     size_t stage_cap;
     int failed;                 /* a product failed: err holds the first error */
