@@ -135,8 +135,8 @@ struct ic_gemm_prim {
     int prec, ta, tb, M, N, K, has_bias, beta, nthr;
 #ifdef ICLAB_DNNL
     dnnl_primitive_t prim;
-    dnnl_memory_t src, wei, bias, dst, scratch;
-    void *scratch_buf;
+    dnnl_memory_t src, wei, bias, dst, scratch; /* scratch: a view of the ic_gemm's one scratchpad */
+    size_t scratch_bytes;
     char impl[64];
 #endif
 };
@@ -155,7 +155,6 @@ static void prim_free(struct ic_gemm_prim *p) {
     if (p->bias) dnnl_memory_destroy(p->bias);
     if (p->dst) dnnl_memory_destroy(p->dst);
     if (p->scratch) dnnl_memory_destroy(p->scratch);
-    free(p->scratch_buf);
 }
 
 static int ensure_engine(ic_gemm *g) {
@@ -203,10 +202,20 @@ static int prim_make(ic_gemm *g, struct ic_gemm_prim *p) {
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) || !impl) impl = "?";
     snprintf(p->impl, sizeof p->impl, "%s", impl);
     const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    const size_t sp_bytes = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    if (sp_bytes) {
-        if (!(p->scratch_buf = malloc(sp_bytes))) goto out;
-        if (dnnl_memory_create(&p->scratch, sp, (dnnl_engine_t)g->engine, p->scratch_buf)) goto out;
+    /* One scratchpad per ic_gemm, as large as its largest primitive's: the
+     * primitives of a workspace run one at a time, and a scratchpad each
+     * cost 3 MB (small model) to 14 MB (standard) per step for nothing. */
+    p->scratch_bytes = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (p->scratch_bytes) {
+        if (p->scratch_bytes > g->scratch_cap) {
+            const size_t cap = (p->scratch_bytes + 63) & ~(size_t)63;
+            void *buf = aligned_alloc(64, cap);
+            if (!buf) goto out;
+            free(g->scratch);
+            g->scratch = buf;
+            g->scratch_cap = cap;
+        }
+        if (dnnl_memory_create(&p->scratch, sp, (dnnl_engine_t)g->engine, DNNL_MEMORY_NONE)) goto out;
     }
     dnnl_engine_t e = (dnnl_engine_t)g->engine;
     if (dnnl_memory_create(&p->src, &src_md, e, DNNL_MEMORY_NONE) ||
@@ -282,6 +291,7 @@ void ic_gemm_free(ic_gemm *g) {
 #endif
     free(g->prims);
     free(g->stage);
+    free(g->scratch);
     const ic_precision p = g->prec;
     memset(g, 0, sizeof *g);
     g->prec = p;
@@ -345,7 +355,10 @@ void ic_gemm_run(ic_gemm *g, ic_gemm_kind kind, int ta, int tb, int M, int N, in
         dnnl_memory_set_data_handle(p->bias, (void *)bias);
         args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->bias};
     }
-    if (p->scratch) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratch};
+    if (p->scratch) {
+        dnnl_memory_set_data_handle(p->scratch, g->scratch);
+        args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratch};
+    }
     if (dnnl_primitive_execute(p->prim, (dnnl_stream_t)g->stream, nargs, args) ||
         dnnl_stream_wait((dnnl_stream_t)g->stream))
         fail(g, "oneDNN failed to run the %dx%dx%d %s product", M, N, K, ic_precision_name(prec));

@@ -7,9 +7,10 @@
  * that kind of product on this project's machines (docs/performance.md, "oneDNN
  * and bf16"; the choice is ic_gemm_backend_for below). oneDNN compiles a
  * kernel per shape: an ic_gemm keeps the primitives it made (one cache per
- * workspace, so per training shard: nothing global), and a bf16 staging
- * buffer for the converted operands. Both grow on the first product of a
- * shape and are then reused, so a step after the first allocates nothing.
+ * workspace, so per training shard: nothing global), one scratchpad that
+ * its primitives share (they run one at a time), and a bf16 staging buffer
+ * for the converted operands. All grow on the first product of a shape and
+ * are then reused, so a step after the first allocates nothing.
  *
  * Threads: a primitive runs on the OpenMP threads of the caller. Inside a
  * training shard (one shard per thread, ic_model_train_pass) oneDNN sees that
@@ -62,6 +63,8 @@ typedef struct {
     void *engine, *stream;      /* oneDNN's CPU engine and stream, made on first use */
     struct ic_gemm_prim *prims; /* [n_prims] */
     int n_prims, cap_prims;
+    void *scratch;              /* oneDNN's scratchpad, shared by the primitives [scratch_cap bytes] */
+    size_t scratch_cap;
     uint16_t *stage;            /* bf16 operands [stage_cap] */
     size_t stage_cap;
     int failed;                 /* a product failed: err holds the first error */

@@ -234,8 +234,8 @@ static void block_forward(const ic_model *m, ic_workspace *ws, ic_block_acts *a,
     if (kind != IC_BLOCK_ATTN) {
         ic_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + c, p->ln2_b + c, N, C);
         ic_linear_forward(&ws->gemm, a->fch, a->ln2, p->fc_w + c * 4 * C, p->fc_b + 4 * c, N, C, 4 * C, IC_W_IN_OUT);
-        ic_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
-        ic_linear_forward(&ws->gemm, ws->scratch, a->fch_gelu, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C,
+        ic_gelu_forward(ws->mlp_h, a->fch, N * 4 * C); /* not kept: backward recomputes it */
+        ic_linear_forward(&ws->gemm, ws->scratch, ws->mlp_h, p->fcproj_w + c * 4 * C, p->fcproj_b + c, N, 4 * C, C,
                           IC_W_IN_OUT);
         ic_residual_forward(a->out, a->res2, ws->scratch, N * C);
     } else {
@@ -465,10 +465,14 @@ static void block_backward(const ic_model *m, ic_grads *gb, ic_workspace *ws, fl
     ic_params *g = &gb->views;
     // out = res2 + fcproj(gelu(fc(ln2(res2))))   (attn-only: out = res2)
     // (the scratch input gradients are written with IC_SET: = instead of += into zeros)
+    // (the forward kept fch, not gelu(fch): the GELU's backward recomputes it
+    // into d_fch_gelu once that has been read, for fcproj's weight gradient)
     if (kind != IC_BLOCK_ATTN) {
-        ic_linear_backward(&ws->gemm, ws->d_fch_gelu, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, a->fch_gelu,
+        ic_linear_backward(&ws->gemm, ws->d_fch_gelu, NULL, NULL, dres, NULL, p->fcproj_w + c * 4 * C, N, 4 * C, C,
+                           IC_W_IN_OUT, IC_SET);
+        ic_gelu_backward(ws->d_fch, ws->d_fch_gelu, a->fch, ws->d_fch_gelu, N * 4 * C, IC_SET);
+        ic_linear_backward(&ws->gemm, NULL, g->fcproj_w + c * 4 * C, g->fcproj_b + c, dres, ws->d_fch_gelu,
                            p->fcproj_w + c * 4 * C, N, 4 * C, C, IC_W_IN_OUT, IC_SET);
-        ic_gelu_backward(ws->d_fch, a->fch, ws->d_fch_gelu, N * 4 * C, IC_SET);
         ic_linear_backward(&ws->gemm, ws->d_c, g->fc_w + c * 4 * C, g->fc_b + 4 * c, ws->d_fch, a->ln2, p->fc_w + c * 4 * C,
                            N, C, 4 * C, IC_W_IN_OUT, IC_SET);
         ic_layernorm_backward(dres, g->ln2_w + c, g->ln2_b + c, ws->d_c, a->res2, p->ln2_w + c, a->ln2_mean,

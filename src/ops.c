@@ -547,11 +547,19 @@ static inline float tanh_fast(float u) {
     return 1.0f - 2.0f / (exp_fast(2.0f * u) + 1.0f);
 }
 
+/* gelu(x) from th = tanh_fast(GELU_K (x + 0.044715 x^3)): one expression for
+ * the forward and the backward's recomputation, so both give the same bits */
+#pragma omp declare simd
+static inline float gelu_of(float x, float th) { return 0.5f * x * (1.0f + th); }
+
+#pragma omp declare simd
+static inline float gelu_tanh(float x) { return tanh_fast(GELU_K * (x + 0.044715f * x * x * x)); }
+
 static void gelu_forward_range(float *restrict out, const float *restrict inp, long i0, long i1) {
     #pragma omp simd
     for (long i = i0; i < i1; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanh_fast(GELU_K * (x + 0.044715f * x * x * x)));
+        out[i] = gelu_of(x, gelu_tanh(x));
     }
 }
 
@@ -559,13 +567,25 @@ void ic_gelu_forward(float *out, const float *inp, int N) {
     IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, gelu_forward_range(out, inp, lo, hi));
 }
 
-static void gelu_backward_range(float *restrict dinp, const float *restrict inp, const float *restrict dout,
+/* out (may be dout itself: each element is read before it is written, so
+ * the pointers carry no restrict) gets gelu(inp) when non-NULL */
+static void gelu_backward_range(float *restrict dinp, float *out, const float *restrict inp, const float *dout,
                                 float keep, long i0, long i1) {
+    if (out) {
+        #pragma omp simd
+        for (long i = i0; i < i1; i++) {
+            float x = inp[i], th = gelu_tanh(x), dy = dout[i];
+            float sech2 = 1.0f - th * th;
+            float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+            const float prev = keep != 0.0f ? dinp[i] : 0.0f;
+            dinp[i] = prev + g * dy;
+            out[i] = gelu_of(x, th);
+        }
+        return;
+    }
     #pragma omp simd
     for (long i = i0; i < i1; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + 0.044715f * x * x * x);
-        float th = tanh_fast(u);
+        float x = inp[i], th = gelu_tanh(x);
         float sech2 = 1.0f - th * th;
         float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         const float prev = keep != 0.0f ? dinp[i] : 0.0f;
@@ -573,9 +593,10 @@ static void gelu_backward_range(float *restrict dinp, const float *restrict inp,
     }
 }
 
-void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N, ic_grad_mode mode) {
+void ic_gelu_backward(float *dinp, float *out, const float *inp, const float *dout, int N, ic_grad_mode mode) {
     const float keep = mode == IC_SET ? 0.0f : 1.0f; /* 0 * NaN would be NaN: select, not multiply */
-    IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi, gelu_backward_range(dinp, inp, dout, keep, lo, hi));
+    IC_RANGES(N, N > IC_PAR_MIN, ic_max_threads(), tid, lo, hi,
+              gelu_backward_range(dinp, out, inp, dout, keep, lo, hi));
 }
 
 /* ---------------- residual, position embedding ---------------- */

@@ -83,8 +83,11 @@ size_t ic_attention_tile_floats(int T, int C, int H);
 
 /* GELU, tanh approximation (GPT-2's "gelu_new"). */
 void ic_gelu_forward(float *out, const float *inp, int N);
-/* dinp[N] += (or =, mode) gelu'(inp) * dout */
-void ic_gelu_backward(float *dinp, const float *inp, const float *dout, int N, ic_grad_mode mode);
+/* dinp[N] += (or =, mode) gelu'(inp) * dout; out non-NULL: out[N] =
+ * gelu(inp) as well, the same bits as ic_gelu_forward (the training pass
+ * keeps the MLP's pre-activation only and recomputes its output here; out
+ * may be dout itself: each element is read before it is overwritten). */
+void ic_gelu_backward(float *dinp, float *out, const float *inp, const float *dout, int N, ic_grad_mode mode);
 
 /* out[N] = a + b;  backward: da += dout, db += dout (either may be NULL). */
 void ic_residual_forward(float *out, const float *a, const float *b, int N);

@@ -89,6 +89,7 @@ static size_t layout_acts(ic_workspace *ws, const ic_config *c, float *base, int
     TAKE(ws->ys, (size_t)B * (T / 2));
     TAKE(ws->P, BT * C);
     TAKE(ws->scratch, BT * C);
+    if (share) TAKE(ws->mlp_h, BT * 4 * C); /* training: d_fch (ic_workspace_reserve) */
     TAKE(ws->sig, C + (16 - C % 16) % 16); /* rounded up to 16 floats: the slots stay 64-byte aligned */
     for (int l = 0; l < nslots; l++) {
         ic_loop_acts tmp, *la = base ? &ws->loop_acts[l] : &tmp;
@@ -114,7 +115,6 @@ static size_t layout_acts(ic_workspace *ws, const ic_config *c, float *base, int
             TAKE(ba->ln2_mean, BT);
             TAKE(ba->ln2_rstd, BT);
             TAKE(ba->fch, BT * 4 * C);
-            TAKE(ba->fch_gelu, BT * 4 * C);
             TAKE(ba->out, BT * C);
         }
     }
@@ -125,10 +125,11 @@ static size_t layout_acts(ic_workspace *ws, const ic_config *c, float *base, int
 /* Floats of the activation buffer layout_acts() lays out, in double. */
 static double acts_floats(const ic_config *c, double B, double T, double nslots, double nb, int share, int nthr) {
     const double C = c->n_embd, H = c->n_head, d = c->n_dims, BT = B * T, BTC = BT * C;
-    const double full = 16 * BTC + 4 * BT + B * H * T * T; /* one block application's internals and output */
+    const double full = 12 * BTC + 4 * BT + B * H * T * T; /* one block application's internals and output */
     const double per_slot = 2 * BTC + 2 * BT + (share ? full + (nb - 1) * BTC : nb * full);
     const double tiles = (double)nthr * (double)ic_attention_tile_floats((int)T, c->n_embd, c->n_head);
-    return BT * d + B * floor(T / 2) + 2 * BTC + (C + fmod(16 - fmod(C, 16), 16)) + tiles + nslots * per_slot;
+    return BT * d + B * floor(T / 2) + 2 * BTC + (share ? 4 * BTC : 0) + (C + fmod(16 - fmod(C, 16), 16)) + tiles +
+           nslots * per_slot;
 }
 
 /* Lays out (base NULL: measures) the backward scratch. */
@@ -249,6 +250,7 @@ int ic_workspace_reserve(ic_workspace *ws, const ic_config *c, const ic_schedule
     const int T = 2 * n, L = s->loops, nslots = need_grad ? ic_schedule_grad_loops(s) : 1;
     if (ensure_acts(ws, c, B, T, nslots, s->n, !need_grad, err)) return -1;
     if (need_grad && ensure_dacts(ws, c, B, T, n, has_groups(s), s->coda > 0, err)) return -1;
+    if (need_grad) ws->mlp_h = ws->d_fch; /* the forward's GELU output: scratch until the backward */
     if ((size_t)B > ws->loops_used_cap) {
         free(ws->loops_used);
         ws->loops_used = malloc(sizeof(int) * 2 * (size_t)B); /* loops used, then the halting pass's active rows */

@@ -33,7 +33,7 @@ typedef struct {
     float *atty;                      /* [B,T,C] attention output before projection */
     float *res2;                      /* [B,T,C] residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd; /* [B,T,C], [B,T], [B,T] */
-    float *fch, *fch_gelu;            /* [B,T,4C] */
+    float *fch;                       /* [B,T,4C] MLP pre-activation (its GELU is not kept: ic_workspace.mlp_h) */
     float *out;                       /* [B,T,C] residual after the MLP */
 } ic_block_acts;
 
@@ -73,6 +73,9 @@ typedef struct {
     float *zs, *P;                  /* [B,T,d] tokens, [B,T,C] prompt embedding */
     float *ys;                      /* [B,n] targets of the last forward */
     float *scratch;                 /* [B,T,C] projection outputs */
+    float *mlp_h;                   /* [B,T,4C] the GELU output of the block running now (fcproj's input), kept
+                                       for no block: backward recomputes it. Training: the backward scratch
+                                       d_fch (free during a forward); inference: its own buffer here */
     float *sig;                     /* [C] the loop signal of the current loop */
     float *tiles;                   /* [tile_threads, ic_attention_tile_floats(T,C,H)] attention tiles */
     int tile_threads;               /* threads the attention kernels run on */

@@ -343,7 +343,7 @@ static void make_attention(kcase *k, tu_rng *rng, int B, int T, int C, int H)
 static void gelu_fwd(kcase *k) { ic_ref_gelu_forward(k->out, k->in[0], k->d[0]); }
 static void gelu_bw(kcase *k, double *const *g) { ic_ref_gelu_backward(g[0], k->in[0], k->R, k->d[0]); }
 static void gelu_ffwd(kcase *k) { ic_gelu_forward(k->fout, k->fin[0], k->d[0]); }
-static void gelu_fbw(kcase *k, float *const *g) { ic_gelu_backward(g[0], k->fin[0], k->fR, k->d[0], IC_ADD); }
+static void gelu_fbw(kcase *k, float *const *g) { ic_gelu_backward(g[0], NULL, k->fin[0], k->fR, k->d[0], IC_ADD); }
 static void make_gelu(kcase *k, tu_rng *rng, int N)
 {
     kc_init(k, "gelu");
@@ -1039,9 +1039,9 @@ static void test_set_mode(void **state)
     }
     float gadd[N * OC] = {0}, gset[N * OC], gacc[N * OC];
     for (int i = 0; i < N * OC; i++) gset[i] = NAN, gacc[i] = 2.0f;
-    ic_gelu_backward(gadd, x, dout, N * OC, IC_ADD);
-    ic_gelu_backward(gset, x, dout, N * OC, IC_SET);
-    ic_gelu_backward(gacc, x, dout, N * OC, IC_ADD);
+    ic_gelu_backward(gadd, NULL, x, dout, N * OC, IC_ADD);
+    ic_gelu_backward(gset, NULL, x, dout, N * OC, IC_SET);
+    ic_gelu_backward(gacc, NULL, x, dout, N * OC, IC_ADD);
     for (int i = 0; i < N * OC; i++) {
         assert_true(gset[i] == gadd[i]);
         /* IC_ADD really adds (one rounding apart: the add may fuse with the product) */
@@ -1068,10 +1068,46 @@ static void test_hand_gelu(void **state)
     assert_true(out[0] == 0.0 && fout[0] == 0.0f);
     /* slopes: gelu'(0) = 0.5, gelu'(large) = 1, gelu'(-large) = 0 */
     ic_ref_gelu_backward(dinp, x, ones, 7);
-    ic_gelu_backward(fdinp, fx, fones, 7, IC_ADD);
+    ic_gelu_backward(fdinp, NULL, fx, fones, 7, IC_ADD);
     assert_true(fabs(dinp[0] - 0.5) <= 1e-15 && fabs(fdinp[0] - 0.5f) <= 1e-7);
     assert_true(fabs(dinp[4] - 1.0) <= 1e-12 && fabs(fdinp[4] - 1.0f) <= 1e-6);
     assert_true(fabs(dinp[5]) <= 1e-12 && fabs(fdinp[5]) <= 1e-6);
+}
+
+/* The GELU backward that also recomputes the forward's output (the training
+ * pass keeps only the pre-activation): out gets exactly ic_gelu_forward's
+ * bits, dinp exactly the plain backward's, also when out is dout itself (the
+ * pass writes the recomputed output over the gradient it has just read), on
+ * both the one-thread and the split path. */
+static void test_gelu_backward_recompute(void **state)
+{
+    (void)state;
+    tu_rng rng = tu_rng_make(23);
+    enum { N = 70001 }; /* above the threads' split threshold: both halves, and an odd tail */
+    float *x = malloc(sizeof(float) * N), *dy = malloc(sizeof(float) * N), *fwd = malloc(sizeof(float) * N),
+          *g0 = malloc(sizeof(float) * N), *g1 = malloc(sizeof(float) * N), *g2 = malloc(sizeof(float) * N),
+          *out = malloc(sizeof(float) * N), *dy2 = malloc(sizeof(float) * N);
+    tu_fill_f(&rng, x, N, 6.0, 0.0); /* inputs in [-6, 6] */
+    tu_fill_f(&rng, dy, N, 1.0, 0.0);
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = 40.0f, x[3] = -40.0f;
+    const int sizes[] = {7, N};
+    for (int k = 0; k < 2; k++) {
+        const int n = sizes[k];
+        ic_gelu_forward(fwd, x, n);
+        ic_gelu_backward(g0, NULL, x, dy, n, IC_SET);
+        for (int i = 0; i < n; i++) out[i] = NAN, dy2[i] = dy[i];
+        ic_gelu_backward(g1, out, x, dy, n, IC_SET);
+        ic_gelu_backward(g2, dy2, x, dy2, n, IC_SET); /* in place over the gradient */
+        for (int i = 0; i < n; i++) {
+            if (memcmp(&out[i], &fwd[i], sizeof(float)) || memcmp(&dy2[i], &fwd[i], sizeof(float)))
+                fprintf(stderr, "gelu(%a): recomputed %a / in place %a, forward %a\n", x[i], out[i], dy2[i], fwd[i]);
+            assert_memory_equal(&out[i], &fwd[i], sizeof(float));
+            assert_memory_equal(&dy2[i], &fwd[i], sizeof(float));
+            assert_memory_equal(&g1[i], &g0[i], sizeof(float));
+            assert_memory_equal(&g2[i], &g0[i], sizeof(float));
+        }
+    }
+    free(x), free(dy), free(fwd), free(g0), free(g1), free(g2), free(out), free(dy2);
 }
 
 static void test_hand_layernorm(void **state)
@@ -1288,7 +1324,7 @@ static void kpaths_run(kpaths *k, int which) {
     const int n = k->N * k->C;
     switch (which) {
     case 0: ic_gelu_forward(k->out, k->x, n); break;
-    case 1: ic_gelu_backward(k->out, k->x, k->g, n, IC_ADD); break;
+    case 1: ic_gelu_backward(k->out, NULL, k->x, k->g, n, IC_ADD); break;
     case 2: ic_residual_forward(k->out, k->x, k->g, n); break;
     case 3: ic_residual_backward(k->out, k->x2, k->g, n); break;
     case 4: ic_layernorm_forward(k->out, k->mean, k->rstd, k->x, k->w, k->b, k->N, k->C); break;
@@ -1401,6 +1437,7 @@ int main(void)
         /* (d) */
         cmocka_unit_test(test_set_mode),
         cmocka_unit_test(test_hand_gelu),
+        cmocka_unit_test(test_gelu_backward_recompute),
         cmocka_unit_test(test_hand_layernorm),
         cmocka_unit_test(test_hand_linear),
         cmocka_unit_test(test_hand_attention),
