@@ -475,7 +475,7 @@ static void test_train_refuses_what_cannot_fit(void **st) {
     c.train_steps = 1;
     ic_err err;
     assert_int_equal(ic_run_config_validate(&c, &err), 0);
-    assert_true(ic_run_config_train_bytes(&c, 1) > 1e14);
+    assert_true(ic_run_config_train_bytes(&c, 1) > 5e13); /* ~94 TB (each block application keeps 12 [B,T,C] and its probabilities) */
     ic_trainer t;
     EXPECT_ERR(ic_trainer_init(&t, &c, err_), "training needs", "TB of memory but", "is available", "batch_size");
     // and nothing is written: no run directory
