@@ -23,6 +23,9 @@
 typedef float ic_v8 __attribute__((vector_size(32)));
 static inline ic_v8 v8_load(const float *p) { ic_v8 v; memcpy(&v, p, sizeof v); return v; }
 static inline void v8_store(float *p, ic_v8 v) { memcpy(p, &v, sizeof v); }
+/* Sixteen floats: one AVX-512 register. Used only where the build targets
+ * AVX-512 (elsewhere it would be two AVX registers and no faster). */
+typedef float ic_v16 __attribute__((vector_size(64)));
 static inline float v8_hsum(ic_v8 v) { /* lanes in order */
     float s = v[0];
     for (int j = 1; j < 8; j++) s += v[j];
@@ -357,50 +360,99 @@ static inline int round_vec(int n) { return (n + IC_VEC - 1) / IC_VEC * IC_VEC; 
  * in registers (IC_RB independent chains, ic_v8 each). */
 #define IC_RB 8
 
-/* S[r][0..nv) = (q_r . K^T) * scale for r < IC_RB: rows of query-like vectors
- * q[r] [hs] against the [hs, Tp] tile kt of K^T; nv a multiple of 8, S
- * [IC_RB, Tp]. Every lane sums over i in order, as the reference does. */
+/* S[r][tb..tb+W) = (q_r . K^T) * scale for r < IC_RB, for the lane blocks
+ * tb = tb0, tb0 + W, ... that fit below nv; returns where it stopped. Rows of
+ * query-like vectors q[r] [hs] against the [hs, Tp] tile kt of K^T, S
+ * [IC_RB, Tp]. Every lane sums over i in order, as the reference does, so
+ * the width (a vector type VT of W floats) changes no result. */
+#define IC_DEF_SCORES(NAME, VT, W)                                                                        \
+    static inline int NAME(float *restrict S, const float *const q[IC_RB], const float *restrict kt, int tb, \
+                           int nv, int hs, int Tp, float scale) {                                           \
+        for (; tb + (W) <= nv; tb += (W)) {                                                                 \
+            VT acc[IC_RB];                                                                                  \
+            _Pragma("GCC unroll 8") for (int r = 0; r < IC_RB; r++) acc[r] = (VT){0};                       \
+            for (int i = 0; i < hs; i++) {                                                                  \
+                VT k;                                                                                       \
+                memcpy(&k, kt + (size_t)i * Tp + tb, sizeof k);                                             \
+                _Pragma("GCC unroll 8") for (int r = 0; r < IC_RB; r++) acc[r] += q[r][i] * k;              \
+            }                                                                                               \
+            _Pragma("GCC unroll 8") for (int r = 0; r < IC_RB; r++) {                                       \
+                const VT o = acc[r] * scale;                                                                \
+                memcpy(S + (size_t)r * Tp + tb, &o, sizeof o);                                              \
+            }                                                                                               \
+        }                                                                                                   \
+        return tb;                                                                                          \
+    }
+IC_DEF_SCORES(scores_cols8, ic_v8, 8)
+#ifdef __AVX512F__
+IC_DEF_SCORES(scores_cols16, ic_v16, 16)
+#endif
+
+/* S[r][0..nv) = (q_r . K^T) * scale for r < IC_RB; nv a multiple of 8: in
+ * 16-lane blocks where the build targets AVX-512 (with pv_block's: one
+ * thread's attention forward + backward at a small shard's shapes 247 ->
+ * 201 us, at the standard model's 8.1 -> 6.0 ms: docs/performance.md), then
+ * 8-lane ones. */
 static inline void scores_block(float *restrict S, const float *const q[IC_RB], const float *restrict kt,
                                 int nv, int hs, int Tp, float scale) {
-    for (int tb = 0; tb < nv; tb += IC_VEC) {
-        ic_v8 acc[IC_RB];
-        #pragma GCC unroll 8
-        for (int r = 0; r < IC_RB; r++) acc[r] = (ic_v8){0};
-        for (int i = 0; i < hs; i++) {
-            const ic_v8 k = v8_load(kt + (size_t)i * Tp + tb);
-            #pragma GCC unroll 8
-            for (int r = 0; r < IC_RB; r++) acc[r] += q[r][i] * k;
-        }
-        #pragma GCC unroll 8
-        for (int r = 0; r < IC_RB; r++) v8_store(S + (size_t)r * Tp + tb, acc[r] * scale);
-    }
+    int tb = 0;
+#ifdef __AVX512F__
+    tb = scores_cols16(S, q, kt, tb, nv, hs, Tp, scale);
+#endif
+    scores_cols8(S, q, kt, tb, nv, hs, Tp, scale);
 }
+
+/* For r < R (<= IC_RB) and the column blocks ib = ib0, ib0 + W, ... that
+ * fit below hs (returns where it stopped):
+ *   dst[r*ds + i] (+)= sum over m = m0..m1-1, in order, of P[r*prs + m*pms] * V[m*vs + i]
+ * (+= with accumulate, = without): rows of probabilities (or their
+ * gradients) times rows of V, K, Q or dout, W columns (a vector type VT) at a
+ * time; every lane sums over m in order, so the width changes no result. */
+#define IC_DEF_PV(NAME, VT, W)                                                                             \
+    static inline int NAME(float *dst, size_t ds, int accumulate, const float *const prow[IC_RB],          \
+                           size_t pms, const float *V, size_t vs, int m0, int m1, int R, int ib, int hs) {  \
+        for (; ib + (W) <= hs; ib += (W)) {                                                                 \
+            VT acc[IC_RB];                                                                                  \
+            _Pragma("GCC unroll 8") for (int r = 0; r < IC_RB; r++) acc[r] = (VT){0};                       \
+            for (int m = m0; m < m1; m++) {                                                                 \
+                VT v;                                                                                       \
+                memcpy(&v, V + (size_t)m * vs + ib, sizeof v);                                              \
+                _Pragma("GCC unroll 8") for (int r = 0; r < IC_RB; r++) acc[r] += prow[r][(size_t)m * pms] * v; \
+            }                                                                                               \
+            for (int r = 0; r < R; r++) {                                                                   \
+                float *d = dst + (size_t)r * ds + ib;                                                       \
+                VT o = acc[r];                                                                              \
+                if (accumulate) {                                                                           \
+                    VT old;                                                                                 \
+                    memcpy(&old, d, sizeof old);                                                            \
+                    o = old + acc[r];                                                                       \
+                }                                                                                           \
+                memcpy(d, &o, sizeof o);                                                                    \
+            }                                                                                               \
+        }                                                                                                   \
+        return ib;                                                                                          \
+    }
+IC_DEF_PV(pv_cols8, ic_v8, 8)
+#ifdef __AVX512F__
+IC_DEF_PV(pv_cols16, ic_v16, 16)
+#endif
 
 /* For r < R (<= IC_RB) and i < hs:
  *   dst[r*ds + i] (+)= sum over m = m0..m1-1, in order, of P[r*prs + m*pms] * V[m*vs + i]
- * (+= with accumulate, = without): rows of probabilities (or their
- * gradients) times rows of V, K, Q or dout. Rows past R repeat row R-1 and
- * are dropped, so nothing outside the arrays is read. */
+ * in 16-column blocks where the build targets AVX-512, then 8-column ones,
+ * then one column at a time (head sizes that are not a multiple of 8). Rows
+ * past R repeat row R-1 and are dropped, so nothing outside the arrays is
+ * read. */
 static inline void pv_block(float *dst, size_t ds, int accumulate, const float *P, size_t prs, size_t pms,
                             const float *V, size_t vs, int m0, int m1, int R, int hs) {
     const float *prow[IC_RB];
     for (int r = 0; r < IC_RB; r++) prow[r] = P + (size_t)(r < R ? r : R - 1) * prs;
     int ib = 0;
-    for (; ib + IC_VEC <= hs; ib += IC_VEC) {
-        ic_v8 acc[IC_RB];
-        #pragma GCC unroll 8
-        for (int r = 0; r < IC_RB; r++) acc[r] = (ic_v8){0};
-        for (int m = m0; m < m1; m++) {
-            const ic_v8 v = v8_load(V + (size_t)m * vs + ib);
-            #pragma GCC unroll 8
-            for (int r = 0; r < IC_RB; r++) acc[r] += prow[r][(size_t)m * pms] * v;
-        }
-        for (int r = 0; r < R; r++) {
-            float *d = dst + (size_t)r * ds + ib;
-            v8_store(d, accumulate ? v8_load(d) + acc[r] : acc[r]);
-        }
-    }
-    for (; ib < hs; ib++) /* head sizes that are not a multiple of 8 */
+#ifdef __AVX512F__
+    ib = pv_cols16(dst, ds, accumulate, prow, pms, V, vs, m0, m1, R, ib, hs);
+#endif
+    ib = pv_cols8(dst, ds, accumulate, prow, pms, V, vs, m0, m1, R, ib, hs);
+    for (; ib < hs; ib++)
         for (int r = 0; r < R; r++) {
             float acc = 0.0f;
             for (int m = m0; m < m1; m++) acc += prow[r][(size_t)m * pms] * V[(size_t)m * vs + ib];

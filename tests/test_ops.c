@@ -918,9 +918,11 @@ static void test_parity_attention(void **state)
      * floats): the heap fallback of ops.c; the seventh is the small model's
      * (T 22, head size 16: two 8x8 transposed blocks of keys and a padded
      * third); the last has head size 20 (two blocks and 4 channels copied
-     * one by one) and T a multiple of 8 */
+     * one by one) and T a multiple of 8; the ninth head size 24 (a 16-lane
+     * block of columns, where the build has AVX-512, then an 8-lane one) */
     static const int cfg[][4] = {{3, 9, 16, 4}, {3, 1, 16, 4}, {2, 17, 24, 3}, {1, 41, 32, 1},
-                                 {2, 6, 64, 8}, {1, 70, 256, 1}, {2, 22, 64, 4}, {1, 16, 40, 2}};
+                                 {2, 6, 64, 8}, {1, 70, 256, 1}, {2, 22, 64, 4}, {1, 16, 40, 2},
+                                 {2, 13, 48, 2}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
         int B = cfg[c][0], T = cfg[c][1], C = cfg[c][2], H = cfg[c][3];
         kcase k;
