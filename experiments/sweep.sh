@@ -1,4 +1,4 @@
-# experiments/sweep.sh: the sweep step shared by the experiments' run.sh (sourced).
+# experiments/sweep.sh: the sweep and report steps shared by the experiments' run.sh (sourced).
 # sweep_plan PLAN OUT SEEDS STEPS JOBS: `iclab sweep` of PLAN into OUT with the seeds
 # (space-separated), steps and parallel jobs; ONLY (environment, a comma list of config
 # names) keeps the names PLAN has, and a plan with none of them is skipped. A failed run
@@ -12,4 +12,15 @@ sweep_plan() {
     fi
     ${MPIRUN:-} build/iclab sweep --plan "$plan" --out "$out" --seeds "$(echo $seeds | tr ' ' ',')" \
         --train_steps "$steps" --jobs "$jobs" "${only[@]}" || echo "some runs failed: see the table above and $out/summary.csv"
+}
+
+# sweep_report REPORT OUT ARGS...: after a full run (ONLY unset), the experiment's report
+# script REPORT with ARGS (which write OUT/tables.md, results.json and figures/).
+sweep_report() {
+    local report=$1 out=$2
+    shift 2
+    if [ -z "${ONLY:-}" ]; then
+        python3 "$report" "$@" >/dev/null
+        echo "report: $out/tables.md"
+    fi
 }

@@ -32,7 +32,4 @@ JOBS=${4:-2}
 make -s build/iclab
 sweep_plan experiments/structure/plan.json "$OUT" "$SEEDS" "$STEPS" "$JOBS"
 # the report of a full run (not of an ONLY subset) into OUT/report: tables.md, results.json, figures/
-if [ -z "${ONLY:-}" ]; then
-    python3 experiments/structure/report.py "$OUT" "$OUT/report" >/dev/null
-    echo "report: $OUT/report/tables.md"
-fi
+sweep_report experiments/structure/report.py "$OUT/report" "$OUT" "$OUT/report"

@@ -31,7 +31,4 @@ make -s build/iclab
 sweep_plan experiments/tasks/plan.json "$OUT" "$SEEDS" "$STEPS" "$JOBS"
 sweep_plan experiments/tasks/plan_best.json "$OUT/best" "$SEEDS" "$STEPS" "$JOBS"
 # the report of a full run (not of an ONLY subset) into OUT/report: tables.md, results.json, figures/
-if [ -z "${ONLY:-}" ]; then
-    python3 experiments/tasks/report.py "$OUT" "${STRUCTURE:-runs/structure}" "$OUT/report" >/dev/null
-    echo "report: $OUT/report/tables.md"
-fi
+sweep_report experiments/tasks/report.py "$OUT/report" "$OUT" "${STRUCTURE:-runs/structure}" "$OUT/report"
