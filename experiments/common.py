@@ -129,6 +129,18 @@ def _fmt_tick(v):
     return ("%g" % v) if abs(v) >= 1e-3 else "%.0e" % v
 
 
+def _groups(keys):
+    """The distinct keys in their first-seen order (a legend's order)."""
+    return list(dict.fromkeys(keys))
+
+
+def _svg_open(W, H, title_x, title):
+    """The opening lines of a W x H figure: white background, the title at title_x."""
+    return ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, H),
+            '<rect width="100%" height="100%" fill="white"/>',
+            '<text x="%d" y="22" font-size="14">%s</text>' % (title_x, _esc(title))]
+
+
 def scatter(path, points, xlabel, ylabel, title, logx=True, logy=True, front=True):
     """points: [(label, x, y, group)]; draws each point with its label, a colour
     per group, and (front) the Pareto front (lower y at no more x) as a line."""
@@ -146,13 +158,8 @@ def scatter(path, points, xlabel, ylabel, title, logx=True, logy=True, front=Tru
         f = (math.log(y) - math.log(y0)) / (math.log(y1) - math.log(y0)) if logy else (y - y0) / (y1 - y0)
         return H - B - f * (H - T - B)
 
-    groups = []
-    for p in pts:
-        if p[3] not in groups:
-            groups.append(p[3])
-    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, H),
-         '<rect width="100%" height="100%" fill="white"/>',
-         '<text x="%d" y="22" font-size="14">%s</text>' % (L, _esc(title))]
+    groups = _groups(p[3] for p in pts)
+    o = _svg_open(W, H, L, title)
     for v in (_log_ticks(x0, x1) if logx else _lin_ticks(x0, x1)):
         o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (sx(v), T, sx(v), H - B))
         o.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (sx(v), H - B + 15, _fmt_tick(v)))
@@ -193,13 +200,8 @@ def bars(path, rows, xlabel, title, ref=1.0):
     def sx(x):
         return L + (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0)) * (W - L - R)
 
-    groups = []
-    for r in rows:
-        if r[4] not in groups:
-            groups.append(r[4])
-    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, H),
-         '<rect width="100%" height="100%" fill="white"/>',
-         '<text x="10" y="22" font-size="14">%s</text>' % _esc(title)]
+    groups = _groups(r[4] for r in rows)
+    o = _svg_open(W, H, 10, title)
     for v in _log_ticks(x0, x1):
         o.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>' % (sx(v), T, sx(v), H - B))
         o.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (sx(v), H - B + 15, _fmt_tick(v)))
